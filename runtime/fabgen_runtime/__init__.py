@@ -1,0 +1,43 @@
+"""fabgen's runtime: what rendered notebooks call, on Fabric and locally.
+
+The public API follows the export framework spec: :class:`ConfigExportManager`,
+:class:`ExportLogger`, :class:`ExportOrchestrator` (``process_exports``), plus the config
+model and the error hierarchy.
+"""
+
+from .config import ExportConfig, parse_config, parse_configs
+from .errors import (
+    CompressionError,
+    ConfigError,
+    ConfigIssue,
+    ExportError,
+    FabgenError,
+    PathError,
+    PlaceholderError,
+    PlatformError,
+    PublishError,
+    SourceReadError,
+    StateError,
+    WriteError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CompressionError",
+    "ConfigError",
+    "ConfigIssue",
+    "ExportConfig",
+    "ExportError",
+    "FabgenError",
+    "PathError",
+    "PlaceholderError",
+    "PlatformError",
+    "PublishError",
+    "SourceReadError",
+    "StateError",
+    "WriteError",
+    "__version__",
+    "parse_config",
+    "parse_configs",
+]

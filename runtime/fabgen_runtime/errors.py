@@ -1,0 +1,90 @@
+"""One error hierarchy for the runtime and the generator.
+
+Every error fabgen raises on purpose derives from :class:`FabgenError`. The CLI turns
+:class:`ConfigError` (and subclasses) into exit code 2 and every other ``FabgenError``
+into exit code 1, so pipelines can tell bad input from a failed run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class FabgenError(Exception):
+    """Base class of every error fabgen raises on purpose."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem with one field of one export (or of the project)."""
+
+    where: str  # "group/name" of the export, or a file / project key
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        field = f" {self.field}:" if self.field else ":"
+        return f"{self.where}{field} {self.message}"
+
+
+class ConfigError(FabgenError):
+    """Invalid configuration. Carries every issue found, not just the first."""
+
+    exit_code = 2
+
+    def __init__(self, issues: list[ConfigIssue] | ConfigIssue | str):
+        if isinstance(issues, str):
+            issues = [ConfigIssue("config", None, issues)]
+        elif isinstance(issues, ConfigIssue):
+            issues = [issues]
+        self.issues: list[ConfigIssue] = list(issues)
+        super().__init__(self._summary())
+
+    def _summary(self) -> str:
+        if len(self.issues) == 1:
+            return str(self.issues[0])
+        lines = [f"{len(self.issues)} configuration errors:"]
+        lines += [f"  - {issue}" for issue in self.issues]
+        return "\n".join(lines)
+
+
+class PlaceholderError(ConfigError):
+    """A pattern names an unknown placeholder or has a bad format spec."""
+
+
+class PathError(ConfigError):
+    """A resolved output path would leave the target lakehouse's ``Files/``."""
+
+
+class ExportError(FabgenError):
+    """An export failed while running. ``export`` is ``group/name`` when known."""
+
+    def __init__(self, message: str, export: str | None = None):
+        self.export = export
+        super().__init__(f"{export}: {message}" if export else message)
+
+
+class SourceReadError(ExportError):
+    """Reading the source (table, query, period query) failed."""
+
+
+class WriteError(ExportError):
+    """Writing the output files failed."""
+
+
+class CompressionError(WriteError):
+    """Compressing the output failed."""
+
+
+class PublishError(WriteError):
+    """Moving staged files into place, or writing the trigger file, failed."""
+
+
+class StateError(ExportError):
+    """Reading or writing the log or watermark tables failed."""
+
+
+class PlatformError(FabgenError):
+    """The platform (Fabric or local) is missing something fabgen needs."""

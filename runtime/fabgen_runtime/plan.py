@@ -1,0 +1,268 @@
+"""``ExportPlan``: everything one export run needs, resolved before any data is touched.
+
+Building a plan takes a validated :class:`~fabgen_runtime.config.ExportConfig`, a :class:`RunContext`
+(run date, process date, timezone, ids), the last watermark and the period dates (both looked up
+beforehand), and touches no data. ``fabgen plan`` prints plans, the orchestrator executes them,
+tests assert on them. Placeholders are resolved, SQL is built and quoted, and every output path
+is checked to stay inside the target lakehouse's ``Files/`` while the plan is built.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from . import placeholders
+from .config import ExportConfig, check_path_text
+from .errors import ConfigError, ConfigIssue, PathError
+
+STAGING_FOLDER = "_fabgen_staging"
+
+# Extension the compressed output gets when compressed_filename_pattern is not set.
+COMPRESSED_SUFFIX = {"gzip": ".gz", "brotli": ".br", "zstd": ".zst"}
+# Codecs applied after the write (csv / json); parquet embeds its codec instead.
+POST_PROCESS_CODECS = ("gzip", "zip", "zipdeflate", "brotli", "zstd")
+
+
+def parse_run_date(value: str | date | datetime | None, timezone: str) -> datetime:
+    """The logical run date as a naive datetime at midnight (today in ``timezone`` when None)."""
+    if value is None or value == "":
+        return datetime.combine(datetime.now(zone(timezone)).date(), datetime.min.time())
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    try:
+        return datetime.fromisoformat(str(value).strip()).replace(tzinfo=None)
+    except ValueError:
+        raise ConfigError(ConfigIssue("run", "run_date", f"{value!r} is not an ISO date (YYYY-MM-DD)")) from None
+
+
+def zone(timezone: str) -> ZoneInfo:
+    """The ``ZoneInfo`` for an IANA name, or a ``ConfigError`` naming it."""
+    try:
+        return ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(ConfigIssue("run", "timezone", f"unknown timezone {timezone!r}")) from None
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """The run-wide values placeholders resolve from. ``process_date`` is fixed once per run."""
+
+    run_date: datetime
+    process_date: datetime
+    timezone: str
+    execution_id: str
+
+    @classmethod
+    def create(
+        cls,
+        run_date: str | date | datetime | None = None,
+        timezone: str = "UTC",
+        execution_id: str | None = None,
+        now: datetime | None = None,
+    ) -> RunContext:
+        """A context for a run starting ``now`` (default: the current time) in ``timezone``."""
+        tz = zone(timezone)
+        moment = (now or datetime.now(tz)).astimezone(tz).replace(tzinfo=None, microsecond=0)
+        return cls(
+            run_date=parse_run_date(run_date, timezone),
+            process_date=moment,
+            timezone=timezone,
+            execution_id=execution_id or str(uuid.uuid4()),
+        )
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """Where and how the files of one export are written. Paths are relative to ``Files/``."""
+
+    workspace: str
+    lakehouse: str
+    directory: str  # resolved target_path, "" for the root of Files/
+    file_format: str
+    extension: str  # "csv", "parquet" or "json"
+    writer_options: dict[str, str]  # the user's file_format_options (formats/ adds its defaults)
+    compression: str  # codec with defaults applied: none, gzip, zip, zipdeflate, brotli, zstd, snappy, lz4
+    compression_level: int | None
+    max_rows_per_file: int | None
+    filename: str  # the data file's name when the export is not split
+    part_pattern: str  # filename pattern for split parts; render with part_filename()
+    part_values: dict[str, Any] = field(repr=False, default_factory=dict)
+    compressed_filename: str | None = None  # archive / compressed file name (post-process codecs)
+    trigger_filename: str | None = None
+    staging_directory: str = ""  # unique to the export run, under Files/
+
+    @property
+    def post_process(self) -> bool:
+        """True when compression is applied after writing (csv/json archives and streams)."""
+        return self.file_format != "parquet" and self.compression in POST_PROCESS_CODECS
+
+    def part_filename(self, part: int) -> str:
+        """Name of split part ``part`` (from 1)."""
+        name = placeholders.render(self.part_pattern, {**self.part_values, "part": part})
+        _check_file_name(name, "target_filename_pattern")
+        return name
+
+    def path(self, name: str) -> str:
+        """``directory/name`` relative to ``Files/``."""
+        return posixpath.join(self.directory, name) if self.directory else name
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """One export run, fully resolved. ``source`` is filled by :mod:`fabgen_runtime.sql`."""
+
+    config: ExportConfig
+    context: RunContext
+    export_run_id: str
+    watermark: str | None  # last stored watermark (or the initial one), None on a first full read
+    period_start: datetime | None
+    period_end: datetime | None
+    output: OutputPlan
+    source: Any = None  # a fabgen_runtime.sql.SourcePlan
+
+    @property
+    def run_id(self) -> str:
+        """First 8 characters of the export run id (the ``{run_id}`` placeholder)."""
+        return self.export_run_id[:8]
+
+    def values(self) -> dict[str, Any]:
+        """Placeholder values for this run (``part`` excluded)."""
+        return placeholder_values(self.config, self.context, self.export_run_id, self.watermark,
+                                  self.period_start, self.period_end)
+
+
+def placeholder_values(
+    config: ExportConfig,
+    context: RunContext,
+    export_run_id: str,
+    watermark: str | None,
+    period_start: datetime | None,
+    period_end: datetime | None,
+) -> dict[str, Any]:
+    """The values every ``{placeholder}`` of one export run resolves to."""
+    return {
+        "run_date": context.run_date,
+        "process_date": context.process_date,
+        "timestamp": context.process_date,
+        "period_start_date": period_start,
+        "period_end_date": period_end,
+        "export_name": config.export_name,
+        "run_id": export_run_id[:8],
+        "watermark": watermark if watermark is not None else "",
+        "ext": config.extension,
+    }
+
+
+def _check_file_name(name: str, field_name: str, export: str = "") -> None:
+    problems = check_path_text(name, allow_slash=False)
+    if not name or name in (".", ".."):
+        problems.append("resolves to an empty file name")
+    if problems:
+        raise PathError([ConfigIssue(export or "export", field_name, f"{name!r} {p}") for p in problems])
+
+
+def _resolve(config: ExportConfig, field_name: str, pattern: str, values: dict[str, Any]) -> str:
+    try:
+        return placeholders.render(pattern, values)
+    except ValueError as exc:
+        raise ConfigError(ConfigIssue(config.key, field_name, str(exc))) from None
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    stem, dot, ext = name.rpartition(".")
+    return (stem, f".{ext}") if dot and stem else (name, "")
+
+
+def build_output(config: ExportConfig, values: dict[str, Any], export_run_id: str) -> OutputPlan:
+    """Resolve and check every output name of one export run."""
+    directory = _resolve(config, "target_path", config.target_path, values).strip().strip("/")
+    problems = check_path_text(directory, allow_slash=True)
+    if problems:
+        raise PathError([ConfigIssue(config.key, "target_path", f"{directory!r} {p}") for p in problems])
+    directory = posixpath.normpath(directory) if directory else ""
+    directory = "" if directory == "." else directory
+
+    pattern = config.filename_pattern
+    has_part = "part" in placeholders.names(pattern)
+    filename = _resolve(config, "target_filename_pattern", pattern, {**values, "part": 1})
+    _check_file_name(filename, "target_filename_pattern", config.key)
+    if has_part:
+        part_pattern = pattern
+    else:
+        stem, ext = _split_name(pattern)
+        part_pattern = f"{stem}_part{{part:04d}}{ext}"
+
+    codec = config.codec
+    compressed = None
+    if config.file_format != "parquet" and codec in POST_PROCESS_CODECS:
+        if config.compressed_filename_pattern:
+            compressed = _resolve(config, "compressed_filename_pattern", config.compressed_filename_pattern, values)
+        else:
+            without_part = re.sub(r"[_.-]?\{part(:[^}]*)?\}", "", pattern)
+            stem, _ext = _split_name(_resolve(config, "target_filename_pattern", without_part, values))
+            if codec in ("zip", "zipdeflate"):
+                compressed = f"{stem}.zip"
+            elif config.max_rows_per_file:
+                compressed = f"{stem}.tar{COMPRESSED_SUFFIX[codec]}"
+            else:
+                compressed = f"{filename}{COMPRESSED_SUFFIX[codec]}"
+        _check_file_name(compressed, "compressed_filename_pattern", config.key)
+
+    trigger = None
+    if config.trigger_file_pattern:
+        trigger = _resolve(config, "trigger_file_pattern", config.trigger_file_pattern, values)
+        _check_file_name(trigger, "trigger_file_pattern", config.key)
+
+    return OutputPlan(
+        workspace=config.target_workspace,
+        lakehouse=config.target_lakehouse,
+        directory=directory,
+        file_format=config.file_format,
+        extension=config.extension,
+        writer_options=dict(config.file_format_options),
+        compression=codec,
+        compression_level=config.compression_level,
+        max_rows_per_file=config.max_rows_per_file,
+        filename=filename,
+        part_pattern=part_pattern,
+        part_values=dict(values),
+        compressed_filename=compressed,
+        trigger_filename=trigger,
+        staging_directory=f"{STAGING_FOLDER}/{export_run_id}",
+    )
+
+
+def build_plan(
+    config: ExportConfig,
+    context: RunContext,
+    watermark: str | None = None,
+    period_start: datetime | None = None,
+    period_end: datetime | None = None,
+    export_run_id: str | None = None,
+) -> ExportPlan:
+    """Build the plan of one export run (pure: reads no data).
+
+    ``watermark`` is the last stored watermark (callers fall back to
+    ``incremental_initial_watermark``); ``period_start``/``period_end`` come from running
+    ``period_date_query`` beforehand.
+    """
+    export_run_id = export_run_id or str(uuid.uuid4())
+    values = placeholder_values(config, context, export_run_id, watermark, period_start, period_end)
+    output = build_output(config, values, export_run_id)
+    return ExportPlan(
+        config=config,
+        context=context,
+        export_run_id=export_run_id,
+        watermark=watermark,
+        period_start=period_start,
+        period_end=period_end,
+        output=output,
+    )

@@ -1,0 +1,239 @@
+"""Fabric vs local: the SparkSession, OneLake path resolution and warehouse connections.
+
+Nothing else in fabgen knows where it runs. :func:`current` returns the :class:`Platform` for
+this process: :class:`FabricPlatform` inside a Fabric notebook (``notebookutils`` importable),
+:class:`LocalPlatform` everywhere else.
+
+Local Fabric lays a folder out as OneLake is::
+
+    <root>/<workspace>/<lakehouse>.Lakehouse/Tables/<schema>/<table>   (Delta)
+    <root>/<workspace>/<lakehouse>.Lakehouse/Files/...
+
+with ``<root>`` from ``FABGEN_ONELAKE_ROOT`` (default ``./.onelake``), and PostgreSQL standing
+in for every Warehouse: warehouse ``wh_x`` is database ``wh_x`` on the server named by
+``FABGEN_PG_HOST`` / ``FABGEN_PG_PORT`` / ``FABGEN_PG_USER`` / ``FABGEN_PG_PASSWORD``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+import os
+import re
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from .errors import PlatformError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+ONELAKE_HOST = "onelake.dfs.fabric.microsoft.com"
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+# The local engine is pinned to Fabric Runtime 2.0: Spark 4.1 (Scala 2.13) with Delta 4.2.
+DELTA_VERSION = "4.2.0"
+LOCAL_JARS = (
+    "io.delta:delta-spark_4.1_2.13:" + DELTA_VERSION,
+    "io.delta:delta-storage:" + DELTA_VERSION,
+    "org.postgresql:postgresql:42.7.8",
+)
+
+
+@dataclass(frozen=True)
+class WarehouseConnection:
+    """How Spark (JDBC) and control queries reach one warehouse."""
+
+    dialect: str  # "tsql" on Fabric, "postgres" locally
+    jdbc_url: str
+    properties: dict[str, str]
+    database: str
+
+
+class Platform(Protocol):
+    """What the runtime needs from where it runs."""
+
+    name: str
+
+    def spark(self) -> SparkSession: ...
+
+    def lakehouse_uri(self, workspace: str, lakehouse: str) -> str: ...
+
+    def warehouse(self, workspace: str, warehouse: str) -> WarehouseConnection: ...
+
+
+def files_uri(platform: Platform, workspace: str, lakehouse: str, relative: str = "") -> str:
+    """URI of ``Files/<relative>`` in a lakehouse (``relative`` must already be checked)."""
+    base = f"{platform.lakehouse_uri(workspace, lakehouse)}/Files"
+    relative = relative.strip("/")
+    return f"{base}/{relative}" if relative else base
+
+
+def table_uri(platform: Platform, workspace: str, lakehouse: str, schema: str, table: str) -> str:
+    """URI of the Delta table ``Tables/<schema>/<table>`` in a lakehouse."""
+    return f"{platform.lakehouse_uri(workspace, lakehouse)}/Tables/{schema}/{table}"
+
+
+class FabricPlatform:
+    """Running inside a Fabric notebook: the notebook's Spark, OneLake over abfss."""
+
+    name = "fabric"
+
+    def spark(self) -> SparkSession:
+        from pyspark.sql import SparkSession
+
+        session = SparkSession.getActiveSession()
+        return session or SparkSession.builder.getOrCreate()
+
+    def lakehouse_uri(self, workspace: str, lakehouse: str) -> str:
+        if _GUID.match(workspace) and _GUID.match(lakehouse):
+            return f"abfss://{workspace}@{ONELAKE_HOST}/{lakehouse}"
+        if not re.match(r"^[A-Za-z0-9_.-]+$", workspace):
+            raise PlatformError(
+                f"workspace {workspace!r} has characters OneLake names cannot carry: "
+                "map it to its workspace GUID in the environment settings"
+            )
+        return f"abfss://{workspace}@{ONELAKE_HOST}/{lakehouse}.Lakehouse"
+
+    def warehouse(self, workspace: str, warehouse: str) -> WarehouseConnection:
+        # The Fabric Spark connector needs no URL; JDBC callers get the SQL endpoint from settings.
+        endpoint = os.environ.get("FABGEN_WAREHOUSE_ENDPOINT", "")
+        url = f"jdbc:sqlserver://{endpoint}:1433;database={warehouse};encrypt=true" if endpoint else ""
+        return WarehouseConnection("tsql", url, {}, warehouse)
+
+
+class LocalPlatform:
+    """Local Fabric: a Delta-enabled local SparkSession, a OneLake folder, PostgreSQL warehouses."""
+
+    name = "local"
+
+    def __init__(self, onelake_root: str | os.PathLike[str] | None = None):
+        root = onelake_root or os.environ.get("FABGEN_ONELAKE_ROOT") or ".onelake"
+        self.onelake_root = Path(root).resolve()
+
+    def spark(self) -> SparkSession:
+        return local_spark()
+
+    def lakehouse_uri(self, workspace: str, lakehouse: str) -> str:
+        for part in (workspace, lakehouse):
+            if not part or "/" in part or "\\" in part or part in (".", ".."):
+                raise PlatformError(f"{part!r} cannot name a local OneLake folder")
+        return str(self.onelake_root / workspace / f"{lakehouse}.Lakehouse")
+
+    def warehouse(self, workspace: str, warehouse: str) -> WarehouseConnection:
+        host = os.environ.get("FABGEN_PG_HOST", "127.0.0.1")
+        port = os.environ.get("FABGEN_PG_PORT", "54329")
+        props = {
+            "user": os.environ.get("FABGEN_PG_USER", "fabgen"),
+            "password": os.environ.get("FABGEN_PG_PASSWORD", "fabgen"),
+            "driver": "org.postgresql.Driver",
+        }
+        return WarehouseConnection("postgres", f"jdbc:postgresql://{host}:{port}/{warehouse}", props, warehouse)
+
+
+def on_fabric() -> bool:
+    """True inside a Fabric notebook (``notebookutils`` is importable there and only there)."""
+    if os.environ.get("FABGEN_PLATFORM") == "local":
+        return False
+    return importlib.util.find_spec("notebookutils") is not None
+
+
+_current: Platform | None = None
+_lock = threading.Lock()
+
+
+def current() -> Platform:
+    """The platform of this process (created once)."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = FabricPlatform() if on_fabric() else LocalPlatform()
+        return _current
+
+
+def use(platform: Platform | None) -> None:
+    """Set the platform explicitly (tests, ``fabgen run`` with a project root); ``None`` resets."""
+    global _current
+    with _lock:
+        _current = platform
+
+
+def get_spark() -> SparkSession:
+    """The SparkSession: the notebook's on Fabric, a Delta-enabled local one elsewhere."""
+    return current().spark()
+
+
+# --------------------------------------------------------------------------- local Spark
+
+
+def jar_cache() -> Path:
+    """Where the local engine keeps the Delta Lake and JDBC jars (``FABGEN_JAR_CACHE``)."""
+    default = Path.home() / ".cache" / "fabgen" / "jars"
+    return Path(os.environ.get("FABGEN_JAR_CACHE", default))
+
+
+def _jar_name(coordinate: str) -> str:
+    _group, artifact, version = coordinate.split(":")
+    return f"{artifact}-{version}.jar"
+
+
+def ensure_local_jars() -> list[Path]:
+    """Return the local engine's jars, fetching missing ones from Maven Central with ``mvn`` once."""
+    cache = jar_cache()
+    cache.mkdir(parents=True, exist_ok=True)
+    jars = []
+    for coordinate in LOCAL_JARS:
+        jar = cache / _jar_name(coordinate)
+        if not jar.exists():
+            mvn = shutil.which("mvn")
+            if mvn is None:
+                raise PlatformError(f"{jar.name} is not in {cache} and Maven (mvn) is not installed to fetch it")
+            log.info("fetching %s into %s", coordinate, cache)
+            result = subprocess.run(
+                [mvn, "-q", "-B", "dependency:copy", f"-Dartifact={coordinate}", f"-DoutputDirectory={cache}"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode != 0 or not jar.exists():
+                raise PlatformError(f"could not fetch {coordinate}: {result.stdout[-2000:]}{result.stderr[-2000:]}")
+        jars.append(jar)
+    return jars
+
+
+@functools.lru_cache(maxsize=1)
+def local_spark() -> SparkSession:
+    """Build (once) the local Delta-enabled SparkSession, configured like Fabric's defaults.
+
+    ``FABGEN_SPARK_MASTER`` (default ``local[*]``) and ``FABGEN_SPARK_DRIVER_MEMORY``
+    (default ``4g``) tune it.
+    """
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pyspark.sql import SparkSession
+
+    jars = ",".join(str(jar) for jar in ensure_local_jars())
+    builder = (
+        SparkSession.builder.master(os.environ.get("FABGEN_SPARK_MASTER", "local[*]"))
+        .appName("fabgen-local")
+        .config("spark.jars", jars)
+        .config("spark.driver.memory", os.environ.get("FABGEN_SPARK_DRIVER_MEMORY", "4g"))
+        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.scheduler.mode", "FAIR")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", os.environ.get("FABGEN_SHUFFLE_PARTITIONS", "8"))
+        .config("spark.databricks.delta.snapshotPartitions", "2")
+        .config("spark.sql.warehouse.dir", str(Path(os.environ.get("FABGEN_SPARK_WAREHOUSE", ".spark-warehouse")).resolve()))
+    )
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel(os.environ.get("FABGEN_SPARK_LOG_LEVEL", "ERROR"))
+    return session
