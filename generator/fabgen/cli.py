@@ -1,0 +1,129 @@
+"""The ``fabgen`` command line: thin click commands over the library modules.
+
+One error handler (:class:`FabgenGroup`) turns fabgen's errors into a red message and an exit
+code pipelines can trust: 2 for bad config or usage, 1 for a failed run. ``--debug`` shows the
+traceback. Options every command shares are declared once (:func:`project_option`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from fabgen_runtime.errors import ConfigError, FabgenError
+
+from . import __version__
+from .project import Project, load_project
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("fabgen")
+
+
+class FabgenGroup(click.Group):
+    """A click group whose commands report fabgen errors as one red message and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FabgenError as exc:
+            if ctx.meta.get("fabgen.debug"):
+                raise
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def project_option(func: F) -> F:
+    """``--project DIR``: the folder holding fabgen.yaml (or below it)."""
+    return click.option(
+        "--project", "-p", "project_dir", default=".", show_default=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Project folder (holding fabgen.yaml, or any folder below it).",
+    )(func)
+
+
+def group_option(required: bool = False) -> Callable[[F], F]:
+    """``--group G``: the export group to act on."""
+    return click.option("--group", "-g", required=required, help="Export group (export_group_name).")
+
+
+def run_date_option(func: F) -> F:
+    """``--run-date D``: the logical run date."""
+    return click.option("--run-date", help="Logical run date, YYYY-MM-DD (default: today in the timezone).")(func)
+
+
+def timezone_option(func: F) -> F:
+    """``--timezone TZ``: the timezone of run_date and process_date."""
+    return click.option("--timezone", help="IANA timezone for run_date/process_date (default: fabgen.yaml).")(func)
+
+
+def load(project_dir: Path) -> Project:
+    """Load and validate the project (raises ConfigError listing every issue)."""
+    return load_project(project_dir)
+
+
+@click.group(cls=FabgenGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fabgen")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """fabgen: config-driven file exports for Microsoft Fabric.
+
+    Describe exports as config rows, check them (validate, plan), run them locally (run),
+    and render them as Fabric notebooks and a pipeline (render, deploy).
+    """
+    ctx.meta["fabgen.debug"] = debug
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(message)s" if not debug else "%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("py4j", "urllib3", "azure", "fabric_cicd"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if not debug else logging.DEBUG)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", help="Project name (default: the folder's name).")
+def init(directory: Path, name: str | None) -> None:
+    """Scaffold a new project in DIRECTORY that validates as it is."""
+    from .scaffold import scaffold
+
+    created = scaffold(directory, name or directory.resolve().name)
+    for path in created:
+        click.echo(f"created {path}")
+    click.secho(f"Project ready: cd {directory} && fabgen validate", fg="green")
+
+
+@main.command()
+@project_option
+def validate(project_dir: Path) -> None:
+    """Check fabgen.yaml and every export row; list every error at once (exit 2 when any)."""
+    try:
+        project = load(project_dir)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            click.secho(f"  {issue}", fg="red", err=True)
+        click.secho(f"{len(exc.issues)} error(s) found.", fg="red", err=True)
+        sys.exit(exc.exit_code)
+    groups = project.groups()
+    click.secho(
+        f"OK: {len(project.configs)} export(s) in {len(groups)} group(s): {', '.join(groups)}", fg="green"
+    )
+
+
+def register(command: click.Command) -> click.Command:
+    """Add a command defined in another module to ``fabgen``."""
+    main.add_command(command)
+    return command
+
+
+def _register_commands() -> None:
+    # Each verb lives with the module that owns its concern; importing it registers it.
+    from . import commands  # noqa: F401
+
+
+_register_commands()

@@ -1,0 +1,232 @@
+"""A fabgen project: ``fabgen.yaml`` (typed, unknown keys rejected) and the export rows it points at.
+
+Config files are YAML or JSON. Each holds either a list of export rows, or a mapping with
+``exports:`` (the rows) and optional ``defaults:`` (keys merged into every row of that file, the
+row winning). Row keys are exactly the columns of ``config_resource_export``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from fabgen_runtime.config import ExportConfig, parse_configs
+from fabgen_runtime.errors import ConfigError, ConfigIssue
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PROJECT_FILE = "fabgen.yaml"
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LakehouseRef(_Model):
+    """A lakehouse by workspace and name."""
+
+    workspace: str
+    lakehouse: str
+
+
+class LocalWarehouse(_Model):
+    """The local PostgreSQL server standing in for every Fabric Warehouse."""
+
+    host: str = "127.0.0.1"
+    port: int = 54329
+    user: str = "fabgen"
+    password: str = "fabgen"
+
+
+class LocalSettings(_Model):
+    """Local Fabric: where OneLake lives and how to reach the warehouse stand-in."""
+
+    onelake_root: str = ".onelake"
+    warehouse: LocalWarehouse = LocalWarehouse()
+
+
+class RunDefaults(_Model):
+    """Defaults for ``fabgen run`` and the rendered notebooks' parameters."""
+
+    timezone: str = "UTC"
+    max_concurrency: int = Field(default=4, ge=1)
+
+
+class ItemIds(_Model):
+    """Fabric ids of one item (or workspace) in an environment."""
+
+    id: str | None = None
+    name: str | None = None
+
+
+class Environment(_Model):
+    """One deployment environment (dev, test, prod): names in the config mapped to that environment."""
+
+    workspace_id: str | None = None  # the workspace the items are deployed to
+    workspaces: dict[str, ItemIds] = Field(default_factory=dict)  # config workspace name -> ids/name
+    lakehouses: dict[str, ItemIds] = Field(default_factory=dict)  # "workspace/lakehouse" -> ids/name
+
+
+class RuntimeInstall(_Model):
+    """How Fabric gets the runtime wheel."""
+
+    install: Literal["environment", "inline"] = "environment"
+    wheel_path: str = "Files/fabgen/wheels"  # lakehouse path for inline installation
+    spark_runtime: Literal["1.3", "2.0"] = "2.0"
+
+
+class ProjectSettings(_Model):
+    """The contents of ``fabgen.yaml``."""
+
+    name: str
+    configs: list[str] = Field(default_factory=lambda: ["exports"])
+    output: str = "generated"
+    config_lakehouse: LakehouseRef
+    defaults: RunDefaults = RunDefaults()
+    local: LocalSettings = LocalSettings()
+    runtime: RuntimeInstall = RuntimeInstall()
+    environments: dict[str, Environment] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Project:
+    """A loaded project: its folder, its settings and its validated export configs."""
+
+    root: Path
+    settings: ProjectSettings
+    configs: list[ExportConfig]
+
+    @property
+    def output_dir(self) -> Path:
+        """Where ``fabgen render`` writes (``output`` in ``fabgen.yaml``)."""
+        return self.root / self.settings.output
+
+    def groups(self) -> list[str]:
+        """Export group names, sorted."""
+        return sorted({c.export_group_name for c in self.configs})
+
+    def select(self, group: str | None = None, export: str | None = None, active_only: bool = True) -> list[ExportConfig]:
+        """Configs of ``group`` (all when None), optionally one export; raise when none match."""
+        chosen = [
+            c for c in self.configs
+            if (group is None or c.export_group_name == group)
+            and (export is None or c.export_name == export)
+            and (c.is_active or not active_only)
+        ]
+        if not chosen:
+            what = f"export {export!r} in group {group!r}" if export else f"group {group!r}"
+            known = ", ".join(self.groups()) or "none"
+            raise ConfigError(ConfigIssue("project", "--group", f"no active {what} (groups: {known})"))
+        return chosen
+
+    @contextmanager
+    def local_environment(self) -> Iterator[None]:
+        """Point the runtime's local platform at this project's OneLake folder and warehouse."""
+        local = self.settings.local
+        env = {
+            "FABGEN_ONELAKE_ROOT": os.environ.get("FABGEN_ONELAKE_ROOT") or str(self.root / local.onelake_root),
+            "FABGEN_PG_HOST": os.environ.get("FABGEN_PG_HOST") or local.warehouse.host,
+            "FABGEN_PG_PORT": os.environ.get("FABGEN_PG_PORT") or str(local.warehouse.port),
+            "FABGEN_PG_USER": os.environ.get("FABGEN_PG_USER") or local.warehouse.user,
+            "FABGEN_PG_PASSWORD": os.environ.get("FABGEN_PG_PASSWORD") or local.warehouse.password,
+        }
+        saved = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def find_root(start: Path) -> Path:
+    """The folder holding ``fabgen.yaml``: ``start`` or its nearest parent."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / PROJECT_FILE).is_file():
+            return folder
+    raise ConfigError(ConfigIssue(str(start), None, f"no {PROJECT_FILE} here or in any parent folder"))
+
+
+def _read_structured(path: Path) -> Any:
+    text = path.read_text(encoding="utf-8")
+    try:
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(ConfigIssue(str(path), None, f"cannot parse: {exc}")) from None
+
+
+def load_settings(root: Path) -> ProjectSettings:
+    """Read and validate ``fabgen.yaml`` in ``root``."""
+    path = root / PROJECT_FILE
+    data = _read_structured(path) or {}
+    try:
+        return ProjectSettings.model_validate(data)
+    except ValidationError as exc:
+        issues = [
+            ConfigIssue(PROJECT_FILE, ".".join(str(p) for p in err["loc"]) or None, err["msg"])
+            for err in exc.errors()
+        ]
+        raise ConfigError(issues) from None
+
+
+def config_files(root: Path, settings: ProjectSettings) -> list[Path]:
+    """Every config file the project names, sorted, folders searched recursively."""
+    files: list[Path] = []
+    for entry in settings.configs:
+        path = root / entry
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix in CONFIG_SUFFIXES and p.is_file())
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ConfigError(ConfigIssue(PROJECT_FILE, "configs", f"{entry!r} does not exist"))
+    return files
+
+
+def read_rows(path: Path) -> tuple[list[Any], list[ConfigIssue]]:
+    """The export rows of one config file, with its ``defaults`` merged in."""
+    data = _read_structured(path)
+    if data is None:
+        return [], []
+    defaults: dict[str, Any] = {}
+    if isinstance(data, dict):
+        unknown = set(data) - {"exports", "defaults"}
+        if unknown:
+            return [], [ConfigIssue(str(path), ", ".join(sorted(unknown)), "unknown key (use 'exports' and 'defaults')")]
+        defaults = data.get("defaults") or {}
+        data = data.get("exports") or []
+    if not isinstance(data, list):
+        return [], [ConfigIssue(str(path), None, "must hold a list of export rows (or 'exports:')")]
+    return [{**defaults, **row} if isinstance(row, dict) else row for row in data], []
+
+
+def load_project(start: Path | str = ".") -> Project:
+    """Load the project around ``start``; raise one ``ConfigError`` listing every problem in every file."""
+    root = find_root(Path(start))
+    settings = load_settings(root)
+    rows: list[Any] = []
+    origins: list[str] = []
+    issues: list[ConfigIssue] = []
+    for path in config_files(root, settings):
+        file_rows, file_issues = read_rows(path)
+        rows += file_rows
+        origins += [str(path.relative_to(root))] * len(file_rows)
+        issues += file_issues
+    try:
+        configs = parse_configs(rows, origins)
+    except ConfigError as exc:
+        issues += exc.issues
+        configs = []
+    if issues:
+        raise ConfigError(issues)
+    return Project(root=root, settings=settings, configs=configs)

@@ -1,0 +1,57 @@
+"""``fabgen init``: a new project that validates as it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fabgen_runtime.errors import ConfigError, ConfigIssue
+
+_PROJECT = """\
+# fabgen project settings. Every key is documented in fabgen's README ("fabgen.yaml").
+name: {name}
+configs: [exports]          # files or folders of export rows (.yaml, .yml, .json)
+output: generated           # where `fabgen render` writes the Fabric items
+config_lakehouse:           # holds the log tables (and the optional config table)
+  workspace: DEV_WORKSPACE
+  lakehouse: lh_config
+defaults:
+  timezone: UTC
+  max_concurrency: 4
+local:
+  onelake_root: .onelake    # local OneLake folder
+"""
+
+_EXPORTS = """\
+# Export rows: keys are the columns of config_resource_export.
+defaults:
+  export_group_name: {name}
+  is_active: true
+  execution_group: 1
+  source_type: lakehouse
+  source_workspace: DEV_WORKSPACE
+  source_datastore: lh_gold
+  target_workspace: DEV_WORKSPACE
+  target_lakehouse: lh_exports
+exports:
+  - export_name: daily_orders
+    source_table: orders
+    target_path: "exports/orders/{{run_date:%Y}}/"
+    target_filename_pattern: "orders_{{run_date:%Y%m%d}}.csv"
+    file_format: csv
+    compression: gzip
+    file_format_options: {{header: "true"}}
+    trigger_file_pattern: "orders_{{run_date:%Y%m%d}}.done"
+"""
+
+
+def scaffold(directory: Path, name: str) -> list[Path]:
+    """Write ``fabgen.yaml`` and ``exports/exports.yaml`` into ``directory``; refuse to overwrite."""
+    project_file = directory / "fabgen.yaml"
+    exports_file = directory / "exports" / "exports.yaml"
+    existing = [p for p in (project_file, exports_file) if p.exists()]
+    if existing:
+        raise ConfigError([ConfigIssue(str(p), None, "already exists; not overwriting") for p in existing])
+    exports_file.parent.mkdir(parents=True, exist_ok=True)
+    project_file.write_text(_PROJECT.format(name=name), encoding="utf-8")
+    exports_file.write_text(_EXPORTS.format(name=name), encoding="utf-8")
+    return [project_file, exports_file]
