@@ -5,10 +5,13 @@ Importing this module registers the commands on ``fabgen.cli.main``.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 from fabgen_runtime.errors import ConfigError
 
-from .cli import main
+from .cli import group_option, load, main, project_option
 
 
 def _reserved(name: str, issue: str) -> None:
@@ -23,7 +26,47 @@ _reserved("plan", "read path and orchestration")
 _reserved("run", "read path and orchestration")
 
 # ---- render (notebook generator) -------------------------------------------------------------
-_reserved("render", "notebook generator")
+@main.command()
+@project_option
+@group_option()
+@click.option("--env", "-e", "environment", help="Render for this environment of fabgen.yaml.")
+@click.option(
+    "--out", "-o", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default: the project's `output`, relative to the project).",
+)
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 when the output is not a fresh render.")
+def render(
+    project_dir: Path, group: str | None, environment: str | None, out_dir: Path | None, check: bool
+) -> None:
+    """Render notebooks (one per execution group) and a pipeline per group as Fabric items."""
+    import time
+
+    from .render import check_output, render_project, write_output
+
+    started = time.perf_counter()
+    project = load(project_dir)
+    rendered = render_project(project, group=group, environment=environment)
+    out = out_dir if out_dir is not None else project.output_dir
+    if check:
+        problems = check_output(rendered, out)
+        for path, problem in problems:
+            click.secho(f"{problem:8} {out / path}", fg="red")
+        if problems:
+            click.secho(f"{len(problems)} file(s) out of date: run fabgen render", fg="red", err=True)
+            sys.exit(1)
+        click.secho(f"OK: {len(rendered.files)} file(s) in {out} match a fresh render", fg="green")
+        return
+    report = write_output(rendered, out)
+    for path, status in report:
+        if status != "unchanged":
+            click.echo(f"{status:8} {out / path}")
+    changed = sum(status != "unchanged" for _path, status in report)
+    click.secho(
+        f"Rendered {len(rendered.notebooks)} notebook(s) and {len(rendered.groups)} pipeline(s) "
+        f"for {', '.join(rendered.groups)} into {out} ({changed} file(s) changed, "
+        f"{time.perf_counter() - started:.2f} s)",
+        fg="green",
+    )
 
 # ---- deploy / build-runtime (shipping to Fabric) ---------------------------------------------
 _reserved("deploy", "shipping to Fabric")

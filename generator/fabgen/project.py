@@ -71,6 +71,7 @@ class Environment(_Model):
     workspace_id: str | None = None  # the workspace the items are deployed to
     workspaces: dict[str, ItemIds] = Field(default_factory=dict)  # config workspace name -> ids/name
     lakehouses: dict[str, ItemIds] = Field(default_factory=dict)  # "workspace/lakehouse" -> ids/name
+    warehouses: dict[str, ItemIds] = Field(default_factory=dict)  # "workspace/warehouse" -> ids/name
 
 
 class RuntimeInstall(_Model):

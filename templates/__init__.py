@@ -1,0 +1,1 @@
+"""fabgen's Jinja templates (packaged as ``fabgen.templates``)."""
