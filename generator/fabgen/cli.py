@@ -8,7 +8,9 @@ traceback. Options every command shares are declared once (:func:`project_option
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,16 +25,32 @@ F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("fabgen")
 
 
+def report_error(exc: FabgenError) -> None:
+    """Print ``exc`` to stderr: one red line per config issue, or one red line for the error."""
+    issues = exc.issues if isinstance(exc, ConfigError) else []
+    if issues:
+        for issue in issues:
+            click.secho(f"Error: {' '.join(str(issue).split())}", fg="red", err=True)
+        if len(issues) > 1:
+            click.echo(f"{len(issues)} errors.", err=True)
+    else:
+        click.secho(f"Error: {' '.join(str(exc).split())}", fg="red", err=True)
+
+
 class FabgenGroup(click.Group):
-    """A click group whose commands report fabgen errors as one red message and an exit code."""
+    """A click group whose commands report fabgen errors as red lines and an exit code.
+
+    Exit codes: 0 success; 2 bad config or usage (:class:`ConfigError`, click usage errors);
+    1 a failed run (any other :class:`FabgenError`). ``--debug`` prints the traceback first.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except FabgenError as exc:
             if ctx.meta.get("fabgen.debug"):
-                raise
-            click.secho(f"Error: {exc}", fg="red", err=True)
+                click.echo(traceback.format_exc(), err=True)
+            report_error(exc)
             ctx.exit(exc.exit_code)
 
 
@@ -52,12 +70,16 @@ def group_option(required: bool = False) -> Callable[[F], F]:
 
 def run_date_option(func: F) -> F:
     """``--run-date D``: the logical run date."""
-    return click.option("--run-date", help="Logical run date, YYYY-MM-DD (default: today in the timezone).")(func)
+    return click.option(
+        "--run-date", help="Logical run date, YYYY-MM-DD (default: today in the timezone)."
+    )(func)
 
 
 def timezone_option(func: F) -> F:
     """``--timezone TZ``: the timezone of run_date and process_date."""
-    return click.option("--timezone", help="IANA timezone for run_date/process_date (default: fabgen.yaml).")(func)
+    return click.option(
+        "--timezone", help="IANA timezone for run_date/process_date (default: fabgen.yaml)."
+    )(func)
 
 
 def load(project_dir: Path) -> Project:
@@ -95,20 +117,14 @@ def init(directory: Path, name: str | None) -> None:
     created = scaffold(directory, name or directory.resolve().name)
     for path in created:
         click.echo(f"created {path}")
-    click.secho(f"Project ready: cd {directory} && fabgen validate", fg="green")
+    click.secho(f"Project ready: cd {shlex.quote(str(directory))} && fabgen validate", fg="green")
 
 
 @main.command()
 @project_option
 def validate(project_dir: Path) -> None:
     """Check fabgen.yaml and every export row; list every error at once (exit 2 when any)."""
-    try:
-        project = load(project_dir)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            click.secho(f"  {issue}", fg="red", err=True)
-        click.secho(f"{len(exc.issues)} error(s) found.", fg="red", err=True)
-        sys.exit(exc.exit_code)
+    project = load(project_dir)  # a ConfigError lists every issue, one red line each, exit 2
     groups = project.groups()
     click.secho(
         f"OK: {len(project.configs)} export(s) in {len(groups)} group(s): {', '.join(groups)}", fg="green"

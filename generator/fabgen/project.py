@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -112,7 +112,9 @@ class Project:
         """Export group names, sorted."""
         return sorted({c.export_group_name for c in self.configs})
 
-    def select(self, group: str | None = None, export: str | None = None, active_only: bool = True) -> list[ExportConfig]:
+    def select(
+        self, group: str | None = None, export: str | None = None, active_only: bool = True
+    ) -> list[ExportConfig]:
         """Configs of ``group`` (all when None), optionally one export; raise when none match."""
         chosen = [
             c for c in self.configs
@@ -131,7 +133,9 @@ class Project:
         """Point the runtime's local platform at this project's OneLake folder and warehouse."""
         local = self.settings.local
         env = {
-            "FABGEN_ONELAKE_ROOT": os.environ.get("FABGEN_ONELAKE_ROOT") or str(self.root / local.onelake_root),
+            "FABGEN_ONELAKE_ROOT": (
+                os.environ.get("FABGEN_ONELAKE_ROOT") or str(self.root / local.onelake_root)
+            ),
             "FABGEN_PG_HOST": os.environ.get("FABGEN_PG_HOST") or local.warehouse.host,
             "FABGEN_PG_PORT": os.environ.get("FABGEN_PG_PORT") or str(local.warehouse.port),
             "FABGEN_PG_USER": os.environ.get("FABGEN_PG_USER") or local.warehouse.user,
@@ -162,8 +166,14 @@ def _read_structured(path: Path) -> Any:
     text = path.read_text(encoding="utf-8")
     try:
         return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(ConfigIssue(str(path), None, f"cannot parse: {exc}")) from None
+    except json.JSONDecodeError as exc:
+        message = f"cannot parse JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
+        raise ConfigError(ConfigIssue(str(path), None, message)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+        raise ConfigError(ConfigIssue(str(path), None, f"cannot parse YAML{where}: {problem}")) from None
 
 
 def load_settings(root: Path) -> ProjectSettings:
@@ -174,7 +184,11 @@ def load_settings(root: Path) -> ProjectSettings:
         return ProjectSettings.model_validate(data)
     except ValidationError as exc:
         issues = [
-            ConfigIssue(PROJECT_FILE, ".".join(str(p) for p in err["loc"]) or None, err["msg"])
+            ConfigIssue(
+                PROJECT_FILE,
+                ".".join(str(p) for p in err["loc"]) or None,
+                "unknown key" if err["type"] == "extra_forbidden" else err["msg"],
+            )
             for err in exc.errors()
         ]
         raise ConfigError(issues) from None
@@ -203,8 +217,11 @@ def read_rows(path: Path) -> tuple[list[Any], list[ConfigIssue]]:
     if isinstance(data, dict):
         unknown = set(data) - {"exports", "defaults"}
         if unknown:
-            return [], [ConfigIssue(str(path), ", ".join(sorted(unknown)), "unknown key (use 'exports' and 'defaults')")]
+            keys = ", ".join(sorted(map(str, unknown)))
+            return [], [ConfigIssue(str(path), keys, "unknown key (use 'exports' and 'defaults')")]
         defaults = data.get("defaults") or {}
+        if not isinstance(defaults, dict):
+            return [], [ConfigIssue(str(path), "defaults", "must be a mapping of column to value")]
         data = data.get("exports") or []
     if not isinstance(data, list):
         return [], [ConfigIssue(str(path), None, "must hold a list of export rows (or 'exports:')")]
@@ -219,10 +236,14 @@ def load_project(start: Path | str = ".") -> Project:
     origins: list[str] = []
     issues: list[ConfigIssue] = []
     for path in config_files(root, settings):
-        file_rows, file_issues = read_rows(path)
+        origin = str(path.relative_to(root))
+        try:
+            file_rows, file_issues = read_rows(path)
+        except ConfigError as exc:  # a file that does not parse: report it, keep checking the others
+            file_rows, file_issues = [], exc.issues
         rows += file_rows
-        origins += [str(path.relative_to(root))] * len(file_rows)
-        issues += file_issues
+        origins += [origin] * len(file_rows)
+        issues += [replace(i, where=origin) if i.where == str(path) else i for i in file_issues]
     try:
         configs = parse_configs(rows, origins)
     except ConfigError as exc:

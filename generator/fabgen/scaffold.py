@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 from fabgen_runtime.errors import ConfigError, ConfigIssue
 
 _PROJECT = """\
 # fabgen project settings. Every key is documented in fabgen's README ("fabgen.yaml").
-name: {name}
+name: {title}
 configs: [exports]          # files or folders of export rows (.yaml, .yml, .json)
 output: generated           # where `fabgen render` writes the Fabric items
 config_lakehouse:           # holds the log tables (and the optional config table)
@@ -24,7 +26,7 @@ local:
 _EXPORTS = """\
 # Export rows: keys are the columns of config_resource_export.
 defaults:
-  export_group_name: {name}
+  export_group_name: {group}
   is_active: true
   execution_group: 1
   source_type: lakehouse
@@ -44,6 +46,12 @@ exports:
 """
 
 
+def group_name(name: str) -> str:
+    """A valid ``export_group_name`` made from a project name (``My Project`` -> ``My_Project``)."""
+    group = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).lstrip(".-")
+    return group or "exports"
+
+
 def scaffold(directory: Path, name: str) -> list[Path]:
     """Write ``fabgen.yaml`` and ``exports/exports.yaml`` into ``directory``; refuse to overwrite."""
     project_file = directory / "fabgen.yaml"
@@ -52,6 +60,6 @@ def scaffold(directory: Path, name: str) -> list[Path]:
     if existing:
         raise ConfigError([ConfigIssue(str(p), None, "already exists; not overwriting") for p in existing])
     exports_file.parent.mkdir(parents=True, exist_ok=True)
-    project_file.write_text(_PROJECT.format(name=name), encoding="utf-8")
-    exports_file.write_text(_EXPORTS.format(name=name), encoding="utf-8")
+    project_file.write_text(_PROJECT.format(title=json.dumps(name)), encoding="utf-8")
+    exports_file.write_text(_EXPORTS.format(group=group_name(name)), encoding="utf-8")
     return [project_file, exports_file]

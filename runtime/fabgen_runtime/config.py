@@ -8,10 +8,12 @@ every problem in every row, each naming the export (``group/name``) and the fiel
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 import string
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 from . import placeholders
@@ -45,7 +47,9 @@ FORBIDDEN_PATH_CHARS = re.compile(r'[\x00-\x1f"*:<>?|\\]')
 # Placeholders each pattern field may use.
 _PATH_PLACEHOLDERS = placeholders.ALL_PLACEHOLDERS - {"part", "ext"}
 _FILE_PLACEHOLDERS = placeholders.ALL_PLACEHOLDERS
-_QUERY_PLACEHOLDERS = frozenset({"run_date", "process_date", "period_start_date", "period_end_date", "watermark"})
+_QUERY_PLACEHOLDERS = frozenset(
+    {"run_date", "process_date", "period_start_date", "period_end_date", "watermark"}
+)
 _PERIOD_QUERY_PLACEHOLDERS = frozenset({"run_date", "process_date"})
 
 
@@ -176,14 +180,25 @@ def _coerce(name: str, value: Any) -> Any:
             out[str(key)] = str(item).lower() if isinstance(item, bool) else str(item)
         return out
     if not isinstance(value, str):
-        if isinstance(value, (int, float)) and name == "incremental_initial_watermark":
-            return str(value)
+        if name == "incremental_initial_watermark" and not isinstance(value, bool):
+            # YAML reads unquoted 2024-01-01 as a date and 2024-01-01 00:00:00 as a datetime.
+            if isinstance(value, datetime):
+                return value.isoformat(sep="T")
+            if isinstance(value, date):
+                return value.isoformat()
+            if isinstance(value, (int, float)):
+                return str(value)
         raise ValueError(f"must be a string, got {value!r}")
     return value
 
 
+def _unknown_message(key: Any) -> str:
+    close = difflib.get_close_matches(str(key), COLUMNS, n=1)
+    return f"unknown field (did you mean {close[0]}?)" if close else "unknown field"
+
+
 def _build(row: Mapping[str, Any], where: str) -> tuple[ExportConfig | None, list[ConfigIssue]]:
-    unknown = [ConfigIssue(where, key, "unknown field") for key in row if key not in COLUMNS]
+    unknown = [ConfigIssue(where, str(key), _unknown_message(key)) for key in row if key not in COLUMNS]
     issues: list[ConfigIssue] = []
     values: dict[str, Any] = {}
     for name in COLUMNS:
@@ -199,12 +214,50 @@ def _build(row: Mapping[str, Any], where: str) -> tuple[ExportConfig | None, lis
         if values.get(name) is None and not any(i.field == name for i in issues):
             issues.append(ConfigIssue(where, name, "is required"))
     if issues:
-        return None, unknown + issues
+        return None, unknown + issues + _rules_despite(values, issues, where)
     if values["file_format_options"] is None:
         values["file_format_options"] = {}
     if values["extract_type"] is None:
         values["extract_type"] = "full"
     return ExportConfig(**values), unknown
+
+
+# A row with type errors or missing fields still has its rules checked, with stand-ins for the
+# broken fields, so one `fabgen validate` lists every problem. Rules about fields a broken field
+# decides are left out (they would be guesses); without the fields in _RULES_NEED, none are checked.
+_RULES_NEED = ("source_type", "file_format", "extract_type")
+_STAND_INS: dict[str, Any] = {
+    "export_group_name": "x",
+    "export_name": "x",
+    "is_active": False,
+    "execution_group": 1,
+    "source_workspace": "x",
+    "source_datastore": "x",
+    "target_workspace": "x",
+    "target_lakehouse": "x",
+    "target_path": "",
+    "file_format_options": {},
+}
+_DECIDES: dict[str, tuple[str, ...]] = {
+    "source_table": ("source_columns", "source_query", "period_filter_column"),
+    "source_query": ("source_table", "period_filter_column"),
+    "compression": ("compression_level", "compressed_filename_pattern"),
+}
+
+
+def _rules_despite(values: dict[str, Any], issues: list[ConfigIssue], where: str) -> list[ConfigIssue]:
+    broken = {issue.field for issue in issues}
+    if broken.intersection(_RULES_NEED):
+        return []
+    stand = {name: _STAND_INS.get(name) if name in broken else value for name, value in values.items()}
+    for name in ("export_group_name", "export_name", "file_format_options"):
+        stand[name] = stand[name] or _STAND_INS[name]
+    stand["extract_type"] = stand["extract_type"] or "full"
+    skip = set(broken)
+    for name in broken:
+        skip.update(_DECIDES.get(str(name), ()))
+    cfg = ExportConfig(**stand)
+    return [dataclasses.replace(i, where=where) for i in _validate(cfg) if i.field not in skip]
 
 
 def _check_patterns(cfg: ExportConfig, issue: Callable[[str, str], None]) -> None:
@@ -226,15 +279,49 @@ def _check_patterns(cfg: ExportConfig, issue: Callable[[str, str], None]) -> Non
             if used in needs and cfg.extract_type != needs[used]:
                 issue(name, f"placeholder '{{{used}}}' needs extract_type {needs[used]}")
         if name not in ("source_query", "period_date_query"):
-            for problem in check_path_text(_strip_placeholders(pattern), allow_slash=name == "target_path"):
-                issue(name, problem)
+            _check_path_pattern(cfg, name, pattern, issue)
 
 
-def _strip_placeholders(pattern: str) -> str:
+def _check_path_pattern(
+    cfg: ExportConfig, name: str, pattern: str, issue: Callable[[str, str], None]
+) -> None:
+    """Check a path pattern's literal text, then what it renders to for a sample run."""
+    allow_slash = name == "target_path"
+    literal = _blank_placeholders(pattern)
+    problems = check_path_text(literal, allow_slash=allow_slash)
+    for problem in problems:
+        issue(name, problem)
+    if problems or placeholders.check_pattern(pattern):
+        return
+    sample = placeholders.render(pattern, _sample_values(cfg))
+    for problem in check_path_text(sample, allow_slash=allow_slash):
+        issue(name, f"renders like {sample!r}, which {problem}")
+
+
+def _blank_placeholders(pattern: str) -> str:
+    """``pattern`` with every placeholder replaced by a neutral ``x`` (literal braces kept)."""
     try:
-        return "".join(literal for literal, *_ in string.Formatter().parse(pattern))
+        parsed = list(string.Formatter().parse(pattern))
     except ValueError:
         return pattern
+    return "".join(literal + ("x" if name is not None else "") for literal, name, _spec, _conv in parsed)
+
+
+def _sample_values(cfg: ExportConfig) -> dict[str, Any]:
+    """Placeholder values of a made-up run, to see what a pattern's dates render to."""
+    moment = datetime(2025, 12, 12, 14, 30, 22)
+    return {
+        "run_date": datetime(2025, 12, 12),
+        "process_date": moment,
+        "timestamp": moment,
+        "period_start_date": datetime(2025, 12, 1),
+        "period_end_date": datetime(2025, 12, 31),
+        "export_name": cfg.export_name,
+        "run_id": "a1b2c3d4",
+        "watermark": "x",
+        "part": 1,
+        "ext": FILE_FORMATS.get(cfg.file_format, "x"),
+    }
 
 
 def check_path_text(text: str, allow_slash: bool) -> list[str]:
@@ -253,7 +340,7 @@ def check_path_text(text: str, allow_slash: bool) -> list[str]:
     return problems
 
 
-def _validate(cfg: ExportConfig) -> list[ConfigIssue]:  # noqa: C901 - a flat list of rules reads best
+def _validate(cfg: ExportConfig) -> list[ConfigIssue]:  # a flat list of rules reads best
     found: list[ConfigIssue] = []
 
     def issue(name: str, message: str) -> None:
@@ -323,10 +410,13 @@ def _validate(cfg: ExportConfig) -> list[ConfigIssue]:  # noqa: C901 - a flat li
     _validate_compression(cfg, issue)
     if cfg.max_rows_per_file is not None and cfg.max_rows_per_file < 1:
         issue("max_rows_per_file", "must be 1 or more")
-    if cfg.compressed_filename_pattern and cfg.codec in ("none", "snappy", "lz4") or (
-        cfg.compressed_filename_pattern and cfg.file_format == "parquet"
+    if cfg.compressed_filename_pattern and (
+        cfg.codec in ("none", "snappy", "lz4") or cfg.file_format == "parquet"
     ):
-        issue("compressed_filename_pattern", f"does not apply to {cfg.file_format} with compression {cfg.codec}")
+        issue(
+            "compressed_filename_pattern",
+            f"does not apply to {cfg.file_format} with compression {cfg.codec}",
+        )
     _check_patterns(cfg, issue)
     return found
 
@@ -337,7 +427,10 @@ def _validate_compression(cfg: ExportConfig, issue: Callable[[str, str], None]) 
         return
     levels, formats = COMPRESSIONS[cfg.codec]
     if cfg.file_format in FILE_FORMATS and cfg.file_format not in formats:
-        issue("compression", f"{cfg.codec} does not apply to {cfg.file_format} (use it with {', '.join(formats)})")
+        issue(
+            "compression",
+            f"{cfg.codec} does not apply to {cfg.file_format} (use it with {', '.join(formats)})",
+        )
     if cfg.compression_level is None:
         return
     if cfg.compression is None:
@@ -348,7 +441,9 @@ def _validate_compression(cfg: ExportConfig, issue: Callable[[str, str], None]) 
         issue("compression_level", f"must be {levels.start}-{levels.stop - 1} for {cfg.codec}")
 
 
-def parse_configs(rows: Iterable[Mapping[str, Any]], sources: Iterable[str] | None = None) -> list[ExportConfig]:
+def parse_configs(
+    rows: Iterable[Mapping[str, Any]], sources: Iterable[str] | None = None
+) -> list[ExportConfig]:
     """Validate raw rows and return them as configs, or raise ``ConfigError`` with every issue.
 
     ``sources`` optionally names where each row came from (file paths), used in messages for
@@ -359,24 +454,26 @@ def parse_configs(rows: Iterable[Mapping[str, Any]], sources: Iterable[str] | No
     configs: list[ExportConfig] = []
     issues: list[ConfigIssue] = []
     seen: dict[tuple[str, str], str] = {}
-    for index, (row, origin) in enumerate(zip(rows, origins, strict=True)):
+    numbers: dict[str | None, int] = {}  # rows are numbered from 1 within each source
+    for row, origin in zip(rows, origins, strict=True):
+        index = numbers[origin] = numbers.get(origin, -1) + 1
+        row_issues: list[ConfigIssue] = []
         if not isinstance(row, Mapping):
-            issues.append(ConfigIssue(origin or f"row {index + 1}", None, f"an export row must be a mapping, got {row!r}"))
-            continue
-        where = _where(row, index)
-        if origin and "/" not in where:
-            where = f"{origin}: {where}"
-        cfg, build_issues = _build(row, where)
-        issues += build_issues
-        if cfg is None:
-            continue
-        issues += _validate(cfg)
-        pk = (cfg.export_group_name, cfg.export_name)
-        if pk in seen:
-            issues.append(ConfigIssue(cfg.key, "export_name", f"duplicate export (also defined in {seen[pk]})"))
+            message = f"an export row must be a mapping, got {row!r}"
+            row_issues.append(ConfigIssue(f"row {index + 1}", None, message))
+            cfg = None
         else:
-            seen[pk] = origin or f"row {index + 1}"
-        configs.append(cfg)
+            cfg, row_issues = _build(row, _where(row, index))
+        if cfg is not None:
+            row_issues += _validate(cfg)
+            pk = (cfg.export_group_name, cfg.export_name)
+            if pk in seen:
+                message = f"duplicate export (also defined in {seen[pk]})"
+                row_issues.append(ConfigIssue(cfg.key, "export_name", message))
+            else:
+                seen[pk] = origin or f"row {index + 1}"
+            configs.append(cfg)
+        issues += [dataclasses.replace(i, source=origin) for i in row_issues] if origin else row_issues
     if issues:
         raise ConfigError(issues)
     return configs

@@ -23,10 +23,12 @@ class ConfigIssue:
     where: str  # "group/name" of the export, or a file / project key
     field: str | None
     message: str
+    source: str | None = None  # the file the export row came from, when known
 
     def __str__(self) -> str:
         field = f" {self.field}:" if self.field else ":"
-        return f"{self.where}{field} {self.message}"
+        source = f"{self.source}: " if self.source and self.source != self.where else ""
+        return f"{source}{self.where}{field} {self.message}"
 
 
 class ConfigError(FabgenError):

@@ -5,6 +5,11 @@ Date placeholders (``run_date``, ``process_date``, ``period_start_date``, ``peri
 (``2025-12-12 00:00:00``; ``timestamp`` renders ``%Y%m%d_%H%M%S``). ``part`` takes a Python
 integer spec (``{part:04d}``). ``{{`` and ``}}`` stand for literal braces.
 
+Only strftime codes that mean the same on every platform are accepted, plus the glibc-style
+no-padding flag on numeric codes (``%-d``, ``%-m``, ``%-H``, ...), which fabgen renders itself so
+the output is the same on Linux (Fabric), macOS and Windows. ``%z``/``%Z`` are rejected: the dates
+are naive wall-clock times in the run's timezone and would render them empty.
+
 Patterns are checked once, when the config is validated (:func:`check_pattern`), and rendered
 for every run (:func:`render`). In SQL, pass ``escape`` so that values such as a stored watermark
 can never leave the string literal they are placed in.
@@ -19,7 +24,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-DATE_PLACEHOLDERS = frozenset({"run_date", "process_date", "period_start_date", "period_end_date", "timestamp"})
+DATE_PLACEHOLDERS = frozenset(
+    {"run_date", "process_date", "period_start_date", "period_end_date", "timestamp"}
+)
 TEXT_PLACEHOLDERS = frozenset({"export_name", "run_id", "watermark", "ext"})
 INT_PLACEHOLDERS = frozenset({"part"})
 ALL_PLACEHOLDERS = DATE_PLACEHOLDERS | TEXT_PLACEHOLDERS | INT_PLACEHOLDERS
@@ -27,8 +34,11 @@ ALL_PLACEHOLDERS = DATE_PLACEHOLDERS | TEXT_PLACEHOLDERS | INT_PLACEHOLDERS
 TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
 
 # strftime directives that mean the same on every platform Python runs on.
-_STRFTIME_CODES = frozenset("aAwdbBmyYHIpMSfzZjUWcxXGuVe%")
-_DIRECTIVE = re.compile(r"%(.)", re.DOTALL)
+_STRFTIME_CODES = frozenset("aAwdbBmyYHIpMSfjUWcxXGuV%")
+# Numeric codes that take the no-padding flag ``%-d`` (rendered by fabgen, not the C library).
+_UNPADDED_CODES = frozenset("dmHIMSjy")
+# One token of a strftime spec: a directive (with optional '-' flag), a lone trailing '%', or text.
+_TOKEN = re.compile(r"%(-?)(.)|(%)$|([^%]+)", re.DOTALL)
 
 _formatter = string.Formatter()
 
@@ -44,7 +54,11 @@ class Placeholder:
 def parse(pattern: str) -> list[Placeholder]:
     """Return the placeholders of ``pattern`` in order; raise ``ValueError`` on bad syntax."""
     found: list[Placeholder] = []
-    for _literal, name, spec, conversion in _formatter.parse(pattern):
+    try:
+        parsed = list(_formatter.parse(pattern))
+    except ValueError as exc:
+        raise ValueError(f"{exc} (write '{{{{' or '}}}}' for a literal brace)") from None
+    for _literal, name, spec, conversion in parsed:
         if name is None:
             continue
         if conversion:
@@ -58,11 +72,40 @@ def parse(pattern: str) -> list[Placeholder]:
 
 
 def check_strftime(spec: str) -> None:
-    """Raise ``ValueError`` unless every ``%`` directive in ``spec`` is a portable strftime code."""
-    stripped = _DIRECTIVE.sub(lambda m: "" if m.group(1) in _STRFTIME_CODES else "\0", spec)
-    if "\0" in stripped or spec.endswith("%") and not spec.endswith("%%"):
-        bad = [m.group(0) for m in _DIRECTIVE.finditer(spec) if m.group(1) not in _STRFTIME_CODES]
-        raise ValueError(f"bad strftime directive {bad[0] if bad else '%'!r} in {spec!r}")
+    """Raise ``ValueError`` unless ``spec`` is a strftime spec fabgen can render the same everywhere.
+
+    Every ``%`` directive must be a portable code (``%-`` only on numeric codes), and the spec
+    must hold at least one directive (``{run_date:YYYYMMDD}`` is a mistake, not a format).
+    """
+    directives = 0
+    for match in _TOKEN.finditer(spec):
+        flag, code, dangling, _text = match.groups()
+        if dangling:
+            raise ValueError(f"spec {spec!r} ends with a lone '%' (write '%%' for a percent sign)")
+        if code is None:
+            continue
+        if code in "zZ":
+            raise ValueError(f"'%{code}' is not supported: the dates are naive times in the run's timezone")
+        if code not in _STRFTIME_CODES or (flag and code not in _UNPADDED_CODES):
+            raise ValueError(f"bad strftime directive '%{flag}{code}' in {spec!r}")
+        if code != "%":
+            directives += 1
+    if not directives:
+        raise ValueError(f"spec {spec!r} has no strftime directive (e.g. %Y%m%d)")
+
+
+def strftime(value: date | datetime, spec: str) -> str:
+    """``value.strftime(spec)``, with ``%-d``-style no-padding codes rendered the same on every platform."""
+    out: list[str] = []
+    for match in _TOKEN.finditer(spec):
+        flag, code, dangling, text = match.groups()
+        if text is not None or dangling:
+            out.append(text or "%")
+        elif flag and code in _UNPADDED_CODES:
+            out.append(str(int(value.strftime(f"%{code}"))))
+        else:
+            out.append(value.strftime(f"%{flag}{code}"))
+    return "".join(out)
 
 
 def check_pattern(pattern: str, allowed: Iterable[str] = ALL_PLACEHOLDERS) -> list[str]:
@@ -110,7 +153,7 @@ def _render_value(name: str, spec: str, value: Any) -> str:
         if not isinstance(value, (datetime, date)):
             raise ValueError(f"placeholder '{{{name}}}' needs a date, got {value!r}")
         if spec:
-            return value.strftime(spec)
+            return strftime(value, spec)
         if name == "timestamp":
             return value.strftime(TIMESTAMP_FORMAT)
         if isinstance(value, datetime):

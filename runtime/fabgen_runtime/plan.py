@@ -10,10 +10,10 @@ is checked to stay inside the target lakehouse's ``Files/`` while the plan is bu
 from __future__ import annotations
 
 import posixpath
-import re
+import string
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,18 +29,28 @@ COMPRESSED_SUFFIX = {"gzip": ".gz", "brotli": ".br", "zstd": ".zst"}
 POST_PROCESS_CODECS = ("gzip", "zip", "zipdeflate", "brotli", "zstd")
 
 
-def parse_run_date(value: str | date | datetime | None, timezone: str) -> datetime:
-    """The logical run date as a naive datetime at midnight (today in ``timezone`` when None)."""
+def parse_run_date(
+    value: str | date | datetime | None, timezone: str, today: date | None = None
+) -> datetime:
+    """The logical run date as a naive datetime at midnight.
+
+    ``None`` or ``""`` means ``today`` (default: today in ``timezone``). A time of day is dropped;
+    a timezone-aware value (``2025-12-12T14:00:00Z``) is first converted into ``timezone``.
+    """
+    if isinstance(value, str):
+        value = value.strip()
     if value is None or value == "":
-        return datetime.combine(datetime.now(zone(timezone)).date(), datetime.min.time())
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=None)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day)
-    try:
-        return datetime.fromisoformat(str(value).strip()).replace(tzinfo=None)
-    except ValueError:
-        raise ConfigError(ConfigIssue("run", "run_date", f"{value!r} is not an ISO date (YYYY-MM-DD)")) from None
+        day = today or datetime.now(zone(timezone)).date()
+        return datetime(day.year, day.month, day.day)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            message = f"{value!r} is not an ISO date (YYYY-MM-DD)"
+            raise ConfigError(ConfigIssue("run", "run_date", message)) from None
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.astimezone(zone(timezone))
+    return datetime(value.year, value.month, value.day)
 
 
 def zone(timezone: str) -> ZoneInfo:
@@ -68,11 +78,18 @@ class RunContext:
         execution_id: str | None = None,
         now: datetime | None = None,
     ) -> RunContext:
-        """A context for a run starting ``now`` (default: the current time) in ``timezone``."""
+        """A context for a run starting ``now`` (default: the current time) in ``timezone``.
+
+        ``process_date`` is ``now`` converted into ``timezone`` (a naive ``now`` is taken as UTC);
+        ``run_date`` defaults to the date of ``process_date``, so both agree around midnight.
+        """
         tz = zone(timezone)
-        moment = (now or datetime.now(tz)).astimezone(tz).replace(tzinfo=None, microsecond=0)
+        instant = now or datetime.now(tz)
+        if instant.tzinfo is None:
+            instant = instant.replace(tzinfo=UTC)
+        moment = instant.astimezone(tz).replace(tzinfo=None, microsecond=0)
         return cls(
-            run_date=parse_run_date(run_date, timezone),
+            run_date=parse_run_date(run_date, timezone, today=moment.date()),
             process_date=moment,
             timezone=timezone,
             execution_id=execution_id or str(uuid.uuid4()),
@@ -181,6 +198,51 @@ def _split_name(name: str) -> tuple[str, str]:
     return (stem, f".{ext}") if dot and stem else (name, "")
 
 
+def _pattern_segments(pattern: str) -> list[tuple[str, str | None]]:
+    """``pattern`` as (literal text, placeholder source or None) pairs; literals unescaped."""
+    segments: list[tuple[str, str | None]] = []
+    for literal, name, spec, _conversion in string.Formatter().parse(pattern):
+        source = None if name is None else (f"{{{name}:{spec}}}" if spec else f"{{{name}}}")
+        segments.append((literal, source))
+    return segments
+
+
+def _join_segments(segments: list[tuple[str, str | None]]) -> str:
+    escape = str.maketrans({"{": "{{", "}": "}}"})
+    return "".join(literal.translate(escape) + (source or "") for literal, source in segments)
+
+
+def _split_pattern(pattern: str) -> tuple[str, str]:
+    """Split a filename pattern before the extension: the last '.' in its literal text.
+
+    A '.' inside a placeholder's spec (``{run_date:%Y.%m}``) is not an extension separator;
+    an extension that is itself a placeholder (``.{ext}``) is kept whole.
+    """
+    segments = _pattern_segments(pattern)
+    for index in range(len(segments) - 1, -1, -1):
+        literal, source = segments[index]
+        stem, dot, ext = literal.rpartition(".")
+        if not dot:
+            continue
+        head = [*segments[:index], (stem, None)]
+        tail = [(dot + ext, source), *segments[index + 1 :]]
+        if not _join_segments(head):
+            break  # a leading dot (".hidden") is not an extension
+        return _join_segments(head), _join_segments(tail)
+    return pattern, ""
+
+
+def _without_part(pattern: str) -> str:
+    """``pattern`` without its ``{part}`` placeholders (and one separator before each)."""
+    segments = []
+    for literal, source in _pattern_segments(pattern):
+        if source is not None and (source == "{part}" or source.startswith("{part:")):
+            segments.append((literal[:-1] if literal and literal[-1] in "_.-" else literal, None))
+        else:
+            segments.append((literal, source))
+    return _join_segments(segments)
+
+
 def build_output(config: ExportConfig, values: dict[str, Any], export_run_id: str) -> OutputPlan:
     """Resolve and check every output name of one export run."""
     directory = _resolve(config, "target_path", config.target_path, values).strip().strip("/")
@@ -197,16 +259,17 @@ def build_output(config: ExportConfig, values: dict[str, Any], export_run_id: st
     if has_part:
         part_pattern = pattern
     else:
-        stem, ext = _split_name(pattern)
+        stem, ext = _split_pattern(pattern)
         part_pattern = f"{stem}_part{{part:04d}}{ext}"
 
     codec = config.codec
     compressed = None
     if config.file_format != "parquet" and codec in POST_PROCESS_CODECS:
         if config.compressed_filename_pattern:
-            compressed = _resolve(config, "compressed_filename_pattern", config.compressed_filename_pattern, values)
+            compressed_pattern = config.compressed_filename_pattern
+            compressed = _resolve(config, "compressed_filename_pattern", compressed_pattern, values)
         else:
-            without_part = re.sub(r"[_.-]?\{part(:[^}]*)?\}", "", pattern)
+            without_part = _without_part(pattern)
             stem, _ext = _split_name(_resolve(config, "target_filename_pattern", without_part, values))
             if codec in ("zip", "zipdeflate"):
                 compressed = f"{stem}.zip"
@@ -220,6 +283,9 @@ def build_output(config: ExportConfig, values: dict[str, Any], export_run_id: st
     if config.trigger_file_pattern:
         trigger = _resolve(config, "trigger_file_pattern", config.trigger_file_pattern, values)
         _check_file_name(trigger, "trigger_file_pattern", config.key)
+        if trigger in (filename, compressed):
+            message = f"{trigger!r} is also the name of a data file; the trigger would overwrite it"
+            raise PathError(ConfigIssue(config.key, "trigger_file_pattern", message))
 
     return OutputPlan(
         workspace=config.target_workspace,
@@ -255,6 +321,7 @@ def build_plan(
     ``period_date_query`` beforehand.
     """
     export_run_id = export_run_id or str(uuid.uuid4())
+    _check_file_name(export_run_id, "export_run_id", config.key)
     values = placeholder_values(config, context, export_run_id, watermark, period_start, period_end)
     output = build_output(config, values, export_run_id)
     return ExportPlan(

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from .errors import PlatformError
+from .errors import ConfigIssue, PathError, PlatformError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -70,14 +70,23 @@ class Platform(Protocol):
 
 
 def files_uri(platform: Platform, workspace: str, lakehouse: str, relative: str = "") -> str:
-    """URI of ``Files/<relative>`` in a lakehouse (``relative`` must already be checked)."""
+    """URI of ``Files/<relative>`` in a lakehouse.
+
+    ``relative`` is checked by the plan already; as a last guard a ``..`` segment or a backslash
+    (a path that could leave ``Files/``) raises :class:`PathError`.
+    """
     base = f"{platform.lakehouse_uri(workspace, lakehouse)}/Files"
     relative = relative.strip("/")
+    if "\\" in relative or ".." in relative.split("/"):
+        raise PathError(ConfigIssue(f"{workspace}/{lakehouse}", "path", f"{relative!r} leaves Files/"))
     return f"{base}/{relative}" if relative else base
 
 
 def table_uri(platform: Platform, workspace: str, lakehouse: str, schema: str, table: str) -> str:
     """URI of the Delta table ``Tables/<schema>/<table>`` in a lakehouse."""
+    for part in (schema, table):
+        if not part or any(c in part for c in "/\\") or part in (".", ".."):
+            raise PlatformError(f"{part!r} cannot name a schema or table folder")
     return f"{platform.lakehouse_uri(workspace, lakehouse)}/Tables/{schema}/{table}"
 
 
@@ -95,11 +104,13 @@ class FabricPlatform:
     def lakehouse_uri(self, workspace: str, lakehouse: str) -> str:
         if _GUID.match(workspace) and _GUID.match(lakehouse):
             return f"abfss://{workspace}@{ONELAKE_HOST}/{lakehouse}"
-        if not re.match(r"^[A-Za-z0-9_.-]+$", workspace):
+        if not re.match(r"^[A-Za-z0-9_.-]+$", workspace) or set(workspace) == {"."}:
             raise PlatformError(
                 f"workspace {workspace!r} has characters OneLake names cannot carry: "
                 "map it to its workspace GUID in the environment settings"
             )
+        if not re.match(r"^[A-Za-z0-9_-]+$", lakehouse):
+            raise PlatformError(f"{lakehouse!r} is not a lakehouse name (letters, digits and '_') or GUID")
         return f"abfss://{workspace}@{ONELAKE_HOST}/{lakehouse}.Lakehouse"
 
     def warehouse(self, workspace: str, warehouse: str) -> WarehouseConnection:
@@ -135,7 +146,8 @@ class LocalPlatform:
             "password": os.environ.get("FABGEN_PG_PASSWORD", "fabgen"),
             "driver": "org.postgresql.Driver",
         }
-        return WarehouseConnection("postgres", f"jdbc:postgresql://{host}:{port}/{warehouse}", props, warehouse)
+        url = f"jdbc:postgresql://{host}:{port}/{warehouse}"
+        return WarehouseConnection("postgres", url, props, warehouse)
 
 
 def on_fabric() -> bool:
@@ -194,16 +206,20 @@ def ensure_local_jars() -> list[Path]:
         if not jar.exists():
             mvn = shutil.which("mvn")
             if mvn is None:
-                raise PlatformError(f"{jar.name} is not in {cache} and Maven (mvn) is not installed to fetch it")
+                raise PlatformError(
+                    f"{jar.name} is not in {cache} and Maven (mvn) is not installed to fetch it"
+                )
             log.info("fetching %s into %s", coordinate, cache)
             result = subprocess.run(
-                [mvn, "-q", "-B", "dependency:copy", f"-Dartifact={coordinate}", f"-DoutputDirectory={cache}"],
+                [mvn, "-q", "-B", "dependency:copy",
+                 f"-Dartifact={coordinate}", f"-DoutputDirectory={cache}"],
                 capture_output=True,
                 text=True,
                 check=False,
             )
             if result.returncode != 0 or not jar.exists():
-                raise PlatformError(f"could not fetch {coordinate}: {result.stdout[-2000:]}{result.stderr[-2000:]}")
+                output = f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
+                raise PlatformError(f"could not fetch {coordinate}: {output}")
         jars.append(jar)
     return jars
 
@@ -219,6 +235,7 @@ def local_spark() -> SparkSession:
     from pyspark.sql import SparkSession
 
     jars = ",".join(str(jar) for jar in ensure_local_jars())
+    warehouse_dir = str(Path(os.environ.get("FABGEN_SPARK_WAREHOUSE", ".spark-warehouse")).resolve())
     builder = (
         SparkSession.builder.master(os.environ.get("FABGEN_SPARK_MASTER", "local[*]"))
         .appName("fabgen-local")
@@ -232,7 +249,7 @@ def local_spark() -> SparkSession:
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", os.environ.get("FABGEN_SHUFFLE_PARTITIONS", "8"))
         .config("spark.databricks.delta.snapshotPartitions", "2")
-        .config("spark.sql.warehouse.dir", str(Path(os.environ.get("FABGEN_SPARK_WAREHOUSE", ".spark-warehouse")).resolve()))
+        .config("spark.sql.warehouse.dir", warehouse_dir)
     )
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel(os.environ.get("FABGEN_SPARK_LOG_LEVEL", "ERROR"))
