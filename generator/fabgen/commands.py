@@ -69,4 +69,50 @@ def render(
     )
 
 # ---- deploy / build-runtime (shipping to Fabric) ---------------------------------------------
-_reserved("deploy", "shipping to Fabric")
+@main.command("build-runtime")
+@project_option
+@click.option(
+    "--out", "-o", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the wheel (default: dist/ in the project, or in the current folder outside one).",
+)
+def build_runtime(project_dir: Path, out_dir: Path | None) -> None:
+    """Build the runtime as a pure-Python wheel with no dependencies, for Fabric's Spark runtime."""
+    from .wheel import build_runtime_wheel, default_out_dir
+
+    info = build_runtime_wheel(out_dir if out_dir is not None else default_out_dir(project_dir))
+    click.secho(f"Built {info.summary()}", fg="green")
+
+
+@main.command()
+@project_option
+@click.option("--env", "-e", "env", required=True, help="Environment of fabgen.yaml to deploy to.")
+@click.option("--prune", is_flag=True, help="Also remove fabgen-owned items no longer rendered.")
+@click.option("--dry-run", is_flag=True, help="Render and list what would change; change nothing.")
+@click.option(
+    "--wheel", type=click.Path(dir_okay=False, path_type=Path),
+    help="Runtime wheel built before by build-runtime (default: build one now).",
+)
+@click.pass_context
+def deploy(
+    ctx: click.Context, project_dir: Path, env: str, prune: bool, dry_run: bool, wheel: Path | None
+) -> None:
+    """Render for ENV and publish the items to its workspace with fabric-cicd."""
+    from .deploy import deploy_project
+
+    project = load(project_dir)
+    debug = bool(ctx.meta.get("fabgen.debug"))
+    result = deploy_project(project, env, prune=prune, dry_run=dry_run, wheel=wheel, debug=debug)
+    for action in result.actions:
+        click.echo(f"  {action}")
+    for note in result.notes:
+        click.secho(f"note: {note}", fg="yellow", err=True)
+    counts = ", ".join(
+        f"{sum(a.verb == verb for a in result.actions)} {verb}"
+        for verb in ("create", "update", "publish", "remove")
+        if any(a.verb == verb for a in result.actions)
+    ) or "nothing"
+    where = f"workspace {result.workspace_id} ({env})"
+    if dry_run:
+        click.secho(f"Dry run, nothing changed: {counts} in {where}; staged in {result.folder}", fg="green")
+    else:
+        click.secho(f"Deployed to {where}: {counts}", fg="green")

@@ -80,6 +80,8 @@ class RuntimeInstall(_Model):
     install: Literal["environment", "inline"] = "environment"
     wheel_path: str = "Files/fabgen/wheels"  # lakehouse path for inline installation
     spark_runtime: Literal["1.3", "2.0"] = "2.0"
+    # Keys merged over the Environment item's Setting/Sparkcompute.yml defaults (docs/deploy.md).
+    spark_compute: dict[str, Any] = Field(default_factory=dict)
 
 
 class ProjectSettings(_Model):

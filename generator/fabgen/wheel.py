@@ -1,0 +1,250 @@
+"""The runtime wheel: build ``fabgen_runtime`` as a pure-Python wheel and prove it slim.
+
+Fabric's Spark runtimes (1.3 and 2.0) provide pyspark and delta-spark, so the wheel must be
+``py3-none-any`` and declare no dependency at all: anything it required would be fetched (or
+fail to install) on Fabric.
+
+Where the runtime source comes from, in order:
+
+1. ``FABGEN_RUNTIME_SOURCE``: a folder holding the runtime's ``pyproject.toml``;
+2. a source checkout: the repository's ``runtime/`` next to ``generator/``;
+3. the installed ``fabgen_runtime`` package (fabgen depends on it, so it is always there): its
+   files are staged with a minimal ``pyproject.toml`` carrying the installed version.
+
+Either way the sources are copied to a scratch folder first (the checkout stays clean) and built
+with ``pip wheel --no-deps`` (isolated build, setuptools backend). ``SOURCE_DATE_EPOCH`` is fixed, so
+the same sources give a byte-identical wheel: re-rendering an Environment item changes nothing.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import importlib.metadata
+import importlib.util
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from fabgen_runtime.errors import ConfigError, FabgenError
+
+log = logging.getLogger(__name__)
+
+DIST_NAME = "fabgen-runtime"
+PACKAGE = "fabgen_runtime"
+WHEEL_TAG = "py3-none-any"
+SOURCE_ENV = "FABGEN_RUNTIME_SOURCE"
+# 1980-01-01, the earliest timestamp a zip entry can carry: fixed so builds are reproducible.
+SOURCE_DATE_EPOCH = "315532800"
+_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", "*.egg-info", "build", "dist")
+
+_FALLBACK_PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=68", "wheel"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "{name}"
+version = "{version}"
+description = "The runtime that fabgen's notebooks call on Microsoft Fabric (and locally)"
+requires-python = ">=3.10"
+dependencies = []
+
+[tool.setuptools.packages.find]
+include = ["{package}*"]
+"""
+
+
+class RuntimeBuildError(FabgenError):
+    """Building or checking the runtime wheel failed."""
+
+
+@dataclass(frozen=True)
+class RuntimeSource:
+    """Where the runtime's sources are: a project folder (with pyproject.toml) or an installed package."""
+
+    kind: str  # "env", "checkout" or "installed"
+    path: Path  # the project folder, or the installed package folder
+    version: str
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.path}"
+
+
+@dataclass(frozen=True)
+class WheelInfo:
+    """A checked runtime wheel."""
+
+    path: Path
+    name: str
+    version: str
+    tags: tuple[str, ...]
+    requires: tuple[str, ...]
+    modules: tuple[str, ...]
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+    def summary(self) -> str:
+        tags = ", ".join(self.tags)
+        return f"{self.path} ({self.size:,} bytes, {len(self.modules)} modules, {tags}, no dependencies)"
+
+
+def _checkout_root() -> Path:
+    # generator/fabgen/wheel.py -> the repository root
+    return Path(__file__).resolve().parents[2]
+
+
+def _project_version(pyproject: Path) -> str:
+    import tomllib
+
+    data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    project = data.get("project", {})
+    if project.get("name") != DIST_NAME:
+        raise RuntimeBuildError(
+            f"{pyproject} is not the {DIST_NAME} project (name = {project.get('name')!r})"
+        )
+    return str(project.get("version", "0"))
+
+
+def find_runtime_source() -> RuntimeSource:
+    """Locate the runtime sources (see the module docstring for the order)."""
+    override = os.environ.get(SOURCE_ENV)
+    if override:
+        folder = Path(override).resolve()
+        if not (folder / "pyproject.toml").is_file():
+            raise RuntimeBuildError(f"{SOURCE_ENV}={override}: no pyproject.toml there")
+        return RuntimeSource("env", folder, _project_version(folder / "pyproject.toml"))
+    checkout = _checkout_root() / "runtime"
+    if (checkout / "pyproject.toml").is_file() and (checkout / PACKAGE / "__init__.py").is_file():
+        return RuntimeSource("checkout", checkout, _project_version(checkout / "pyproject.toml"))
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeBuildError(
+            f"cannot find the {PACKAGE} sources: no checkout and the package is not installed"
+        )
+    package_dir = Path(next(iter(spec.submodule_search_locations))).resolve()
+    try:
+        version = importlib.metadata.version(DIST_NAME)
+    except importlib.metadata.PackageNotFoundError:
+        raise RuntimeBuildError(
+            f"{PACKAGE} is importable but {DIST_NAME} has no installed metadata"
+        ) from None
+    return RuntimeSource("installed", package_dir, version)
+
+
+def source_modules(project: Path) -> set[str]:
+    """Every ``.py`` file of the staged runtime project's package, as wheel paths (``fabgen_runtime/...``)."""
+    package_dir = project / PACKAGE
+    return {
+        f"{PACKAGE}/{p.relative_to(package_dir).as_posix()}"
+        for p in package_dir.rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+
+
+def stage_sources(source: RuntimeSource, dest: Path) -> Path:
+    """Copy the runtime project (or rebuild one around the installed package) into ``dest``."""
+    project = dest / "fabgen-runtime-src"
+    if source.kind == "installed":
+        shutil.copytree(source.path, project / PACKAGE, ignore=_SKIP)
+        (project / "pyproject.toml").write_text(
+            _FALLBACK_PYPROJECT.format(name=DIST_NAME, version=source.version, package=PACKAGE),
+            encoding="utf-8",
+        )
+    else:
+        shutil.copytree(source.path, project, ignore=_SKIP)
+    for path in project.rglob("*"):  # normalise modes and times: the wheel must not depend on the checkout
+        path.chmod(0o755 if path.is_dir() else 0o644)
+        os.utime(path, (int(SOURCE_DATE_EPOCH), int(SOURCE_DATE_EPOCH)))
+    return project
+
+
+def _run_pip_wheel(project: Path, out: Path) -> Path:
+    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(project)]
+    env = {**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, "PYTHONHASHSEED": "0"}
+    log.debug("building the runtime wheel: %s", " ".join(cmd))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=project, check=False)
+    if proc.returncode != 0:
+        tail = " | ".join(line for line in (proc.stderr or proc.stdout).strip().splitlines()[-3:])
+        raise RuntimeBuildError(f"pip wheel failed for the runtime (exit {proc.returncode}): {tail}")
+    wheels = sorted(out.glob("*.whl"))
+    if len(wheels) != 1:
+        raise RuntimeBuildError(f"pip wheel produced {len(wheels)} wheels in {out}, expected one")
+    return wheels[0]
+
+
+def read_wheel(path: Path) -> WheelInfo:
+    """Read a wheel's name, version, tags, declared requirements and modules (no checks)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            dist_info = sorted(
+                {n.split("/", 1)[0] for n in names if n.split("/", 1)[0].endswith(".dist-info")}
+            )
+            if len(dist_info) != 1:
+                raise RuntimeBuildError(f"{path.name}: expected one .dist-info folder, found {dist_info}")
+            metadata = email.parser.Parser().parsestr(zf.read(f"{dist_info[0]}/METADATA").decode("utf-8"))
+            wheel_meta = email.parser.Parser().parsestr(zf.read(f"{dist_info[0]}/WHEEL").decode("utf-8"))
+    except (zipfile.BadZipFile, KeyError) as exc:
+        raise RuntimeBuildError(f"{path}: not a valid wheel ({exc})") from None
+    return WheelInfo(
+        path=path,
+        name=metadata.get("Name", ""),
+        version=metadata.get("Version", ""),
+        tags=tuple(wheel_meta.get_all("Tag") or ()),
+        requires=tuple(metadata.get_all("Requires-Dist") or ()),
+        modules=tuple(sorted(n for n in names if n.endswith(".py"))),
+    )
+
+
+def check_wheel(info: WheelInfo, expected_modules: set[str] | None = None) -> WheelInfo:
+    """Raise unless the wheel is the runtime, pure Python (``py3-none-any``), dependency-free and complete."""
+    problems = []
+    if info.name.replace("_", "-").lower() != DIST_NAME:
+        problems.append(f"distribution is {info.name!r}, not {DIST_NAME!r}")
+    if info.tags != (WHEEL_TAG,) or not info.path.name.endswith(f"-{WHEEL_TAG}.whl"):
+        problems.append(f"tags {list(info.tags)} (file {info.path.name}); Fabric needs exactly {WHEEL_TAG}")
+    if info.requires:
+        problems.append(
+            f"declares dependencies {list(info.requires)}; Fabric's Spark runtime must provide everything"
+        )
+    if expected_modules is not None:
+        missing = sorted(expected_modules - set(info.modules))
+        if missing:
+            problems.append(f"missing modules {missing}")
+    if problems:
+        raise RuntimeBuildError(f"runtime wheel {info.path.name} rejected: " + "; ".join(problems))
+    return info
+
+
+def default_out_dir(project_dir: Path) -> Path:
+    """``dist/`` in the project around ``project_dir``, or in ``project_dir`` when there is no project."""
+    from .project import find_root
+
+    try:
+        return find_root(project_dir) / "dist"
+    except ConfigError:
+        return project_dir / "dist"
+
+
+def build_runtime_wheel(out_dir: Path, source: RuntimeSource | None = None) -> WheelInfo:
+    """Build the runtime wheel into ``out_dir`` (replacing an older build of the same name) and check it."""
+    source = source or find_runtime_source()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="fabgen-wheel-") as scratch:
+        scratch_dir = Path(scratch)
+        project = stage_sources(source, scratch_dir)
+        expected = source_modules(project)  # what was staged: sources may change while we build
+        built = _run_pip_wheel(project, scratch_dir / "out")
+        check_wheel(read_wheel(built), expected)
+        target = out_dir / built.name
+        shutil.copyfile(built, target)
+    log.debug("runtime wheel from %s -> %s", source.describe(), target)
+    return check_wheel(read_wheel(target), expected)
