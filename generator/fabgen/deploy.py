@@ -10,9 +10,9 @@ Steps:
 3. ``FabricWorkspace(workspace_id, environment=E, repository_directory=<deploy folder>,
    item_type_in_scope=[Environment, Notebook, DataPipeline])`` and ``publish_all_items``;
 4. with ``--prune``, ``unpublish_all_orphan_items`` per item type, limited by an exclude regex to the
-   orphans fabgen owns (:func:`owned`): an item of those types whose name follows fabgen's naming
-   and whose description starts with ``fabgen:``. Anything else in the workspace is never touched,
-   and neither are workspace folders (fabgen sets fabric-cicd's ``disable_workspace_folder_publish``).
+   orphans fabgen owns (:func:`fabgen.deploy_plan.owned`: fabgen's naming and a ``fabgen:``
+   description). Anything else in the workspace is never touched, and neither are workspace
+   folders (fabgen sets fabric-cicd's ``disable_workspace_folder_publish``).
 
 ``--dry-run`` renders and lists what would be created, updated or removed, reading the workspace's
 item list when a credential is available (a GET; nothing is written), else just what would be published.
@@ -40,15 +40,13 @@ from typing import Any
 
 from fabgen_runtime.errors import ConfigError, ConfigIssue, FabgenError
 
-from .fabric_environment import environment_item_name, write_environment_item
-from .items import PLATFORM_FILE
+from .deploy_plan import ITEM_TYPES, Action, ItemRef, only_these_regex, plan_actions, scan_items
+from .fabric_environment import write_environment_item
 from .project import Project
 from .wheel import WheelInfo, build_runtime_wheel, check_wheel, read_wheel
 
 log = logging.getLogger(__name__)
 
-ITEM_TYPES = ("Environment", "Notebook", "DataPipeline")  # fabric-cicd publishes in this order
-OWNER_MARKER = "fabgen:"  # every .platform description fabgen writes starts with it
 FABRIC_SCOPE = "https://api.fabric.microsoft.com/.default"
 TOKEN_ENV = "FABGEN_FABRIC_TOKEN"
 API_URL_ENV = "FABGEN_FABRIC_API_URL"
@@ -65,26 +63,6 @@ class CredentialError(DeployError):
     """No Fabric token could be obtained (no login, no service principal, bad secret)."""
 
 
-@dataclass(frozen=True, order=True)
-class ItemRef:
-    """An item by type and display name (how fabric-cicd pairs repository and workspace items)."""
-
-    type: str
-    name: str
-    description: str = field(default="", compare=False)
-
-
-@dataclass(frozen=True)
-class Action:
-    """What a deploy does (or would do) to one item: ``create``, ``update``, ``publish``, ``remove``."""
-
-    verb: str
-    item: ItemRef
-
-    def __str__(self) -> str:
-        return f"{self.verb:<7} {self.item.type:<12} {self.item.name}"
-
-
 @dataclass
 class DeployResult:
     """What ``deploy_project`` did (or, with ``dry_run``, would do)."""
@@ -97,65 +75,6 @@ class DeployResult:
     dry_run: bool
     workspace_listed: bool  # False: no credential for a dry run, so creates/updates/removals are unknown
     notes: list[str] = field(default_factory=list)
-
-
-# --------------------------------------------------------------------------- ownership and planning
-
-
-_NAME_PATTERNS = {
-    "Notebook": re.compile(r"^[A-Za-z0-9_-]+_eg\d+$"),
-    "DataPipeline": re.compile(r"^[A-Za-z0-9_-]+_pipeline$"),
-}
-
-
-def owned(item: ItemRef, project: str) -> bool:
-    """True when ``item`` is one fabgen renders for ``project`` (its naming and a ``fabgen:`` description)."""
-    if not item.description.startswith(OWNER_MARKER):
-        return False
-    if item.type == "Environment":
-        return item.name == environment_item_name(project)
-    pattern = _NAME_PATTERNS.get(item.type)
-    return bool(pattern and pattern.match(item.name))
-
-
-def plan_actions(
-    local: list[ItemRef], deployed: list[ItemRef] | None, project: str, prune: bool
-) -> list[Action]:
-    """Create or update each local item (``publish`` when the workspace is unknown), then owned orphans."""
-    local = sorted(local, key=_publish_order)
-    if deployed is None:
-        return [Action("publish", item) for item in local]
-    present = {(d.type, d.name) for d in deployed}
-    actions = [Action("update" if (i.type, i.name) in present else "create", i) for i in local]
-    if prune:
-        actions += [Action("remove", o) for o in prune_selection(local, deployed, project)]
-    return actions
-
-
-def _publish_order(item: ItemRef) -> tuple[int, str]:
-    return (ITEM_TYPES.index(item.type) if item.type in ITEM_TYPES else len(ITEM_TYPES), item.name)
-
-
-def prune_selection(local: list[ItemRef], deployed: list[ItemRef], project: str) -> list[ItemRef]:
-    """The deployed items ``--prune`` removes: fabgen-owned, of fabgen's types, no longer rendered."""
-    keep = {(i.type, i.name) for i in local}
-    chosen = [d for d in deployed if (d.type, d.name) not in keep and owned(d, project)]
-    return sorted(chosen, key=_publish_order, reverse=True)  # removed in fabric-cicd's unpublish order
-
-
-def only_these_regex(names: list[str]) -> str:
-    """An ``item_name_exclude_regex`` excluding every name but ``names`` (fabric-cicd uses re.match)."""
-    alternatives = "|".join(re.escape(n) for n in sorted(names))
-    return rf"^(?!(?:{alternatives})$)"
-
-
-def scan_items(folder: Path) -> list[ItemRef]:
-    """The items of a deploy folder: every folder holding a ``.platform`` file (as fabric-cicd scans)."""
-    found = []
-    for platform in sorted(folder.rglob(PLATFORM_FILE)):
-        metadata = json.loads(platform.read_text(encoding="utf-8"))["metadata"]
-        found.append(ItemRef(metadata["type"], metadata["displayName"], metadata.get("description", "")))
-    return found
 
 
 # --------------------------------------------------------------------------- preparing the folder
@@ -250,7 +169,10 @@ def resolve_credential() -> Any:
     token = os.environ.get(TOKEN_ENV)
     if token:
         return StaticTokenCredential(token)
-    from azure.identity import AzureCliCredential, ClientSecretCredential
+    try:
+        from azure.identity import AzureCliCredential, ClientSecretCredential
+    except ImportError:
+        raise DeployError("azure-identity is not installed: pip install 'fabgen[deploy]'") from None
 
     client_id, tenant_id, secret = (os.environ.get(name) for name in SP_ENV)
     if client_id and tenant_id and secret:

@@ -8,6 +8,7 @@ documented shapes, records every request, and fails requests on demand. fabric-c
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import yaml
 from click.testing import CliRunner, Result
 from deploy_project import WORKSPACE_ID, ZERO_GUID, export_rows, write_project
 from fabgen.cli import main
-from fabgen.deploy import scan_items
+from fabgen.deploy_plan import scan_items
 from fabgen.wheel import build_runtime_wheel
 from fabric_api import FabricApiServer, fake_jwt
 
@@ -88,7 +89,7 @@ def expected_payload(data: bytes, path: str, folder: Path, api: FabricApiServer)
         assert deployed is not None, f"{type_} {name} was not deployed"
         text = text.replace(logical, deployed.id)
     pattern = rf'("?(?:default_lakehouse_workspace_id|workspaceId|workspace)"?\s*[:=]\s*"){ZERO_GUID}"'
-    return re.sub(pattern, rf'\g<1>{WORKSPACE_ID}"', text).encode("utf-8")
+    return re.sub(pattern, rf'\g<1>{api.workspace_id}"', text).encode("utf-8")
 
 
 def test_deploy_sends_exactly_the_rendered_items(server: FabricApiServer, project: Path, wheel: Path) -> None:
@@ -115,6 +116,10 @@ def test_deploy_sends_exactly_the_rendered_items(server: FabricApiServer, projec
     for notebook in ("sales_eg1", "sales_eg2"):
         assert f'"notebookId": "{server.find("Notebook", notebook).id}"' in pipeline
     assert f'"workspaceId": "{WORKSPACE_ID}"' in pipeline and ZERO_GUID not in pipeline
+    # and every notebook runs in the deployed Environment (the runtime wheel)
+    for notebook in ("ops_eg1", "sales_eg1", "sales_eg2"):
+        content = server.find("Notebook", notebook).parts["notebook-content.py"].decode()
+        assert f'"environmentId": "{environment.id}"' in content
     # the protocol: every create went through a long-running operation, the environment was published
     routes = [(r.method, r.route) for r in server.requests]
     creates = [r for r in server.requests if (r.method, r.route) == ("POST", "/v1/workspaces/{id}/items")]
@@ -248,6 +253,50 @@ def test_deploy_builds_the_wheel_when_none_is_given(server: FabricApiServer, tmp
     ]
     pipeline = server.find("DataPipeline", "solo_pipeline").parts["pipeline-content.json"].decode()
     assert '"_inlineInstallationEnabled"' in pipeline
+    assert "environmentId" not in server.find("Notebook", "solo_eg1").parts["notebook-content.py"].decode()
     built = list((project / ".fabgen" / "deploy" / "dev-wheel").glob("fabgen_runtime-*-py3-none-any.whl"))
     assert len(built) == 1
     assert "upload" in result.output and built[0].name in result.output
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sales"
+
+
+def test_deploy_the_example_project(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, wheel: Path) -> None:
+    """The real example project, copied out of the repo (deploy stages into <project>/.fabgen/)."""
+    project = tmp_path / "sales"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".onelake", ".fabgen", "__pycache__"))
+    settings = yaml.safe_load((project / "fabgen.yaml").read_text())
+    dev = (settings.get("environments") or {}).get("dev") or {}
+    if not dev.get("workspace_id"):  # the example names no dev workspace (yet): give the copy one
+        settings.setdefault("environments", {})["dev"] = {**dev, "workspace_id": WORKSPACE_ID}
+        (project / "fabgen.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    settings = yaml.safe_load((project / "fabgen.yaml").read_text())
+    workspace_id = settings["environments"]["dev"]["workspace_id"]
+    monkeypatch.setenv("FABRIC_CICD_RETRY_DELAY_OVERRIDE_SECONDS", "0")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no Azure CLI: the dry run lists what would be published
+    for name in ("FABGEN_FABRIC_TOKEN", "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+
+    dry = deploy(project, "--dry-run", "--wheel", str(wheel))
+    assert dry.exit_code == 0, dry.output
+    folder = project / ".fabgen" / "deploy" / "dev"
+    files = local_files(folder)
+    assert ("Environment", "sales_env") in files and len(files) >= 3
+    assert f"{len(files)} publish" in dry.output
+
+    with FabricApiServer(workspace_id) as api:
+        monkeypatch.setenv("FABGEN_FABRIC_API_URL", api.url)
+        monkeypatch.setenv("FABGEN_FABRIC_TOKEN", TOKEN)
+        deploy_ok(project, wheel)
+        assert sorted((i.type, i.display_name) for i in api.items.values()) == sorted(files)
+        for (type_, name), parts in files.items():
+            item = api.find(type_, name)
+            for path, data in parts.items():
+                expected = expected_payload(data, path, folder, api)
+                assert item.parts[path] == expected, f"{type_} {name}: {path}"
+        ids = {(i.type, i.display_name): i.id for i in api.items.values()}
+        result = deploy_ok(project, wheel)
+        assert f"{len(files)} update" in result.output
+        assert {(i.type, i.display_name): i.id for i in api.items.values()} == ids
+        assert api.unhandled == []

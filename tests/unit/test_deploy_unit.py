@@ -14,16 +14,15 @@ from click.testing import CliRunner
 from deploy_project import WORKSPACE_ID, write_project
 from fabgen import items
 from fabgen.cli import main
-from fabgen.deploy import (
+from fabgen.deploy import StaticTokenCredential, target_workspace
+from fabgen.deploy_plan import (
     OWNER_MARKER,
     ItemRef,
-    StaticTokenCredential,
     only_these_regex,
     owned,
     plan_actions,
     prune_selection,
     scan_items,
-    target_workspace,
 )
 from fabgen.fabric_environment import environment_item_name, sparkcompute_yaml, write_environment_item
 from fabgen.project import load_project
