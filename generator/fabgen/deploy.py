@@ -52,6 +52,7 @@ TOKEN_ENV = "FABGEN_FABRIC_TOKEN"
 API_URL_ENV = "FABGEN_FABRIC_API_URL"
 DEFAULT_API_URL = "https://api.fabric.microsoft.com"
 SP_ENV = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET")
+_ENV_NAME = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.-]+$")  # a folder name under .fabgen/deploy/
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -96,7 +97,10 @@ def target_workspace(project: Project, env: str) -> str:
 
 
 def deploy_folder(project: Project, env: str) -> Path:
-    """Where ``fabgen deploy --env env`` stages the items it publishes."""
+    """Where ``fabgen deploy --env env`` stages the items it publishes (wiped on every deploy)."""
+    if not _ENV_NAME.match(env):
+        message = "an environment to deploy must be named with letters, digits, '_', '-' or '.'"
+        raise ConfigError(ConfigIssue("fabgen.yaml", f"environments.{env}", message))
     return project.root / ".fabgen" / "deploy" / env
 
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from deploy_project import WORKSPACE_ID, write_project
 from fabgen import items
 from fabgen.cli import main
-from fabgen.deploy import StaticTokenCredential, target_workspace
+from fabgen.deploy import StaticTokenCredential, deploy_folder, target_workspace
 from fabgen.deploy_plan import (
     OWNER_MARKER,
     ItemRef,
@@ -225,6 +225,19 @@ def test_target_workspace_needs_a_known_environment_with_a_guid(tmp_path: Path) 
         target_workspace(project, "prod")
     with pytest.raises(ConfigError, match="needs workspace_id"):
         target_workspace(project, "nowhere")
+
+
+def test_environment_names_cannot_leave_the_deploy_folder(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "p")
+    settings = yaml.safe_load((root / "fabgen.yaml").read_text())
+    settings["environments"][".."] = {"workspace_id": WORKSPACE_ID}
+    (root / "fabgen.yaml").write_text(yaml.safe_dump(settings))
+    project = load_project(root)
+    assert deploy_folder(project, "dev") == root / ".fabgen" / "deploy" / "dev"
+    with pytest.raises(ConfigError, match="must be named with letters"):
+        deploy_folder(project, "..")
+    result = CliRunner().invoke(main, ["deploy", "-p", str(root), "--env", ".."])
+    assert result.exit_code == 2 and "must be named" in result.output
 
 
 def test_deploy_cli_rejects_an_unknown_environment_with_exit_2(tmp_path: Path) -> None:
