@@ -1,0 +1,130 @@
+"""File formats by name: the Spark writer options each format gets, with defaults that keep data intact.
+
+``get("csv")`` returns a :class:`FileFormat`. Its :meth:`FileFormat.options` merges the format's
+defaults with the user's ``file_format_options`` (the user's value wins; keys compare
+case-insensitively, as Spark's do). Register more formats with :func:`register`.
+
+Defaults (differences from Spark's own writer defaults are deliberate):
+
+* csv: ``header=true``; ``escape`` ``"`` (a quote inside a quoted value is doubled, as RFC 4180
+  and most readers expect; Spark's default writes ``\"``); ``ignoreLeadingWhiteSpace`` and
+  ``ignoreTrailingWhiteSpace`` false (Spark trims by default when writing); ``timestampFormat``
+  ``yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX`` and ``timestampNTZFormat`` ``yyyy-MM-dd'T'HH:mm:ss.SSSSSS``
+  (Spark keeps only milliseconds); ``dateFormat`` ``yyyy-MM-dd``.
+* json (JSON Lines): ``ignoreNullFields=false`` (Spark drops null fields by default), the same
+  date and timestamp formats.
+* parquet: Spark's defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..errors import WriteError
+
+ISO_TIMESTAMP = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"
+ISO_TIMESTAMP_NTZ = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"
+ISO_DATE = "yyyy-MM-dd"
+
+# Options the writer controls itself: the user sets these through other config fields.
+RESERVED = ("compression", "codec", "path", "maxrecordsperfile")
+# Encodings whose encoder writes a byte order mark at the start of every stream: parts written
+# in parallel could not be joined into one file.
+BOM_ENCODINGS = ("utf-16", "utf-32", "utf16", "utf32")
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """One output format: its Spark source name, extension and default writer options."""
+
+    name: str
+    spark_format: str
+    extension: str
+    defaults: Mapping[str, str] = field(default_factory=dict)
+    joinable: bool = True  # parts written in parallel concatenate into one valid file
+    has_header: bool = False
+
+    def options(self, user: Mapping[str, str], export: str | None = None) -> dict[str, str]:
+        """Defaults merged with the user's options (user wins); raises ``WriteError`` on reserved keys."""
+        for key in user:
+            if key.lower() in RESERVED:
+                raise WriteError(
+                    f"file_format_options: {key!r} is set by fabgen (use compression / max_rows_per_file)",
+                    export,
+                )
+        lowered = {key.lower() for key in user}
+        merged = {key: value for key, value in self.defaults.items() if key.lower() not in lowered}
+        merged.update(user)
+        encoding = next((v for k, v in merged.items() if k.lower() in ("encoding", "charset")), None)
+        if self.joinable and encoding and encoding.lower().replace("_", "-") in BOM_ENCODINGS:
+            raise WriteError(
+                f"file_format_options: encoding {encoding!r} writes a byte order mark per file; "
+                "use a form with explicit byte order (UTF-16LE, UTF-16BE, UTF-32LE, UTF-32BE)",
+                export,
+            )
+        return merged
+
+    def header(self, options: Mapping[str, str]) -> bool:
+        """True when these options ask for a header line (csv only)."""
+        if not self.has_header:
+            return False
+        value = next((v for k, v in options.items() if k.lower() == "header"), "false")
+        return str(value).strip().lower() == "true"
+
+
+_REGISTRY: dict[str, FileFormat] = {}
+
+
+def register(fmt: FileFormat) -> FileFormat:
+    """Add (or replace) a format by name."""
+    _REGISTRY[fmt.name] = fmt
+    return fmt
+
+
+def get(name: str, export: str | None = None) -> FileFormat:
+    """The format called ``name``; ``WriteError`` for an unknown one."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise WriteError(
+            f"unknown file format {name!r} (known: {', '.join(sorted(_REGISTRY))})", export
+        ) from None
+
+
+def names() -> list[str]:
+    """Registered format names."""
+    return sorted(_REGISTRY)
+
+
+register(
+    FileFormat(
+        name="csv",
+        spark_format="csv",
+        extension="csv",
+        has_header=True,
+        defaults={
+            "header": "true",
+            "escape": '"',
+            "ignoreLeadingWhiteSpace": "false",
+            "ignoreTrailingWhiteSpace": "false",
+            "timestampFormat": ISO_TIMESTAMP,
+            "timestampNTZFormat": ISO_TIMESTAMP_NTZ,
+            "dateFormat": ISO_DATE,
+        },
+    )
+)
+register(
+    FileFormat(
+        name="json",
+        spark_format="json",
+        extension="json",
+        defaults={
+            "ignoreNullFields": "false",
+            "timestampFormat": ISO_TIMESTAMP,
+            "timestampNTZFormat": ISO_TIMESTAMP_NTZ,
+            "dateFormat": ISO_DATE,
+        },
+    )
+)
+register(FileFormat(name="parquet", spark_format="parquet", extension="parquet", joinable=False))

@@ -1,0 +1,412 @@
+"""Write one export's DataFrame into its staging directory as exactly the files the config names.
+
+:func:`write` runs the source through Spark once:
+
+* without ``max_rows_per_file``: Spark writes part files in parallel into staging (csv/json
+  without a header; gzip compressed inside the tasks when the codec is gzip), counting rows and
+  the watermark with ``DataFrame.observe`` in the same pass; the parts are then joined into one
+  named file (header first) by a JVM-side byte copy, compressed into pieces in parallel
+  (zip, zstd), or row groups merged (parquet).
+* with ``max_rows_per_file``: the DataFrame is persisted to disk while one job counts the rows
+  of each partition (and the watermark); each row's part follows from its partition's offset
+  and its index inside the partition, and a second job over the persisted rows writes them
+  partitioned by part, in order. Parts are then joined and named ``part_filename(n)``, or
+  bundled into one archive (zip, or tar with gzip/zstd/brotli).
+
+Nothing is published here: :func:`fabgen_runtime.publish.publish` moves the staged files into
+place, :func:`fabgen_runtime.publish.discard` removes the staging directory after a failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from . import assemble, compression, formats, split
+from . import platform as platform_mod
+from .compression import HADOOP_ZLIB_LEVELS, deflate, pieces
+from .errors import FabgenError, WriteError
+from .fs import HadoopFS, join
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
+    from .plan import ExportPlan
+
+log = logging.getLogger(__name__)
+
+PART_COLUMN = "__fabgen_part"
+INDEX_COLUMN = "__fabgen_index"
+_PART_FILE = re.compile(r"^part-(\d+)-.*?(?:-c(\d+))?(\.[^/]*)?$")
+_TIMESTAMP_METRIC = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """One file ready to publish."""
+
+    name: str  # final file name (in the export's target directory)
+    uri: str  # where it waits in staging
+    size: int
+    rows: int  # data rows in the file (all parts, for an archive)
+
+
+@dataclass(frozen=True)
+class StagedOutput:
+    """What :func:`write` produced, for :func:`~fabgen_runtime.publish.publish` and the log tables."""
+
+    export: str
+    staging_uri: str
+    files: tuple[StagedFile, ...]
+    rows: int
+    max_watermark: str | None  # max(incremental_column) as text (see render_watermark), None without rows
+    part_rows: tuple[int, ...]  # rows in each data file or archive member, in part order
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """Staged file URIs."""
+        return tuple(f.uri for f in self.files)
+
+    @property
+    def final_names(self) -> tuple[str, ...]:
+        """Names the files get when published."""
+        return tuple(f.name for f in self.files)
+
+    @property
+    def files_count(self) -> int:
+        """Number of files to publish (the trigger file not included)."""
+        return len(self.files)
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes of every file to publish."""
+        return sum(f.size for f in self.files)
+
+
+@dataclass
+class _Job:
+    df: DataFrame
+    plan: ExportPlan
+    fs: HadoopFS
+    fmt: formats.FileFormat
+    codec: compression.Codec
+    level: int | None
+    options: dict[str, str]
+    staging: str
+    watermark: tuple[Column, str] | None  # (metric, kind) for incremental exports
+
+    @property
+    def export(self) -> str:
+        return self.plan.config.key
+
+    def dir(self, name: str) -> str:
+        return join(self.staging, name)
+
+
+def write(df: DataFrame, plan: ExportPlan, platform: platform_mod.Platform | None = None) -> StagedOutput:
+    """Write ``df`` into ``plan.output.staging_directory`` as the files the plan names.
+
+    Rows (and ``max(incremental_column)`` for incremental exports) are counted in the same pass
+    over the source. Raises ``WriteError`` / ``CompressionError`` naming the export.
+    """
+    from py4j.protocol import Py4JError
+    from pyspark.errors import PySparkException
+
+    platform = platform or platform_mod.current()
+    out = plan.output
+    export = plan.config.key
+    fmt = formats.get(out.file_format, export)
+    codec = compression.get(out.compression, export)
+    spark = df.sparkSession
+    codec.check_available(spark, fmt.name, export)
+    job = _Job(
+        df=df,
+        plan=plan,
+        fs=HadoopFS(spark),
+        fmt=fmt,
+        codec=codec,
+        level=codec.level(out.compression_level, export),
+        options=fmt.options(out.writer_options, export),
+        staging=platform_mod.files_uri(platform, out.workspace, out.lakehouse, out.staging_directory),
+        watermark=_watermark_metric(df, plan),
+    )
+    try:
+        if job.fs.exists(job.staging):
+            raise WriteError(f"staging directory {job.staging} already exists", export)
+        staged = _write_split(job) if out.max_rows_per_file else _write_single(job)
+    except FabgenError:
+        raise
+    except (OSError, Py4JError, PySparkException) as exc:
+        raise WriteError(f"writing {fmt.name} ({codec.name}) failed: {_message(exc)}", export) from exc
+    log.info(
+        "%s: staged %d file(s), %d rows, %d bytes",
+        export,
+        staged.files_count,
+        staged.rows,
+        staged.total_bytes,
+    )
+    return staged
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def _watermark_metric(df: DataFrame, plan: ExportPlan) -> tuple[Column, str] | None:
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    config = plan.config
+    if config.extract_type != "incremental" or not config.incremental_column:
+        return None
+    wanted = config.incremental_column.lower()
+    field = next((f for f in df.schema.fields if f.name.lower() == wanted), None)
+    if field is None:
+        raise WriteError(
+            f"incremental_column {config.incremental_column!r} is not a column of the source", config.key
+        )
+    column = F.col(f"`{field.name}`")
+    if isinstance(field.dataType, T.DateType):
+        return F.date_format(F.max(column), "yyyy-MM-dd"), "date"
+    if isinstance(field.dataType, (T.TimestampType, T.TimestampNTZType)):
+        return F.date_format(F.max(column), _TIMESTAMP_METRIC), "timestamp"
+    return F.max(column), "value"
+
+
+def render_watermark(value: Any, kind: str = "value") -> str | None:
+    """The watermark as lossless text: ISO dates (``2025-01-31``), ISO timestamps in the session
+    time zone without trailing fractional zeros (``2025-01-31T12:00:00.5``), plain numbers
+    (``12345.67``, never an exponent), other values as ``str``. ``None`` stays ``None``.
+    """
+    if value is None:
+        return None
+    if kind == "timestamp":
+        text = str(value)
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        return text
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _metrics(job: _Job) -> list[Column]:
+    from pyspark.sql import functions as F
+
+    metrics = [F.count(F.lit(1)).alias("rows")]
+    if job.watermark is not None:
+        metrics.append(job.watermark[0].alias("watermark"))
+    return metrics
+
+
+def _watermark_text(job: _Job, value: Any) -> str | None:
+    return render_watermark(value, job.watermark[1]) if job.watermark is not None else None
+
+
+# --------------------------------------------------------------------------- spark writes
+
+
+def _writer_options(job: _Job) -> dict[str, str]:
+    """Options for the data parts: no header (written once, separately), codec where Spark applies it."""
+    options = {k: v for k, v in job.options.items() if k.lower() != "header"}
+    if job.fmt.has_header:
+        options["header"] = "false"
+    if job.fmt.name == "parquet":
+        options.update(job.codec.parquet_options(job.level))
+    return options
+
+
+def _header(job: _Job) -> bytes:
+    """The CSV header exactly as Spark writes it with these options (empty when there is none)."""
+    if not job.fmt.header(job.options):
+        return b""
+    target = job.dir("header")
+    job.df.limit(0).write.format(job.fmt.spark_format).options(**job.options).mode("errorifexists").save(
+        target
+    )
+    parts = _list_parts(job.fs, target)
+    return b"".join(job.fs.read_bytes(p.uri) for p in parts)
+
+
+def _list_parts(fs: HadoopFS, directory: str) -> list[assemble.Part]:
+    """Spark's part files in a directory, in row order (task, then file sequence)."""
+    found = []
+    for status in fs.list(directory):
+        match = _PART_FILE.match(status.name)
+        if status.is_dir or not match:
+            continue
+        found.append((int(match.group(1)), int(match.group(2) or 0), assemble.Part(status.uri, status.size)))
+    return [part for *_key, part in sorted(found, key=lambda item: (item[0], item[1]))]
+
+
+def _out(job: _Job, name: str) -> str:
+    return join(job.staging, "out", name)
+
+
+# --------------------------------------------------------------------------- one file
+
+
+def _write_single(job: _Job) -> StagedOutput:
+    from pyspark.sql import Observation
+
+    output = job.plan.output
+    raw = job.dir("spark")
+    observation = Observation()
+    writer = job.df.observe(observation, *_metrics(job)).write.format(job.fmt.spark_format)
+    writer = writer.options(**_writer_options(job))
+    native_gzip = job.codec.name == "gzip" and job.fmt.joinable
+    if native_gzip:
+        writer = writer.option("compression", "gzip").option(
+            "zlib.compress.level", HADOOP_ZLIB_LEVELS[job.level]
+        )
+    writer.mode("errorifexists").save(raw)
+    metrics = observation.get
+    rows = int(metrics.get("rows", 0))
+    watermark = _watermark_text(job, metrics.get("watermark"))
+    parts = _list_parts(job.fs, raw)
+
+    if job.fmt.name == "parquet":
+        dest = _out(job, output.filename)
+        size = assemble.write_parquet(job.fs, dest, parts)
+        return _staged(job, [(output.filename, dest, size, rows)], rows, watermark, (rows,))
+
+    header = _header(job)
+    sources: list[assemble.Source] = [header, *parts] if header else list(parts)
+    name = output.filename if job.codec.name == "none" else output.compressed_filename
+    dest = _out(job, name)
+    if job.codec.name == "none":
+        size = assemble.write_plain(job.fs, dest, sources)
+    elif native_gzip:
+        members: list[str | bytes] = [deflate.gzip_member(header, job.level)] if header else []
+        members += [p.uri for p in parts]
+        size = job.fs.concat(dest, members or [deflate.gzip_member(b"", job.level)])
+    else:
+        size = _compress(job, dest, [(output.filename, sources)], archive=False)
+    return _staged(job, [(name, dest, size, rows)], rows, watermark, (rows,))
+
+
+def _compress(job: _Job, dest: str, entries: list[tuple[str, list[assemble.Source]]], archive: bool) -> int:
+    """Write ``entries`` compressed with the job's codec: one zip, or a (tar) stream."""
+    fs, codec, level = job.fs, job.codec, job.level
+    modified = job.plan.context.process_date
+    work = assemble.piece_dir(job.staging)
+    if codec.archive == "zip":
+        return assemble.write_zip(fs, level, dest, entries, work, modified)
+    sources = assemble.tar_sources(entries, modified) if archive else entries[0][1]
+    if codec.name == "brotli":
+        return assemble.write_brotli(fs, level, dest, sources, job.export)
+    return assemble.write_stream(fs, codec.name, level, dest, sources, work)
+
+
+def _staged(
+    job: _Job,
+    files: list[tuple[str, str, int, int]],
+    rows: int,
+    watermark: str | None,
+    part_rows: tuple[int, ...],
+) -> StagedOutput:
+    return StagedOutput(
+        export=job.export,
+        staging_uri=job.staging,
+        files=tuple(StagedFile(name, uri, size, count) for name, uri, size, count in files),
+        rows=rows,
+        max_watermark=watermark,
+        part_rows=part_rows,
+    )
+
+
+# --------------------------------------------------------------------------- split
+
+
+def _write_split(job: _Job) -> StagedOutput:
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    output = job.plan.output
+    max_rows = int(output.max_rows_per_file)
+    raw = job.dir("spark")
+    was_cached = job.df.is_cached
+    cached = job.df if was_cached else job.df.persist(StorageLevel.DISK_ONLY)
+    try:
+        # The one pass over the source: count each partition's rows (and the watermark).
+        stats = cached.groupBy(F.spark_partition_id().alias("partition")).agg(*_metrics(job)).collect()
+        counts = {int(r["partition"]): int(r["rows"]) for r in stats}
+        rows = sum(counts.values())
+        marks = [r["watermark"] for r in stats if job.watermark is not None and r["watermark"] is not None]
+        watermark = _watermark_text(job, max(marks)) if marks else None
+        if rows:
+            offsets = split.partition_offsets(counts, max(counts) + 1)
+            index = F.monotonically_increasing_id().bitwiseAND(F.lit(split.INDEX_MASK))
+            offset = F.element_at(F.array(*[F.lit(o) for o in offsets]), F.spark_partition_id() + 1)
+            part = (F.floor((offset + index) / F.lit(max_rows)) + 1).cast("int")
+            numbered = (
+                cached.select("*", part.alias(PART_COLUMN), index.alias(INDEX_COLUMN))
+                .sortWithinPartitions(PART_COLUMN, INDEX_COLUMN)
+                .drop(INDEX_COLUMN)
+            )
+            numbered.write.format(job.fmt.spark_format).options(**_writer_options(job)).partitionBy(
+                PART_COLUMN
+            ).mode("errorifexists").save(raw)
+    finally:
+        if not was_cached:
+            cached.unpersist()
+
+    counts_per_part = split.part_rows(rows, max_rows)
+    parts_by_number = {
+        n: _list_parts(job.fs, join(raw, f"{PART_COLUMN}={n}")) for n in range(1, len(counts_per_part) + 1)
+    }
+    names = [output.part_filename(n) for n in range(1, len(counts_per_part) + 1)]
+
+    if job.fmt.name == "parquet":
+        if not rows:
+            empty = job.dir("empty")
+            job.df.limit(0).write.format("parquet").options(**_writer_options(job)).mode(
+                "errorifexists"
+            ).save(empty)
+            parts_by_number[1] = _list_parts(job.fs, empty)
+        files = pieces.run_parallel(
+            lambda n: (
+                names[n - 1],
+                _out(job, names[n - 1]),
+                assemble.write_parquet(job.fs, _out(job, names[n - 1]), parts_by_number[n]),
+                counts_per_part[n - 1],
+            ),
+            list(parts_by_number),
+        )
+        return _staged(job, files, rows, watermark, tuple(counts_per_part))
+
+    header = _header(job)
+    entries = [
+        (names[n - 1], [header, *parts_by_number[n]] if header else list(parts_by_number[n]))
+        for n in range(1, len(counts_per_part) + 1)
+    ]
+    if job.codec.name == "none":
+        files = pieces.run_parallel(
+            lambda entry: (
+                entry[0],
+                _out(job, entry[0]),
+                assemble.write_plain(job.fs, _out(job, entry[0]), entry[1]),
+            ),
+            entries,
+        )
+        return _staged(
+            job,
+            [(*f, c) for f, c in zip(files, counts_per_part, strict=True)],
+            rows,
+            watermark,
+            tuple(counts_per_part),
+        )
+    name = output.compressed_filename
+    size = _compress(job, _out(job, name), entries, archive=True)
+    return _staged(job, [(name, _out(job, name), size, rows)], rows, watermark, tuple(counts_per_part))
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:500] if text else type(exc).__name__
