@@ -26,6 +26,15 @@ _reserved("plan", "read path and orchestration")
 _reserved("run", "read path and orchestration")
 
 # ---- render (notebook generator) -------------------------------------------------------------
+def _shown(path: Path) -> Path:
+    """``path`` resolved, relative to the current folder when below it (for messages)."""
+    path = path.resolve()
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 @main.command()
 @project_option
 @group_option()
@@ -46,7 +55,7 @@ def render(
     started = time.perf_counter()
     project = load(project_dir)
     rendered = render_project(project, group=group, environment=environment)
-    out = out_dir if out_dir is not None else project.output_dir
+    out = _shown(out_dir if out_dir is not None else project.output_dir)
     if check:
         problems = check_output(rendered, out)
         for path, problem in problems:

@@ -121,15 +121,18 @@ def test_result_cell_raises_when_an_export_failed(root: Path, capsys: pytest.Cap
     source = render_project(load_project(root)).notebooks["sales_eg1"].cells[5].source
     ok = {"success": True, "total_exports": 1, "successful": 1, "failed": 0,
           "results": [
-              {"export_name": "customers", "status": "success", "rows_exported": 10, "files_created": 1},
+              {"export_name": "customers", "status": "success", "rows_exported": 10, "files_created": 1,
+               "duration": 1.5, "error": None},
           ]}
     _run_result_cell(source, ok)
     out = capsys.readouterr().out
     assert "customers" in out and "1 of 1 export(s) succeeded" in out
     assert json.loads(out.strip().splitlines()[-1]) == ok
     failed = {**ok, "success": False, "successful": 0, "failed": 1,
-              "results": [{"export_name": "customers", "status": "error", "error_message": "boom"}]}
-    with pytest.raises(ExportError, match="1 export\\(s\\) failed: customers"):
+              "results": [{"export_name": "customers", "status": "error", "error": "boom"},
+                          {"export_name": "products", "status": "skipped"}]}
+    message = r"2 export\(s\) did not succeed: customers \(error\), products \(skipped\)"
+    with pytest.raises(ExportError, match=message):
         _run_result_cell(source, failed)
     # notebookutils.notebook.exit is called on Fabric, and never inside try/except.
     tree = ast.parse(source)

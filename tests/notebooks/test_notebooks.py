@@ -1,0 +1,271 @@
+"""The example project's rendered notebooks, run as they are on local Spark, Delta, OneLake and PostgreSQL.
+
+The example is seeded (small), rendered, and every ``.ipynb`` runs under nbval (``--nbval-lax``, one
+kernel per notebook, execution groups in order) with the local kernel named ``synapse_pyspark``
+(``scripts/setup.sh`` registers it). Then the files each notebook should have written are read back
+with tools independent of Spark (stdlib, pyarrow, brotli, zstandard) and their rows compared with
+the sources, counted independently (the Delta log + pyarrow, psycopg2). One notebook also runs
+under papermill with ``run_date`` injected after its parameters cell, as a Fabric pipeline does.
+
+The notebooks find the runtime through the kernel's Python, and the local OneLake and warehouse
+through FABGEN_ONELAKE_ROOT and FABGEN_PG_*. FABGEN_RUN_DATE gives the nbval runs (whose run_date
+parameter is empty) the demo's run date, so their period lookups fall inside the seeded calendar.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pytest
+from fabgen.project import load_project
+from fabgen.render import IPYNB_FOLDER, render_project, write_output
+from readers import count_rows, read_delta
+
+pytestmark = [pytest.mark.notebook, pytest.mark.spark, pytest.mark.warehouse, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "sales"
+ROWS = 3000  # orders and transactions; customers 300, events 6000 (two 5,000-row parts)
+RUN_DATE = "2025-12-12"
+PAPERMILL_RUN_DATE = "2025-11-15"
+WORKSPACE = "DEV_WORKSPACE"
+KERNEL = "synapse_pyspark"
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory, warehouse: dict[str, str]) -> dict:
+    """The example project seeded into a fresh local OneLake, rendered into a temporary folder."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    specs = KernelSpecManager().find_kernel_specs()
+    assert KERNEL in specs, f"no Jupyter kernel {KERNEL}: run scripts/setup.sh (kernels: {sorted(specs)})"
+    root = tmp_path_factory.mktemp("notebooks")
+    env = {
+        **os.environ,
+        **warehouse,
+        "FABGEN_ONELAKE_ROOT": str(root / "onelake"),
+        "FABGEN_PLATFORM": "local",
+        "FABGEN_SPARK_MASTER": "local[2]",
+        "FABGEN_SPARK_DRIVER_MEMORY": "1g",
+        "FABGEN_SPARK_WAREHOUSE": str(root / "spark-warehouse"),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    }
+    seed = subprocess.run(
+        [sys.executable, str(EXAMPLE / "seed.py"), "--rows", str(ROWS), "--project", str(EXAMPLE)],
+        env=env, cwd=root, capture_output=True, text=True, timeout=900, check=False,
+    )
+    assert seed.returncode == 0, seed.stdout[-3000:] + seed.stderr[-3000:]
+    started = time.perf_counter()
+    rendered = render_project(load_project(EXAMPLE))
+    write_output(rendered, root / "out")
+    print(f"rendered {len(rendered.notebooks)} notebooks in {time.perf_counter() - started:.2f} s")
+    (root / "pytest.ini").write_text("[pytest]\n")
+    return {"root": root, "env": env, "out": root / "out", "rendered": rendered}
+
+
+def _notebooks_in_order(example: dict) -> list[Path]:
+    """Every rendered .ipynb, by group, then execution group (numerically)."""
+    def key(path: Path) -> tuple[str, int]:
+        group, _, eg = path.stem.rpartition("_eg")
+        return group, int(eg)
+
+    return sorted((example["out"] / IPYNB_FOLDER).glob("*.ipynb"), key=key)
+
+
+def _files(example: dict) -> Path:
+    return Path(example["env"]["FABGEN_ONELAKE_ROOT"]) / WORKSPACE / "lh_exports.Lakehouse" / "Files"
+
+
+def _gold(example: dict, table: str):
+    return read_delta(Path(example["env"]["FABGEN_ONELAKE_ROOT"]) / WORKSPACE / "lh_gold.Lakehouse" / "Tables"
+                      / "dbo" / table)
+
+
+def _pg(example: dict, query: str) -> int:
+    import psycopg2
+
+    env = example["env"]
+    conn = psycopg2.connect(
+        host=env["FABGEN_PG_HOST"], port=int(env["FABGEN_PG_PORT"]), user=env["FABGEN_PG_USER"],
+        password=env["FABGEN_PG_PASSWORD"], dbname="wh_analytics", connect_timeout=10,
+    )
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query)
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _december(example: dict) -> tuple[date, date]:
+    """The fiscal month of RUN_DATE, from the seeded calendar."""
+    calendar = _gold(example, "fiscal_calendar").to_pylist()
+    row = next(r for r in calendar if r["calendar_date"] == date.fromisoformat(RUN_DATE))
+    return row["fiscal_month_start"], row["fiscal_month_end"]
+
+
+def _between(example: dict, table: str, column: str, low: date, high: date) -> int:
+    values = _gold(example, table).column(column)
+    return pc.sum(pc.and_(pc.greater_equal(values, low), pc.less_equal(values, high))).as_py() or 0
+
+
+def _customers(ex: dict) -> int:
+    return _gold(ex, "customers").num_rows
+
+
+def _calendar(ex: dict) -> int:
+    return _gold(ex, "fiscal_calendar").num_rows
+
+
+def _orders_since_initial_watermark(ex: dict) -> int:
+    initial = pc.strptime("2024-01-01T00:00:00", "%Y-%m-%dT%H:%M:%S", "us")
+    return pc.sum(pc.greater(_gold(ex, "orders").column("modified_at"), initial)).as_py()
+
+
+def _orders_of_the_fiscal_month(ex: dict) -> int:
+    return _between(ex, "orders", "order_date", *_december(ex))
+
+
+def _events(ex: dict) -> int:
+    return _gold(ex, "events").num_rows
+
+
+def _purchases(ex: dict) -> int:
+    return pc.sum(pc.equal(_gold(ex, "events").column("event_type"), "purchase")).as_py()
+
+
+IN_FISCAL_MONTH = (
+    f"dbo.fn_GetFiscalMonth('{RUN_DATE}') p WHERE t.{{column}} BETWEEN p.start_date AND p.end_date"
+)
+
+
+def _sql(query: str) -> Callable[[dict], int]:
+    return lambda ex: _pg(ex, query)
+
+
+# export -> (folder under Files/, data file name regex, trigger file name regex or None, expected rows)
+Expectation = tuple[str, str, str | None, Callable[[dict], int]]
+EXPECTED: dict[str, Expectation] = {
+    # sales, execution group 1
+    "dim_customers": ("sales/dims/2025/12/12", r"customers_20251212\.csv", r"customers_20251212\.done",
+                      _customers),
+    "dim_customers_wh": ("sales/dims/warehouse", r"CUSTOMERS_20251212\.zip", None,
+                         _sql("SELECT count(*) FROM dbo.customers")),
+    "fiscal_calendar": ("sales/dims/calendar", r"fiscal_calendar_\d{8}_\d{6}\.parquet", None, _calendar),
+    # sales, execution group 2
+    "daily_orders": ("sales/orders/2025/12", r"orders_20251212\.csv\.gz", r"A0_ORDERS_\d{14}\.done",
+                     _orders_since_initial_watermark),
+    "orders_fiscal_month": ("sales/orders_by_month", r"orders_20251201_20251231\.parquet", None,
+                            _orders_of_the_fiscal_month),
+    "events": ("sales/events", r"events_20251212\.zip", None, _events),
+    "purchase_events": ("sales/events/purchases/20251212", r"purchases_part\d+_[0-9a-f]{8}\.json",
+                        r"purchases_20251212\.ready", _purchases),
+    "orders_wh_snapshot": ("sales/warehouse/orders", r"orders_snapshot_20251212\.parquet", None,
+                           _sql("SELECT count(*) FROM dbo.orders")),
+    # finance, execution group 1
+    "fiscal_transactions": ("finance/fiscal_transactions/2025", r"A0_TRANS_20251201\.zip",
+                            r"A0_TRANS_20251201\.done",
+                            _sql("SELECT count(*) FROM dbo.transactions t, "
+                                 + IN_FISCAL_MONTH.format(column="transaction_date"))),
+    "transactions_changes": ("finance/transactions/changes", r"transactions_20251212_[0-9a-f]{8}\.json\.zst",
+                             None, _sql("SELECT count(*) FROM dbo.transactions")),
+    # finance, execution group 2
+    "monthly_revenue": ("finance/revenue/2025", r"revenue_202512\.csv\.br", None,
+                        _sql("SELECT count(*) FROM dbo.orders t "
+                             "JOIN dbo.customers c ON t.customer_id = c.customer_id, "
+                             + IN_FISCAL_MONTH.format(column="order_date"))),
+    "large_transactions": ("finance/large", r"large_transactions_20251212\.parquet", None,
+                           _sql("SELECT count(*) FROM dbo.transactions WHERE amount > 1000")),
+}
+
+
+def _run_nbval(example: dict, notebook: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-cell-timeout=900", "-p", "no:cacheprovider",
+         "-q", "-c", str(example["root"] / "pytest.ini"), "--rootdir", str(example["root"]), str(notebook)],
+        env={**example["env"], "FABGEN_RUN_DATE": RUN_DATE}, cwd=example["root"],
+        capture_output=True, text=True, timeout=1800, check=False,
+    )
+    return time.perf_counter() - started, proc
+
+
+def test_every_rendered_notebook_runs_under_nbval_and_writes_its_files(example: dict) -> None:
+    notebooks = _notebooks_in_order(example)
+    assert [n.stem for n in notebooks] == ["finance_eg1", "finance_eg2", "sales_eg1", "sales_eg2"]
+    for notebook in notebooks:
+        seconds, proc = _run_nbval(example, notebook)
+        print(f"nbval {notebook.name}: {seconds:.1f} s")
+        output = f"{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+        assert proc.returncode == 0, f"{notebook.name} failed under nbval:\n{output}"
+        assert "passed" in proc.stdout and "failed" not in proc.stdout
+
+    project = load_project(EXAMPLE)
+    active = {c.export_name: c for c in project.configs if c.is_active}
+    assert set(EXPECTED) == set(active), "every active export of the example has an expectation"
+    files = _files(example)
+    for name, (folder, data_name, trigger_name, expected) in EXPECTED.items():
+        config = active[name]
+        directory = files / folder
+        assert directory.is_dir(), f"{name}: {directory} was not written"
+        present = sorted(p.name for p in directory.iterdir() if p.is_file())
+        data = [n for n in present if re.fullmatch(data_name, n)]
+        assert data, f"{name}: no file matching {data_name} in {directory} ({present})"
+        if trigger_name:
+            assert any(re.fullmatch(trigger_name, n) for n in present), f"{name}: no trigger in {present}"
+        rows = sum(count_rows(directory / n, config.file_format, config.file_format_options) for n in data)
+        want = expected(example)
+        assert want > 0, f"{name}: the seeded source selects no rows; the check would prove nothing"
+        assert rows == want, f"{name}: {rows} rows in {data}, expected {want}"
+        if config.max_rows_per_file and config.file_format == "json":
+            assert len(data) == -(-want // config.max_rows_per_file), f"{name}: {data}"
+
+    # Every export run is in the log table (read from its Delta log, not through Spark).
+    onelake = Path(example["env"]["FABGEN_ONELAKE_ROOT"])
+    log = read_delta(onelake / WORKSPACE / "lh_config.Lakehouse" / "Tables" / "dbo" / "log_resource_export")
+    done = {r["export_name"] for r in log.to_pylist() if r["export_state"] in ("success", "warning")}
+    assert done == set(active)
+
+
+def test_papermill_injects_run_date_after_the_parameters_cell(example: dict) -> None:
+    import nbformat
+
+    source = example["out"] / IPYNB_FOLDER / "sales_eg1.ipynb"
+    output = example["root"] / "sales_eg1.papermill.ipynb"
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "papermill", str(source), str(output), "-p", "run_date", PAPERMILL_RUN_DATE,
+         "--cwd", str(example["root"]), "--no-progress-bar"],
+        env=example["env"], capture_output=True, text=True, timeout=1800, check=False,
+    )
+    print(f"papermill sales_eg1: {time.perf_counter() - started:.1f} s")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+
+    ran = nbformat.read(output, as_version=4)
+    tags = [cell.metadata.get("tags", []) for cell in ran.cells]
+    parameters = next(i for i, t in enumerate(tags) if "parameters" in t)
+    assert "injected-parameters" in tags[parameters + 1]
+    assert f'run_date = "{PAPERMILL_RUN_DATE}"' in ran.cells[parameters + 1].source
+    stdout = "".join(o.get("text", "") for o in ran.cells[-1].outputs if o.output_type == "stream")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    assert result["success"] and result["total_exports"] == 3
+
+    # The output names carry the injected date.
+    day = PAPERMILL_RUN_DATE.replace("-", "")
+    files = _files(example)
+    customers = files / "sales" / "dims" / "2025" / "11" / "15" / f"customers_{day}.csv"
+    assert customers.is_file() and (customers.parent / f"customers_{day}.done").is_file()
+    assert count_rows(customers, "csv", {"header": "true"}) == _gold(example, "customers").num_rows
+    assert (files / "sales" / "dims" / "warehouse" / f"CUSTOMERS_{day}.zip").is_file()
+    for entry in result["results"]:
+        assert entry["status"] == "success"
+        assert all(day in path or entry["export_name"] == "fiscal_calendar" for path in entry["file_paths"])
