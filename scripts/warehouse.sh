@@ -64,18 +64,21 @@ need_bin() {
     fi
 }
 
-# --------------------------------------------------------------------------- OS user
-if [[ $EUID -eq 0 ]]; then
-    if [[ -n "${FABGEN_PG_OS_USER:-}" ]]; then
-        RUN_USER="$FABGEN_PG_OS_USER"
+# --------------------------------------------------------------------------- OS user and data folder
+# The OS user a new cluster gets: as root FABGEN_PG_OS_USER, else postgres when it exists, else
+# fabgen-pg (created on demand); otherwise the current user. An existing cluster keeps its owner.
+new_cluster_user() {
+    if [[ $EUID -ne 0 ]]; then
+        id -un
+    elif [[ -n "${FABGEN_PG_OS_USER:-}" ]]; then
+        echo "$FABGEN_PG_OS_USER"
     elif id postgres >/dev/null 2>&1; then
-        RUN_USER=postgres
+        echo postgres
     else
-        RUN_USER=fabgen-pg
+        echo fabgen-pg
     fi
-else
-    RUN_USER="$(id -un)"
-fi
+}
+RUN_USER="$(new_cluster_user)"
 
 ensure_run_user() {
     if ! id "$RUN_USER" >/dev/null 2>&1; then
@@ -93,26 +96,31 @@ as_run_user() {
     fi
 }
 
-# --------------------------------------------------------------------------- data folder
-default_data_dir() {
+FALLBACK_DATA="/var/tmp/fabgen-postgres-$(printf '%s' "$REPO" | md5sum | cut -c1-8)"
+
+# FABGEN_PG_DATA; else an existing cluster in <repo>/.fabgen/postgres or in the fallback folder;
+# else <repo>/.fabgen/postgres when the server's user can reach it, else the fallback (a clone
+# under /root, say, is closed to other users).
+data_dir() {
     local preferred="$STATE_DIR/postgres"
-    if [[ $EUID -ne 0 ]] || ! id "$RUN_USER" >/dev/null 2>&1; then
-        echo "$preferred"; return
-    fi
-    # The server's user must be able to reach the repo; if a parent folder is closed to it
-    # (a clone under /root, say), fall back to a folder of its own under /var/tmp.
-    if runuser -u "$RUN_USER" -- test -x "$REPO" 2>/dev/null; then
+    if [[ -n "${FABGEN_PG_DATA:-}" ]]; then
+        echo "$FABGEN_PG_DATA"
+    elif [[ -s "$preferred/PG_VERSION" ]]; then
+        echo "$preferred"
+    elif [[ -s "$FALLBACK_DATA/PG_VERSION" ]]; then
+        echo "$FALLBACK_DATA"
+    elif [[ $EUID -ne 0 ]] || ! id "$RUN_USER" >/dev/null 2>&1 \
+        || runuser -u "$RUN_USER" -- test -x "$REPO" 2>/dev/null; then
         echo "$preferred"
     else
-        echo "/var/tmp/fabgen-postgres-$(printf '%s' "$REPO" | md5sum | cut -c1-8)"
+        echo "$FALLBACK_DATA"
     fi
 }
 
-data_dir() {
-    if [[ -n "${FABGEN_PG_DATA:-}" ]]; then
-        echo "$FABGEN_PG_DATA"
-    else
-        default_data_dir
+# After picking the data folder: an existing cluster is run by the user who owns it.
+adopt_owner() {
+    if [[ $EUID -eq 0 && -s "$1/PG_VERSION" ]]; then
+        RUN_USER="$(stat -c %U "$1")"
     fi
 }
 
@@ -176,13 +184,14 @@ cmd_start() {
         return 0
     fi
     need_bin
+    RUN_USER="$(new_cluster_user)"  # postgres may exist now that PostgreSQL is installed
     [[ $EUID -eq 0 ]] && ensure_run_user
     local data started
     data="$(data_dir)"
+    adopt_owner "$data"
     if [[ ! -s "$data/PG_VERSION" ]]; then
         init_cluster "$data"
     fi
-    [[ $EUID -eq 0 ]] && chown -R "$RUN_USER" "$data"
     say "starting PostgreSQL $(cat "$data/PG_VERSION") on $HOST:$PORT (data: $data)"
     started=$(date +%s.%N)
     if ! as_run_user "$BIN/pg_ctl" -D "$data" -l "$data/server.log" -o "-p $PORT" -w -t 60 start >/dev/null 9>&-; then
@@ -204,6 +213,7 @@ cmd_start() {
 cmd_stop() {
     local data
     data="$(data_dir)"
+    adopt_owner "$data"
     if [[ -z "$BIN" || ! -s "$data/postmaster.pid" ]]; then
         say "not running"
         return 0
