@@ -32,7 +32,8 @@ def size_of(sources: Sequence[Source]) -> int:
     return sum(len(s) if isinstance(s, bytes) else s.size for s in sources)
 
 
-def _segments(sources: Sequence[Source], chunk: int = pieces.RANGE_BYTES) -> list[pieces.Segment]:
+def _segments(sources: Sequence[Source], chunk: int | None = None) -> list[pieces.Segment]:
+    chunk = chunk or pieces.RANGE_BYTES
     out: list[pieces.Segment] = []
     for source in sources:
         if isinstance(source, bytes):

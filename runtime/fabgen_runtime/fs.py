@@ -191,15 +191,21 @@ class HadoopFS:
         finally:
             stream.close()
 
+    def bounded(self, stream: Any, length: int) -> Any:
+        """A JVM stream that yields at most ``length`` bytes of ``stream``.
+
+        (Hadoop's ``IOUtils.copyBytes(in, out, long count, close)`` cannot be used from Python:
+        py4j passes a small Python int as ``int`` and picks the ``int buffSize`` overload.)
+        """
+        return self.jvm.org.apache.commons.io.input.BoundedInputStream(stream, length)
+
     def copy_range(self, uri: str, out: Any, offset: int = 0, length: int | None = None) -> None:
         """Copy ``length`` bytes of ``uri`` from ``offset`` (default: all) into the JVM stream ``out``."""
         with self.open(uri) as stream:
             if offset:
                 stream.seek(offset)
-            if length is None:
-                self.jvm.org.apache.hadoop.io.IOUtils.copyBytes(stream, out, COPY_BUFFER, False)
-            else:
-                self.jvm.org.apache.hadoop.io.IOUtils.copyBytes(stream, out, length, False)
+            source = stream if length is None else self.bounded(stream, length)
+            self.jvm.org.apache.hadoop.io.IOUtils.copyBytes(source, out, COPY_BUFFER, False)
 
     @_jvm_errors
     def concat(self, dest: str, pieces: Iterable[str | bytes], overwrite: bool = False) -> int:

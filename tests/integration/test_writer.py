@@ -154,6 +154,19 @@ def test_parquet(source, local_platform, codec: str | None, split: bool) -> None
     assert published.rows == ROWS
 
 
+@pytest.mark.parametrize(("codec", "split"), [("zip", False), ("zstd", False), ("gzip", True), ("zip", True)])
+def test_many_compressed_ranges_per_part(source, local_platform, monkeypatch, codec: str, split: bool) -> None:
+    """Parts are cut into ranges compressed in parallel; small ranges make every part span several."""
+    from fabgen_runtime.compression import pieces
+
+    monkeypatch.setattr(pieces, "RANGE_BYTES", 10_000)
+    plan, _staged, _published = run_export(
+        source, local_platform, compression=codec, max_rows_per_file=SPLIT if split else None
+    )
+    directory = files_dir(local_platform, plan)
+    check_text_parts("csv", data_files(directory, "csv", codec, split), split)
+
+
 def test_parquet_brotli_without_codec_fails_before_writing(source, local_platform) -> None:
     plan = make_plan(unique_lakehouse(), file_format="parquet", compression="brotli")
     with pytest.raises(CompressionError, match="brotli"):

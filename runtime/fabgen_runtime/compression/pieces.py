@@ -55,8 +55,9 @@ class Piece:
         return self.uri if self.uri is not None else (self.data or b"")
 
 
-def ranges(uri: str, size: int, chunk: int = RANGE_BYTES) -> list[FileRange]:
+def ranges(uri: str, size: int, chunk: int | None = None) -> list[FileRange]:
     """Cut a file of ``size`` bytes into ranges of at most ``chunk`` bytes (none for an empty file)."""
+    chunk = chunk or RANGE_BYTES
     return [FileRange(uri, start, min(chunk, size - start)) for start in range(0, size, chunk)]
 
 
@@ -82,10 +83,10 @@ def _compress_range(fs: HadoopFS, kind: str, level: int, segment: FileRange, des
     with fs.open(segment.uri) as stream, fs.create(dest) as out:
         if segment.offset:
             stream.seek(segment.offset)
-        checked = jvm.java.util.zip.CheckedInputStream(stream, crc)
+        checked = jvm.java.util.zip.CheckedInputStream(fs.bounded(stream, segment.length), crc)
         if kind == "zstd":
             compressor = jvm.com.github.luben.zstd.ZstdOutputStream(out, level)
-            jvm.org.apache.hadoop.io.IOUtils.copyBytes(checked, compressor, segment.length, False)
+            jvm.org.apache.hadoop.io.IOUtils.copyBytes(checked, compressor, COPY_BUFFER, False)
             compressor.flush()
             compressor.close()  # ends the frame (and closes ``out``; closing twice is harmless)
         else:
@@ -94,7 +95,7 @@ def _compress_range(fs: HadoopFS, kind: str, level: int, segment: FileRange, des
                 if kind == "gzip":
                     out.write(bytearray(deflate.gzip_header()))
                 stream_out = jvm.java.util.zip.DeflaterOutputStream(out, deflater, COPY_BUFFER, True)
-                jvm.org.apache.hadoop.io.IOUtils.copyBytes(checked, stream_out, segment.length, False)
+                jvm.org.apache.hadoop.io.IOUtils.copyBytes(checked, stream_out, COPY_BUFFER, False)
                 if kind == "gzip":
                     stream_out.finish()
                     out.write(bytearray(deflate.gzip_trailer(crc.getValue(), segment.length)))
