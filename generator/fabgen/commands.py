@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from fabgen_runtime.errors import ConfigError
 
-from .cli import group_option, load, main, project_option
+from .cli import group_option, load, main, project_option, run_date_option, timezone_option
 
 
 def _reserved(name: str, issue: str) -> None:
@@ -22,8 +22,77 @@ def _reserved(name: str, issue: str) -> None:
 
 
 # ---- plan / run (runtime read path, state and orchestration) -------------------------------
-_reserved("plan", "read path and orchestration")
-_reserved("run", "read path and orchestration")
+@main.command()
+@project_option
+@group_option(required=True)
+@click.option("--export", "-x", "export", help="Only this export (export_name).")
+@run_date_option
+@click.option("--from", "date_from", help="Backfill: first run date, YYYY-MM-DD (with --to).")
+@click.option("--to", "date_to", help="Backfill: last run date, YYYY-MM-DD (with --from).")
+@click.option("--execution-id", help="Execution id (default: a new UUID); with --retry, the one to retry.")
+@click.option("--retry", is_flag=True, help="Re-run only the exports that failed or never finished.")
+@timezone_option
+@click.option("--max-concurrency", type=click.IntRange(min=1), help="Exports run at once per group.")
+def run(project_dir: Path, group: str, export: str | None, run_date: str | None, date_from: str | None,
+        date_to: str | None, execution_id: str | None, retry: bool, timezone: str | None,
+        max_concurrency: int | None) -> None:
+    """Run a group's exports locally (exit 0 when all succeed, warnings included; 1 when any fails)."""
+    from .local_run import run_project, summary_table
+
+    if retry and not execution_id:
+        raise ConfigError("--retry needs the --execution-id of the run to retry")
+    outcomes = run_project(load(project_dir), group, export, run_date, date_from, date_to, execution_id,
+                           retry, timezone, max_concurrency, echo=click.echo)
+    failed = False
+    for outcome in outcomes:
+        result = outcome.result
+        click.echo("")
+        for line in summary_table(result):
+            click.echo(line)
+        ok = result["success"]
+        failed = failed or not ok
+        message = (
+            f"{result['successful']} of {result['total_exports']} export(s) succeeded "
+            f"({result['warnings']} with warnings), {result['failed']} failed, "
+            f"{result['skipped']} skipped; execution id {outcome.execution_id}"
+        )
+        click.secho(message, fg="green" if ok else "red")
+        if not ok:
+            retry_hint = f"retry: fabgen run -g {group} --retry --execution-id {outcome.execution_id}"
+            click.secho(retry_hint, fg="red")
+    sys.exit(1 if failed else 0)
+
+
+@main.command()
+@project_option
+@group_option(required=True)
+@click.option("--export", "-x", "export", help="Only this export (export_name).")
+@run_date_option
+@timezone_option
+@click.option("--no-period-query", is_flag=True, help="Do not run period_date_query (one-row control query).")
+def plan(project_dir: Path, group: str, export: str | None, run_date: str | None, timezone: str | None,
+         no_period_query: bool) -> None:
+    """Print each export's resolved query, filters, watermark and output paths, without reading data."""
+    from .local_run import describe_plans
+
+    for line in describe_plans(load(project_dir), group, export, run_date, timezone, not no_period_query):
+        click.echo(line)
+
+
+@main.group("config")
+def config_group() -> None:
+    """The config table (config_resource_export) in the config lakehouse."""
+
+
+@config_group.command("push")
+@project_option
+@group_option()
+def config_push(project_dir: Path, group: str | None) -> None:
+    """Upsert the project's export rows into config_resource_export (locally: the local OneLake)."""
+    from .local_run import push_project
+
+    count, path = push_project(load(project_dir), group)
+    click.secho(f"Pushed {count} export row(s) to {path}", fg="green")
 
 # ---- render (notebook generator) -------------------------------------------------------------
 def _shown(path: Path) -> Path:

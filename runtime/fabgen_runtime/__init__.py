@@ -20,15 +20,21 @@ from .errors import (
     StateError,
     WriteError,
 )
+from .manager import ConfigExportManager
+from .orchestrator import ExportOrchestrator
+from .state import ExportLogger
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CompressionError",
     "ConfigError",
+    "ConfigExportManager",
     "ConfigIssue",
     "ExportConfig",
     "ExportError",
+    "ExportLogger",
+    "ExportOrchestrator",
     "FabgenError",
     "PathError",
     "PlaceholderError",

@@ -313,13 +313,19 @@ def build_plan(
     period_start: datetime | None = None,
     period_end: datetime | None = None,
     export_run_id: str | None = None,
+    dialect: str | None = None,
+    watermark_type: str | None = None,
 ) -> ExportPlan:
     """Build the plan of one export run (pure: reads no data).
 
     ``watermark`` is the last stored watermark (callers fall back to
     ``incremental_initial_watermark``); ``period_start``/``period_end`` come from running
-    ``period_date_query`` beforehand.
+    ``period_date_query`` beforehand. ``dialect`` (spark, tsql, postgres; default from the source
+    type and platform) and ``watermark_type`` (the incremental column's Spark type, when known)
+    shape the source SQL, built by :func:`fabgen_runtime.sql.build_source`.
     """
+    from .sql import build_source
+
     export_run_id = export_run_id or str(uuid.uuid4())
     _check_file_name(export_run_id, "export_run_id", config.key)
     values = placeholder_values(config, context, export_run_id, watermark, period_start, period_end)
@@ -332,4 +338,5 @@ def build_plan(
         period_start=period_start,
         period_end=period_end,
         output=output,
+        source=build_source(config, values, watermark, period_start, period_end, dialect, watermark_type),
     )

@@ -336,6 +336,6 @@ def test_plan_carries_the_config_and_context() -> None:
     config = cfg(max_rows_per_file=5, compression="gzip", compression_level=3)
     result = plan(config)
     assert result.config is config and result.context is CTX
-    assert result.export_run_id == RUN_ID and result.source is None
+    assert result.export_run_id == RUN_ID and result.source.query == "SELECT * FROM `dbo`.`orders`"
     values = result.values()
     assert values["export_name"] == "orders" and values["ext"] == "csv" and "part" not in values

@@ -1,0 +1,292 @@
+"""``fabgen run``, ``fabgen plan`` and ``fabgen config push``: the runtime, run locally for a project.
+
+Everything runs inside :meth:`Project.local_environment`, on the runtime's local platform
+pointed at the project's OneLake folder and warehouse, through the same
+:class:`~fabgen_runtime.ExportOrchestrator` the rendered notebooks call on Fabric.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from fabgen_runtime import platform as platform_mod
+from fabgen_runtime.config import ExportConfig
+from fabgen_runtime.errors import ConfigError, ConfigIssue, FabgenError
+from fabgen_runtime.export import ExportEvent
+
+from .project import Project
+
+log = logging.getLogger(__name__)
+Echo = Callable[[str], None]
+
+
+@contextmanager
+def local_runtime(project: Project) -> Iterator[platform_mod.LocalPlatform]:
+    """The project's local environment, with the runtime's platform pointed at it."""
+    with project.local_environment():
+        import os
+
+        previous = platform_mod.current()
+        local = platform_mod.LocalPlatform(os.environ["FABGEN_ONELAKE_ROOT"])
+        platform_mod.use(local)
+        try:
+            yield local
+        finally:
+            platform_mod.use(previous)
+
+
+def run_dates(run_date: str | None, date_from: str | None, date_to: str | None) -> list[str | None]:
+    """The run dates of one ``fabgen run``: one date (or today), or every day from..to."""
+    if (date_from is None) != (date_to is None):
+        raise ConfigError(ConfigIssue("run", "--from/--to", "give both --from and --to"))
+    if date_from is None:
+        return [run_date]
+    if run_date:
+        raise ConfigError(ConfigIssue("run", "--run-date", "use either --run-date or --from/--to"))
+    try:
+        first, last = date.fromisoformat(date_from), date.fromisoformat(date_to or "")
+    except ValueError:
+        raise ConfigError(ConfigIssue("run", "--from/--to", "dates must be YYYY-MM-DD")) from None
+    if last < first:
+        raise ConfigError(ConfigIssue("run", "--from/--to", "--to is before --from"))
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+
+
+class Progress:
+    """Prints one line per export stage change (thread-safe)."""
+
+    SHOWN = frozenset({"started", "written", "published", "finished", "skipped", "group_started"})
+
+    def __init__(self, echo: Echo):
+        self.echo = echo
+        self.lock = threading.Lock()
+        self.started: dict[str, float] = {}
+
+    def __call__(self, event: ExportEvent) -> None:
+        if event.stage not in self.SHOWN:
+            return
+        with self.lock:
+            if event.stage == "group_started":
+                self.echo(f"execution group {event.execution_group}: {event.detail}")
+                return
+            if event.stage == "started":
+                self.started[event.export] = time.monotonic()
+            seconds = time.monotonic() - self.started.get(event.export, time.monotonic())
+            detail = event.detail
+            if event.stage == "finished" and event.result is not None:
+                r = event.result
+                detail = f"{r.status}, {r.rows_exported} rows" + (f": {r.error}" if r.error else "")
+            self.echo(f"  [{seconds:6.1f}s] {event.export}: {event.stage} {detail}".rstrip())
+
+
+def summary_table(result: dict[str, Any]) -> list[str]:
+    """The result dict as a table: export, state, rows, files, bytes, seconds."""
+    header = ("export", "state", "rows", "files", "bytes", "seconds")
+    rows = [
+        (
+            f"{r['export_group_name']}/{r['export_name']}",
+            r["status"],
+            str(r["rows_exported"]),
+            str(r["files_created"]),
+            str(r["total_bytes"]),
+            f"{r['duration']:.1f}",
+        )
+        for r in result["results"]
+    ]
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=False)]
+    lines = []
+    for index, row in enumerate([header, *rows]):
+        cells = [
+            c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells))
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+@dataclass
+class RunOutcome:
+    """What ``fabgen run`` did for one run date."""
+
+    run_date: str | None
+    execution_id: str
+    result: dict[str, Any]
+
+
+def run_project(
+    project: Project,
+    group: str,
+    export: str | None = None,
+    run_date: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    execution_id: str | None = None,
+    retry: bool = False,
+    timezone: str | None = None,
+    max_concurrency: int | None = None,
+    echo: Echo = print,
+) -> list[RunOutcome]:
+    """Run a group's exports locally, once per run date (stopping at the first date that fails)."""
+    from fabgen_runtime import ExportLogger, ExportOrchestrator
+
+    configs = project.select(group, export)
+    dates = run_dates(run_date, date_from, date_to)
+    tz = timezone or project.settings.defaults.timezone
+    concurrency = max_concurrency or project.settings.defaults.max_concurrency
+    outcomes: list[RunOutcome] = []
+    with local_runtime(project) as local:
+        spark = local.spark()
+        logger = ExportLogger(
+            project.settings.config_lakehouse, auto_create_tables=True, spark=spark, platform=local
+        )
+        orchestrator = ExportOrchestrator(spark, logger, concurrency, platform=local, on_event=Progress(echo))
+        for day in dates:
+            if execution_id and len(dates) > 1:
+                run_id = f"{execution_id}-{day}"
+            else:
+                run_id = execution_id or str(uuid.uuid4())
+            echo(
+                f"{'retrying' if retry else 'running'} {len(configs)} export(s) of {group} "
+                f"(run date {day or 'today'}, {tz}), execution id {run_id}"
+            )
+            result = orchestrator.process_exports(configs, run_id, run_date=day, timezone=tz, is_retry=retry)
+            outcomes.append(RunOutcome(day, run_id, result))
+            if not result["success"]:
+                break
+    return outcomes
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def describe_plans(
+    project: Project,
+    group: str,
+    export: str | None = None,
+    run_date: str | None = None,
+    timezone: str | None = None,
+    period_queries: bool = True,
+) -> list[str]:
+    """Per export: resolved query, filters, watermark and output paths; reads no source data.
+
+    The stored watermark is read from the log table when it exists; ``period_date_query`` (a
+    one-row control query) runs unless ``period_queries`` is False.
+    """
+    from fabgen_runtime import ExportLogger
+    from fabgen_runtime.export import resolve_inputs
+    from fabgen_runtime.plan import RunContext, build_plan
+    from fabgen_runtime.sql import default_dialect
+
+    configs = project.select(group, export)
+    tz = timezone or project.settings.defaults.timezone
+    context = RunContext.create(run_date, tz, "plan")
+    lines: list[str] = [f"plan for {group}, run date {context.run_date.date()} ({tz})"]
+    with local_runtime(project) as local:
+        logger = ExportLogger(project.settings.config_lakehouse, auto_create_tables=False, platform=local)
+        needs_spark = any(c.extract_type == "period" for c in configs) and period_queries
+        needs_spark = needs_spark or (
+            any(c.extract_type == "incremental" for c in configs) and _table_exists(logger.watermark_path)
+        )
+        spark = local.spark() if needs_spark else None
+        for config in sorted(configs, key=lambda c: (c.execution_group, c.export_name)):
+            lines.append("")
+            lines += _describe(
+                config,
+                context,
+                logger if spark else None,
+                spark,
+                local,
+                period_queries,
+                build_plan,
+                resolve_inputs,
+                default_dialect,
+            )
+    return lines
+
+
+def _table_exists(path: str) -> bool:
+    from pathlib import Path
+
+    return (Path(path) / "_delta_log").is_dir()
+
+
+def _describe(
+    config: ExportConfig,
+    context: Any,
+    logger: Any,
+    spark: Any,
+    local: Any,
+    period_queries: bool,
+    build_plan: Any,
+    resolve_inputs: Any,
+    default_dialect: Any,
+) -> list[str]:
+    lines = [
+        f"{config.key}  (group {config.execution_group}, {config.extract_type}, {config.source_type})"
+    ]
+    watermark = wtype = start = end = None
+    origin = ""
+    try:
+        if config.extract_type == "incremental":
+            stored = logger.get_watermark(config.export_group_name, config.export_name) if logger else None
+            if stored is not None:
+                watermark, wtype, origin = stored.value, stored.type, f"stored by run {stored.run_id}"
+            elif config.incremental_initial_watermark:
+                watermark, origin = config.incremental_initial_watermark, "incremental_initial_watermark"
+            else:
+                origin = "none yet: the first run exports every row"
+        if config.extract_type == "period":
+            if not period_queries:
+                lines.append("  period: not resolved (--no-period-query)")
+                return lines
+            _w, _t, start, end = resolve_inputs(spark, config, context, None, local)
+        plan = build_plan(
+            config,
+            context,
+            watermark,
+            start,
+            end,
+            export_run_id=str(uuid.uuid4()),
+            dialect=default_dialect(config, local),
+            watermark_type=wtype,
+        )
+    except FabgenError as exc:
+        lines.append(f"  error: {exc}")
+        return lines
+    source, out = plan.source, plan.output
+    lines.append(f"  query ({source.dialect}): {' '.join(source.query.split())}")
+    lines += [f"  filter: {f}" for f in source.filters]
+    if config.extract_type == "incremental":
+        lines.append(f"  watermark: {watermark if watermark is not None else '-'} ({origin})")
+    if plan.period_start is not None:
+        lines.append(f"  period: {plan.period_start} .. {plan.period_end}")
+    base = platform_mod.files_uri(local, out.workspace, out.lakehouse, out.directory)
+    final = out.compressed_filename if out.post_process else out.filename
+    split = f" (split every {out.max_rows_per_file} rows)" if out.max_rows_per_file else ""
+    lines.append(f"  output: {base}/{final}{split}")
+    if out.trigger_filename:
+        lines.append(f"  trigger: {base}/{out.trigger_filename}")
+    return lines
+
+
+# --------------------------------------------------------------------------- config push
+
+
+def push_project(project: Project, group: str | None = None) -> tuple[int, str]:
+    """Upsert the project's config rows (optionally one group) into ``config_resource_export``."""
+    from fabgen_runtime import ConfigExportManager
+
+    configs = project.select(group, active_only=False) if group else list(project.configs)
+    with local_runtime(project) as local:
+        manager = ConfigExportManager(project.settings.config_lakehouse, spark=local.spark(), platform=local)
+        count = manager.push_configs(configs)
+        return count, manager.path

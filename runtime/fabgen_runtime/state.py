@@ -1,0 +1,352 @@
+"""State: the export log and the watermark table, Delta tables in the config lakehouse.
+
+``Tables/dbo/log_resource_export`` holds one row per export run (``export_run_id``), moving
+``pending -> running -> success | warning | error`` by MERGE. ``Tables/dbo/log_resource_export_watermark``
+holds one current row per export (``export_group_name``, ``export_name``), also by MERGE.
+
+Writers never lose updates: within a process one lock per table serialises the commits, and
+Delta's optimistic-concurrency conflicts (another process or notebook committing at the same
+time) are retried with exponential backoff.
+
+``config_lakehouse`` names the lakehouse holding these tables (and ``config_resource_export``):
+a mapping ``{"workspace": ..., "lakehouse": ...}``, an object with ``workspace`` and
+``lakehouse`` attributes (fabgen.yaml's ``config_lakehouse``), the text ``"workspace/lakehouse"``,
+or, inside a Fabric notebook only, a bare lakehouse name in the notebook's workspace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import platform as platform_mod
+from .commits import MergeQueue, retry_conflicts, table_lock
+from .errors import StateError
+from .state_model import (
+    LOG_COLUMNS,
+    LOG_TABLE,
+    SCHEMA,
+    STATES,
+    UNFINISHED,
+    WATERMARK_COLUMNS,
+    WATERMARK_TABLE,
+    ExportRunRecord,
+    LakehouseLocation,
+    StoredWatermark,
+    now_utc,
+    struct,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+__all__ = [
+    "LOG_COLUMNS",
+    "LOG_TABLE",
+    "SCHEMA",
+    "STATES",
+    "UNFINISHED",
+    "WATERMARK_COLUMNS",
+    "WATERMARK_TABLE",
+    "ExportLogger",
+    "ExportRunRecord",
+    "LakehouseLocation",
+    "StoredWatermark",
+    "now_utc",
+    "retry_conflicts",
+    "struct",
+]
+
+
+class ExportLogger:
+    """The log and watermark tables of one config lakehouse."""
+
+    def __init__(
+        self,
+        config_lakehouse: Any,
+        auto_create_tables: bool = True,
+        spark: SparkSession | None = None,
+        platform: platform_mod.Platform | None = None,
+    ):
+        self.location = LakehouseLocation.of(config_lakehouse)
+        self.platform = platform or platform_mod.current()
+        self._spark = spark
+        self._writer: SparkSession | None = None
+        self.auto_create_tables = auto_create_tables
+        self._ready: set[str] = set()
+        self._ready_lock = threading.Lock()
+        self._log_queue = MergeQueue(self._merge_runs)
+
+    @property
+    def spark(self) -> SparkSession:
+        """The SparkSession the tables are read and written with."""
+        if self._spark is None:
+            self._spark = self.platform.spark()
+        return self._spark
+
+    @property
+    def writer_session(self) -> SparkSession:
+        """A session of the same SparkContext tuned for tiny commits (1 shuffle partition).
+
+        The log rows are a handful per commit; the user's session settings stay untouched.
+        """
+        with self._ready_lock:
+            if self._writer is None:
+                session = self.spark.newSession()
+                session.conf.set("spark.sql.shuffle.partitions", "1")
+                session.conf.set("spark.databricks.delta.merge.materializeSource", "none")
+                self._writer = session
+            return self._writer
+
+    def table_path(self, table: str) -> str:
+        """URI of one of the state tables."""
+        return platform_mod.table_uri(
+            self.platform, self.location.workspace, self.location.lakehouse, SCHEMA, table
+        )
+
+    @property
+    def log_path(self) -> str:
+        """URI of ``log_resource_export``."""
+        return self.table_path(LOG_TABLE)
+
+    @property
+    def watermark_path(self) -> str:
+        """URI of ``log_resource_export_watermark``."""
+        return self.table_path(WATERMARK_TABLE)
+
+    # ------------------------------------------------------------------ tables
+
+    def _exists(self, path: str) -> bool:
+        from .fs import HadoopFS
+
+        try:
+            return HadoopFS(self.spark).exists(f"{path}/_delta_log")
+        except OSError as exc:
+            raise StateError(f"cannot reach the config lakehouse at {path}: {exc}") from exc
+
+    def _ensure(self, path: str, columns: Mapping[str, str]) -> bool:
+        """Create the table if needed (when allowed); return whether it exists."""
+        with self._ready_lock:
+            if path in self._ready:
+                return True
+        if not self._exists(path):
+            if not self.auto_create_tables:
+                return False
+            from delta.tables import DeltaTable
+
+            def create() -> None:
+                DeltaTable.createIfNotExists(self.spark).location(path).addColumns(struct(columns)).execute()
+
+            with table_lock(path):
+                self._guard(lambda: retry_conflicts(create, f"creating {path}"), f"creating {path}")
+        with self._ready_lock:
+            self._ready.add(path)
+        return True
+
+    def ensure_tables(self) -> None:
+        """Create both tables when they are missing (``auto_create_tables``)."""
+        for path, columns in ((self.log_path, LOG_COLUMNS), (self.watermark_path, WATERMARK_COLUMNS)):
+            if not self._ensure(path, columns):
+                raise StateError(f"{path} does not exist and auto_create_tables is False")
+
+    def _guard(self, action: Callable[[], T], what: str) -> T:
+        from .sources import spark_errors, spark_message
+
+        try:
+            return action()
+        except spark_errors() as exc:
+            raise StateError(f"{what} failed: {spark_message(exc)}") from exc
+
+    def _frame(self, rows: Iterable[tuple[Any, ...]], columns: Mapping[str, str]) -> DataFrame:
+        return self.writer_session.createDataFrame(list(rows), struct(columns))
+
+    # ------------------------------------------------------------------ export runs
+
+    def queue(self, records: list[ExportRunRecord]) -> None:
+        """Append new run rows (normally ``pending``) in one commit."""
+        if not records:
+            return
+        self.ensure_tables()
+        path = self.log_path
+        df = self._frame((r.row() for r in records), LOG_COLUMNS)
+        with table_lock(path):
+            self._guard(
+                lambda: retry_conflicts(
+                    lambda: df.write.format("delta").mode("append").save(path), "log append"
+                ),
+                f"writing {LOG_TABLE}",
+            )
+
+    def save(self, record: ExportRunRecord, wait: bool = True) -> None:
+        """Upsert one run row by ``export_run_id`` (MERGE), stamping ``updated_at``.
+
+        Rows saved while a MERGE is running are merged together in the next one (last state of
+        each run wins), so parallel exports share commits. ``wait=False`` returns at once
+        (progress states); the next waiting save, or :meth:`flush`, surfaces its failure.
+        """
+        self.ensure_tables()
+        record.updated_at = now_utc()
+        future = self._log_queue.submit(record.export_run_id, record.row())
+        if wait:
+            self._result(future)
+
+    def flush(self) -> None:
+        """Wait until every saved row is committed."""
+        self._result(self._log_queue.submit(None, None))
+
+    def _result(self, future: Future[None]) -> None:
+        from .sources import spark_errors, spark_message
+
+        try:
+            future.result()
+        except spark_errors() as exc:
+            raise StateError(f"writing {LOG_TABLE} failed: {spark_message(exc)}") from exc
+
+    def _merge_runs(self, rows: list[tuple[Any, ...]]) -> None:
+        from delta.tables import DeltaTable
+
+        path = self.log_path
+        df = self._frame(rows, LOG_COLUMNS)
+
+        def merge() -> None:
+            (
+                DeltaTable.forPath(self.writer_session, path)
+                .alias("t")
+                .merge(df.alias("s"), "t.export_run_id = s.export_run_id")
+                .whenMatchedUpdateAll()
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
+
+        with table_lock(path):
+            retry_conflicts(merge, f"{LOG_TABLE} merge of {len(rows)} row(s)")
+
+    def runs(self, execution_id: str | None = None) -> DataFrame:
+        """The log table (optionally one execution's rows) as a DataFrame."""
+        from pyspark.sql import functions as F
+
+        df = self.spark.read.format("delta").load(self.log_path)
+        return df.where(F.col("master_execution_id") == F.lit(execution_id)) if execution_id else df
+
+    def get_run(self, export_run_id: str) -> ExportRunRecord | None:
+        """One run row as a record (None when absent)."""
+        from pyspark.sql import functions as F
+
+        if not self._ensure(self.log_path, LOG_COLUMNS):
+            return None
+        rows = self._guard(
+            lambda: self.runs().where(F.col("export_run_id") == F.lit(export_run_id)).limit(1).collect(),
+            f"reading {LOG_TABLE}",
+        )
+        if not rows:
+            return None
+        fields = {f.name for f in dataclasses.fields(ExportRunRecord)}
+        return ExportRunRecord(**{k: v for k, v in rows[0].asDict().items() if k in fields})
+
+    def latest_states(self, execution_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """For each export of ``execution_id``: its latest run row (by ``queued_at``, then ``updated_at``)."""
+        if not self._ensure(self.log_path, LOG_COLUMNS):
+            return {}
+        columns = [
+            "export_group_name",
+            "export_name",
+            "export_state",
+            "export_run_id",
+            "run_date",
+            "queued_at",
+            "updated_at",
+            "error_message",
+        ]
+        rows = self._guard(lambda: self.runs(execution_id).select(*columns).collect(), f"reading {LOG_TABLE}")
+        latest: dict[tuple[str, str], dict[str, Any]] = {}
+        floor = datetime.min
+        for row in rows:
+            item = row.asDict()
+            key = (item["export_group_name"], item["export_name"])
+            order = (item["queued_at"] or floor, item["updated_at"] or floor)
+            seen = latest.get(key)
+            if seen is None or order >= (seen["queued_at"] or floor, seen["updated_at"] or floor):
+                latest[key] = item
+        return latest
+
+    # ------------------------------------------------------------------ watermarks
+
+    def get_watermark(self, export_group_name: str, export_name: str) -> StoredWatermark | None:
+        """The stored watermark of one export, or None (no table, no row)."""
+        from pyspark.sql import functions as F
+
+        if not self._ensure(self.watermark_path, WATERMARK_COLUMNS):
+            return None
+
+        def read() -> list[Any]:
+            df = self.spark.read.format("delta").load(self.watermark_path)
+            cond = (F.col("export_group_name") == F.lit(export_group_name)) & (
+                F.col("export_name") == F.lit(export_name)
+            )
+            return df.where(cond).limit(1).collect()
+
+        rows = self._guard(read, f"reading {WATERMARK_TABLE}")
+        if not rows or rows[0]["watermark_value"] is None:
+            return None
+        row = rows[0]
+        return StoredWatermark(
+            row["watermark_value"],
+            row["incremental_column"],
+            row["watermark_type"],
+            row["updated_at"],
+            row["updated_by_run_id"],
+        )
+
+    def set_watermark(
+        self,
+        export_group_name: str,
+        export_name: str,
+        incremental_column: str,
+        value: str,
+        run_id: str,
+        watermark_type: str | None = None,
+        execution_id: str | None = None,
+    ) -> None:
+        """Store the current watermark of one export (MERGE on group and name)."""
+        from delta.tables import DeltaTable
+
+        self.ensure_tables()
+        path = self.watermark_path
+        row = (
+            export_group_name,
+            export_name,
+            incremental_column,
+            value,
+            now_utc(),
+            run_id,
+            watermark_type,
+            execution_id,
+        )
+        df = self._frame([row], WATERMARK_COLUMNS)
+
+        def merge() -> None:
+            (
+                DeltaTable.forPath(self.writer_session, path)
+                .alias("t")
+                .merge(
+                    df.alias("s"),
+                    "t.export_group_name = s.export_group_name AND t.export_name = s.export_name",
+                )
+                .whenMatchedUpdateAll()
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
+
+        with table_lock(path):
+            self._guard(
+                lambda: retry_conflicts(merge, f"watermark {export_group_name}/{export_name}"),
+                f"writing {WATERMARK_TABLE}",
+            )
