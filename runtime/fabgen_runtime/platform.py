@@ -39,12 +39,24 @@ ONELAKE_HOST = "onelake.dfs.fabric.microsoft.com"
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 # The local engine is pinned to Fabric Runtime 2.0: Spark 4.1 (Scala 2.13) with Delta 4.2.
+# The compatibility check (scripts/compat-runtime-1.3.sh) runs the same runtime on Fabric
+# Runtime 1.3's pair: Spark 3.5 (Scala 2.12) with Delta 3.2. The jars follow the installed pyspark.
 DELTA_VERSION = "4.2.0"
-LOCAL_JARS = (
-    "io.delta:delta-spark_4.1_2.13:" + DELTA_VERSION,
-    "io.delta:delta-storage:" + DELTA_VERSION,
-    "org.postgresql:postgresql:42.7.8",
-)
+POSTGRES_JDBC = "org.postgresql:postgresql:42.7.8"
+JAR_SETS: dict[str, tuple[str, ...]] = {
+    # pyspark major.minor -> Maven coordinates (Delta for that Spark/Scala build, and the JDBC driver)
+    "4.1": (
+        "io.delta:delta-spark_4.1_2.13:" + DELTA_VERSION,
+        "io.delta:delta-storage:" + DELTA_VERSION,
+        POSTGRES_JDBC,
+    ),
+    "3.5": (
+        "io.delta:delta-spark_2.12:3.2.1",
+        "io.delta:delta-storage:3.2.1",
+        POSTGRES_JDBC,
+    ),
+}
+LOCAL_JARS = JAR_SETS["4.1"]  # the default engine's jars (Runtime 2.0)
 
 
 @dataclass(frozen=True)
@@ -196,12 +208,40 @@ def _jar_name(coordinate: str) -> str:
     return f"{artifact}-{version}.jar"
 
 
-def ensure_local_jars() -> list[Path]:
-    """Return the local engine's jars, fetching missing ones from Maven Central with ``mvn`` once."""
+def installed_pyspark_version() -> str:
+    """The version of the pyspark this process would import (read from its metadata, no JVM)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("pyspark")
+    except metadata.PackageNotFoundError as exc:
+        raise PlatformError("pyspark is not installed: the local engine needs it") from exc
+
+
+def local_jars(pyspark_version: str | None = None) -> tuple[str, ...]:
+    """Maven coordinates of the jars for a pyspark version (default: the installed one).
+
+    4.1.x (Fabric Runtime 2.0) -> Delta 4.2 for Scala 2.13; 3.5.x (Runtime 1.3) -> Delta 3.2 for
+    Scala 2.12; both with the PostgreSQL JDBC driver. Any other version raises :class:`PlatformError`.
+    """
+    version = pyspark_version or installed_pyspark_version()
+    match = re.match(r"^(\d+)\.(\d+)(\.|$)", version)
+    series = f"{match.group(1)}.{match.group(2)}" if match else version
+    if series not in JAR_SETS:
+        supported = ", ".join(f"{s}.x" for s in JAR_SETS)
+        raise PlatformError(f"pyspark {version} is not a Fabric runtime's Spark (supported: {supported})")
+    return JAR_SETS[series]
+
+
+def ensure_local_jars(pyspark_version: str | None = None) -> list[Path]:
+    """Return the local engine's jars, fetching missing ones from Maven Central with ``mvn`` once.
+
+    The set follows the installed pyspark (see :func:`local_jars`); ``pyspark_version`` overrides it.
+    """
     cache = jar_cache()
     cache.mkdir(parents=True, exist_ok=True)
     jars = []
-    for coordinate in LOCAL_JARS:
+    for coordinate in local_jars(pyspark_version):
         jar = cache / _jar_name(coordinate)
         if not jar.exists():
             mvn = shutil.which("mvn")
