@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The demo, end to end on local Fabric: set up, start the warehouse, seed the sales example,
-# validate it, and (as those commands land) plan, run and render it.
+# validate it, plan and run both export groups, and render the Fabric notebooks and pipelines.
 #
 #   bash scripts/demo.sh
 #
@@ -25,8 +25,22 @@ echo "==> seeding $PROJECT ($ROWS orders): lakehouse tables under $PROJECT/.onel
 echo "==> fabgen validate -p $PROJECT"
 "$FABGEN" validate -p "$PROJECT"
 
-# ---- fabgen plan: added with the read path (issue 4) --------------------------------------
-# ---- fabgen run: added with the read path (issue 4) ---------------------------------------
+# ---- fabgen plan / run (read path, state and orchestration) --------------------------------
+# A clean slate for the run: the example's earlier output files, log tables and watermarks go.
+ONELAKE="${FABGEN_ONELAKE_ROOT:-$PROJECT/.onelake}"
+echo "==> clearing earlier demo outputs and run state (lh_exports, lh_config under $ONELAKE/DEV_WORKSPACE)"
+rm -rf "$ONELAKE/DEV_WORKSPACE/lh_exports.Lakehouse" "$ONELAKE/DEV_WORKSPACE/lh_config.Lakehouse"
+
+echo "==> fabgen plan -p $PROJECT -g sales --run-date $RUN_DATE"
+"$FABGEN" plan -p "$PROJECT" -g sales --run-date "$RUN_DATE"
+
+for group in sales finance; do
+    echo "==> fabgen run -p $PROJECT -g $group --run-date $RUN_DATE"
+    "$FABGEN" run -p "$PROJECT" -g "$group" --run-date "$RUN_DATE"
+done
+
+echo "==> exported files (under $ONELAKE/DEV_WORKSPACE/lh_exports.Lakehouse/Files)"
+(cd "$ONELAKE/DEV_WORKSPACE/lh_exports.Lakehouse/Files" && find . -type f | sort | sed 's|^\./|    |')
 
 # ---- fabgen render -------------------------------------------------------------------------
 echo "==> fabgen render -p $PROJECT (into generated/)"

@@ -61,8 +61,9 @@ def register(name: str, source: Source) -> None:
 
 def get(name: str) -> Source:
     """The source for ``source_type`` ``name``."""
-    if not _REGISTRY:
-        from . import lakehouse, warehouse  # noqa: F401 - registers the built-in sources
+    # Import unconditionally: exports run on threads, and a check of an empty registry lets a
+    # second thread through while the first is still between registering the two built-ins.
+    from . import lakehouse, warehouse  # noqa: F401 - registers the built-in sources
     try:
         return _REGISTRY[name]
     except KeyError:
