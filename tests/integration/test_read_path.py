@@ -151,7 +151,9 @@ def test_every_extract_type_in_both_query_modes_in_parallel(env) -> None:
     rows = log_rows(env, execution_id)
     assert sorted(r["export_name"] for r in rows) == sorted(got)  # one row per run, none lost
     assert {r["export_state"] for r in rows} == {"success"}
-    assert all(r["source_version"] and "dbo.orders@" in r["source_version"] for r in rows)
+    versions = {r["export_name"]: r["source_version"] for r in rows}
+    assert versions["q_incr"].startswith("orders@") and versions["q_period"].startswith("lh_src.dbo.orders@")
+    assert all(versions[n].startswith("dbo.orders@") for n in ("t_full", "t_incr", "t_period", "q_full"))
     period_row = next(r for r in rows if r["export_name"] == "t_period")
     assert (period_row["period_start_date"], period_row["period_end_date"]) == (
         datetime(2025, 1, 1),
@@ -284,13 +286,14 @@ def test_hostile_watermark_and_identifiers_are_neutralised(env) -> None:
         [table_mode, query_mode, typed], execution_id, run_date="2025-01-15"
     )
     got = by_name(result)
-    # As a string literal the value compares as text: nothing is greater than "x' OR ..." here.
+    # As a string literal the value compares as text: only codes 'y' and 'z' sort after "x' OR ...";
+    # had it broken out of its literal, all 22 rows would have been exported.
     for name in ("hostile_t", "hostile_q"):
-        assert got[name]["status"] == "warning" and got[name]["rows_exported"] == 0, got[name]
+        assert got[name]["status"] == "success" and ids(got[name]) == [100, 101], got[name]
     assert got["hostile_ts"]["status"] == "error" and "not an ISO timestamp" in got["hostile_ts"]["error"]
     queries = {r["export_name"]: r["source_query"] for r in log_rows(env, execution_id)}
     assert queries["hostile_t"].endswith("WHERE (`code` > 'x\\' OR \\'1\\'=\\'1')")
-    assert logger.get_watermark("read", "hostile_t").value == HOSTILE  # unmoved
+    assert logger.get_watermark("read", "hostile_ts").value == HOSTILE  # unmoved after the error
 
     weird = cfg("hostile_name", source_query="SELECT * FROM `dbo`.`orders; DROP TABLE x`")
     bad = ExportOrchestrator(spark, logger, platform=plat).process_exports([weird], str(uuid.uuid4()))

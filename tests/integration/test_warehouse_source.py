@@ -141,7 +141,7 @@ def test_every_extract_type_in_both_query_modes(wh) -> None:
     assert ids(got["q_period"]) == list(range(1, 16))  # order_date = Jan 1 + 2 * id, until Jan 31
     assert wh["logger"].get_watermark("wh", "q_incr").value == "40"
     stored = wh["logger"].get_watermark("wh", "t_incr")
-    assert (stored.value, stored.type) == ("2025-02-09T00:00:00", "timestamp")
+    assert (stored.value, stored.type) == ("2025-02-10T00:00:00", "timestamp")
 
 
 def test_incremental_runs_pick_up_appended_rows_once(wh) -> None:
