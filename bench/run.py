@@ -49,7 +49,12 @@ CASES: dict[str, dict[str, Any]] = {
     "csv": {"file_format": "csv"},
     "csv.gz": {"file_format": "csv", "compression": "gzip", "compression_level": 6},
     "zip": {"file_format": "csv", "compression": "zip", "compression_level": 6},
-    "split-zip": {"file_format": "csv", "compression": "zip", "compression_level": 6, "max_rows_per_file": SPLIT_ROWS},
+    "split-zip": {
+        "file_format": "csv",
+        "compression": "zip",
+        "compression_level": 6,
+        "max_rows_per_file": SPLIT_ROWS,
+    },
     "parquet": {"file_format": "parquet"},
     "json": {"file_format": "json"},
 }
@@ -146,8 +151,11 @@ def run_fabgen(spark, local, table: Path, case: str, out: Path) -> int:
     from fabgen_runtime.plan import RunContext, build_plan
 
     lakehouse = out.name.removesuffix(".Lakehouse")
-    plan = build_plan(parse_config(export_row(case, lakehouse)), RunContext.create("2025-12-12"),
-                      export_run_id=str(uuid.uuid4()))
+    plan = build_plan(
+        parse_config(export_row(case, lakehouse)),
+        RunContext.create("2025-12-12"),
+        export_run_id=str(uuid.uuid4()),
+    )
     staged = writer.write(read_table(spark, table), plan, local)
     published = publish.publish(staged, plan, local)
     return published.total_bytes
@@ -168,7 +176,9 @@ def _bare_codec(case: str) -> dict[str, str]:
 
 def run_bare(spark, _local, table: Path, case: str, out: Path) -> int:
     fmt = CASES[case]["file_format"]
-    read_table(spark, table).write.format(fmt).options(**spark_options(case), **_bare_codec(case)).save(str(out))
+    read_table(spark, table).write.format(fmt).options(**spark_options(case), **_bare_codec(case)).save(
+        str(out)
+    )
     return sum(p.stat().st_size for p in out.glob("part-*"))
 
 
@@ -194,7 +204,9 @@ def run_naive(spark, _local, table: Path, case: str, out: Path) -> int:
         total = numbered.count()
         names = []
         for part in range((total + SPLIT_ROWS - 1) // SPLIT_ROWS):
-            chunk = numbered.filter((F.col("_rn") > part * SPLIT_ROWS) & (F.col("_rn") <= (part + 1) * SPLIT_ROWS))
+            chunk = numbered.filter(
+                (F.col("_rn") > part * SPLIT_ROWS) & (F.col("_rn") <= (part + 1) * SPLIT_ROWS)
+            )
             tmp = out / f"tmp{part}"
             chunk.drop("_rn").coalesce(1).write.format(fmt).options(**options).save(str(tmp))
             names.append(_single_part(tmp, out / f"orders_part{part + 1:04d}.{fmt}"))
@@ -234,8 +246,11 @@ def run_polars(_spark, _local, table: Path, case: str, out: Path) -> int:
         frame.sink_csv(out / "orders.csv.gz", compression="gzip", compression_level=6)
     elif compression == "zip":
         data = frame.collect()
-        parts = [data] if not CASES[case].get("max_rows_per_file") else [
-            data.slice(start, SPLIT_ROWS) for start in range(0, data.height, SPLIT_ROWS)]
+        parts = (
+            [data]
+            if not CASES[case].get("max_rows_per_file")
+            else [data.slice(start, SPLIT_ROWS) for start in range(0, data.height, SPLIT_ROWS)]
+        )
         with zipfile.ZipFile(out / "orders.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
             for number, part in enumerate(parts, 1):
                 with archive.open(f"orders_part{number:04d}.csv", "w", force_zip64=True) as entry:
@@ -246,7 +261,10 @@ def run_polars(_spark, _local, table: Path, case: str, out: Path) -> int:
 
 
 RUNNERS: dict[str, Callable[..., int]] = {
-    "fabgen": run_fabgen, "bare": run_bare, "naive": run_naive, "polars": run_polars,
+    "fabgen": run_fabgen,
+    "bare": run_bare,
+    "naive": run_naive,
+    "polars": run_polars,
 }
 
 
@@ -260,17 +278,52 @@ def output_dir(method: str, case: str) -> Path:
     return DATA / "out" / name
 
 
+class CpuClock:
+    """CPU seconds of this process and the Spark JVM (less sensitive to a busy machine than wall time)."""
+
+    def __init__(self, spark):
+        self.pid = int(spark._jvm.java.lang.ProcessHandle.current().pid()) if spark is not None else None
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def __call__(self) -> float:
+        times = os.times()
+        total = times.user + times.system
+        if self.pid is not None and self.pid != os.getpid():
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / self.tick
+        return total
+
+
 def measure(spark, local, table: Path, case: str, method: str, repeat: int) -> dict[str, Any]:
-    runs, sizes = [], []
+    clock = CpuClock(spark)
+    runs, cpu, sizes, load = [], [], [], []
     for _ in range(repeat):
         out = output_dir(method, case)
         shutil.rmtree(out, ignore_errors=True)
-        start = time.perf_counter()
+        load.append(round(os.getloadavg()[0], 1))
+        cpu_start, start = clock(), time.perf_counter()
         size = RUNNERS[method](spark, local, table, case, out)
         runs.append(round(time.perf_counter() - start, 2))
+        cpu.append(round(clock() - cpu_start, 2))
         sizes.append(size)
         shutil.rmtree(out, ignore_errors=True)
-    return {"runs": runs, "median": statistics.median(runs), "bytes": sizes[-1], "load": os.getloadavg()[0]}
+    return {
+        "runs": runs,
+        "median": statistics.median(runs),
+        "cpu": cpu,
+        "cpu_median": statistics.median(cpu),
+        "bytes": sizes[-1],
+        "load": load,
+    }
+
+
+def warm_up(spark, local, table: Path) -> None:
+    """One untimed run of each Spark route so JIT compilation is not charged to the first case."""
+    for method in ("bare", "fabgen"):
+        out = output_dir(method, "csv")
+        shutil.rmtree(out, ignore_errors=True)
+        RUNNERS[method](spark, local, table, "csv", out)
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def ratios(result: dict[str, dict[str, Any]]) -> dict[str, float | None]:
@@ -279,8 +332,11 @@ def ratios(result: dict[str, dict[str, Any]]) -> dict[str, float | None]:
             return round(result[a]["median"] / result[b]["median"], 2)
         return None
 
-    return {"fabgen/bare": ratio("fabgen", "bare"), "naive/fabgen": ratio("naive", "fabgen"),
-            "fabgen/polars": ratio("fabgen", "polars")}
+    return {
+        "fabgen/bare": ratio("fabgen", "bare"),
+        "naive/fabgen": ratio("naive", "fabgen"),
+        "fabgen/polars": ratio("fabgen", "polars"),
+    }
 
 
 def verdict(case: str, r: dict[str, float | None]) -> str:
@@ -289,34 +345,63 @@ def verdict(case: str, r: dict[str, float | None]) -> str:
     if r["fabgen/bare"] is not None:
         checks.append(("ok" if r["fabgen/bare"] <= max_bare else "MISS") + f" <= {max_bare}x bare")
     if min_naive and r["naive/fabgen"] is not None:
-        checks.append(("ok" if r["naive/fabgen"] >= min_naive else "MISS") + f" >= {min_naive}x faster than naive")
+        checks.append(
+            ("ok" if r["naive/fabgen"] >= min_naive else "MISS") + f" >= {min_naive}x faster than naive"
+        )
     return "; ".join(checks)
 
 
 def print_table(cases: dict[str, Any]) -> None:
-    header = f"{'case':<10}" + "".join(f"{m:>9}" for m in METHODS) + f"{'fab/bare':>10}{'naive/fab':>11}{'fab/polars':>12}  target"
+    header = (
+        f"{'case':<10}"
+        + "".join(f"{m:>9}" for m in METHODS)
+        + f"{'fab/bare':>10}{'naive/fab':>11}{'fab/polars':>12}  target"
+    )
     print(header)
     print("-" * len(header))
     for case, entry in cases.items():
-        cells = "".join(f"{entry['methods'][m]['median']:>9.2f}" if m in entry["methods"] else f"{'-':>9}"
-                        for m in METHODS)
+        cells = "".join(
+            f"{entry['methods'][m]['median']:>9.2f}" if m in entry["methods"] else f"{'-':>9}"
+            for m in METHODS
+        )
         r = entry["ratios"]
         fmt = lambda v: f"{v:.2f}" if v is not None else "-"  # noqa: E731
-        print(f"{case:<10}{cells}{fmt(r['fabgen/bare']):>10}{fmt(r['naive/fabgen']):>11}"
-              f"{fmt(r['fabgen/polars']):>12}  {entry['verdict']}")
+        print(
+            f"{case:<10}{cells}{fmt(r['fabgen/bare']):>10}{fmt(r['naive/fabgen']):>11}"
+            f"{fmt(r['fabgen/polars']):>12}  {entry['verdict']}"
+        )
+    print("\nCPU seconds (Spark JVM + Python), medians:")
+    for case, entry in cases.items():
+        cells = "".join(
+            f"{entry['methods'][m]['cpu_median']:>9.2f}" if m in entry["methods"] else f"{'-':>9}"
+            for m in METHODS
+        )
+        print(f"{case:<10}{cells}")
 
 
 def run_scale(rows: int) -> dict[str, Any]:
     """The scale case, in a child process whose driver has 1 GB."""
     env = dict(os.environ, FABGEN_SPARK_DRIVER_MEMORY="1g")
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, __file__, "--scale-child", "--rows", str(rows)], env=env,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, __file__, "--scale-child", "--rows", str(rows)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     elapsed = round(time.perf_counter() - start, 2)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     report = json.loads(lines[-1]) if lines else {}
-    report.update({"rows": rows, "driver_memory": "1g", "returncode": result.returncode,
-                   "child_seconds": elapsed, "ok": result.returncode == 0 and report.get("valid", False)})
+    report.update(
+        {
+            "rows": rows,
+            "driver_memory": "1g",
+            "returncode": result.returncode,
+            "child_seconds": elapsed,
+            "ok": result.returncode == 0 and report.get("valid", False),
+        }
+    )
     if result.returncode:
         report["stderr_tail"] = result.stderr[-2000:]
     return report
@@ -335,17 +420,31 @@ def scale_child(rows: int) -> None:
     with gzip.open(path, "rb") as stream:  # count lines without holding the file in memory
         lines = sum(chunk.count(b"\n") for chunk in iter(lambda: stream.read(16 << 20), b""))
     shutil.rmtree(out, ignore_errors=True)
-    print(json.dumps({"seconds": seconds, "bytes": size, "valid": valid and lines == rows + 1, "lines": lines,
-                      "driver_memory_conf": spark.conf.get("spark.driver.memory")}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "bytes": size,
+                "valid": valid and lines == rows + 1,
+                "lines": lines,
+                "driver_memory_conf": spark.conf.get("spark.driver.memory"),
+            }
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=5_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of fabgen and bare Spark per case")
+    parser.add_argument(
+        "--reference-repeat", type=int, default=1, help="runs of the naive route and Polars per case"
+    )
     parser.add_argument("--only", default="", help=f"comma-separated cases ({', '.join(CASES)})")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated methods")
-    parser.add_argument("--scale", action="store_true", help="also run 20,000,000 rows to .csv.gz with a 1 GB driver")
+    parser.add_argument(
+        "--scale", action="store_true", help="also run 20,000,000 rows to .csv.gz with a 1 GB driver"
+    )
     parser.add_argument("--scale-rows", type=int, default=20_000_000)
     parser.add_argument("--scale-only", action="store_true", help="run only the scale case")
     parser.add_argument("--scale-child", action="store_true", help=argparse.SUPPRESS)
@@ -358,10 +457,15 @@ def main(argv: list[str] | None = None) -> int:
 
     report: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "host": {"cpus": os.cpu_count(), "python": host.python_version(), "machine": host.machine(),
-                 "load_before": os.getloadavg()},
+        "host": {
+            "cpus": os.cpu_count(),
+            "python": host.python_version(),
+            "machine": host.machine(),
+            "load_before": os.getloadavg(),
+        },
         "rows": args.rows,
         "repeat": args.repeat,
+        "reference_repeat": args.reference_repeat,
         "cases": {},
     }
     if not args.scale_only:
@@ -369,13 +473,16 @@ def main(argv: list[str] | None = None) -> int:
         report["host"]["spark"] = spark.version
         report["host"]["master"] = spark.sparkContext.master
         table = ensure_table(spark, args.rows)
+        log.info("warming up")
+        warm_up(spark, local, table)
         cases = [c for c in args.only.split(",") if c] or list(CASES)
         methods = [m for m in args.methods.split(",") if m]
         for case in cases:
             entry: dict[str, Any] = {"config": CASES[case], "methods": {}}
             for method in methods:
                 log.info("%s / %s", case, method)
-                entry["methods"][method] = measure(spark, local, table, case, method, args.repeat)
+                runs = args.repeat if method in ("fabgen", "bare") else args.reference_repeat
+                entry["methods"][method] = measure(spark, local, table, case, method, runs)
             entry["ratios"] = ratios(entry["methods"])
             entry["verdict"] = verdict(case, entry["ratios"])
             report["cases"][case] = entry

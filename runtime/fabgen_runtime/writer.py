@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from . import assemble, compression, formats, split
@@ -30,6 +29,7 @@ from . import platform as platform_mod
 from .compression import HADOOP_ZLIB_LEVELS, deflate, pieces
 from .errors import FabgenError, WriteError
 from .fs import HadoopFS, join
+from .metrics import render_watermark, watermark_metric
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 PART_COLUMN = "__fabgen_part"
 INDEX_COLUMN = "__fabgen_index"
 _PART_FILE = re.compile(r"^part-(\d+)-.*?(?:-c(\d+))?(\.[^/]*)?$")
-_TIMESTAMP_METRIC = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"
 
 
 @dataclass(frozen=True)
@@ -122,16 +121,26 @@ def write(df: DataFrame, plan: ExportPlan, platform: platform_mod.Platform | Non
     codec = compression.get(out.compression, export)
     spark = df.sparkSession
     codec.check_available(spark, fmt.name, export)
+    level = codec.level(out.compression_level, export)
+    parquet_gzip = fmt.name == "parquet" and codec.name == "gzip"
+    if parquet_gzip and not compression.hadoop_gzip_honours_level(spark, level):
+        log.warning(
+            "%s: this Spark's Hadoop gzip codec ignores compression_level %s for parquet (no native zlib; "
+            "Hadoop 3.3 / Spark 3.5): the file is written at level %d",
+            export,
+            level,
+            compression.ZLIB_DEFAULT_LEVEL,
+        )
     job = _Job(
         df=df,
         plan=plan,
         fs=HadoopFS(spark),
         fmt=fmt,
         codec=codec,
-        level=codec.level(out.compression_level, export),
+        level=level,
         options=fmt.options(out.writer_options, export),
         staging=platform_mod.files_uri(platform, out.workspace, out.lakehouse, out.staging_directory),
-        watermark=_watermark_metric(df, plan),
+        watermark=watermark_metric(df, plan),
     )
     try:
         if job.fs.exists(job.staging):
@@ -152,48 +161,6 @@ def write(df: DataFrame, plan: ExportPlan, platform: platform_mod.Platform | Non
 
 
 # --------------------------------------------------------------------------- metrics
-
-
-def _watermark_metric(df: DataFrame, plan: ExportPlan) -> tuple[Column, str] | None:
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
-    config = plan.config
-    if config.extract_type != "incremental" or not config.incremental_column:
-        return None
-    wanted = config.incremental_column.lower()
-    field = next((f for f in df.schema.fields if f.name.lower() == wanted), None)
-    if field is None:
-        raise WriteError(
-            f"incremental_column {config.incremental_column!r} is not a column of the source", config.key
-        )
-    column = F.col(f"`{field.name}`")
-    if isinstance(field.dataType, T.DateType):
-        return F.date_format(F.max(column), "yyyy-MM-dd"), "date"
-    if isinstance(field.dataType, (T.TimestampType, T.TimestampNTZType)):
-        return F.date_format(F.max(column), _TIMESTAMP_METRIC), "timestamp"
-    return F.max(column), "value"
-
-
-def render_watermark(value: Any, kind: str = "value") -> str | None:
-    """The watermark as lossless text: ISO dates (``2025-01-31``), ISO timestamps in the session
-    time zone without trailing fractional zeros (``2025-01-31T12:00:00.5``), plain numbers
-    (``12345.67``, never an exponent), other values as ``str``. ``None`` stays ``None``.
-    """
-    if value is None:
-        return None
-    if kind == "timestamp":
-        text = str(value)
-        if "." in text:
-            text = text.rstrip("0").rstrip(".")
-        return text
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
 
 
 def _metrics(job: _Job) -> list[Column]:
@@ -260,7 +227,11 @@ def _write_single(job: _Job) -> StagedOutput:
     observation = Observation()
     writer = job.df.observe(observation, *_metrics(job)).write.format(job.fmt.spark_format)
     writer = writer.options(**_writer_options(job))
-    native_gzip = job.codec.name == "gzip" and job.fmt.joinable
+    native_gzip = (
+        job.codec.name == "gzip"
+        and job.fmt.joinable
+        and compression.hadoop_gzip_honours_level(job.df.sparkSession, job.level)
+    )
     if native_gzip:
         writer = writer.option("compression", "gzip").option(
             "zlib.compress.level", HADOOP_ZLIB_LEVELS[job.level]

@@ -1,0 +1,66 @@
+"""Metrics observed while writing: the row count and the incremental watermark.
+
+``max(incremental_column)`` is computed in the same pass as the write (``DataFrame.observe``)
+and rendered as lossless text by :func:`render_watermark`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from .errors import WriteError
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
+    from .plan import ExportPlan
+
+TIMESTAMP_METRIC = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"
+
+
+def watermark_metric(df: DataFrame, plan: ExportPlan) -> tuple[Column, str] | None:
+    """``(max(incremental_column) expression, kind)`` for incremental exports, else None.
+
+    Dates and timestamps are formatted by Spark (in the session time zone), so the value
+    reaching Python is already exact text.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    config = plan.config
+    if config.extract_type != "incremental" or not config.incremental_column:
+        return None
+    wanted = config.incremental_column.lower()
+    field = next((f for f in df.schema.fields if f.name.lower() == wanted), None)
+    if field is None:
+        raise WriteError(
+            f"incremental_column {config.incremental_column!r} is not a column of the source", config.key
+        )
+    column = F.col(f"`{field.name}`")
+    if isinstance(field.dataType, T.DateType):
+        return F.date_format(F.max(column), "yyyy-MM-dd"), "date"
+    if isinstance(field.dataType, (T.TimestampType, T.TimestampNTZType)):
+        return F.date_format(F.max(column), TIMESTAMP_METRIC), "timestamp"
+    return F.max(column), "value"
+
+
+def render_watermark(value: Any, kind: str = "value") -> str | None:
+    """The watermark as lossless text: ISO dates (``2025-01-31``), ISO timestamps in the session
+    time zone without trailing fractional zeros (``2025-01-31T12:00:00.5``), plain numbers
+    (``12345.67``, never an exponent), other values as ``str``. ``None`` stays ``None``.
+    """
+    if value is None:
+        return None
+    if kind == "timestamp":
+        text = str(value)
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        return text
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
