@@ -5,7 +5,9 @@ How each one is produced (see ``docs/output-files.md``):
 
 * ``gzip`` csv/json: Spark compresses inside its tasks (Hadoop's gzip codec at the configured
   level); the parts are gzip members and are joined by a byte copy, after a member holding the
-  CSV header.
+  CSV header. Where Hadoop's codec cannot take the level (:func:`hadoop_gzip_honours_level`:
+  Hadoop 3.3 without native zlib, as Spark 3.5 / Fabric Runtime 1.3 locally) and it is not the
+  default 6, plain parts are compressed into members like zstd below instead.
 * ``zip``/``zipdeflate``: Spark writes plain parts; ranges of them are compressed in parallel
   driver threads inside the JVM (``java.util.zip.Deflater``, raw deflate ending with a sync
   flush), joined into one deflate stream with the CRC-32 combined, and wrapped in zip headers.
@@ -123,6 +125,29 @@ def _jvm_has(spark: SparkSession, name: str) -> bool:
             name, False, spark._jvm.Thread.currentThread().getContextClassLoader()
         )
         return True
+    except Py4JError:
+        return False
+
+
+ZLIB_DEFAULT_LEVEL = 6  # what java.util.zip / zlib use when no level is given
+
+
+def hadoop_gzip_honours_level(spark: SparkSession, level: int | None) -> bool:
+    """Whether Hadoop's ``GzipCodec`` (Spark's own gzip, for text and parquet) writes at ``level``.
+
+    Hadoop 3.4+ (Spark 4, Fabric Runtime 2.0) has a pure-Java gzip compressor that reads
+    ``zlib.compress.level``. Hadoop 3.3 (Spark 3.5, Runtime 1.3) reads it only when native zlib is
+    loaded; otherwise it writes zlib's default level (6), whatever the option says.
+    """
+    if level is None or level == ZLIB_DEFAULT_LEVEL:
+        return True
+    if _jvm_has(spark, "org.apache.hadoop.io.compress.zlib.BuiltInGzipCompressor"):
+        return True
+    from py4j.protocol import Py4JError
+
+    try:
+        factory = spark._jvm.org.apache.hadoop.io.compress.zlib.ZlibFactory
+        return bool(factory.isNativeZlibLoaded(spark._jsc.hadoopConfiguration()))
     except Py4JError:
         return False
 
