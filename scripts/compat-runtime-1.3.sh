@@ -7,6 +7,8 @@
 # warehouse, and runs tests/compat/ against it. Safe to run again: each step is skipped when done.
 #
 #   bash scripts/compat-runtime-1.3.sh            set up (if needed) and run the compatibility tests
+#   bash scripts/compat-runtime-1.3.sh --full     also run the runtime's own integration tests on Spark 3.5
+#                                                 (writer, publish, read path, warehouse source: ~10 min)
 #   bash scripts/compat-runtime-1.3.sh -x -k zip  extra arguments go to pytest
 #
 # FABGEN_RT13_PYTHON picks the interpreter for the venv (default: python3.11, else python3).
@@ -29,12 +31,22 @@ REQUIREMENTS=(
     "psycopg2-binary>=2.9"
     "pytest>=8"
     "zstandard>=0.22"
+    "brotli>=1.1"
 )
 
 step() { echo "==> $*"; }
 die() { echo "compat-runtime-1.3: error: $*" >&2; exit 1; }
 
 started=$(date +%s)
+
+# What runs: tests/compat, the no-JVM guards of the runtime, and with --full the runtime-only
+# integration modules (they import fabgen_runtime and the test helpers, never the generator).
+TESTS=(tests/compat tests/unit/test_runtime_compat.py tests/unit/test_platform_jars.py)
+if [[ "${1:-}" == "--full" ]]; then
+    shift
+    TESTS+=(tests/integration/test_writer.py tests/integration/test_publish.py
+            tests/integration/test_read_path.py tests/integration/test_warehouse_source.py)
+fi
 
 # ---- 1. Java and Maven (the same tools the main setup installs)
 if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
@@ -85,9 +97,9 @@ step "checking the Runtime 1.3 jars"
 step "starting the local warehouse (PostgreSQL)"
 bash scripts/warehouse.sh start
 
-step "pytest tests/compat on Spark 3.5 $*"
+step "pytest on Spark 3.5: ${TESTS[*]} $*"
 set +e
-"$PY" -m pytest -p no:cacheprovider tests/compat "$@"
+"$PY" -m pytest -p no:cacheprovider "${TESTS[@]}" "$@"
 code=$?
 set -e
 step "compat-runtime-1.3 took $(( $(date +%s) - started ))s"

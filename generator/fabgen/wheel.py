@@ -52,7 +52,7 @@ build-backend = "setuptools.build_meta"
 name = "{name}"
 version = "{version}"
 description = "The runtime that fabgen's notebooks call on Microsoft Fabric (and locally)"
-requires-python = ">=3.10"
+requires-python = ">=3.11"
 dependencies = []
 
 [tool.setuptools.packages.find]
