@@ -155,7 +155,9 @@ def test_parquet(source, local_platform, codec: str | None, split: bool) -> None
 
 
 @pytest.mark.parametrize(("codec", "split"), [("zip", False), ("zstd", False), ("gzip", True), ("zip", True)])
-def test_many_compressed_ranges_per_part(source, local_platform, monkeypatch, codec: str, split: bool) -> None:
+def test_many_compressed_ranges_per_part(
+    source, local_platform, monkeypatch, codec: str, split: bool
+) -> None:
     """Parts are cut into ranges compressed in parallel; small ranges make every part span several."""
     from fabgen_runtime.compression import pieces
 
