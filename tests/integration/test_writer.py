@@ -169,6 +169,16 @@ def test_many_compressed_ranges_per_part(
     check_text_parts("csv", data_files(directory, "csv", codec, split), split)
 
 
+def test_gzip_level_without_hadoop_level_support_uses_pieces(source, local_platform, monkeypatch) -> None:
+    """Where Hadoop's gzip ignores the level (Spark 3.5 without native zlib), members are built JVM side."""
+    from fabgen_runtime import compression
+
+    monkeypatch.setattr(compression, "hadoop_gzip_honours_level", lambda spark, level: False)
+    plan, _staged, _published = run_export(source, local_platform, compression="gzip", compression_level=1)
+    directory = files_dir(local_platform, plan)
+    check_text_parts("csv", data_files(directory, "csv", "gzip", False), False)
+
+
 def test_parquet_brotli_without_codec_fails_before_writing(source, local_platform) -> None:
     plan = make_plan(unique_lakehouse(), file_format="parquet", compression="brotli")
     with pytest.raises(CompressionError, match="brotli"):
