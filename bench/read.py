@@ -54,11 +54,14 @@ def pg(database: str):
 
 def ensure_warehouse_table(rows: int) -> None:
     """Create wh_bench.dbo.orders with ``rows`` rows (kept between runs when the count matches)."""
-    with pg("postgres") as admin, admin.cursor() as cur:
+    admin = pg("postgres")  # no `with`: psycopg2 would open a transaction, and CREATE DATABASE refuses one
+    with admin.cursor() as cur:
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (WAREHOUSE,))
         if not cur.fetchone():
             cur.execute(f"CREATE DATABASE {WAREHOUSE}")
-    with pg(WAREHOUSE) as conn, conn.cursor() as cur:
+    admin.close()
+    conn = pg(WAREHOUSE)
+    with conn.cursor() as cur:
         cur.execute("SELECT to_regclass('dbo.orders') IS NOT NULL")
         if cur.fetchone()[0]:
             cur.execute("SELECT count(*) FROM dbo.orders")
@@ -71,9 +74,9 @@ def ensure_warehouse_table(rows: int) -> None:
             "order_date date, modified_at timestamp, note varchar(20))"
         )
         cur.execute(
-            "INSERT INTO dbo.orders SELECT g, (g * 7919) % 100000, ((g * 104729) % 1000000) / 100.0, "
-            "DATE '2024-01-01' + (g % 700), TIMESTAMP '2024-01-01' + g * INTERVAL '1 second', "
-            "substr(md5(g::text), 1, 20) FROM generate_series(1, %s) g",
+            "INSERT INTO dbo.orders SELECT g, (g * 7919) %% 100000, ((g * 104729) %% 1000000) / 100.0, "
+            "DATE '2024-01-01' + (g %% 700)::int, TIMESTAMP '2024-01-01' + g * INTERVAL '1 second', "
+            "substr(md5(g::text), 1, 20) FROM generate_series(1::bigint, %s) g",
             (rows,),
         )
         cur.execute("VACUUM ANALYZE dbo.orders")
