@@ -14,13 +14,6 @@ from fabgen_runtime.errors import ConfigError
 from .cli import group_option, load, main, project_option, run_date_option, timezone_option
 
 
-def _reserved(name: str, issue: str) -> None:
-    @main.command(name, help=f"(not available yet: {issue})", context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def _command(args: tuple[str, ...]) -> None:
-        raise ConfigError(f"'fabgen {name}' is not available in this build yet ({issue})")
-
-
 # ---- plan / run (runtime read path, state and orchestration) -------------------------------
 @main.command()
 @project_option
