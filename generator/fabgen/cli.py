@@ -104,7 +104,7 @@ def main(ctx: click.Context, debug: bool) -> None:
         stream=sys.stderr,
     )
     for noisy in ("py4j", "urllib3", "azure", "fabric_cicd"):
-        logging.getLogger(noisy).setLevel(logging.WARNING if not debug else logging.DEBUG)
+        logging.getLogger(noisy).setLevel(logging.ERROR if not debug else logging.DEBUG)
 
 
 @main.command()
