@@ -25,125 +25,40 @@ matching requests fail (e.g. the 5th request answers 500, or an updateDefinition
 accepted and its long-running operation ends ``Failed``).
 Requests without ``Authorization: Bearer ...`` get 401. Errors use Fabric's ErrorResponse shape and the
 ``x-ms-public-api-error-code`` header.
+
+The module is split by concern: :mod:`fabric_api_model` (records: requests, items, operations, faults),
+:mod:`fabric_api_store` (the in-memory workspace and its endpoints); this module has the server
+itself (lifecycle, test helpers, fault dispatch, routing), its HTTP handler and :func:`fake_jwt`, and
+re-exports the rest, so tests import everything from ``fabric_api``.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import re
 import threading
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-_GUID = r"[0-9a-fA-F-]{36}"
+from fabric_api_model import _GUID, ApiError, Fault, Operation, RecordedRequest, ServerItem
+from fabric_api_store import FabricApiStore
+
+__all__ = [
+    "ApiError",
+    "FabricApiServer",
+    "FabricApiStore",
+    "Fault",
+    "Operation",
+    "RecordedRequest",
+    "ServerItem",
+    "fake_jwt",
+]
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-@dataclass
-class RecordedRequest:
-    """One request the server answered."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: Any  # parsed JSON, or raw bytes, or None
-    status: int = 0
-
-    @property
-    def route(self) -> str:
-        """The path with GUIDs replaced by ``{id}``: easy to assert on."""
-        return re.sub(_GUID, "{id}", self.path)
-
-
-@dataclass
-class ServerItem:
-    """An item in the fake workspace."""
-
-    id: str
-    type: str
-    display_name: str
-    description: str = ""
-    folder_id: str | None = None
-    parts: dict[str, bytes] = field(default_factory=dict)  # definition path -> decoded bytes
-    definition_format: str | None = None
-    updates: int = 0
-    publish_state: str | None = None  # Environment items: "Success", "Running", ...
-    publish_polls_left: int = 0
-
-    def to_json(self, workspace_id: str) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id": self.id,
-            "type": self.type,
-            "displayName": self.display_name,
-            "description": self.description,
-            "workspaceId": workspace_id,
-        }
-        if self.folder_id:
-            body["folderId"] = self.folder_id
-        if self.type == "Environment":
-            state = self.publish_state or "Success"
-            body["properties"] = {
-                "publishDetails": {
-                    "state": state,
-                    "targetVersion": str(uuid.uuid5(uuid.NAMESPACE_OID, f"{self.id}/{self.updates}")),
-                    "startTime": _now(),
-                    "endTime": _now(),
-                    "componentPublishInfo": {
-                        "sparkLibraries": {"state": state},
-                        "sparkSettings": {"state": state},
-                    },
-                }
-            }
-        return body
-
-
-@dataclass
-class Operation:
-    """A long-running operation."""
-
-    id: str
-    result: Any  # None: the operation has no result
-    polls_left: int
-    error: dict[str, Any] | None = None
-
-
-@dataclass
-class Fault:
-    """Answer matching requests with an error: skip ``skip`` matches, then fail ``times`` of them."""
-
-    status: int
-    method: str | None = None
-    path: str | None = None  # regex searched in the path
-    skip: int = 0
-    times: int = 1
-    error_code: str = "InternalServerError"
-    message: str = "Injected failure"
-    in_operation: bool = False  # accept the request (202), then let its long-running operation fail
-    hits: int = 0
-
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method == method) and (
-            self.path is None or re.search(self.path, path)
-        )
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-class FabricApiServer:
+class FabricApiServer(FabricApiStore):
     """A threaded HTTP server on 127.0.0.1 (random port) answering like Fabric's REST API."""
 
     def __init__(
@@ -227,10 +142,6 @@ class FabricApiServer:
                 raise ApiError(500, "FaultNotApplicable", "in_operation fault on a request without operation")
             operation.error = {"errorCode": fault.error_code, "message": fault.message}
 
-    def find(self, type: str, name: str) -> ServerItem | None:
-        with self.lock:
-            return next((i for i in self.items.values() if i.type == type and i.display_name == name), None)
-
     def mutating_requests(self) -> list[RecordedRequest]:
         """Requests that could change the workspace (anything but GET and getDefinition)."""
         return [r for r in self.requests if r.method != "GET" and not r.path.endswith("/getDefinition")]
@@ -284,220 +195,6 @@ class FabricApiServer:
         with self.lock:
             self.unhandled.append(f"{method} {path}")
         raise ApiError(404, "EntityNotFound", f"No route for {method} {path}")
-
-    # ---- long-running operations ------------------------------------------------------------
-    def _start_operation(
-        self, result: Any, error: dict[str, Any] | None = None
-    ) -> tuple[int, Any, dict[str, str]]:
-        op = Operation(str(uuid.uuid4()), result, self.lro_polls, error)
-        self.operations[op.id] = op
-        return 202, None, self._lro_headers(op.id, f"/v1/operations/{op.id}")
-
-    def _lro_headers(self, op_id: str, location: str | None) -> dict[str, str]:
-        headers = {"x-ms-operation-id": op_id, "Retry-After": "1"}
-        if location:
-            headers["Location"] = self.url + location
-        return headers
-
-    def _operation_state(self, op: str, **_: Any) -> tuple[int, Any, dict[str, str]]:
-        operation = self.operations.get(op)
-        if operation is None:
-            raise ApiError(404, "OperationNotFound", f"Operation {op} does not exist")
-        state: dict[str, Any] = {"createdTimeUtc": _now(), "lastUpdatedTimeUtc": _now()}
-        if operation.polls_left > 0:
-            operation.polls_left -= 1
-            state.update(status="Running", percentComplete=50)
-            return 200, state, self._lro_headers(op, f"/v1/operations/{op}")
-        if operation.error is not None:
-            state.update(status="Failed", percentComplete=100, error=operation.error)
-            return 200, state, self._lro_headers(op, None)
-        state.update(status="Succeeded", percentComplete=100)
-        location = f"/v1/operations/{op}/result" if operation.result is not None else None
-        return 200, state, self._lro_headers(op, location)
-
-    def _operation_result(self, op: str, **_: Any) -> tuple[int, Any, dict[str, str]]:
-        operation = self.operations.get(op)
-        if operation is None or operation.result is None or operation.polls_left > 0:
-            raise ApiError(400, "OperationHasNoResult", f"Operation {op} has no result")
-        return 200, operation.result, {}
-
-    # ---- workspaces and items ----------------------------------------------------------------
-    def _workspace_json(self) -> dict[str, Any]:
-        body = {
-            "id": self.workspace_id,
-            "displayName": self.workspace_name,
-            "description": "",
-            "type": "Workspace",
-        }
-        if self.capacity_id:
-            body["capacityId"] = self.capacity_id
-        return body
-
-    def _list_workspaces(self, **_: Any) -> tuple[int, Any, dict[str, str]]:
-        return 200, {"value": [self._workspace_json()]}, {}
-
-    def _get_workspace(self, **_: Any) -> tuple[int, Any, dict[str, str]]:
-        return 200, self._workspace_json(), {}
-
-    def _list_items(self, query: dict[str, list[str]], **_: Any) -> tuple[int, Any, dict[str, str]]:
-        wanted = query.get("type", [None])[0]
-        values = [i.to_json(self.workspace_id) for i in self.items.values() if wanted in (None, i.type)]
-        values.sort(key=lambda v: (v["type"], v["displayName"]))
-        if self.page_size is None:
-            return 200, {"value": values}, {}
-        start = int(query.get("continuationToken", ["0"])[0])
-        page = values[start : start + self.page_size]
-        body: dict[str, Any] = {"value": page}
-        if start + self.page_size < len(values):
-            token = str(start + self.page_size)
-            body["continuationToken"] = token
-            body["continuationUri"] = (
-                f"{self.url}/v1/workspaces/{self.workspace_id}/items?continuationToken={token}"
-            )
-        return 200, body, {}
-
-    def _item(self, id: str) -> ServerItem:
-        item = self.items.get(id)
-        if item is None:
-            raise ApiError(404, "ItemNotFound", f"The requested item {id} was not found")
-        return item
-
-    @staticmethod
-    def _decode_definition(body: Any) -> tuple[dict[str, bytes], str | None]:
-        definition = body.get("definition") if isinstance(body, dict) else None
-        if not isinstance(definition, dict) or not isinstance(definition.get("parts"), list):
-            raise ApiError(400, "InvalidDefinition", "definition.parts is required")
-        parts: dict[str, bytes] = {}
-        for part in definition["parts"]:
-            if not isinstance(part, dict) or not {"path", "payload", "payloadType"} <= part.keys():
-                raise ApiError(
-                    400, "InvalidDefinitionParts", f"a part needs path, payload and payloadType: {part}"
-                )
-            if part["payloadType"] != "InlineBase64":
-                raise ApiError(
-                    400, "InvalidDefinitionParts", f"unsupported payloadType {part['payloadType']!r}"
-                )
-            if part["path"] in parts:
-                raise ApiError(400, "InvalidDefinitionParts", f"duplicate part {part['path']!r}")
-            try:
-                parts[part["path"]] = base64.b64decode(part["payload"], validate=True)
-            except (binascii.Error, ValueError):
-                raise ApiError(
-                    400, "InvalidDefinitionParts", f"part {part['path']!r} is not base64"
-                ) from None
-        return parts, definition.get("format")
-
-    def _create_item(self, body: Any, **_: Any) -> tuple[int, Any, dict[str, str]]:
-        if not isinstance(body, dict) or not body.get("displayName") or not body.get("type"):
-            raise ApiError(400, "InvalidRequest", "displayName and type are required")
-        if self.find(body["type"], body["displayName"]):
-            raise ApiError(409, "ItemDisplayNameAlreadyInUse", f"{body['displayName']} is already in use")
-        parts, fmt = self._decode_definition(body) if "definition" in body else ({}, None)
-        item = ServerItem(
-            id=str(uuid.uuid4()),
-            type=body["type"],
-            display_name=body["displayName"],
-            description=body.get("description") or "",
-            folder_id=body.get("folderId") or None,
-            parts=parts,
-            definition_format=fmt,
-        )
-        self.items[item.id] = item
-        if "definition" in body:
-            return self._start_operation(item.to_json(self.workspace_id))
-        return 201, item.to_json(self.workspace_id), {}
-
-    def _get_item(self, id: str, **_: Any) -> tuple[int, Any, dict[str, str]]:
-        return 200, self._item(id).to_json(self.workspace_id), {}
-
-    def _patch_item(self, id: str, body: Any, **_: Any) -> tuple[int, Any, dict[str, str]]:
-        item = self._item(id)
-        item.display_name = body.get("displayName", item.display_name)
-        item.description = body.get("description", item.description)
-        return 200, item.to_json(self.workspace_id), {}
-
-    def _delete_item(self, id: str, **_: Any) -> tuple[int, Any, dict[str, str]]:
-        self._item(id)
-        del self.items[id]
-        return 200, None, {}
-
-    def _move_item(self, id: str, body: Any, **_: Any) -> tuple[int, Any, dict[str, str]]:
-        self._item(id).folder_id = (body or {}).get("targetFolderId") or None
-        return 200, None, {}
-
-    def _update_definition(
-        self, id: str, query: dict[str, list[str]], body: Any, **_: Any
-    ) -> tuple[int, Any, dict[str, str]]:
-        item = self._item(id)
-        parts, fmt = self._decode_definition(body)
-        update_metadata = query.get("updateMetadata", ["false"])[0].lower() == "true"
-        if update_metadata and ".platform" in parts:
-            metadata = json.loads(parts[".platform"]).get("metadata", {})
-            item.display_name = metadata.get("displayName", item.display_name)
-            item.description = metadata.get("description", item.description)
-        item.parts, item.definition_format = parts, fmt
-        item.updates += 1
-        return self._start_operation(None)
-
-    def _get_definition(self, id: str, **_: Any) -> tuple[int, Any, dict[str, str]]:
-        item = self._item(id)
-        parts = [
-            {"path": path, "payload": base64.b64encode(data).decode("ascii"), "payloadType": "InlineBase64"}
-            for path, data in sorted(item.parts.items())
-        ]
-        return self._start_operation({"definition": {"parts": parts}})
-
-    # ---- environments --------------------------------------------------------------------------
-    def _environment(self, id: str) -> ServerItem:
-        item = self._item(id)
-        if item.type != "Environment":
-            raise ApiError(404, "ItemNotFound", f"{id} is not an Environment")
-        return item
-
-    def _list_environments(self, **_: Any) -> tuple[int, Any, dict[str, str]]:
-        values = []
-        for item in self.items.values():
-            if item.type != "Environment":
-                continue
-            if item.publish_state == "Running":
-                if item.publish_polls_left > 0:
-                    item.publish_polls_left -= 1
-                else:
-                    item.publish_state = "Success"
-            values.append(item.to_json(self.workspace_id))
-        return 200, {"value": values}, {}
-
-    def _get_environment(self, id: str, **_: Any) -> tuple[int, Any, dict[str, str]]:
-        return 200, self._environment(id).to_json(self.workspace_id), {}
-
-    def _publish_environment(self, id: str, **_: Any) -> tuple[int, Any, dict[str, str]]:
-        item = self._environment(id)
-        libraries = [p for p in item.parts if p.startswith("Libraries/CustomLibraries/")]
-        if not libraries and "Setting/Sparkcompute.yml" not in item.parts:
-            raise ApiError(400, "InvalidEnvironmentPublish", "Nothing is staged in this environment")
-        item.publish_state = "Running"
-        item.publish_polls_left = self.environment_polls
-        return self._start_operation(None)
-
-    # ---- folders -------------------------------------------------------------------------------
-    def _list_folders(self, **_: Any) -> tuple[int, Any, dict[str, str]]:
-        return 200, {"value": list(self.folders.values())}, {}
-
-    def _create_folder(self, body: Any, **_: Any) -> tuple[int, Any, dict[str, str]]:
-        folder = {
-            "id": str(uuid.uuid4()),
-            "displayName": body["displayName"],
-            "workspaceId": self.workspace_id,
-        }
-        if body.get("parentFolderId"):
-            folder["parentFolderId"] = body["parentFolderId"]
-        self.folders[folder["id"]] = folder
-        return 201, folder, {}
-
-    def _delete_folder(self, id: str, **_: Any) -> tuple[int, Any, dict[str, str]]:
-        if self.folders.pop(id, None) is None:
-            raise ApiError(404, "FolderNotFound", f"Folder {id} does not exist")
-        return 200, None, {}
 
 
 class _Handler(BaseHTTPRequestHandler):
