@@ -32,98 +32,17 @@ import subprocess
 import sys
 import time
 import uuid
-import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent
-DATA = Path(os.environ.get("FABGEN_BENCH_DIR", ROOT / ".data"))
-RESULTS = ROOT / "results"
-WORKSPACE = "bench"
-SPLIT_ROWS = 1_000_000
-METHODS = ("fabgen", "bare", "naive", "polars")
-
-CASES: dict[str, dict[str, Any]] = {
-    "csv": {"file_format": "csv"},
-    "csv.gz": {"file_format": "csv", "compression": "gzip", "compression_level": 6},
-    "zip": {"file_format": "csv", "compression": "zip", "compression_level": 6},
-    "split-zip": {
-        "file_format": "csv",
-        "compression": "zip",
-        "compression_level": 6,
-        "max_rows_per_file": SPLIT_ROWS,
-    },
-    "parquet": {"file_format": "parquet"},
-    "json": {"file_format": "json"},
-}
-# case -> (max fabgen/bare, min naive/fabgen or None)
-TARGETS: dict[str, tuple[float, float | None]] = {
-    "csv": (1.25, None),
-    "csv.gz": (1.25, 2.0),
-    "zip": (1.25, 2.0),
-    "split-zip": (1.5, None),
-    "parquet": (1.15, None),
-    "json": (1.15, None),
-}
-
-log = logging.getLogger("bench")
-
-
-# --------------------------------------------------------------------------- setup
-
-
-def onelake() -> Path:
-    return DATA / "onelake"
-
-
-def table_path(rows: int) -> Path:
-    return onelake() / WORKSPACE / "lh_bench.Lakehouse" / "Tables" / "dbo" / f"orders_{rows}"
-
-
-def spark_session():
-    os.environ.setdefault("FABGEN_PLATFORM", "local")
-    os.environ["FABGEN_ONELAKE_ROOT"] = str(onelake())
-    os.environ.setdefault("FABGEN_SPARK_WAREHOUSE", str(DATA / "spark-warehouse"))
-    from fabgen_runtime import platform
-
-    local = platform.LocalPlatform(onelake())
-    platform.use(local)
-    return local.spark(), local
-
-
-def ensure_table(spark, rows: int) -> Path:
-    """The orders-shaped Delta table of ``rows`` rows (built once, then reused)."""
-    from pyspark.sql import functions as F
-
-    path = table_path(rows)
-    if (path / "_delta_log").exists():
-        return path
-    log.info("building %s rows into %s (once)", f"{rows:,}", path)
-    if path.exists():
-        shutil.rmtree(path)
-    df = spark.range(rows).select(
-        F.col("id"),
-        (F.col("id") % 100_000).cast("int").alias("customer_id"),
-        ((F.col("id") * 7919 % 10_000_000) / 100).cast("decimal(18,2)").alias("amount"),
-        F.date_add(F.lit("2020-01-01").cast("date"), (F.col("id") % 2000).cast("int")).alias("order_date"),
-        F.timestamp_micros(F.lit(1_600_000_000_000_000) + F.col("id") * 7_654_321).alias("updated_at"),
-        F.substring(F.sha2(F.col("id").cast("string"), 256), 1, 20).alias("note"),
-    )
-    df.write.format("delta").save(str(path))
-    return path
-
-
-def read_table(spark, path: Path):
-    return spark.read.format("delta").load(str(path))
-
-
-def parquet_files(path: Path) -> list[str]:
-    return sorted(str(p) for p in path.glob("*.parquet"))
-
+from baselines import run_bare, run_naive, run_polars
+from cases import CASES, METHODS, RESULTS, WORKSPACE, ensure_table, log, output_dir, read_table, spark_session
+from report import print_table, ratios, verdict, write_results
 
 # --------------------------------------------------------------------------- the four methods
+# fabgen's route is here; the bare, naive and Polars routes are in baselines.py.
 
 
 def export_row(case: str, lakehouse: str) -> dict[str, Any]:
@@ -161,105 +80,6 @@ def run_fabgen(spark, local, table: Path, case: str, out: Path) -> int:
     return published.total_bytes
 
 
-def spark_options(case: str) -> dict[str, str]:
-    """The options fabgen gives Spark for this case (so every method does the same work)."""
-    from fabgen_runtime import formats
-
-    return formats.get(CASES[case]["file_format"]).options({})
-
-
-def _bare_codec(case: str) -> dict[str, str]:
-    if CASES[case].get("compression") in ("gzip", "zip"):
-        return {"compression": "gzip", "zlib.compress.level": "SIX"}
-    return {}
-
-
-def run_bare(spark, _local, table: Path, case: str, out: Path) -> int:
-    fmt = CASES[case]["file_format"]
-    read_table(spark, table).write.format(fmt).options(**spark_options(case), **_bare_codec(case)).save(
-        str(out)
-    )
-    return sum(p.stat().st_size for p in out.glob("part-*"))
-
-
-def _single_part(directory: Path, dest: Path) -> Path:
-    (part,) = directory.glob("part-*")
-    part.rename(dest)
-    shutil.rmtree(directory)
-    return dest
-
-
-def run_naive(spark, _local, table: Path, case: str, out: Path) -> int:
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    fmt = CASES[case]["file_format"]
-    options = spark_options(case)
-    compression = CASES[case].get("compression")
-    out.mkdir(parents=True)
-    df = read_table(spark, table)
-    if CASES[case].get("max_rows_per_file"):
-        # The origin's split: a window over a single partition, then one filter pass per part.
-        numbered = df.withColumn("_rn", F.row_number().over(Window.orderBy(F.monotonically_increasing_id())))
-        total = numbered.count()
-        names = []
-        for part in range((total + SPLIT_ROWS - 1) // SPLIT_ROWS):
-            chunk = numbered.filter(
-                (F.col("_rn") > part * SPLIT_ROWS) & (F.col("_rn") <= (part + 1) * SPLIT_ROWS)
-            )
-            tmp = out / f"tmp{part}"
-            chunk.drop("_rn").coalesce(1).write.format(fmt).options(**options).save(str(tmp))
-            names.append(_single_part(tmp, out / f"orders_part{part + 1:04d}.{fmt}"))
-        with zipfile.ZipFile(out / "orders.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
-            for name in names:
-                archive.write(name, name.name)
-                name.unlink()
-        return (out / "orders.zip").stat().st_size
-    tmp = out / "tmp"
-    df.coalesce(1).write.format(fmt).options(**options).save(str(tmp))
-    plain = _single_part(tmp, out / f"orders.{fmt}")
-    if compression == "gzip":
-        with open(plain, "rb") as src, gzip.open(out / f"orders.{fmt}.gz", "wb", compresslevel=6) as dst:
-            shutil.copyfileobj(src, dst, 4 << 20)
-        plain.unlink()
-        return (out / f"orders.{fmt}.gz").stat().st_size
-    if compression == "zip":
-        with zipfile.ZipFile(out / "orders.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
-            archive.write(plain, plain.name)
-        plain.unlink()
-        return (out / "orders.zip").stat().st_size
-    return plain.stat().st_size
-
-
-def run_polars(_spark, _local, table: Path, case: str, out: Path) -> int:
-    import polars as pl
-
-    out.mkdir(parents=True)
-    fmt = CASES[case]["file_format"]
-    compression = CASES[case].get("compression")
-    frame = pl.scan_parquet(parquet_files(table))
-    if fmt == "parquet":
-        frame.sink_parquet(out / "orders.parquet", compression="snappy")
-    elif fmt == "json":
-        frame.sink_ndjson(out / "orders.json")
-    elif compression == "gzip":
-        frame.sink_csv(out / "orders.csv.gz", compression="gzip", compression_level=6)
-    elif compression == "zip":
-        data = frame.collect()
-        parts = (
-            [data]
-            if not CASES[case].get("max_rows_per_file")
-            else [data.slice(start, SPLIT_ROWS) for start in range(0, data.height, SPLIT_ROWS)]
-        )
-        with zipfile.ZipFile(out / "orders.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
-            for number, part in enumerate(parts, 1):
-                with archive.open(f"orders_part{number:04d}.csv", "w", force_zip64=True) as entry:
-                    part.write_csv(entry)
-    else:
-        frame.sink_csv(out / "orders.csv")
-    return sum(p.stat().st_size for p in out.iterdir())
-
-
 RUNNERS: dict[str, Callable[..., int]] = {
     "fabgen": run_fabgen,
     "bare": run_bare,
@@ -269,13 +89,6 @@ RUNNERS: dict[str, Callable[..., int]] = {
 
 
 # --------------------------------------------------------------------------- measuring
-
-
-def output_dir(method: str, case: str) -> Path:
-    name = f"lh_{method}_{case.replace('.', '_').replace('-', '_')}"
-    if method == "fabgen":
-        return onelake() / WORKSPACE / f"{name}.Lakehouse"
-    return DATA / "out" / name
 
 
 class CpuClock:
@@ -324,59 +137,6 @@ def warm_up(spark, local, table: Path) -> None:
         shutil.rmtree(out, ignore_errors=True)
         RUNNERS[method](spark, local, table, "csv", out)
         shutil.rmtree(out, ignore_errors=True)
-
-
-def ratios(result: dict[str, dict[str, Any]]) -> dict[str, float | None]:
-    def ratio(a: str, b: str) -> float | None:
-        if a in result and b in result and result[b]["median"]:
-            return round(result[a]["median"] / result[b]["median"], 2)
-        return None
-
-    return {
-        "fabgen/bare": ratio("fabgen", "bare"),
-        "naive/fabgen": ratio("naive", "fabgen"),
-        "fabgen/polars": ratio("fabgen", "polars"),
-    }
-
-
-def verdict(case: str, r: dict[str, float | None]) -> str:
-    max_bare, min_naive = TARGETS[case]
-    checks = []
-    if r["fabgen/bare"] is not None:
-        checks.append(("ok" if r["fabgen/bare"] <= max_bare else "MISS") + f" <= {max_bare}x bare")
-    if min_naive and r["naive/fabgen"] is not None:
-        checks.append(
-            ("ok" if r["naive/fabgen"] >= min_naive else "MISS") + f" >= {min_naive}x faster than naive"
-        )
-    return "; ".join(checks)
-
-
-def print_table(cases: dict[str, Any]) -> None:
-    header = (
-        f"{'case':<10}"
-        + "".join(f"{m:>9}" for m in METHODS)
-        + f"{'fab/bare':>10}{'naive/fab':>11}{'fab/polars':>12}  target"
-    )
-    print(header)
-    print("-" * len(header))
-    for case, entry in cases.items():
-        cells = "".join(
-            f"{entry['methods'][m]['median']:>9.2f}" if m in entry["methods"] else f"{'-':>9}"
-            for m in METHODS
-        )
-        r = entry["ratios"]
-        fmt = lambda v: f"{v:.2f}" if v is not None else "-"  # noqa: E731
-        print(
-            f"{case:<10}{cells}{fmt(r['fabgen/bare']):>10}{fmt(r['naive/fabgen']):>11}"
-            f"{fmt(r['fabgen/polars']):>12}  {entry['verdict']}"
-        )
-    print("\nCPU seconds (Spark JVM + Python), medians:")
-    for case, entry in cases.items():
-        cells = "".join(
-            f"{entry['methods'][m]['cpu_median']:>9.2f}" if m in entry["methods"] else f"{'-':>9}"
-            for m in METHODS
-        )
-        print(f"{case:<10}{cells}")
 
 
 def run_scale(rows: int) -> dict[str, Any]:
@@ -493,9 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         report["scale"] = run_scale(args.scale_rows)
         print("scale:", json.dumps(report["scale"]))
     report["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"results written to {args.out}")
+    write_results(args.out, report)
     return 0
 
 
