@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import platform as platform_mod
+from .commits import upsert_by_export
 from .config import COLUMNS, ExportConfig, parse_configs
 from .errors import ConfigError, ConfigIssue, StateError
 from .state import SCHEMA, LakehouseLocation, retry_conflicts, struct
@@ -135,17 +136,7 @@ class ConfigExportManager:
             df = self.spark.createDataFrame(
                 [tuple(c.to_row()[n] for n in CONFIG_COLUMNS) for c in valid], schema
             )
-            (
-                DeltaTable.forPath(self.spark, path)
-                .alias("t")
-                .merge(
-                    df.alias("s"),
-                    "t.export_group_name = s.export_group_name AND t.export_name = s.export_name",
-                )
-                .whenMatchedUpdateAll()
-                .whenNotMatchedInsertAll()
-                .execute()
-            )
+            upsert_by_export(self.spark, path, df)
 
         from .sources import spark_errors, spark_message
 

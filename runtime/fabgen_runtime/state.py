@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import platform as platform_mod
-from .commits import MergeQueue, retry_conflicts, table_lock
+from .commits import MergeQueue, retry_conflicts, table_lock, upsert_by_export
 from .errors import StateError
 from .state_model import (
     LOG_COLUMNS,
@@ -316,7 +316,6 @@ class ExportLogger:
         execution_id: str | None = None,
     ) -> None:
         """Store the current watermark of one export (MERGE on group and name)."""
-        from delta.tables import DeltaTable
 
         self.ensure_tables()
         path = self.watermark_path
@@ -333,17 +332,7 @@ class ExportLogger:
         df = self._frame([row], WATERMARK_COLUMNS)
 
         def merge() -> None:
-            (
-                DeltaTable.forPath(self.writer_session, path)
-                .alias("t")
-                .merge(
-                    df.alias("s"),
-                    "t.export_group_name = s.export_group_name AND t.export_name = s.export_name",
-                )
-                .whenMatchedUpdateAll()
-                .whenNotMatchedInsertAll()
-                .execute()
-            )
+            upsert_by_export(self.writer_session, path, df)
 
         with table_lock(path):
             self._guard(

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from config_rows import base
 from fabgen_runtime.config import parse_config
 from fabgen_runtime.errors import ConfigError, PathError
 from fabgen_runtime.plan import STAGING_FOLDER, RunContext, build_plan
@@ -17,22 +18,8 @@ RUN_ID = "a1b2c3d4-0000-4000-8000-000000000001"
 
 
 def cfg(**changes: Any):
-    row: dict[str, Any] = {
-        "export_group_name": "sales",
-        "export_name": "orders",
-        "is_active": True,
-        "execution_group": 1,
-        "source_type": "lakehouse",
-        "source_workspace": "DEV_WORKSPACE",
-        "source_datastore": "lh_gold",
-        "source_table": "orders",
-        "target_workspace": "DEV_WORKSPACE",
-        "target_lakehouse": "lh_exports",
-        "target_path": "exports/sales/",
-        "file_format": "csv",
-    }
-    row.update(changes)
-    return parse_config({k: v for k, v in row.items() if v is not None})
+    """A parsed config from the shared valid row, named ``sales/orders``; ``changes`` override."""
+    return parse_config(base(**{"export_name": "orders", **changes}))
 
 
 def plan(config, **kwargs: Any):
