@@ -5,8 +5,6 @@ Outputs are read back with Python's csv module (not Spark); the log tables with 
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +15,7 @@ from fabgen_runtime import ExportLogger, ExportOrchestrator, platform
 from fabgen_runtime.errors import ConfigError
 from fabgen_runtime.export import ExportEvent, new_record
 from fabgen_runtime.plan import RunContext
+from run_support import csv_export_row, exported_ids
 
 pytestmark = pytest.mark.spark
 
@@ -58,35 +57,11 @@ def table(plat: Any, name: str, lakehouse: str = SRC) -> str:
 
 
 def cfg(name: str, **overrides: Any) -> dict[str, Any]:
-    row = dict(
-        export_group_name="read",
-        export_name=name,
-        is_active=True,
-        execution_group=1,
-        source_type="lakehouse",
-        source_workspace=WS,
-        source_datastore=SRC,
-        source_table="orders",
-        target_workspace=WS,
-        target_lakehouse=OUT,
-        target_path=f"read/{name}",
-        target_filename_pattern=name + "_{run_id}.csv",
-        file_format="csv",
-        file_format_options={"header": "true"},
-    )
-    row.update(overrides)
-    if "source_query" in overrides:
-        row.pop("source_table")
-    return row
+    source = dict(source_type="lakehouse", source_workspace=WS, source_datastore=SRC, source_table="orders")
+    return csv_export_row("read", name, source, (WS, OUT), **overrides)
 
 
-def ids(result: dict[str, Any]) -> list[int]:
-    """Ids in the exported CSV files of one result, read with the csv module."""
-    out: list[int] = []
-    for path in result["file_paths"]:
-        rows = list(csv.DictReader(io.StringIO(Path(path).read_text())))
-        out += [int(r["id"]) for r in rows]
-    return sorted(out)
+ids = exported_ids
 
 
 def by_name(result: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -3,15 +3,13 @@ the partitioned JDBC read, period_date_query through a warehouse function, water
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fabgen_runtime import ExportLogger, ExportOrchestrator
+from run_support import csv_export_row, exported_ids
 
 pytestmark = [pytest.mark.spark, pytest.mark.warehouse]
 
@@ -70,32 +68,14 @@ def wh(spark, local_platform, warehouse):
 
 
 def cfg(name: str, **overrides: Any) -> dict[str, Any]:
-    row = dict(
-        export_group_name="wh",
-        export_name=name,
-        is_active=True,
-        execution_group=1,
-        source_type="warehouse",
-        source_workspace=WS,
-        source_datastore=WAREHOUSE,
-        source_schema="dbo",
+    source = dict(
+        source_type="warehouse", source_workspace=WS, source_datastore=WAREHOUSE, source_schema="dbo",
         source_table="orders",
-        target_workspace=WS,
-        target_lakehouse="lh_out",
-        target_path=f"wh/{name}",
-        target_filename_pattern=name + "_{run_id}.csv",
-        file_format="csv",
-        file_format_options={"header": "true"},
     )
-    row.update(overrides)
-    if "source_query" in overrides:
-        row.pop("source_table")
-    return row
+    return csv_export_row("wh", name, source, (WS, "lh_out"), **overrides)
 
 
-def ids(result: dict[str, Any]) -> list[int]:
-    rows = [r for p in result["file_paths"] for r in csv.DictReader(io.StringIO(Path(p).read_text()))]
-    return sorted(int(r["id"]) for r in rows)
+ids = exported_ids
 
 
 def test_every_extract_type_in_both_query_modes(wh) -> None:
