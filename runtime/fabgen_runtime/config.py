@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from . import placeholders
+from . import config_rules, placeholders
 from .errors import ConfigError, ConfigIssue
 
 SOURCE_TYPES = ("lakehouse", "warehouse")
@@ -418,6 +418,7 @@ def _validate(cfg: ExportConfig) -> list[ConfigIssue]:  # a flat list of rules r
             f"does not apply to {cfg.file_format} with compression {cfg.codec}",
         )
     _check_patterns(cfg, issue)
+    config_rules.check(cfg, issue)
     return found
 
 

@@ -90,3 +90,7 @@ class StateError(ExportError):
 
 class PlatformError(FabgenError):
     """The platform (Fabric or local) is missing something fabgen needs."""
+
+
+class QueryRefusedError(SourceReadError):
+    """A source query is not one read-only query (a command, a path or a table outside its lakehouse)."""

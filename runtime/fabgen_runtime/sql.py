@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from . import placeholders
+from . import placeholders, query_guard
 from .config import IDENTIFIER, ExportConfig
 from .errors import ConfigError, ConfigIssue
 
@@ -344,6 +344,7 @@ def build_source(
     )
     if config.source_query:
         query = render_query(config.source_query, values, d, config.key)
+        query_guard.check_static(query, d.name, config.key, "source_query")
         return SourcePlan(mode="query", query=query.strip(), **common)
 
     for name, value in (("source_schema", config.schema), ("source_table", config.source_table)):
@@ -398,4 +399,6 @@ def render_control_query(
     query: str, values: Mapping[str, Any], dialect_name: str, export: str, field_name: str
 ) -> str:
     """A control query (``period_date_query``) with its placeholders resolved safely."""
-    return render_query(query, values, dialect(dialect_name), export, field_name).strip()
+    rendered = render_query(query, values, dialect(dialect_name), export, field_name).strip()
+    query_guard.check_static(rendered, dialect_name, export, field_name)
+    return rendered

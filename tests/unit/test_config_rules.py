@@ -216,7 +216,7 @@ def test_good_patterns_in_every_field_pass() -> None:
     for field in PATTERN_FIELDS:
         parse_config(
             _with_pattern(
-                field, "x_{run_date:%Y%m%d}_{{literal}}" if "query" in field else "x_{run_date:%Y%m%d}"
+                field, "SELECT 'x_{run_date:%Y%m%d}_{{literal}}'" if "query" in field else "x_{run_date:%Y%m%d}"
             )
         )
 

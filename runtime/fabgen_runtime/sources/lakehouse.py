@@ -18,8 +18,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .. import platform as platform_mod
+from .. import query_guard
 from ..config import DEFAULT_LAKEHOUSE_SCHEMA
-from ..errors import SourceReadError
+from ..errors import QueryRefusedError, SourceReadError
 from . import SourceRead, names, period_from_rows, register, spark_errors, spark_message
 
 if TYPE_CHECKING:
@@ -94,23 +95,16 @@ class QueryResolver:
     def resolve(self, query: str) -> str:
         """The query with every lakehouse table replaced by a pinned temporary view."""
         export = self.config.key
-        try:
-            tree = self.spark._jsparkSession.sessionState().sqlParser().parsePlan(query).treeString()
-        except spark_errors() as exc:
-            raise SourceReadError(f"the query is not valid Spark SQL: {spark_message(exc)}", export) from exc
-        relations, ctes = names.relations_from_tree(tree)
+        # Refuse commands, paths and other lakehouses' tables before anything runs (query_guard).
+        relations, ctes = query_guard.spark_relations(self.spark, query, export)
+        query_guard.check_relations(relations, self.config.source_datastore, export)
         mapping: dict[tuple[str, ...], str] = {}
         for parts in relations:
-            if len(parts) > 3 or not names.plain(parts):
-                if len(parts) > 1 and parts[0].lower() not in ("delta", "parquet", "global_temp"):
-                    raise SourceReadError(
-                        f"table name {'.'.join(parts)!r} is not [lakehouse.]schema.table "
-                        "of plain identifiers",
-                        export,
-                    )
+            if len(parts) == 1 and parts[0].lower() in ctes:
                 continue
-            if len(parts) == 1 and (parts[0].lower() in ctes or not self._exists(self._path(parts) or "")):
-                continue
+            if len(parts) == 1 and not self._exists(self._path(parts) or ""):
+                lakehouse = self.config.source_datastore
+                raise QueryRefusedError(f"no table {parts[0]!r} in lakehouse {lakehouse}", export)
             path = self._path(parts)
             label = ".".join(parts)
             df, version = pinned_table(self.spark, path, label, export)

@@ -22,7 +22,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .. import sql
+from .. import query_guard, sql
 from ..errors import PlatformError, SourceReadError
 from . import SourceRead, period_from_rows, register, spark_errors, spark_message
 
@@ -81,6 +81,7 @@ def _jdbc(spark: SparkSession, conn: WarehouseConnection) -> DataFrameReader:
         .option("url", conn.jdbc_url)
         .options(**conn.properties)
         .option("fetchsize", FETCH_SIZE)
+        .options(**query_guard.POSTGRES_READ_ONLY_OPTIONS)  # every session read-only (query_guard)
     )
 
 
