@@ -214,11 +214,8 @@ def test_bad_brace_syntax_in_every_pattern(field: str) -> None:
 
 def test_good_patterns_in_every_field_pass() -> None:
     for field in PATTERN_FIELDS:
-        parse_config(
-            _with_pattern(
-                field, "SELECT 'x_{run_date:%Y%m%d}_{{literal}}'" if "query" in field else "x_{run_date:%Y%m%d}"
-            )
-        )
+        query = "SELECT 'x_{run_date:%Y%m%d}_{{literal}}'"
+        parse_config(_with_pattern(field, query if "query" in field else "x_{run_date:%Y%m%d}"))
 
 
 @pytest.mark.parametrize(
