@@ -124,7 +124,12 @@ def init(directory: Path, name: str | None) -> None:
 @project_option
 def validate(project_dir: Path) -> None:
     """Check fabgen.yaml and every export row; list every error at once (exit 2 when any)."""
+    from fabgen_runtime.config_rules import warnings
+
     project = load(project_dir)  # a ConfigError lists every issue, one red line each, exit 2
+    for config in project.configs:
+        for warning in warnings(config):
+            click.secho(f"Warning: {' '.join(str(warning).split())}", fg="yellow", err=True)
     groups = project.groups()
     click.secho(
         f"OK: {len(project.configs)} export(s) in {len(groups)} group(s): {', '.join(groups)}", fg="green"

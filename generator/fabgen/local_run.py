@@ -60,6 +60,22 @@ def run_dates(run_date: str | None, date_from: str | None, date_to: str | None) 
     return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
+def check_run_arguments(dates: list[str | None], timezone: str) -> None:
+    """Refuse a bad ``--timezone`` or run date before anything starts (Spark takes ~30 s to start)."""
+    from fabgen_runtime.plan import parse_run_date, zone
+
+    try:
+        zone(timezone)
+    except ConfigError:
+        raise ConfigError(ConfigIssue("run", "--timezone", f"unknown timezone {timezone!r}")) from None
+    for day in dates:
+        try:
+            parse_run_date(day, timezone)
+        except ConfigError:
+            message = f"{day!r} is not a date (YYYY-MM-DD)"
+            raise ConfigError(ConfigIssue("run", "--run-date", message)) from None
+
+
 class Progress:
     """Prints one line per export stage change (thread-safe)."""
 
@@ -141,6 +157,7 @@ def run_project(
     configs = project.select(group, export)
     dates = run_dates(run_date, date_from, date_to)
     tz = timezone or project.settings.defaults.timezone
+    check_run_arguments(dates, tz)
     concurrency = max_concurrency or project.settings.defaults.max_concurrency
     outcomes: list[RunOutcome] = []
     with local_runtime(project) as local:
@@ -188,6 +205,7 @@ def describe_plans(
 
     configs = project.select(group, export)
     tz = timezone or project.settings.defaults.timezone
+    check_run_arguments([run_date], tz)
     context = RunContext.create(run_date, tz, "plan")
     lines: list[str] = [f"plan for {group}, run date {context.run_date.date()} ({tz})"]
     with local_runtime(project) as local:

@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from fabgen_runtime import writer_options
 from fabgen_runtime.config import ExportConfig, parse_configs
 from fabgen_runtime.errors import ConfigError, ConfigIssue
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .strict_load import load_json, load_yaml
 
 PROJECT_FILE = "fabgen.yaml"
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
@@ -56,6 +59,14 @@ class RunDefaults(_Model):
 
     timezone: str = "UTC"
     max_concurrency: int = Field(default=4, ge=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        problem = writer_options.timezone_problem(value)
+        if problem:
+            raise ValueError(f"{value!r} {problem}")
+        return value
 
 
 class ItemIds(_Model):
@@ -167,7 +178,7 @@ def find_root(start: Path) -> Path:
 def _read_structured(path: Path) -> Any:
     text = path.read_text(encoding="utf-8")
     try:
-        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data, duplicates = load_json(text) if path.suffix == ".json" else load_yaml(text)
     except json.JSONDecodeError as exc:
         message = f"cannot parse JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
         raise ConfigError(ConfigIssue(str(path), None, message)) from None
@@ -176,12 +187,19 @@ def _read_structured(path: Path) -> Any:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
         raise ConfigError(ConfigIssue(str(path), None, f"cannot parse YAML{where}: {problem}")) from None
+    if duplicates:
+        raise ConfigError([ConfigIssue(str(path), d.key, d.message()) for d in duplicates])
+    return data
 
 
 def load_settings(root: Path) -> ProjectSettings:
     """Read and validate ``fabgen.yaml`` in ``root``."""
     path = root / PROJECT_FILE
-    data = _read_structured(path) or {}
+    try:
+        data = _read_structured(path) or {}
+    except ConfigError as exc:
+        named = [replace(i, where=PROJECT_FILE) if i.where == str(path) else i for i in exc.issues]
+        raise ConfigError(named) from None
     try:
         return ProjectSettings.model_validate(data)
     except ValidationError as exc:

@@ -2,8 +2,9 @@
 
 :func:`check` is called by :func:`fabgen_runtime.config.parse_configs` for every row, after the
 rules of ``config.py``: query mode is read-only (:mod:`fabgen_runtime.query_guard`), writer
-options are ones the writer accepts (:mod:`fabgen_runtime.writer_options`), output names fit
-OneLake's limits and stay distinct (trigger vs data, one name per part).
+options are ones the writer accepts (:mod:`fabgen_runtime.writer_options`), and the output names
+of a sample run stay distinct (trigger vs data, one name per part) and fit OneLake's limits.
+:func:`warnings` lists what is allowed but risky.
 """
 
 from __future__ import annotations
@@ -11,17 +12,50 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from . import query_guard
+from . import placeholders, query_guard, writer_options
+from .errors import ConfigError, ConfigIssue
 
 if TYPE_CHECKING:
     from .config import ExportConfig
+    from .plan import OutputPlan
 
 Issue = Callable[[str, str], None]
+
+# OneLake stores files as ADLS Gen2 blobs: a blob name (here "<lakehouse>.Lakehouse/Files/<path>")
+# is at most 1,024 characters and, with the hierarchical namespace, each path segment at most 255
+# (https://learn.microsoft.com/rest/api/storageservices/naming-and-referencing-containers--blobs--and-metadata).
+MAX_SEGMENT = 255
+MAX_PATH = 1024
+SAMPLE_RUN_ID = "0123abcd-4567-89ef-0123-456789abcdef"  # as long as a real export run id
 
 
 def check(cfg: ExportConfig, issue: Issue) -> None:
     """Report every problem of ``cfg`` found by these rules through ``issue(field, message)``."""
     _check_queries(cfg, issue)
+    for key, problem in writer_options.problems(cfg.file_format, cfg.file_format_options):
+        issue("file_format_options", f"{key} {problem}")
+    _check_names(cfg, issue)
+
+
+def warnings(cfg: ExportConfig) -> list[ConfigIssue]:
+    """Allowed but risky settings of ``cfg`` (``fabgen validate`` prints them; they do not fail)."""
+    found = []
+    if cfg.extract_type == "incremental":
+        fields = {"target_filename_pattern": cfg.filename_pattern}
+        if cfg.compressed_filename_pattern:
+            fields["compressed_filename_pattern"] = cfg.compressed_filename_pattern
+        for name, pattern in fields.items():
+            if not placeholders.names(pattern) & {"run_id", "timestamp"}:
+                found.append(
+                    ConfigIssue(
+                        cfg.key,
+                        name,
+                        f"{pattern!r} has neither {{run_id}} nor {{timestamp}}: a second incremental run "
+                        "for the same date would need the same name, which would replace rows a consumer "
+                        "may not have read (the run refuses to)",
+                    )
+                )
+    return found
 
 
 def _check_queries(cfg: ExportConfig, issue: Issue) -> None:
@@ -32,3 +66,66 @@ def _check_queries(cfg: ExportConfig, issue: Issue) -> None:
             continue
         for problem in query_guard.static_problems(query, dialect):
             issue(name, problem)
+
+
+def _sample_output(cfg: ExportConfig) -> OutputPlan | None:
+    """The output names of a sample run, or None when the patterns themselves are broken."""
+    from .config import COMPRESSIONS, EXTRACT_TYPES, FILE_FORMATS, _sample_values
+    from .plan import build_output
+
+    if (
+        cfg.file_format not in FILE_FORMATS
+        or cfg.codec not in COMPRESSIONS
+        or cfg.extract_type not in EXTRACT_TYPES
+    ):
+        return None  # the structure rules report these
+
+    values = {**_sample_values(cfg), "run_id": SAMPLE_RUN_ID[:8]}
+    values.pop("part", None)
+    try:
+        return build_output(cfg, values, SAMPLE_RUN_ID)
+    except ConfigError:
+        return None  # the pattern rules already report why
+
+
+def _check_names(cfg: ExportConfig, issue: Issue) -> None:
+    output = _sample_output(cfg)
+    if output is None:
+        return
+    names: dict[str, list[str]] = {"target_filename_pattern": [output.filename]}
+    if "part" in placeholders.names(cfg.filename_pattern) or cfg.max_rows_per_file:
+        parts = [output.part_filename(n) for n in (1, 2, 3)]
+        if len(set(parts)) < len(parts):
+            issue(
+                "target_filename_pattern",
+                f"parts 1, 2 and 3 are named {', '.join(map(repr, parts))}: split files need distinct "
+                "names (use {part} or a spec such as {part:04d})",
+            )
+        names["target_filename_pattern"] += parts
+    if output.compressed_filename:
+        names["compressed_filename_pattern"] = [output.compressed_filename]
+    if output.trigger_filename:
+        data = {name for group in names.values() for name in group}
+        if output.trigger_filename in data:
+            issue("trigger_file_pattern", f"renders like {output.trigger_filename!r}, also a data file name")
+        names["trigger_file_pattern"] = [output.trigger_filename]
+    _check_lengths(cfg, output, names, issue)
+
+
+def _check_lengths(cfg: ExportConfig, output: OutputPlan, names: dict[str, list[str]], issue: Issue) -> None:
+    for segment in [s for s in output.directory.split("/") if len(s) > MAX_SEGMENT][:1]:
+        issue("target_path", f"has a folder name of {len(segment)} characters (OneLake allows {MAX_SEGMENT})")
+    folder = f"{cfg.target_lakehouse}.Lakehouse/Files/{output.directory}".rstrip("/")
+    for field_name, rendered in names.items():
+        longest = max(rendered, key=len)
+        if len(longest) > MAX_SEGMENT:
+            issue(
+                field_name,
+                f"renders a file name of {len(longest)} characters ({longest[:40]!r}...); "
+                f"OneLake allows {MAX_SEGMENT}",
+            )
+        elif len(f"{folder}/{longest}") > MAX_PATH:
+            issue(
+                field_name,
+                f"renders a path of {len(folder) + 1 + len(longest)} characters; OneLake allows {MAX_PATH}",
+            )

@@ -152,13 +152,24 @@ def _project(tmp_path: Path) -> Path:
 def test_bad_fabgen_yaml_key(tmp_path: Path) -> None:
     project = _project(tmp_path)
     settings = project / "fabgen.yaml"
-    settings.write_text(settings.read_text() + "colour: red\nlocal:\n  onelake_rot: x\n")
+    text = settings.read_text()
+    settings.write_text(text.replace("local:\n", "local:\n  onelake_rot: x\n", 1) + "colour: red\n")
     result = run("validate", "-p", str(project))
     assert result.exit_code == 2
     lines = error_lines(result)
     assert "Error: fabgen.yaml colour: unknown key" in lines
-    # The duplicate 'local' key: YAML keeps the last one, whose typo is reported with its path.
     assert "Error: fabgen.yaml local.onelake_rot: unknown key" in lines
+
+
+def test_duplicate_keys_in_fabgen_yaml_and_config_files(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    settings = project / "fabgen.yaml"
+    settings.write_text(settings.read_text() + "output: a\noutput: b\n")
+    result = run("validate", "-p", str(project))
+    assert result.exit_code == 2
+    assert any(
+        line.startswith("Error: fabgen.yaml output: duplicate key 'output' on line") for line in error_lines(result)
+    ), result.output
 
 
 def test_bad_fabgen_yaml_value_and_missing_key(tmp_path: Path) -> None:

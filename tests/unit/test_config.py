@@ -50,7 +50,7 @@ def test_values_are_coerced() -> None:
             is_active="False",
             execution_group="2",
             source_columns=["order_id", "amount"],
-            file_format_options={"header": True, "sep": "|", "maxRecordsPerFile": 10},
+            file_format_options={"header": True, "sep": "|", "nullValue": 10},
             extract_type="incremental",
             incremental_column="modified_at",
             incremental_initial_watermark=date(2024, 1, 1),  # YAML reads unquoted dates as dates
@@ -59,7 +59,7 @@ def test_values_are_coerced() -> None:
     assert cfg.is_active is False
     assert cfg.execution_group == 2
     assert cfg.source_columns == ("order_id", "amount")
-    assert cfg.file_format_options == {"header": "true", "sep": "|", "maxRecordsPerFile": "10"}
+    assert cfg.file_format_options == {"header": "true", "sep": "|", "nullValue": "10"}
     assert cfg.incremental_initial_watermark == "2024-01-01"
     stamp = parse_config(
         base(

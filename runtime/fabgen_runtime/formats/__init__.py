@@ -21,17 +21,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .. import writer_options
 from ..errors import WriteError
 
 ISO_TIMESTAMP = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"
 ISO_TIMESTAMP_NTZ = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"
 ISO_DATE = "yyyy-MM-dd"
-
-# Options the writer controls itself: the user sets these through other config fields.
-RESERVED = ("compression", "codec", "path", "maxrecordsperfile")
-# Encodings whose encoder writes a byte order mark at the start of every stream: parts written
-# in parallel could not be joined into one file.
-BOM_ENCODINGS = ("utf-16", "utf-32", "utf16", "utf32")
 
 
 @dataclass(frozen=True)
@@ -46,23 +41,18 @@ class FileFormat:
     has_header: bool = False
 
     def options(self, user: Mapping[str, str], export: str | None = None) -> dict[str, str]:
-        """Defaults merged with the user's options (user wins); raises ``WriteError`` on reserved keys."""
-        for key in user:
-            if key.lower() in RESERVED:
-                raise WriteError(
-                    f"file_format_options: {key!r} is set by fabgen (use compression / max_rows_per_file)",
-                    export,
-                )
+        """Defaults merged with the user's options (user wins).
+
+        Raises ``WriteError`` for options the writer does not accept (the table in
+        :mod:`fabgen_runtime.writer_options`, which ``fabgen validate`` checks first).
+        """
+        found = writer_options.problems(self.name, user)
+        if found:
+            details = "; ".join(f"{key} {problem}" for key, problem in found)
+            raise WriteError(f"file_format_options: {details}", export)
         lowered = {key.lower() for key in user}
         merged = {key: value for key, value in self.defaults.items() if key.lower() not in lowered}
         merged.update(user)
-        encoding = next((v for k, v in merged.items() if k.lower() in ("encoding", "charset")), None)
-        if self.joinable and encoding and encoding.lower().replace("_", "-") in BOM_ENCODINGS:
-            raise WriteError(
-                f"file_format_options: encoding {encoding!r} writes a byte order mark per file; "
-                "use a form with explicit byte order (UTF-16LE, UTF-16BE, UTF-32LE, UTF-32BE)",
-                export,
-            )
         return merged
 
     def header(self, options: Mapping[str, str]) -> bool:
