@@ -27,6 +27,8 @@ Issue = Callable[[str, str], None]
 MAX_SEGMENT = 255
 MAX_PATH = 1024
 SAMPLE_RUN_ID = "0123abcd-4567-89ef-0123-456789abcdef"  # as long as a real export run id
+# Part numbers rendered to find names that collide: the first parts and each change of digit count.
+SAMPLE_PARTS = (*range(1, 13), 99, 100, 101, 999, 1000, 1001, 9999, 10000, 10001)
 
 
 def check(cfg: ExportConfig, issue: Issue) -> None:
@@ -68,7 +70,7 @@ def _check_queries(cfg: ExportConfig, issue: Issue) -> None:
             issue(name, problem)
 
 
-def _sample_output(cfg: ExportConfig) -> OutputPlan | None:
+def _sample_output(cfg: ExportConfig, issue: Issue) -> OutputPlan | None:
     """The output names of a sample run, or None when the patterns themselves are broken."""
     from .config import COMPRESSIONS, EXTRACT_TYPES, FILE_FORMATS, _sample_values
     from .plan import build_output
@@ -84,32 +86,47 @@ def _sample_output(cfg: ExportConfig) -> OutputPlan | None:
     values.pop("part", None)
     try:
         return build_output(cfg, values, SAMPLE_RUN_ID)
-    except ConfigError:
-        return None  # the pattern rules already report why
+    except ConfigError as exc:  # the pattern rules report the rest; the trigger clash is only seen here
+        for found in exc.issues:
+            if found.field == "trigger_file_pattern" and "also the name of a data file" in found.message:
+                issue(found.field, f"renders like {found.message}")
+        return None
 
 
 def _check_names(cfg: ExportConfig, issue: Issue) -> None:
-    output = _sample_output(cfg)
+    output = _sample_output(cfg, issue)
     if output is None:
         return
     names: dict[str, list[str]] = {"target_filename_pattern": [output.filename]}
     if "part" in placeholders.names(cfg.filename_pattern) or cfg.max_rows_per_file:
-        parts = [output.part_filename(n) for n in (1, 2, 3)]
-        if len(set(parts)) < len(parts):
+        parts = {n: output.part_filename(n) for n in SAMPLE_PARTS}
+        clash = _first_clash(parts)
+        if clash:
+            (a, b), name = clash, parts[clash[0]]
             issue(
                 "target_filename_pattern",
-                f"parts 1, 2 and 3 are named {', '.join(map(repr, parts))}: split files need distinct "
-                "names (use {part} or a spec such as {part:04d})",
+                f"parts {a} and {b} are both named {name!r}: split files need distinct names "
+                "(use {part} or a spec such as {part:04d})",
             )
-        names["target_filename_pattern"] += parts
+        names["target_filename_pattern"] += list(parts.values())
     if output.compressed_filename:
         names["compressed_filename_pattern"] = [output.compressed_filename]
     if output.trigger_filename:
         data = {name for group in names.values() for name in group}
         if output.trigger_filename in data:
-            issue("trigger_file_pattern", f"renders like {output.trigger_filename!r}, also a data file name")
+            message = f"renders like {output.trigger_filename!r}, which is also the name of a data file"
+            issue("trigger_file_pattern", message)
         names["trigger_file_pattern"] = [output.trigger_filename]
     _check_lengths(cfg, output, names, issue)
+
+
+def _first_clash(parts: dict[int, str]) -> tuple[int, int] | None:
+    seen: dict[str, int] = {}
+    for number, name in parts.items():
+        if name in seen:
+            return seen[name], number
+        seen[name] = number
+    return None
 
 
 def _check_lengths(cfg: ExportConfig, output: OutputPlan, names: dict[str, list[str]], issue: Issue) -> None:

@@ -167,9 +167,8 @@ def test_duplicate_keys_in_fabgen_yaml_and_config_files(tmp_path: Path) -> None:
     settings.write_text(settings.read_text() + "output: a\noutput: b\n")
     result = run("validate", "-p", str(project))
     assert result.exit_code == 2
-    assert any(
-        line.startswith("Error: fabgen.yaml output: duplicate key 'output' on line") for line in error_lines(result)
-    ), result.output
+    wanted = "Error: fabgen.yaml output: duplicate key 'output' on line"
+    assert any(line.startswith(wanted) for line in error_lines(result)), result.output
 
 
 def test_bad_fabgen_yaml_value_and_missing_key(tmp_path: Path) -> None:
