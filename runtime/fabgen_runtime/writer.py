@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import assemble, compression, formats, split
+from . import assemble, compression, exact_values, formats, split
 from . import platform as platform_mod
 from .compression import HADOOP_ZLIB_LEVELS, deflate, pieces
 from .errors import FabgenError, WriteError
@@ -225,8 +225,9 @@ def _write_single(job: _Job) -> StagedOutput:
     output = job.plan.output
     raw = job.dir("spark")
     observation = Observation()
-    writer = job.df.observe(observation, *_metrics(job)).write.format(job.fmt.spark_format)
-    writer = writer.options(**_writer_options(job))
+    observed = job.df.observe(observation, *_metrics(job))
+    prepared = exact_values.prepare(observed, job.fmt.name, _writer_options(job))
+    writer = prepared.df.write.format(prepared.spark_format).options(**prepared.options)
     native_gzip = (
         job.codec.name == "gzip"
         and job.fmt.joinable
@@ -321,7 +322,8 @@ def _write_split(job: _Job) -> StagedOutput:
                 .sortWithinPartitions(PART_COLUMN, INDEX_COLUMN)
                 .drop(INDEX_COLUMN)
             )
-            numbered.write.format(job.fmt.spark_format).options(**_writer_options(job)).partitionBy(
+            prepared = exact_values.prepare(numbered, job.fmt.name, _writer_options(job), keep=(PART_COLUMN,))
+            prepared.df.write.format(prepared.spark_format).options(**prepared.options).partitionBy(
                 PART_COLUMN
             ).mode("errorifexists").save(raw)
     finally:

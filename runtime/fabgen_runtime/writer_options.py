@@ -139,4 +139,17 @@ def problems(file_format: str, options: Mapping[str, str]) -> list[tuple[str, st
         found.append(("delimiter", "sep and delimiter are the same option; set one"))
     if {"encoding", "charset"} <= set(seen):
         found.append(("charset", "encoding and charset are the same option; set one"))
+    found += _combinations(file_format, {k.lower(): v for k, v in options.items()})
     return found
+
+
+def _combinations(file_format: str, options: dict[str, str]) -> list[tuple[str, str]]:
+    """Options fine alone that cannot be written together without changing values."""
+    encoding = (options.get("encoding") or options.get("charset") or "UTF-8").upper().replace("_", "-")
+    separator = options.get("linesep", "\n")
+    if file_format == "csv" and separator in ("\r\n", "\r") and encoding not in ("UTF-8", "UTF8"):
+        # Line breaks inside values survive a lineSep other than \n only through the text writer,
+        # which writes UTF-8 (fabgen_runtime.exact_values).
+        return [("lineSep", f"{separator!r} needs encoding UTF-8 for csv (got {encoding}): "
+                            "line breaks inside values would be rewritten")]
+    return []
