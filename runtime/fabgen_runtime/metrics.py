@@ -45,6 +45,24 @@ def watermark_metric(df: DataFrame, plan: ExportPlan) -> tuple[Column, str] | No
     return F.max(column), "value"
 
 
+def null_watermark_metric(df: DataFrame, plan: ExportPlan) -> Column | None:
+    """Rows whose incremental column is NULL (counted in the write's pass), for incremental exports.
+
+    Incremental filters compare the column with the watermark, so these rows are never exported
+    by an incremental run; the count lets the run report them.
+    """
+    from pyspark.sql import functions as F
+
+    config = plan.config
+    if config.extract_type != "incremental" or not config.incremental_column:
+        return None
+    wanted = config.incremental_column.lower()
+    field = next((f for f in df.schema.fields if f.name.lower() == wanted), None)
+    if field is None:
+        return None  # watermark_metric reports the missing column
+    return F.sum(F.col(f"`{field.name}`").isNull().cast("long"))
+
+
 def render_watermark(value: Any, kind: str = "value") -> str | None:
     """The watermark as lossless text: ISO dates (``2025-01-31``), ISO timestamps in the session
     time zone without trailing fractional zeros (``2025-01-31T12:00:00.5``), plain numbers

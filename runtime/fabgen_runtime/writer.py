@@ -29,7 +29,7 @@ from . import platform as platform_mod
 from .compression import HADOOP_ZLIB_LEVELS, deflate, pieces
 from .errors import FabgenError, WriteError
 from .fs import HadoopFS, join
-from .metrics import render_watermark, watermark_metric
+from .metrics import null_watermark_metric, render_watermark, watermark_metric
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -63,6 +63,9 @@ class StagedOutput:
     rows: int
     max_watermark: str | None  # max(incremental_column) as text (see render_watermark), None without rows
     part_rows: tuple[int, ...]  # rows in each data file or archive member, in part order
+    # Incremental exports: source rows whose incremental_column is NULL (never exported by an
+    # incremental filter), counted in the same pass; 0 otherwise.
+    null_watermark_rows: int = 0
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -96,6 +99,8 @@ class _Job:
     options: dict[str, str]
     staging: str
     watermark: tuple[Column, str] | None  # (metric, kind) for incremental exports
+    null_watermark: Column | None = None  # count of NULL incremental_column values
+    null_rows: int = 0  # its value, once written
 
     @property
     def export(self) -> str:
@@ -141,6 +146,7 @@ def write(df: DataFrame, plan: ExportPlan, platform: platform_mod.Platform | Non
         options=fmt.options(out.writer_options, export),
         staging=platform_mod.files_uri(platform, out.workspace, out.lakehouse, out.staging_directory),
         watermark=watermark_metric(df, plan),
+        null_watermark=null_watermark_metric(df, plan),
     )
     try:
         if job.fs.exists(job.staging):
@@ -169,6 +175,8 @@ def _metrics(job: _Job) -> list[Column]:
     metrics = [F.count(F.lit(1)).alias("rows")]
     if job.watermark is not None:
         metrics.append(job.watermark[0].alias("watermark"))
+    if job.null_watermark is not None:
+        metrics.append(job.null_watermark.alias("null_watermark"))
     return metrics
 
 
@@ -241,6 +249,7 @@ def _write_single(job: _Job) -> StagedOutput:
     metrics = observation.get
     rows = int(metrics.get("rows", 0))
     watermark = _watermark_text(job, metrics.get("watermark"))
+    job.null_rows = int(metrics.get("null_watermark") or 0)
     parts = _list_parts(job.fs, raw)
 
     if job.fmt.name == "parquet":
@@ -290,6 +299,7 @@ def _staged(
         rows=rows,
         max_watermark=watermark,
         part_rows=part_rows,
+        null_watermark_rows=job.null_rows,
     )
 
 
@@ -312,6 +322,8 @@ def _write_split(job: _Job) -> StagedOutput:
         rows = sum(counts.values())
         marks = [r["watermark"] for r in stats if job.watermark is not None and r["watermark"] is not None]
         watermark = _watermark_text(job, max(marks)) if marks else None
+        if job.null_watermark is not None:
+            job.null_rows = sum(int(r["null_watermark"] or 0) for r in stats)
         if rows:
             offsets = split.partition_offsets(counts, max(counts) + 1)
             index = F.monotonically_increasing_id().bitwiseAND(F.lit(split.INDEX_MASK))

@@ -300,6 +300,10 @@ def test_incremental_watermark_observed_in_the_same_pass(
     staged = writer.write(source, plan, local_platform)
     assert staged.max_watermark == expected
     assert staged.rows == ROWS
+    # NULLs in the incremental column, counted in the same pass (never exported incrementally).
+    nulls = sum(1 for row in source_rows(ROWS) if row[COLUMNS.index(column)] is None)
+    assert staged.null_watermark_rows == nulls
+    assert nulls > 0 or column in ("updated_at", "id")
     publish.discard(plan, local_platform)
 
 
