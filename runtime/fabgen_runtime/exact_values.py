@@ -9,7 +9,8 @@ single pass (a ``select`` on top of the source, nothing read twice):
   by the text writer with the row separator. ``encoding`` other than UTF-8 cannot go this way
   (the text writer writes UTF-8); ``fabgen validate`` refuses that combination.
 * decimals: Spark writes ``BigDecimal.toString`` (``0E-18`` for a zero of scale 18) in csv and
-  json. In csv, top-level decimal columns are cast to string (plain notation, scale kept). In
+  json. In csv, top-level decimal columns become text (:func:`plain_text`: plain notation, scale
+  kept). In
   json they must stay numbers: rows are formatted with ``to_json`` with each decimal column
   renamed to a marker and cast to string, the marker's quoted value is then unquoted, and the
   line is written through the csv writer as one unquoted column (so ``encoding`` and
@@ -90,11 +91,28 @@ def _col(name: str) -> Column:
     return F.col(f"`{name.replace('`', '``')}`")
 
 
+def plain_text(df: DataFrame, name: str) -> Column:
+    """Decimal column ``name`` as text in plain notation with its scale (``0.000000000000000000``).
+
+    Spark 4 casts decimals to plain text; Spark 3.5's cast gives ``BigDecimal.toString``
+    (``0E-18``), so there the text comes from ``format_number`` (``java.text.DecimalFormat`` on
+    the exact ``BigDecimal``, US locale, the column's own scale: no rounding) without its
+    grouping commas.
+    """
+    from pyspark.sql import functions as F
+
+    column = _col(name)
+    if int(df.sparkSession.version.split(".")[0]) >= 4:
+        return column.cast("string")
+    scale = df.schema[name].dataType.scale
+    return F.regexp_replace(F.format_number(column, scale), ",", "")
+
+
 def _plain_decimals(df: DataFrame, decimals: list[str]) -> DataFrame:
     if not decimals:
         return df
     names = [f.name for f in df.schema.fields]
-    return df.select(*[_col(n).cast("string").alias(n) if n in decimals else _col(n) for n in names])
+    return df.select(*[plain_text(df, n).alias(n) if n in decimals else _col(n) for n in names])
 
 
 def _csv_lines(
@@ -116,9 +134,7 @@ def _json_lines(
     from pyspark.sql import functions as F
 
     markers = {name: _MARKER.format(i) for i, name in enumerate(decimals)}
-    fields = [
-        _col(c).cast("string").alias(markers[c]) if c in markers else _col(c) for c in columns
-    ]
+    fields = [plain_text(df, c).alias(markers[c]) if c in markers else _col(c) for c in columns]
     row_options = {k: v for k, v in options.items() if k.lower() not in _WRITER_ONLY}
     line = F.to_json(F.struct(*fields), row_options)
     for name, marker in markers.items():
