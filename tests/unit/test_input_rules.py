@@ -65,6 +65,7 @@ RULES = [
     (base(file_format_options={"heder": "true"}), "file_format_options", "heder is not a csv writer option"),
     (base(file_format_options={"timeZone": "Mars/Olympus"}), "file_format_options", "not a known timezone"),
     (base(file_format_options={"lineSep": "||"}), "file_format_options", "lineSep"),
+    (base(file_format_options={"lineSep": "\r", "encoding": "UTF-16LE"}), "file_format_options", "UTF-8 for csv"),
     (base(file_format="parquet", file_format_options={"header": "1"}), "file_format_options", "parquet"),
     (
         base(target_filename_pattern="o_{run_date:%Y}.csv", trigger_file_pattern="o_{run_date:%Y}.csv"),
@@ -212,8 +213,10 @@ def test_a_spark_backslash_does_not_end_a_string_early() -> None:
 
 def test_writer_option_table_accepts_what_the_docs_list() -> None:
     ok = {"header": "false", "sep": ";", "quote": '"', "escape": "\\", "nullValue": "", "lineSep": "\r\n",
-          "encoding": "utf-16le", "dateFormat": "dd.MM.yyyy", "timeZone": "Europe/Amsterdam"}
+          "encoding": "utf-8", "dateFormat": "dd.MM.yyyy", "timeZone": "Europe/Amsterdam"}
     assert writer_options.problems("csv", ok) == []
-    assert writer_options.problems("json", {"ignoreNullFields": "true", "lineSep": "\n"}) == []
+    assert writer_options.problems("csv", {"encoding": "UTF-16BE", "lineSep": "\n"}) == []
+    json_ok = {"ignoreNullFields": "true", "lineSep": "\r\n", "encoding": "UTF-32LE"}
+    assert writer_options.problems("json", json_ok) == []
     assert writer_options.problems("parquet", {"parquet.block.size": "134217728"}) == []
     assert [k for k, _ in writer_options.problems("csv", {"sep": ",", "delimiter": ";"})] == ["delimiter"]
