@@ -65,7 +65,7 @@ RULES = [
     (base(file_format_options={"heder": "true"}), "file_format_options", "heder is not a csv writer option"),
     (base(file_format_options={"timeZone": "Mars/Olympus"}), "file_format_options", "not a known timezone"),
     (base(file_format_options={"lineSep": "||"}), "file_format_options", "lineSep"),
-    (base(file_format_options={"lineSep": "\r", "encoding": "UTF-16LE"}), "file_format_options", "UTF-8 for csv"),
+    (base(file_format_options={"lineSep": "\r", "encoding": "UTF-16LE"}), "file_format_options", "UTF-8 for"),
     (base(file_format="parquet", file_format_options={"header": "1"}), "file_format_options", "parquet"),
     (
         base(target_filename_pattern="o_{run_date:%Y}.csv", trigger_file_pattern="o_{run_date:%Y}.csv"),
