@@ -9,7 +9,7 @@ single pass (a ``select`` on top of the source, nothing read twice):
   by the text writer with the row separator. ``encoding`` other than UTF-8 cannot go this way
   (the text writer writes UTF-8); ``fabgen validate`` refuses that combination.
 * decimals: Spark writes ``BigDecimal.toString`` (``0E-18`` for a zero of scale 18) in csv and
-  json. In csv, top-level decimal columns become text (:func:`plain_text`: plain notation, scale
+  json, which is scientific only for a scale above 6; only such columns are rewritten. In csv, top-level decimal columns become text (:func:`plain_text`: plain notation, scale
   kept). In
   json they must stay numbers: rows are formatted with ``to_json`` with each decimal column
   renamed to a marker and cast to string, the marker's quoted value is then unquoted, and the
@@ -74,7 +74,9 @@ def prepare(df: DataFrame, fmt: str, options: Mapping[str, str], keep: tuple[str
     from pyspark.sql import types as T
 
     data = [f for f in df.schema.fields if f.name not in keep]
-    decimals = [f.name for f in data if isinstance(f.dataType, T.DecimalType)]
+    # BigDecimal.toString turns scientific only when scale > 6 + (digits of the unscaled value - 1):
+    # never for a scale up to 6, so those columns keep Spark's own (faster) path.
+    decimals = [f.name for f in data if isinstance(f.dataType, T.DecimalType) and f.dataType.scale > 6]
     if fmt == "csv":
         df = _plain_decimals(df, decimals)
         if line_sep(options) != "\n" and is_utf8(options):
