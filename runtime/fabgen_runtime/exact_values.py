@@ -9,12 +9,12 @@ single pass (a ``select`` on top of the source, nothing read twice):
   by the text writer with the row separator. ``encoding`` other than UTF-8 cannot go this way
   (the text writer writes UTF-8); ``fabgen validate`` refuses that combination.
 * decimals: Spark writes ``BigDecimal.toString`` (``0E-18`` for a zero of scale 18) in csv and
-  json, which is scientific only for a scale above 6; only such columns are rewritten. In csv, top-level decimal columns become text (:func:`plain_text`: plain notation, scale
-  kept). In
-  json they must stay numbers: rows are formatted with ``to_json`` with each decimal column
-  renamed to a marker and cast to string, the marker's quoted value is then unquoted, and the
-  line is written through the csv writer as one unquoted column (so ``encoding`` and
-  ``lineSep`` still apply; JSON text holds no raw line breaks or control characters).
+  json, which is scientific only for a scale above 6; only such top-level columns are rewritten.
+  In csv they become text (:func:`plain_text`: plain notation, scale kept). In json they must
+  stay numbers: rows are formatted with ``to_json`` with each such column renamed to a marker
+  and turned into plain text, the marker's quoted value is then unquoted, and the line is
+  written through the csv writer as one unquoted column (so ``encoding`` and ``lineSep`` still
+  apply; JSON text holds no raw line breaks or control characters).
 """
 
 from __future__ import annotations
