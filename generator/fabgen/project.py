@@ -63,6 +63,13 @@ class ItemIds(_Model):
 
     id: str | None = None
     name: str | None = None
+    sql_endpoint: str | None = None  # warehouses: the SQL connection host (JDBC/ODBC reads, docs/deploy.md)
+
+
+class LakehouseLayout(_Model):
+    """How a lakehouse keeps its tables (``lakehouses:`` in ``fabgen.yaml``)."""
+
+    schemas: bool = True  # True: Tables/<schema>/<table>; False: Tables/<table> (created without schemas)
 
 
 class Environment(_Model):
@@ -95,6 +102,7 @@ class ProjectSettings(_Model):
     local: LocalSettings = LocalSettings()
     runtime: RuntimeInstall = RuntimeInstall()
     environments: dict[str, Environment] = Field(default_factory=dict)
+    lakehouses: dict[str, LakehouseLayout] = Field(default_factory=dict)  # "workspace/lakehouse" -> layout
 
 
 @dataclass(frozen=True)
