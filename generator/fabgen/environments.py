@@ -157,6 +157,8 @@ class EnvironmentMapping:
             if self.workspace_id(workspace):
                 workspaces[self.workspace(workspace)] = self.workspace_id(workspace) or ""
         catalog: dict[str, Any] = {}
+        if settings.runtime.warehouse_control != "auto":
+            catalog["warehouse_control"] = settings.runtime.warehouse_control
         sections = {"workspaces": workspaces, "lakehouses": lakehouses, "warehouses": warehouses}
         for key, value in sections.items():
             if value:

@@ -87,6 +87,8 @@ class RuntimeInstall(_Model):
     install: Literal["environment", "inline"] = "environment"
     wheel_path: str = "Files/fabgen/wheels"  # lakehouse path for inline installation
     spark_runtime: Literal["1.3", "2.0"] = "2.0"
+    # Warehouse control queries: auto (Fabric: pyodbc when a warehouse's sql_endpoint is known), spark, odbc
+    warehouse_control: Literal["auto", "spark", "odbc"] = "auto"
     # Keys merged over the Environment item's Setting/Sparkcompute.yml defaults (docs/deploy.md).
     spark_compute: dict[str, Any] = Field(default_factory=dict)
 

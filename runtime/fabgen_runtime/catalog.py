@@ -22,6 +22,7 @@ from typing import Any
 
 from .errors import PlatformError
 
+WAREHOUSE_CONTROL = ("auto", "spark", "odbc")
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
@@ -53,12 +54,14 @@ class Catalog:
     workspaces: Mapping[str, str] = field(default_factory=dict)  # workspace name -> id
     lakehouses: Mapping[str, LakehouseFacts] = field(default_factory=dict)  # "ws/lh" -> facts
     warehouses: Mapping[str, WarehouseFacts] = field(default_factory=dict)  # "ws/wh" -> facts
+    # How warehouse control queries run: "spark" (the read path), "odbc" (pyodbc), "auto" (docs/runtimes.md)
+    warehouse_control: str = "auto"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Catalog:
         """Build from the embedded form (see the module docstring); bad entries raise PlatformError."""
         data = data or {}
-        unknown = set(data) - {"workspaces", "lakehouses", "warehouses"}
+        unknown = set(data) - {"workspaces", "lakehouses", "warehouses", "warehouse_control"}
         if unknown:
             raise PlatformError(f"item catalog: unknown key(s) {sorted(unknown)}")
         workspaces = {str(k): _guid(v, f"workspaces.{k}") for k, v in (data.get("workspaces") or {}).items()}
@@ -84,7 +87,11 @@ class Catalog:
             warehouses[_key(key, "warehouses")] = WarehouseFacts(
                 _guid(ident, f"warehouses.{key}.id") if ident else None, endpoint
             )
-        return cls(workspaces, lakehouses, warehouses)
+        control = data.get("warehouse_control") or "auto"
+        if control not in WAREHOUSE_CONTROL:
+            message = f"warehouse_control {control!r} is not one of {WAREHOUSE_CONTROL}"
+            raise PlatformError(f"item catalog: {message}")
+        return cls(workspaces, lakehouses, warehouses, control)
 
     def workspace_id(self, workspace: str) -> str | None:
         """The workspace's id: the name itself when it is a GUID, else the known id or None."""

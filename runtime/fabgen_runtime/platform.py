@@ -71,6 +71,8 @@ class WarehouseConnection:
     database: str
     workspace_id: str | None = None  # Fabric: the warehouse's workspace (None: the notebook's own)
     sql_endpoint: str | None = None  # Fabric: the warehouse's SQL connection host, when known
+    control: str = "spark"  # control queries: "spark" (as the reads) or "odbc" (pyodbc, ``odbc`` below)
+    odbc: str = ""  # the ODBC connection string (no secret on Fabric: an access token is added per query)
 
 
 class Platform(Protocol):
@@ -174,9 +176,25 @@ class FabricPlatform:
                 )
             workspace_id = context.get("currentWorkspaceId") or None
         facts = items.warehouse(workspace, warehouse)
-        endpoint = facts.sql_endpoint or os.environ.get("FABGEN_WAREHOUSE_ENDPOINT") or None
-        url = f"jdbc:sqlserver://{endpoint}:1433;database={warehouse};encrypt=true" if endpoint else ""
-        return WarehouseConnection("tsql", url, {}, warehouse, workspace_id, endpoint)
+        endpoint = facts.sql_endpoint
+        if endpoint is None:
+            if items.warehouse_control == "odbc":
+                raise PlatformError(
+                    f"warehouse_control is odbc but warehouse {workspace}/{warehouse} has no sql_endpoint "
+                    "in the environment's settings"
+                )
+            return WarehouseConnection("tsql", "", {}, warehouse, workspace_id)
+        # With the SQL endpoint known, reads go through JDBC and control queries through ODBC, both
+        # with an Entra token (notebookutils.credentials.getToken): this works under a service principal.
+        url = f"jdbc:sqlserver://{endpoint}:1433;database={_jdbc_value(warehouse)};encrypt=true"
+        props = {"driver": "com.microsoft.sqlserver.jdbc.SQLServerDriver"}
+        control = items.warehouse_control
+        if control == "auto":
+            control = "odbc" if importlib.util.find_spec("pyodbc") is not None else "spark"
+        from .sources.odbc import fabric_connection_string
+
+        odbc = fabric_connection_string(endpoint, warehouse)
+        return WarehouseConnection("tsql", url, props, warehouse, workspace_id, endpoint, control, odbc)
 
 
 def fabric_context() -> dict[str, Any]:
@@ -218,7 +236,17 @@ class LocalPlatform:
             "driver": "org.postgresql.Driver",
         }
         url = f"jdbc:postgresql://{host}:{port}/{warehouse}"
-        return WarehouseConnection("postgres", url, props, warehouse)
+        # Locally "auto" is Spark JDBC; "odbc" runs control queries through PostgreSQL's ODBC driver.
+        control = "odbc" if catalog_mod.current().warehouse_control == "odbc" else "spark"
+        from .sources.odbc import local_connection_string
+
+        odbc = local_connection_string(host, port, warehouse, props["user"], props["password"])
+        return WarehouseConnection("postgres", url, props, warehouse, control=control, odbc=odbc)
+
+
+def _jdbc_value(value: str) -> str:
+    """A value for a SQL Server JDBC URL property, braced (``}`` doubled) so ``;`` cannot end it."""
+    return "{" + value.replace("}", "}}") + "}"
 
 
 def on_fabric() -> bool:
