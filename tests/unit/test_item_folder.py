@@ -164,3 +164,27 @@ def test_a_workspace_name_onelake_cannot_carry_needs_both_ids(tmp_path: Path) ->
     assert "environments.prod.workspaces.DEV_WORKSPACE.id" in fields
     assert "environments.prod.lakehouses.DEV_WORKSPACE/lh_gold.id" in fields  # a source lakehouse
     assert "OneLake cannot name workspace 'Sales Prod'" in str(caught.value)
+
+
+def test_the_deploy_folder_of_the_example_has_no_dangling_or_invented_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    example = tmp_path / "sales"
+    skip = shutil.ignore_patterns(".onelake", ".fabgen")
+    shutil.copytree(REPO / "examples" / "sales", example, ignore=skip)
+    monkeypatch.delenv("FABGEN_FABRIC_TOKEN", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no Azure CLI: the dry run lists what it would publish
+    result = CliRunner().invoke(main, ["deploy", "-p", str(example), "--env", "dev", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    folder = example / ".fabgen" / "deploy" / "dev"
+    files: dict[str, str | bytes] = {}
+    for path in folder.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            files[path.relative_to(folder).as_posix()] = data if path.suffix == ".whl" else data.decode()
+    project = load_project(example)
+    items = check_folder(files, _supplied(project.settings, "dev"))
+    assert len(items) == 7
+    import fabgen_runtime
+
+    check_environment_item(files, fabgen_runtime.__version__, "2.0")
