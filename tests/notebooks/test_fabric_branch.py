@@ -23,8 +23,8 @@ import yaml
 from fabgen.project import load_project
 from fabgen.render import IPYNB_FOLDER, render_project
 from fabgen_runtime.platform import ensure_local_jars
+from fabric_standin.spark_conf import write_spark_defaults
 from readers import count_rows
-from spark_conf import write_spark_defaults
 from test_notebooks import EXAMPLE, WORKSPACE, example  # noqa: F401 - the seeded, rendered example (a fixture)
 
 pytestmark = [pytest.mark.notebook, pytest.mark.spark, pytest.mark.warehouse, pytest.mark.slow]
