@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything fabgen needs locally; safe to run again (each step is skipped when done).
 #
-#   1. Java (for Spark) and Maven (fetches the Delta/JDBC jars), from apt-get when missing
+#   1. Java (for Spark) and Maven (fetches the Delta/JDBC jars), unixODBC and PostgreSQL's ODBC driver
+#      (the runtime's pyodbc control-query path runs against the local warehouse), from apt-get when missing
 #   2. .venv with fabgen and fabgen-runtime installed editable, extras local, dev and deploy
 #   3. the local Spark jars (Delta Lake, PostgreSQL JDBC), cached in FABGEN_JAR_CACHE
 #   4. a Jupyter kernel named synapse_pyspark (Fabric's kernel name) running the venv's Python
@@ -35,6 +36,10 @@ fi
 if ! command -v mvn >/dev/null 2>&1; then
     step "installing Maven (fetches the Spark jars once)"
     apt_install maven
+fi
+if ! odbcinst -q -d 2>/dev/null | grep -q '^\[PostgreSQL Unicode\]'; then
+    step "installing unixODBC and the PostgreSQL ODBC driver (pyodbc control queries)"
+    apt_install unixodbc odbc-postgresql
 fi
 
 # ---- 2. virtualenv and packages

@@ -7,16 +7,6 @@
 # META     "name": "synapse_pyspark"
 # META   },
 # META   "dependencies": {
-# META     "lakehouse": {
-# META       "default_lakehouse": "8b4d52e0-d01b-5873-92f6-fd0bd1d6b455",
-# META       "default_lakehouse_name": "lh_config",
-# META       "default_lakehouse_workspace_id": "00000000-0000-0000-0000-000000000000",
-# META       "known_lakehouses": [
-# META         {
-# META           "id": "8b4d52e0-d01b-5873-92f6-fd0bd1d6b455"
-# META         }
-# META       ]
-# META     },
 # META     "environment": {
 # META       "environmentId": "488afdf1-0dc5-57ef-b4e6-37a1cf2c5bb2",
 # META       "workspaceId": "00000000-0000-0000-0000-000000000000"
@@ -219,6 +209,9 @@ EXPORT_ROWS = [
         "description": "Purchase events picked by a query, JSON Lines split at 2,000 rows per file, uncompressed.",
     },
 ]
+# Ids and lakehouse layouts from fabgen.yaml (never made up): OneLake paths, warehouse workspaces.
+FABRIC_ITEMS = {}
+fabgen_runtime.catalog.configure(FABRIC_ITEMS)
 configs = fabgen_runtime.parse_configs(EXPORT_ROWS)
 
 # METADATA ********************

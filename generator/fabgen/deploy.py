@@ -4,8 +4,8 @@ Steps:
 
 1. render every group for environment E (:func:`fabgen.render.render_project`) into the deploy
    folder ``<project>/.fabgen/deploy/<E>/`` (wiped first: it holds only what this deploy publishes);
-2. build the runtime wheel (:mod:`fabgen.wheel`) and, with ``runtime.install: environment``, write the
-   Environment item (:mod:`fabgen.fabric_environment`); with ``inline`` the wheel is left in
+2. build the runtime wheel (:mod:`fabgen.wheel`); with ``runtime.install: environment`` the render
+   holds it in the Environment item (:mod:`fabgen.fabric_environment`); with ``inline`` the wheel is left in
    ``.fabgen/deploy/<E>-wheel/`` for you to upload to the lakehouse path the notebooks install from;
 3. ``FabricWorkspace(workspace_id, environment=E, repository_directory=<deploy folder>,
    item_type_in_scope=[Environment, Notebook, DataPipeline])`` and ``publish_all_items``;
@@ -41,7 +41,6 @@ from typing import Any
 from fabgen_runtime.errors import ConfigError, ConfigIssue, FabgenError
 
 from .deploy_plan import ITEM_TYPES, Action, ItemRef, only_these_regex, plan_actions, scan_items
-from .fabric_environment import write_environment_item
 from .project import Project
 from .wheel import WheelInfo, build_runtime_wheel, check_wheel, read_wheel
 
@@ -118,24 +117,24 @@ def prebuilt_wheel(path: Path) -> WheelInfo:
 
 
 def prepare(project: Project, env: str, folder: Path, wheel: Path | None = None) -> WheelInfo:
-    """Render for ``env`` into ``folder`` (wiped), build or check the wheel, add the Environment item."""
+    """Render for ``env`` into ``folder`` (wiped): the notebooks, pipelines and the Environment item.
+
+    The wheel is ``wheel`` (checked) or a fresh build into ``<folder>-wheel/``; the render puts it in
+    the Environment item (``runtime.install: environment``).
+    """
     from .render import render_project
 
-    rendered = render_project(project, environment=env)
+    wheel_dir = folder.parent / f"{env}-wheel"
+    info = prebuilt_wheel(wheel) if wheel is not None else build_runtime_wheel(wheel_dir)
+    rendered = render_project(project, environment=env, wheel=info)
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     for item in rendered.items:
-        for name, text in item.files.items():
+        for name, content in item.files.items():
             path = folder / item.folder / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(text.encode("utf-8"))
-    runtime = project.settings.runtime
-    wheel_dir = folder.parent / f"{env}-wheel"
-    info = prebuilt_wheel(wheel) if wheel is not None else build_runtime_wheel(wheel_dir)
-    if runtime.install == "environment":
-        name = project.settings.name
-        write_environment_item(folder, name, info, runtime.spark_runtime, runtime.spark_compute)
+            path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
     return info
 
 

@@ -23,7 +23,14 @@ from typing import Any
 
 import yaml
 
-from .items import PLATFORM_FILE, dump_json, environment_logical_id, platform_properties, safe_name
+from .items import (
+    PLATFORM_FILE,
+    Item,
+    dump_json,
+    environment_logical_id,
+    platform_properties,
+    safe_name,
+)
 from .wheel import WheelInfo
 
 ITEM_TYPE = "Environment"
@@ -55,6 +62,24 @@ def sparkcompute_yaml(spark_runtime: str, overrides: dict[str, Any] | None = Non
     return yaml.safe_dump(settings, sort_keys=False, default_flow_style=False)
 
 
+def environment_item(
+    project: str,
+    wheel: WheelInfo,
+    spark_runtime: str,
+    spark_compute: dict[str, Any] | None = None,
+) -> Item:
+    """The ``<project>_env`` Environment item: ``.platform``, the wheel (bytes) and ``Sparkcompute.yml``."""
+    name = environment_item_name(project)
+    description = f"fabgen: runtime {wheel.version} of project {project} (generated: do not edit)"
+    platform = platform_properties(ITEM_TYPE, name, environment_logical_id(project), description)
+    files: dict[str, str | bytes] = {
+        PLATFORM_FILE: dump_json(platform),
+        f"{LIBRARIES_DIR}/{wheel.path.name}": wheel.path.read_bytes(),
+        SPARKCOMPUTE_FILE: sparkcompute_yaml(spark_runtime, spark_compute),
+    }
+    return Item(name, ITEM_TYPE, environment_logical_id(project), files)
+
+
 def write_environment_item(
     dest: Path,
     project: str,
@@ -63,15 +88,12 @@ def write_environment_item(
     spark_compute: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``<project>_env.Environment/`` under ``dest`` (replacing an older one); return its folder."""
-    name = environment_item_name(project)
-    folder = dest / f"{name}.{ITEM_TYPE}"
+    item = environment_item(project, wheel, spark_runtime, spark_compute)
+    folder = dest / item.folder
     if folder.exists():
         shutil.rmtree(folder)
-    (folder / LIBRARIES_DIR).mkdir(parents=True)
-    (folder / SPARKCOMPUTE_FILE).parent.mkdir(parents=True)
-    description = f"fabgen: runtime {wheel.version} of project {project} (generated: do not edit)"
-    platform = platform_properties(ITEM_TYPE, name, environment_logical_id(project), description)
-    (folder / PLATFORM_FILE).write_text(dump_json(platform), encoding="utf-8")
-    shutil.copyfile(wheel.path, folder / LIBRARIES_DIR / wheel.path.name)
-    (folder / SPARKCOMPUTE_FILE).write_text(sparkcompute_yaml(spark_runtime, spark_compute), encoding="utf-8")
+    for relative, content in item.files.items():
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
     return folder

@@ -71,11 +71,6 @@ def environment_logical_id(project: str) -> str:
     return logical_id(project, "environment")
 
 
-def placeholder_lakehouse_id(workspace: str, lakehouse: str) -> str:
-    """A stand-in lakehouse id for renders without an environment that names the real one."""
-    return str(uuid.uuid5(FABGEN_NAMESPACE, f"lakehouse/{workspace}/{lakehouse}"))
-
-
 def dump_json(value: Any) -> str:
     """JSON as fabgen writes it: two-space indent, UTF-8 kept, trailing newline."""
     return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
@@ -83,12 +78,12 @@ def dump_json(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Item:
-    """One Fabric item folder: ``<name>.<type>/`` holding ``files`` (file name -> text)."""
+    """One Fabric item folder: ``<name>.<type>/`` holding ``files`` (relative path -> text, or bytes)."""
 
     name: str
     type: str
     logical_id: str
-    files: dict[str, str]
+    files: dict[str, str | bytes]
 
     @property
     def folder(self) -> str:

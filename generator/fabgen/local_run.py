@@ -34,13 +34,20 @@ def local_runtime(project: Project) -> Iterator[platform_mod.LocalPlatform]:
     with project.local_environment():
         import os
 
-        previous = platform_mod.current()
+        from fabgen_runtime import catalog
+
+        from .environments import EnvironmentMapping
+
+        previous, previous_items = platform_mod.current(), catalog.current()
         local = platform_mod.LocalPlatform(os.environ["FABGEN_ONELAKE_ROOT"])
         platform_mod.use(local)
+        # The project's lakehouse layouts and warehouse_control, as the rendered notebooks carry them.
+        catalog.configure(EnvironmentMapping().catalog(project.settings, project.configs))
         try:
             yield local
         finally:
             platform_mod.use(previous)
+            catalog.configure(previous_items)
 
 
 def run_dates(run_date: str | None, date_from: str | None, date_to: str | None) -> list[str | None]:

@@ -74,6 +74,13 @@ class ItemIds(_Model):
 
     id: str | None = None
     name: str | None = None
+    sql_endpoint: str | None = None  # warehouses: the SQL connection host (JDBC/ODBC reads, docs/deploy.md)
+
+
+class LakehouseLayout(_Model):
+    """How a lakehouse keeps its tables (``lakehouses:`` in ``fabgen.yaml``)."""
+
+    schemas: bool = True  # True: Tables/<schema>/<table>; False: Tables/<table> (created without schemas)
 
 
 class Environment(_Model):
@@ -91,6 +98,8 @@ class RuntimeInstall(_Model):
     install: Literal["environment", "inline"] = "environment"
     wheel_path: str = "Files/fabgen/wheels"  # lakehouse path for inline installation
     spark_runtime: Literal["1.3", "2.0"] = "2.0"
+    # Warehouse control queries: auto (Fabric: pyodbc when a warehouse's sql_endpoint is known), spark, odbc
+    warehouse_control: Literal["auto", "spark", "odbc"] = "auto"
     # Keys merged over the Environment item's Setting/Sparkcompute.yml defaults (docs/deploy.md).
     spark_compute: dict[str, Any] = Field(default_factory=dict)
 
@@ -106,6 +115,7 @@ class ProjectSettings(_Model):
     local: LocalSettings = LocalSettings()
     runtime: RuntimeInstall = RuntimeInstall()
     environments: dict[str, Environment] = Field(default_factory=dict)
+    lakehouses: dict[str, LakehouseLayout] = Field(default_factory=dict)  # "workspace/lakehouse" -> layout
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,13 @@ Output layout (relative to ``--out``)::
 
     <G>_eg<N>.Notebook/.platform, notebook-content.py     one per execution group N of group G
     <G>_pipeline.DataPipeline/.platform, pipeline-content.json
+    <project>_env.Environment/.platform, Libraries/CustomLibraries/<wheel>, Setting/Sparkcompute.yml
+                                                           with runtime.install: environment
     ipynb/<G>_eg<N>.ipynb                                  the same notebook, for local runs
+
+The folder is a complete set of Fabric items: Git integration or fabric-cicd can take it as it is
+(every id a notebook or pipeline names is an item of the folder, by logicalId, or an id that
+``fabgen.yaml`` supplies for the environment; see :mod:`fabgen.environments`).
 
 Rendering is deterministic: the same project, templates and versions give byte-identical files.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 import importlib.resources
 import logging
 import re
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +39,11 @@ from fabgen_runtime.errors import ConfigError, ConfigIssue
 
 from . import __version__, items
 from .environments import EnvironmentMapping, environment_mapping
+from .fabric_environment import environment_item, environment_item_name
 from .notebook import Cell, EnvironmentDependency, Notebook, to_fabric_py, to_ipynb
 from .project import Project
 from .pyliteral import py_literal
+from .wheel import WheelInfo, cached_runtime_wheel, wheel_payload
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +64,9 @@ class TemplateError(ConfigError):
 class Rendered:
     """Everything one render produced: files by relative path (posix), and the groups rendered."""
 
-    files: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str | bytes] = field(default_factory=dict)
     groups: list[str] = field(default_factory=list)
+    project: str = ""
     items: list[items.Item] = field(default_factory=list)
     notebooks: dict[str, Notebook] = field(default_factory=dict)  # notebook name -> model
 
@@ -68,11 +78,13 @@ class Rendered:
 
     def owns(self, path: str) -> bool:
         """True when ``path`` (relative, posix) is where this render's groups keep their output."""
-        return any(pattern.match(path) for pattern in _owned_patterns(self.groups))
+        return any(pattern.match(path) for pattern in _owned_patterns(self.groups, self.project))
 
 
-def _owned_patterns(groups: Iterable[str]) -> list[re.Pattern[str]]:
+def _owned_patterns(groups: Iterable[str], project: str = "") -> list[re.Pattern[str]]:
     patterns = []
+    if project:
+        patterns.append(re.compile(rf"^{re.escape(environment_item_name(project))}\.Environment/"))
     for group in groups:
         safe = re.escape(items.safe_name(group))
         patterns += [
@@ -180,8 +192,9 @@ def notebook_context(
     execution_group: int,
     execution_groups: list[int],
     rows: list[dict[str, Any]],
+    configs: list[ExportConfig] | None = None,
 ) -> dict[str, Any]:
-    """What the notebook templates see (documented in docs/render.md)."""
+    """What the notebook templates see (docs/render.md); ``configs``: the rows before mapping."""
     settings = project.settings
     runtime_version = fabgen_runtime.__version__
     ref = settings.config_lakehouse
@@ -209,6 +222,7 @@ def notebook_context(
             "spark_runtime": settings.runtime.spark_runtime,
         },
         "environment": mapping.name,
+        "items": mapping.catalog(settings, configs or []),
         "fabgen_version": __version__,
         "runtime_version": runtime_version,
     }
@@ -243,13 +257,29 @@ def _render_groups(project: Project, group: str | None) -> list[str]:
     return groups
 
 
-def render_project(project: Project, group: str | None = None, environment: str | None = None) -> Rendered:
-    """Render ``group`` (every group with an active export when None) for ``environment``."""
+def render_project(
+    project: Project, group: str | None = None, environment: str | None = None, wheel: WheelInfo | None = None
+) -> Rendered:
+    """Render ``group`` (every group with an active export when None) for ``environment``.
+
+    With ``runtime.install: environment`` the project's Environment item is part of the render,
+    holding ``wheel`` (default: the runtime wheel of the current sources, built once and cached).
+    """
     mapping = environment_mapping(project.settings, environment)
     env = template_environment(project.root)
-    rendered = Rendered()
     settings = project.settings
-    for name in _render_groups(project, group):
+    rendered = Rendered(project=settings.name)
+    groups = _render_groups(project, group)
+    chosen = [c for g in groups for c in project.select(g)]
+    missing = mapping.missing(settings, chosen)
+    if missing:
+        raise ConfigError(missing)
+    if environment is None and settings.runtime.install == "inline":
+        log.warning(
+            "inline install needs the config lakehouse as the notebooks' default lakehouse, and a render "
+            "without --env knows no ids: these notebooks have none (render with --env E to attach it)"
+        )
+    for name in groups:
         configs = sorted(project.select(name), key=lambda c: c.export_name)
         rows = mapping.rows(configs)
         execution_groups = sorted({c.execution_group for c in configs})
@@ -257,7 +287,7 @@ def render_project(project: Project, group: str | None = None, environment: str 
         for eg in execution_groups:
             chosen = [i for i, c in enumerate(configs) if c.execution_group == eg]
             eg_rows, eg_configs = [rows[i] for i in chosen], [configs[i] for i in chosen]
-            context = notebook_context(project, mapping, name, eg, execution_groups, eg_rows)
+            context = notebook_context(project, mapping, name, eg, execution_groups, eg_rows, eg_configs)
             model = render_notebook(env, context, mapping, project, eg_configs)
             nb_name = items.notebook_name(name, eg)
             logical = items.notebook_logical_id(settings.name, name, eg)
@@ -273,6 +303,11 @@ def render_project(project: Project, group: str | None = None, environment: str 
             description=f"fabgen: runs the execution groups of {name} in order",
         ))
         rendered.groups.append(name)
+    runtime = settings.runtime
+    if runtime.install == "environment":
+        wheel = wheel or cached_runtime_wheel()
+        item = environment_item(settings.name, wheel, runtime.spark_runtime, runtime.spark_compute)
+        rendered.add_item(item)
     return rendered
 
 
@@ -291,15 +326,31 @@ def _on_disk(out_dir: Path, rendered: Rendered) -> dict[str, Path]:
     return found
 
 
+def _data(content: str | bytes) -> bytes:
+    return content if isinstance(content, bytes) else content.encode("utf-8")
+
+
+def _same(relative: str, on_disk: bytes, data: bytes) -> bool:
+    """Equal content; a wheel is equal when it installs the same files (its build tool may differ)."""
+    if on_disk == data:
+        return True
+    if relative.endswith(".whl"):
+        try:
+            return wheel_payload(on_disk) == wheel_payload(data)
+        except zipfile.BadZipFile:
+            return False
+    return False
+
+
 def check_output(rendered: Rendered, out_dir: Path) -> list[tuple[str, str]]:
     """How ``out_dir`` differs from ``rendered``: ``(path, "missing" | "differs" | "stale")``, sorted."""
     existing = _on_disk(out_dir, rendered)
     problems = []
-    for relative, text in sorted(rendered.files.items()):
+    for relative, content in sorted(rendered.files.items()):
         path = out_dir / relative
         if not path.is_file():
             problems.append((relative, "missing"))
-        elif path.read_bytes() != text.encode("utf-8"):
+        elif not _same(relative, path.read_bytes(), _data(content)):
             problems.append((relative, "differs"))
     problems += [(relative, "stale") for relative in existing if relative not in rendered.files]
     return sorted(problems)
@@ -313,10 +364,10 @@ def write_output(rendered: Rendered, out_dir: Path) -> list[tuple[str, str]]:
     """
     existing = _on_disk(out_dir, rendered)
     report = []
-    for relative, text in sorted(rendered.files.items()):
+    for relative, content in sorted(rendered.files.items()):
         path = out_dir / relative
-        data = text.encode("utf-8")
-        if path.is_file() and path.read_bytes() == data:
+        data = _data(content)
+        if path.is_file() and _same(relative, path.read_bytes(), data):
             report.append((relative, "unchanged"))
             continue
         status = "updated" if path.exists() else "created"

@@ -248,3 +248,69 @@ def build_runtime_wheel(out_dir: Path, source: RuntimeSource | None = None) -> W
         shutil.copyfile(built, target)
     log.debug("runtime wheel from %s -> %s", source.describe(), target)
     return check_wheel(read_wheel(target), expected)
+
+
+CACHE_ENV = "FABGEN_WHEEL_CACHE"
+
+
+def wheel_cache() -> Path:
+    """Where :func:`cached_runtime_wheel` keeps built wheels (``FABGEN_WHEEL_CACHE``)."""
+    default = Path.home() / ".cache" / "fabgen" / "wheels"
+    return Path(os.environ.get(CACHE_ENV) or default)
+
+
+def source_digest(source: RuntimeSource) -> str:
+    """A digest of the runtime's sources (file names and bytes, caches skipped) and its version."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{source.kind}\0{source.version}\0".encode())
+    for path in sorted(source.path.rglob("*")):
+        relative = path.relative_to(source.path)
+        if path.is_dir() or any(part in ("__pycache__", "build", "dist") or part.endswith(".egg-info")
+                                for part in relative.parts) or path.suffix in (".pyc", ".pyo"):
+            continue
+        digest.update(relative.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:24]
+
+
+def cached_runtime_wheel(source: RuntimeSource | None = None) -> WheelInfo:
+    """The runtime wheel for the current sources, built once per source digest and kept in the cache.
+
+    ``fabgen render`` puts the wheel into the Environment item on every render; the build is
+    reproducible, so a wheel built from the same sources is the same wheel.
+    """
+    source = source or find_runtime_source()
+    folder = wheel_cache() / source_digest(source)
+    found = sorted(folder.glob("*.whl")) if folder.is_dir() else []
+    if len(found) == 1:
+        return check_wheel(read_wheel(found[0]))
+    with tempfile.TemporaryDirectory(prefix="fabgen-wheel-cache-", dir=_mkdir(wheel_cache())) as scratch:
+        built = build_runtime_wheel(Path(scratch), source)
+        try:
+            Path(scratch).rename(folder)  # atomic: a concurrent render sees a complete folder or none
+        except OSError:
+            if not any(folder.glob("*.whl")):
+                raise
+        else:
+            Path(scratch).mkdir()  # TemporaryDirectory removes it again
+    return check_wheel(read_wheel(folder / built.path.name))
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def wheel_payload(data: bytes) -> dict[str, bytes]:
+    """A wheel's entries minus those naming the build tool (``WHEEL``, ``RECORD``): what it installs.
+
+    Two builds of the same sources with different setuptools versions have the same payload.
+    """
+    import io
+
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return {
+            name: zf.read(name)
+            for name in zf.namelist()
+            if not name.endswith((".dist-info/WHEEL", ".dist-info/RECORD"))
+        }

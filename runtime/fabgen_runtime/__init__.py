@@ -5,6 +5,7 @@ The public API follows the export framework spec: :class:`ConfigExportManager`,
 model and the error hierarchy.
 """
 
+from . import catalog as catalog
 from .config import ExportConfig, parse_config, parse_configs
 from .errors import (
     CompressionError,

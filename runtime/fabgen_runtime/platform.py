@@ -27,8 +27,9 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from . import catalog as catalog_mod
 from .errors import ConfigIssue, PathError, PlatformError
 
 if TYPE_CHECKING:
@@ -68,6 +69,10 @@ class WarehouseConnection:
     jdbc_url: str
     properties: dict[str, str]
     database: str
+    workspace_id: str | None = None  # Fabric: the warehouse's workspace (None: the notebook's own)
+    sql_endpoint: str | None = None  # Fabric: the warehouse's SQL connection host, when known
+    control: str = "spark"  # control queries: "spark" (as the reads) or "odbc" (pyodbc, ``odbc`` below)
+    odbc: str = ""  # the ODBC connection string (no secret on Fabric: an access token is added per query)
 
 
 class Platform(Protocol):
@@ -95,12 +100,28 @@ def files_uri(platform: Platform, workspace: str, lakehouse: str, relative: str 
     return f"{base}/{relative}" if relative else base
 
 
+DEFAULT_SCHEMA = "dbo"
+
+
 def table_uri(platform: Platform, workspace: str, lakehouse: str, schema: str, table: str) -> str:
-    """URI of the Delta table ``Tables/<schema>/<table>`` in a lakehouse."""
+    """URI of a lakehouse's Delta table: ``Tables/<schema>/<table>``, or ``Tables/<table>`` in a
+    lakehouse without schemas (``schemas: false`` in the item catalog, :mod:`fabgen_runtime.catalog`).
+
+    A lakehouse without schemas has only ``dbo`` (what Fabric's SQL endpoint calls its tables);
+    naming another schema there raises :class:`PlatformError`.
+    """
     for part in (schema, table):
         if not part or any(c in part for c in "/\\") or part in (".", ".."):
             raise PlatformError(f"{part!r} cannot name a schema or table folder")
-    return f"{platform.lakehouse_uri(workspace, lakehouse)}/Tables/{schema}/{table}"
+    base = f"{platform.lakehouse_uri(workspace, lakehouse)}/Tables"
+    if catalog_mod.current().lakehouse(workspace, lakehouse).schemas:
+        return f"{base}/{schema}/{table}"
+    if schema.lower() != DEFAULT_SCHEMA:
+        raise PlatformError(
+            f"lakehouse {workspace}/{lakehouse} has no schemas (schemas: false), so no table "
+            f"{schema}.{table}: use schema {DEFAULT_SCHEMA} or none"
+        )
+    return f"{base}/{table}"
 
 
 class FabricPlatform:
@@ -115,22 +136,77 @@ class FabricPlatform:
         return session or SparkSession.builder.getOrCreate()
 
     def lakehouse_uri(self, workspace: str, lakehouse: str) -> str:
-        if _GUID.match(workspace) and _GUID.match(lakehouse):
-            return f"abfss://{workspace}@{ONELAKE_HOST}/{lakehouse}"
+        """OneLake's GUID form when both ids are known, else its name form; never one of each.
+
+        OneLake documents ``<workspace guid>@.../<lakehouse guid>`` and
+        ``<workspace name>@.../<lakehouse name>.Lakehouse``; a GUID workspace with a named lakehouse
+        (or the reverse) is neither, so it raises, naming the id to add.
+        """
+        items = catalog_mod.current()
+        workspace_id = items.workspace_id(workspace)
+        lakehouse_id = items.lakehouse(workspace, lakehouse).id
+        if workspace_id and lakehouse_id:
+            return f"abfss://{workspace_id}@{ONELAKE_HOST}/{lakehouse_id}"
+        if _GUID.match(workspace) or _GUID.match(lakehouse):
+            missing = f"lakehouse {lakehouse!r}" if _GUID.match(workspace) else f"workspace {workspace!r}"
+            raise PlatformError(
+                f"{workspace}/{lakehouse}: one is given by id but the id of the {missing} is unknown, and "
+                "OneLake paths are GUID+GUID or name+name: give its id in the environment's settings"
+            )
         if not re.match(r"^[A-Za-z0-9_.-]+$", workspace) or set(workspace) == {"."}:
             raise PlatformError(
                 f"workspace {workspace!r} has characters OneLake names cannot carry: "
-                "map it to its workspace GUID in the environment settings"
+                "give the workspace's and the lakehouse's ids (GUIDs) in the environment's settings"
             )
         if not re.match(r"^[A-Za-z0-9_-]+$", lakehouse):
             raise PlatformError(f"{lakehouse!r} is not a lakehouse name (letters, digits and '_') or GUID")
         return f"abfss://{workspace}@{ONELAKE_HOST}/{lakehouse}.Lakehouse"
 
     def warehouse(self, workspace: str, warehouse: str) -> WarehouseConnection:
-        # The Fabric Spark connector needs no URL; JDBC callers get the SQL endpoint from settings.
-        endpoint = os.environ.get("FABGEN_WAREHOUSE_ENDPOINT", "")
-        url = f"jdbc:sqlserver://{endpoint}:1433;database={warehouse};encrypt=true" if endpoint else ""
-        return WarehouseConnection("tsql", url, {}, warehouse)
+        """The warehouse with its workspace id (None: the notebook's own workspace) and SQL endpoint."""
+        items = catalog_mod.current()
+        workspace_id = items.workspace_id(workspace)
+        if workspace_id is None:
+            context = fabric_context()
+            if workspace not in (context.get("currentWorkspaceName"), context.get("currentWorkspaceId")):
+                raise PlatformError(
+                    f"warehouse {warehouse!r} is in workspace {workspace!r}, whose id is unknown, and this "
+                    f"notebook runs in {context.get('currentWorkspaceName')!r}: give the workspace's id in "
+                    "the environment's settings (Fabric would look for the warehouse in this workspace)"
+                )
+            workspace_id = context.get("currentWorkspaceId") or None
+        facts = items.warehouse(workspace, warehouse)
+        endpoint = facts.sql_endpoint
+        if endpoint is None:
+            if items.warehouse_control == "odbc":
+                raise PlatformError(
+                    f"warehouse_control is odbc but warehouse {workspace}/{warehouse} has no sql_endpoint "
+                    "in the environment's settings"
+                )
+            return WarehouseConnection("tsql", "", {}, warehouse, workspace_id)
+        # With the SQL endpoint known, reads go through JDBC and control queries through ODBC, both
+        # with an Entra token (notebookutils.credentials.getToken): this works under a service principal.
+        url = f"jdbc:sqlserver://{endpoint}:1433;database={_jdbc_value(warehouse)};encrypt=true"
+        props = {"driver": "com.microsoft.sqlserver.jdbc.SQLServerDriver"}
+        control = items.warehouse_control
+        if control == "auto":
+            control = "odbc" if importlib.util.find_spec("pyodbc") is not None else "spark"
+        from .sources.odbc import fabric_connection_string
+
+        odbc = fabric_connection_string(endpoint, warehouse)
+        return WarehouseConnection("tsql", url, props, warehouse, workspace_id, endpoint, control, odbc)
+
+
+def fabric_context() -> dict[str, Any]:
+    """``notebookutils.runtime.context`` (Fabric only): the workspace, notebook and lakehouse of this run.
+
+    Microsoft documents it as a dict with ``currentWorkspaceName``, ``currentWorkspaceId``,
+    ``defaultLakehouseName``, ``isForPipeline``, ... (learn.microsoft.com/fabric/data-engineering/
+    notebook-utilities, "Runtime utilities").
+    """
+    import notebookutils  # type: ignore[import-not-found]
+
+    return dict(notebookutils.runtime.context)
 
 
 class LocalPlatform:
@@ -160,7 +236,17 @@ class LocalPlatform:
             "driver": "org.postgresql.Driver",
         }
         url = f"jdbc:postgresql://{host}:{port}/{warehouse}"
-        return WarehouseConnection("postgres", url, props, warehouse)
+        # Locally "auto" is Spark JDBC; "odbc" runs control queries through PostgreSQL's ODBC driver.
+        control = "odbc" if catalog_mod.current().warehouse_control == "odbc" else "spark"
+        from .sources.odbc import local_connection_string
+
+        odbc = local_connection_string(host, port, warehouse, props["user"], props["password"])
+        return WarehouseConnection("postgres", url, props, warehouse, control=control, odbc=odbc)
+
+
+def _jdbc_value(value: str) -> str:
+    """A value for a SQL Server JDBC URL property, braced (``}`` doubled) so ``;`` cannot end it."""
+    return "{" + value.replace("}", "}}") + "}"
 
 
 def on_fabric() -> bool:

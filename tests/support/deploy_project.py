@@ -39,6 +39,9 @@ def export_rows(groups: dict[str, list[int]]) -> list[dict[str, Any]]:
     return rows
 
 
+CONFIG_LAKEHOUSE_ID = "c0f10000-0000-4000-8000-00000000c0f1"
+
+
 def write_project(
     root: Path,
     groups: dict[str, list[int]] | None = None,
@@ -54,7 +57,12 @@ def write_project(
         "config_lakehouse": {"workspace": "DEV_WORKSPACE", "lakehouse": "lh_config"},
         "runtime": {"install": install, "spark_runtime": spark_runtime},
         "environments": {
-            "dev": {"workspace_id": WORKSPACE_ID},
+            # The config lakehouse's id: the notebooks' default lakehouse (inline installation needs it).
+            "dev": {
+                "workspace_id": WORKSPACE_ID,
+                "workspaces": {"DEV_WORKSPACE": {"id": WORKSPACE_ID}},
+                "lakehouses": {"DEV_WORKSPACE/lh_config": {"id": CONFIG_LAKEHOUSE_ID}},
+            },
             "nowhere": {},
         },
     }

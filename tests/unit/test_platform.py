@@ -73,8 +73,11 @@ def test_fabric_guid_form() -> None:
     assert (
         table_uri(fabric, WS_GUID, LH_GUID, "dbo", "t") == f"abfss://{WS_GUID}@{HOST}/{LH_GUID}/Tables/dbo/t"
     )
-    # Only a GUID workspace: the lakehouse is still addressed by name.
-    assert fabric.lakehouse_uri(WS_GUID, "lh_x") == f"abfss://{WS_GUID}@{HOST}/lh_x.Lakehouse"
+    # Never a GUID workspace with a named lakehouse (OneLake documents GUID+GUID or name+name).
+    with pytest.raises(PlatformError, match="GUID\\+GUID or name\\+name"):
+        fabric.lakehouse_uri(WS_GUID, "lh_x")
+    with pytest.raises(PlatformError, match="workspace 'ws'"):
+        fabric.lakehouse_uri("ws", LH_GUID)
 
 
 @pytest.mark.parametrize("workspace", ["Sales Team", "dev/ws", "ws@x", "wörk", "", "..", "a#b"])
@@ -134,4 +137,13 @@ def test_local_warehouse_connection_from_environment(monkeypatch: pytest.MonkeyP
     assert conn.jdbc_url == "jdbc:postgresql://db.local:6543/wh_sales"
     assert conn.properties == {"user": "u", "password": "p", "driver": "org.postgresql.Driver"}
     assert conn.database == "wh_sales"
-    assert FabricPlatform().warehouse("ws", "wh_sales").dialect == "tsql"
+    # On Fabric, a warehouse's workspace id comes from the item catalog (or notebookutils' context,
+    # tested with the Fabric stand-in in tests/integration/test_fabric_standin.py).
+    from fabgen_runtime import catalog
+
+    catalog.configure({"workspaces": {"ws": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"}})
+    try:
+        fabric = FabricPlatform().warehouse("ws", "wh_sales")
+    finally:
+        catalog.configure(None)
+    assert (fabric.dialect, fabric.workspace_id) == ("tsql", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")

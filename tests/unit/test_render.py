@@ -40,6 +40,7 @@ def test_one_notebook_per_execution_group_with_cells_in_order(root: Path) -> Non
     rendered = render_project(load_project(root))
     assert sorted(rendered.notebooks) == ["ops_daily_eg3", "sales_eg1", "sales_eg2"]
     assert rendered.groups == ["ops.daily", "sales"]
+    wheel = f"fabgen_runtime-{fabgen_runtime.__version__}-py3-none-any.whl"
     assert sorted(rendered.files) == [
         "ipynb/ops_daily_eg3.ipynb", "ipynb/sales_eg1.ipynb", "ipynb/sales_eg2.ipynb",
         "ops_daily_eg3.Notebook/.platform", "ops_daily_eg3.Notebook/notebook-content.py",
@@ -47,6 +48,8 @@ def test_one_notebook_per_execution_group_with_cells_in_order(root: Path) -> Non
         "sales_eg1.Notebook/.platform", "sales_eg1.Notebook/notebook-content.py",
         "sales_eg2.Notebook/.platform", "sales_eg2.Notebook/notebook-content.py",
         "sales_pipeline.DataPipeline/.platform", "sales_pipeline.DataPipeline/pipeline-content.json",
+        "shop_env.Environment/.platform", f"shop_env.Environment/Libraries/CustomLibraries/{wheel}",
+        "shop_env.Environment/Setting/Sparkcompute.yml",
     ]
     for name, model in rendered.notebooks.items():
         assert [c.kind for c in model.cells] == ["markdown", "parameters", "code", "code", "code", "code"]
@@ -154,25 +157,39 @@ def test_setup_cell_fails_fast_on_another_runtime(root: Path, monkeypatch: pytes
 
 def test_inline_install(tmp_path: Path) -> None:
     root = write_project(tmp_path / "shop", runtime={"install": "inline", "wheel_path": "Files/libs/"})
-    model = render_project(load_project(root)).notebooks["sales_eg1"]
-    setup = model.cells[2].source
+    rendered = render_project(load_project(root), environment="prod")
+    model = rendered.notebooks["sales_eg1"]
+    # The install is the first code cell: Fabric restarts the interpreter after an in-line %pip.
+    assert [c.kind for c in model.cells] == ["markdown", "code", "parameters", "code", "code", "code", "code"]
+    install = model.cells[1].source
     wheel = f"/lakehouse/default/Files/libs/fabgen_runtime-{fabgen_runtime.__version__}-py3-none-any.whl"
-    assert f'get_ipython().run_line_magic("pip", "install --quiet {wheel}")' in setup
-    assert "if ON_FABRIC:\n    # runtime.install" in setup  # never locally
+    assert f'get_ipython().run_line_magic("pip", "install --quiet {wheel}")' in install
+    on_fabric = 'os.environ.get("FABGEN_PLATFORM") != "local" and importlib.util.find_spec("notebookutils")'
+    assert on_fabric in install
+    assert "run_line_magic" not in model.cells[3].source
     assert model.environment is None
+    assert not any(p.endswith(".Environment/.platform") for p in rendered.files)  # no Environment item
+    # The wheel comes from the default lakehouse: the config lakehouse, attached by id.
+    assert model.lakehouse is not None
+    assert model.lakehouse.default_lakehouse == "0b9a0000-0000-4000-8000-000000000003"
     env_model = render_project(load_project(write_project(tmp_path / "env"))).notebooks["sales_eg1"]
     assert env_model.environment is not None
 
 
 def test_metadata_carries_kernel_and_default_lakehouse(root: Path) -> None:
+    # Without an environment no lakehouse id is known, and none is made up: no default lakehouse.
     rendered = render_project(load_project(root))
     for name in rendered.notebooks:
         model = _notebook(rendered, name)
         assert model.kernel == KERNEL
-        assert model.lakehouse is not None and model.lakehouse.default_lakehouse_name == "lh_config"
+        assert model.lakehouse is None
         ipynb = json.loads(rendered.files[f"ipynb/{name}.ipynb"])
         assert ipynb["metadata"]["kernelspec"]["name"] == KERNEL
-        assert ipynb["metadata"]["dependencies"]["lakehouse"]["default_lakehouse_name"] == "lh_config"
+        assert "lakehouse" not in ipynb["metadata"]["dependencies"]
+    rendered = render_project(load_project(root), environment="prod")
+    for name in rendered.notebooks:
+        ipynb = json.loads(rendered.files[f"ipynb/{name}.ipynb"])
+        assert ipynb["metadata"]["dependencies"]["lakehouse"]["default_lakehouse_name"] == "lh_config_prod"
         assert ipynb["metadata"]["language_info"]["name"] == "python"
 
 
@@ -210,8 +227,9 @@ def test_render_is_deterministic(root: Path, tmp_path: Path) -> None:
     again = write_output(render_project(load_project(root)), out)
     assert {status for _path, status in again} == {"unchanged"}
     assert check_output(render_project(load_project(root)), out) == []
-    for path, text in first.items():
-        assert (out / path).read_text(encoding="utf-8") == text
+    for path, content in first.items():
+        expected = content if isinstance(content, bytes) else content.encode("utf-8")
+        assert (out / path).read_bytes() == expected
 
 
 def test_template_override(root: Path) -> None:
@@ -254,6 +272,7 @@ def test_cli_render_writes_and_checks(root: Path, tmp_path: Path) -> None:
     assert "created" in result.output and "sales_eg1.Notebook/notebook-content.py" in result.output
     assert sorted(p.name for p in out.iterdir()) == [
         "ipynb", "sales_eg1.Notebook", "sales_eg2.Notebook", "sales_pipeline.DataPipeline",
+        "shop_env.Environment",
     ]
     check = runner.invoke(main, ["render", "-p", str(root), "--group", "sales", "--out", str(out), "--check"])
     assert check.exit_code == 0, check.output

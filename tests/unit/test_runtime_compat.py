@@ -75,6 +75,9 @@ def test_imports_only_what_fabric_provides() -> None:
     """Top-level imports are the standard library, pyspark/py4j/delta (provided by Fabric) or ourselves."""
     provided = {"pyspark", "py4j", "delta", "notebookutils", "com"}  # com.microsoft.spark.fabric
     optional = {"brotli"}  # imported on demand, with a CompressionError naming the package when missing
+    # pyodbc: imported lazily (sources/odbc.py), a PlatformError when missing; Runtime 1.3 ships 5.0.1
+    # (microsoft/synapse-spark-runtime, Fabric/Runtime 1.3 (Spark 3.5)/Fabric-Python311-CPU.yml).
+    optional |= {"pyodbc"}
     stdlib = set(sys.stdlib_module_names)
     strangers = set()
     for path in SOURCES:

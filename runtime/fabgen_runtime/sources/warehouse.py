@@ -8,9 +8,12 @@ separate queries, so for incremental exports every partition is also bounded by 
 while the partitions run wait for the next run instead of being skipped by a watermark that
 moved past them. Control queries (catalog lookup, bounds, ``period_date_query``) return one row.
 
-On Fabric, the export's T-SQL goes through ``spark.read.synapsesql`` (T-SQL pass-through with
-``Constants.DatabaseName``; ``Constants.WorkspaceId`` when ``source_workspace`` is a GUID). That
-path cannot run outside Fabric; it is kept small and isolated in :func:`_fabric_reader`.
+On Fabric, the export's T-SQL goes through Spark JDBC (mssql-jdbc with an Entra ``accessToken``
+from ``notebookutils.credentials.getToken``) when the warehouse's SQL endpoint is known, which works
+under a service principal; otherwise through ``spark.read.synapsesql`` (T-SQL pass-through with
+``Constants.DatabaseName`` and the warehouse's ``Constants.WorkspaceId``), which Microsoft documents
+for interactive Entra users. Control queries go through pyodbc (:mod:`.odbc`) when the connection
+says ``control == "odbc"``. docs/runtimes.md lists which path runs when.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ def partitions(spark: SparkSession) -> int:
 # --------------------------------------------------------------------------- Fabric
 
 
-def _fabric_reader(spark: SparkSession, database: str, workspace: str) -> DataFrameReader:
+def _fabric_reader(spark: SparkSession, database: str, workspace_id: str | None) -> DataFrameReader:
     """A reader whose ``synapsesql(tsql)`` runs T-SQL on a Fabric Warehouse (Fabric only)."""
     try:
         import com.microsoft.spark.fabric  # noqa: F401 - adds DataFrameReader.synapsesql
@@ -63,13 +66,17 @@ def _fabric_reader(spark: SparkSession, database: str, workspace: str) -> DataFr
             "the Fabric Spark connector (com.microsoft.spark.fabric) is not available in this Spark runtime"
         ) from exc
     reader = spark.read.option(Constants.DatabaseName, database)
-    if _GUID.match(workspace):
-        reader = reader.option(Constants.WorkspaceId, workspace)
+    if workspace_id:
+        reader = reader.option(Constants.WorkspaceId, workspace_id)
     return reader
 
 
 def _fabric_query(spark: SparkSession, conn: WarehouseConnection, workspace: str, query: str) -> DataFrame:
-    return _fabric_reader(spark, conn.database, workspace).synapsesql(query)
+    if conn.jdbc_url:  # the SQL endpoint is known: JDBC with an Entra token (service principals too)
+        from .odbc import fabric_token
+
+        return _jdbc(spark, conn).option("accessToken", fabric_token()).option("query", query).load()
+    return _fabric_reader(spark, conn.database, conn.workspace_id).synapsesql(query)
 
 
 # --------------------------------------------------------------------------- JDBC
@@ -89,6 +96,11 @@ def control_rows(
     spark: SparkSession, conn: WarehouseConnection, workspace: str, query: str, limit: int = 2
 ) -> list[dict[str, Any]]:
     """Run a small control query on the warehouse; return at most ``limit`` rows as dicts."""
+    if conn.control == "odbc":
+        from . import odbc
+
+        token = odbc.fabric_token() if conn.dialect == "tsql" else None
+        return odbc.control_rows(conn.odbc, query, limit, token)
     if conn.dialect == "tsql":
         df = _fabric_query(spark, conn, workspace, query)
     else:

@@ -1,0 +1,93 @@
+"""Control queries through pyodbc: the same code the runtime runs on Fabric (ODBC Driver 18 with an
+Entra token), here against the local PostgreSQL warehouse through its ODBC driver (no JVM)."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from fabgen_runtime import catalog, parse_config
+from fabgen_runtime.errors import SourceReadError
+from fabgen_runtime.platform import LocalPlatform
+from fabgen_runtime.sources import odbc
+from fabgen_runtime.sources.warehouse import WarehouseSource, control_rows
+
+pytestmark = [pytest.mark.warehouse]
+
+WAREHOUSE = "wh_odbctest"
+
+
+@pytest.fixture(scope="module")
+def wh(warehouse) -> Iterator[dict[str, str]]:
+    import psycopg2
+
+    def connect(database: str):
+        return psycopg2.connect(
+            host=warehouse["FABGEN_PG_HOST"], port=warehouse["FABGEN_PG_PORT"],
+            user=warehouse["FABGEN_PG_USER"], password=warehouse["FABGEN_PG_PASSWORD"], dbname=database,
+        )
+
+    admin = connect("postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {WAREHOUSE} WITH (FORCE)")
+        cur.execute(f"CREATE DATABASE {WAREHOUSE}")
+    admin.close()
+    with connect(WAREHOUSE) as conn, conn.cursor() as cur:
+        cur.execute(
+            """
+            CREATE SCHEMA dbo;
+            CREATE FUNCTION dbo.fn_GetFiscalMonth(p date) RETURNS TABLE(start_date date, end_date date)
+            LANGUAGE sql AS $$ SELECT date_trunc('month', p)::date,
+                                      (date_trunc('month', p) + INTERVAL '1 month - 1 day')::date $$;
+            """
+        )
+    catalog.configure({"warehouse_control": "odbc"})
+    yield warehouse
+    catalog.configure(None)
+
+
+def _config() -> object:
+    return parse_config({
+        "export_group_name": "g", "export_name": "fiscal", "is_active": True, "execution_group": 1,
+        "source_type": "warehouse", "source_workspace": "WS", "source_datastore": WAREHOUSE,
+        "source_schema": "dbo", "source_table": "t", "target_workspace": "WS", "target_lakehouse": "lh",
+        "target_path": "x/", "file_format": "csv", "extract_type": "period",
+        "period_filter_column": "d",
+        "period_date_query": "SELECT start_date, end_date FROM dbo.fn_GetFiscalMonth('{run_date:%Y-%m-%d}')",
+    })
+
+
+def test_period_date_query_runs_through_pyodbc(wh, tmp_path: Path) -> None:
+    platform = LocalPlatform(tmp_path)
+    conn = platform.warehouse("WS", WAREHOUSE)
+    assert conn.control == "odbc" and "Driver=PostgreSQL Unicode;" in conn.odbc
+    # spark=None: the ODBC path needs no Spark session at all.
+    query = "SELECT start_date, end_date FROM dbo.fn_GetFiscalMonth('2025-12-12')"
+    start, end = WarehouseSource().period(None, _config(), query, platform)  # type: ignore[arg-type]
+    assert (start.date(), end.date()) == (date(2025, 12, 1), date(2025, 12, 31))
+    rows = control_rows(None, conn, "WS", "SELECT 1 AS One, 'x;y}' AS Two")  # type: ignore[arg-type]
+    assert rows == [{"one": 1, "two": "x;y}"}]
+
+
+def test_odbc_errors_are_source_read_errors(wh, tmp_path: Path) -> None:
+    conn = LocalPlatform(tmp_path).warehouse("WS", WAREHOUSE)
+    with pytest.raises(SourceReadError, match="control query failed over ODBC"):
+        odbc.control_rows(conn.odbc, "SELECT * FROM dbo.no_such_table")
+    wrong = odbc.local_connection_string("127.0.0.1", wh["FABGEN_PG_PORT"], WAREHOUSE, "nobody", "wrong")
+    with pytest.raises(SourceReadError, match="cannot connect over ODBC"):
+        odbc.control_rows(wrong, "SELECT 1")
+
+
+def test_connection_strings_and_the_token_struct() -> None:
+    text = odbc.connection_string({"Driver": "X", "Pwd": "a;b}c"})
+    assert text == "Driver=X;Pwd={a;b}}c}"
+    fabric = odbc.fabric_connection_string("abc.datawarehouse.fabric.microsoft.com", "wh")
+    server = "Server=abc.datawarehouse.fabric.microsoft.com,1433"
+    assert fabric.startswith(f"Driver=ODBC Driver 18 for SQL Server;{server};Database=wh")
+    assert "Encrypt=yes" in fabric and "Pwd" not in fabric
+    packed = odbc.token_struct("eyJ0")
+    assert struct.unpack("<I", packed[:4])[0] == 8 and packed[4:].decode("utf-16-le") == "eyJ0"

@@ -1,0 +1,112 @@
+"""``notebookutils.fs`` over local folders: OneLake URIs map to ``FABRIC_STANDIN_ONELAKE``.
+
+Signatures as Microsoft documents them (notebook-utilities, "File system utilities"):
+``ls(dir)``, ``mkdirs(path)``, ``cp(src, dest, recurse=False)``, ``mv(src, dest, create_path=False,
+overwrite=False)``, ``rm(path, recurse=False)``, ``exists(path)``, ``put(file, content, overwrite=False)``,
+``head(file, max_bytes)``. ``ls`` returns FileInfo objects with ``name``, ``path``, ``size``,
+``isDir``, ``isFile``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+_ONELAKE = re.compile(r"^abfss://([^@/]+)@onelake\.dfs\.fabric\.microsoft\.com/(.*)$")
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What ``ls`` returns per entry."""
+
+    name: str
+    path: str
+    size: int
+    isDir: bool
+    isFile: bool
+
+
+def local(path: str) -> Path:
+    """The local path behind ``path`` (an abfss OneLake URI, ``file:`` URI or a local path)."""
+    match = _ONELAKE.match(path)
+    if match:
+        root = os.environ.get("FABRIC_STANDIN_ONELAKE")
+        if not root:
+            raise OSError("FABRIC_STANDIN_ONELAKE is not set: the stand-in has no OneLake folder")
+        return Path(root) / match.group(1) / match.group(2)
+    if path.startswith("file:"):
+        return Path(re.sub(r"^file:(//)?", "", path))
+    if "://" in path:
+        raise OSError(f"the stand-in cannot reach {path}")
+    return Path(path)
+
+
+def ls(dir: str) -> list[FileInfo]:
+    folder = local(dir)
+    return [
+        FileInfo(p.name, f"{dir.rstrip('/')}/{p.name}", p.stat().st_size if p.is_file() else 0, p.is_dir(),
+                 p.is_file())
+        for p in sorted(folder.iterdir())
+    ]
+
+
+def mkdirs(path: str) -> bool:
+    local(path).mkdir(parents=True, exist_ok=True)
+    return True
+
+
+def exists(path: str) -> bool:
+    return local(path).exists()
+
+
+def cp(src: str, dest: str, recurse: bool = False) -> bool:
+    source, target = local(src), local(dest)
+    if source.is_dir():
+        if not recurse:
+            raise OSError(f"{src} is a folder: cp needs recurse=True")
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    else:
+        shutil.copyfile(source, target)
+    return True
+
+
+def mv(src: str, dest: str, create_path: bool = False, overwrite: bool = False) -> bool:
+    source, target = local(src), local(dest)
+    if not source.exists():
+        raise FileNotFoundError(src)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{dest} exists and overwrite is False")
+    if create_path:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    elif not target.parent.is_dir():
+        raise FileNotFoundError(f"{target.parent} does not exist and create_path is False")
+    os.replace(source, target)
+    return True
+
+
+def rm(path: str, recurse: bool = False) -> bool:
+    target = local(path)
+    if target.is_dir():
+        if not recurse:
+            raise OSError(f"{path} is a folder: rm needs recurse=True")
+        shutil.rmtree(target)
+    else:
+        target.unlink()
+    return True
+
+
+def put(file: str, content: str, overwrite: bool = False) -> bool:
+    target = local(file)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{file} exists and overwrite is False")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(content, encoding="utf-8")
+    return True
+
+
+def head(file: str, max_bytes: int = 65536) -> str:
+    with open(local(file), "rb") as handle:
+        return handle.read(max_bytes).decode("utf-8", errors="replace")
