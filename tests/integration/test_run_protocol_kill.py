@@ -21,6 +21,7 @@ from kill_support import (
     check_full,
     check_inc_triggers,
     check_incremental,
+    check_manifest_paths,
     full_export,
     inc_export,
     new_project,
@@ -85,6 +86,7 @@ def test_a_run_killed_at_a_point_is_finished_by_its_retry_and_the_next_run(
     baseline = project.run_in_process()
     assert baseline["success"], f"baseline run failed: {summary(baseline)}"
     check_settled(project, project.source_ids(), "after the baseline run")
+    check_manifest_paths(project, baseline, "baseline")
 
     project.add_rows(11, 20)
     execution_id = f"kill-{point}"
@@ -98,6 +100,7 @@ def test_a_run_killed_at_a_point_is_finished_by_its_retry_and_the_next_run(
     retry = project.run_in_process(execution_id=execution_id, retry=True)
     assert retry["success"], f"retry of {execution_id} failed: {summary(retry)}\n{retry['output']}"
     check_settled(project, project.source_ids(), f"after the retry of the kill at {point}")
+    check_manifest_paths(project, retry, "retry")
 
     project.add_rows(21, 30)
     after = project.run_in_process()

@@ -37,6 +37,7 @@ SOURCE = ("lh_src", "dbo", "items")
 TARGET_LAKEHOUSE = "lh_out"
 CONFIG_LAKEHOUSE = "lh_config"
 STAGING = "_fabgen_staging"
+MANIFESTS = "_fabgen_manifests"
 FABGEN = Path(sys.executable).with_name("fabgen")
 CHILD_TIMEOUT = 300
 
@@ -343,6 +344,7 @@ def check_inc_triggers(project: KillProject, export: str, when: str, complete: b
         assert not untriggered, (
             f"{when}: {export}: data file(s) with no trigger (partial publish): {untriggered}"
         )
+    check_manifests(project, export, when)
 
 
 def check_full(
@@ -373,19 +375,42 @@ def check_full(
 
 
 def check_manifests(project: KillProject, export: str, when: str) -> None:
-    """While a trigger is visible, each manifest in the target lists files there with its size and SHA-256."""
-    if not project.triggers(export):
-        return
-    for manifest in manifests(project.target(export)):
+    """Each visible trigger ⇒ a manifest of its run whose files are all there, size and SHA-256 equal.
+
+    Manifests live in ``Files/_fabgen_manifests/<target_path>/<export_run_id>.json``; the newest
+    one naming a trigger describes the set that trigger publishes (a full export re-publishes
+    the same names).
+    """
+    folder = project.files_dir(f"{MANIFESTS}/{GROUP}/{export}")
+    found = manifests(folder)
+    for trigger in project.triggers(export):
+        relative = f"{GROUP}/{export}/{trigger}"
+        mine = [m for m in found if m.get("trigger") == relative]
+        assert mine, f"{when}: {export}: trigger {trigger} is visible but no manifest in {folder} names it"
+        manifest = max(mine, key=lambda m: str(m.get("published_at")))
+        names = set()
         for item in manifest["files"]:
-            if not isinstance(item, dict) or "name" not in item:
-                continue
             path = project.target(export) / Path(str(item["name"])).name
+            names.add(path.name)
             assert path.exists(), f"{when}: {export}: manifest {manifest['path']} lists missing {path.name}"
-            if "size" in item:
-                assert path.stat().st_size == item["size"], f"{when}: {path.name}: size differs from manifest"
-            if "sha256" in item:
-                assert sha256(path) == item["sha256"], f"{when}: {path.name}: SHA-256 differs from manifest"
+            assert path.stat().st_size == item["size"], f"{when}: {path.name}: size differs from manifest"
+            assert sha256(path) == item["sha256"], f"{when}: {path.name}: SHA-256 differs from manifest"
+            assert len(csv_ids(path)) == item["rows"], f"{when}: {path.name}: rows differ from manifest"
+        stem = trigger.removesuffix(".done")
+        same_stem = {n for n in project.data_files(export) if n.startswith(stem)}
+        assert same_stem == names, (
+            f"{when}: {export}: files by {trigger}: {sorted(same_stem)} != manifest {sorted(names)}"
+        )
+
+
+def check_manifest_paths(project: KillProject, result: dict[str, Any], when: str) -> None:
+    """Every export of a result dict that published files names its manifest, which exists."""
+    for entry in result["results"]:
+        if entry["status"] in ("success", "warning") and entry["files_created"]:
+            relative = entry.get("manifest_path")
+            assert relative, f"{when}: {entry['export_name']}: no manifest_path in the result entry"
+            path = project.files_dir(relative.removeprefix("Files/"))
+            assert path.is_file(), f"{when}: {entry['export_name']}: manifest {path} does not exist"
 
 
 def check_clean(project: KillProject, when: str) -> None:
