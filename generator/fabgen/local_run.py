@@ -165,6 +165,19 @@ def run_project(
     return outcomes
 
 
+def recover_project(project: Project, group: str, export: str | None = None) -> Any:
+    """``fabgen recover``: finish or roll back the interrupted publishes of a group's exports."""
+    from fabgen_runtime import ExportLogger, ExportOrchestrator
+
+    configs = project.select(group, export)
+    with local_runtime(project) as local:
+        spark = local.spark()
+        logger = ExportLogger(
+            project.settings.config_lakehouse, auto_create_tables=True, spark=spark, platform=local
+        )
+        return ExportOrchestrator(spark, logger, 1, platform=local).recover(configs)
+
+
 # --------------------------------------------------------------------------- plan
 
 

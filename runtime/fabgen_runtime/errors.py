@@ -90,3 +90,7 @@ class StateError(ExportError):
 
 class PlatformError(FabgenError):
     """The platform (Fabric or local) is missing something fabgen needs."""
+
+
+class LeaseHeld(StateError):
+    """Another live run holds the export's lease (one writer per export), or ours lapsed."""

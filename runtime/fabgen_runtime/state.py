@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import platform as platform_mod
-from .commits import MergeQueue, retry_conflicts, table_lock, upsert_by_export
+from .commits import EXPORT_KEY_MATCH, MergeQueue, retry_conflicts, table_lock
 from .errors import StateError
 from .state_model import (
     LOG_COLUMNS,
@@ -84,6 +84,18 @@ class ExportLogger:
         self._ready: set[str] = set()
         self._ready_lock = threading.Lock()
         self._log_queue = MergeQueue(self._merge_runs)
+        self._commits = 0
+        self._commits_lock = threading.Lock()
+
+    @property
+    def commits(self) -> int:
+        """Delta commits this logger made to the state tables (log and watermark) so far."""
+        return self._commits
+
+    def count_commit(self) -> None:
+        """Count one commit to the state tables (see :attr:`commits`)."""
+        with self._commits_lock:
+            self._commits += 1
 
     @property
     def spark(self) -> SparkSession:
@@ -103,6 +115,9 @@ class ExportLogger:
                 session = self.spark.newSession()
                 session.conf.set("spark.sql.shuffle.partitions", "1")
                 session.conf.set("spark.databricks.delta.merge.materializeSource", "none")
+                # tiny tables: no per-file statistics to collect, no snapshot fan-out
+                session.conf.set("spark.databricks.delta.stats.collect", "false")
+                session.conf.set("spark.databricks.delta.snapshotPartitions", "1")
                 self._writer = session
             return self._writer
 
@@ -147,15 +162,48 @@ class ExportLogger:
 
             with table_lock(path):
                 self._guard(lambda: retry_conflicts(create, f"creating {path}"), f"creating {path}")
+        else:
+            self._add_missing_columns(path, columns)
         with self._ready_lock:
             self._ready.add(path)
         return True
+
+    def _add_missing_columns(self, path: str, columns: Mapping[str, str]) -> None:
+        """Add the columns a table made by an earlier fabgen lacks (``manifest_path``, the lease)."""
+        present = {
+            f.name.lower()
+            for f in self._guard(
+                lambda: self.spark.read.format("delta").load(path).schema.fields, f"reading {path}"
+            )
+        }
+        missing = [(name, kind) for name, kind in columns.items() if name.lower() not in present]
+        if not missing:
+            return
+        quoted = path.replace("`", "``")
+        added = ", ".join(f"{name} {kind.upper()}" for name, kind in missing)
+        statement = f"ALTER TABLE delta.`{quoted}` ADD COLUMNS ({added})"
+        with table_lock(path):
+            self._guard(
+                lambda: retry_conflicts(
+                    lambda: self.writer_session.sql(statement), f"adding columns to {path}"
+                ),
+                f"adding columns to {path}",
+            )
+        log.info("added column(s) %s to %s", ", ".join(n for n, _k in missing), path)
 
     def ensure_tables(self) -> None:
         """Create both tables when they are missing (``auto_create_tables``)."""
         for path, columns in ((self.log_path, LOG_COLUMNS), (self.watermark_path, WATERMARK_COLUMNS)):
             if not self._ensure(path, columns):
                 raise StateError(f"{path} does not exist and auto_create_tables is False")
+
+    def guard(self, action: Callable[[], T], what: str) -> T:
+        """Run ``action``; a Spark/Delta failure becomes a :class:`StateError` saying ``what`` failed."""
+        return self._guard(action, what)
+
+    def frame(self, rows: Iterable[tuple[Any, ...]], columns: Mapping[str, str]) -> DataFrame:
+        """A DataFrame of ``rows`` with the schema ``columns`` (on the writer session)."""
+        return self._frame(rows, columns)
 
     def _guard(self, action: Callable[[], T], what: str) -> T:
         from .sources import spark_errors, spark_message
@@ -184,6 +232,21 @@ class ExportLogger:
                 ),
                 f"writing {LOG_TABLE}",
             )
+        self.count_commit()
+
+    def commit_rows(self, records: Iterable[ExportRunRecord]) -> None:
+        """Upsert run rows by ``export_run_id`` in ONE MERGE, now (stamping ``updated_at``)."""
+        records = list(records)
+        if not records:
+            return
+        self.ensure_tables()
+        stamp = now_utc()
+        latest: dict[str, tuple[Any, ...]] = {}
+        for record in records:
+            record.updated_at = stamp
+            latest[record.export_run_id] = record.row()
+        self.flush()  # rows saved before are committed first (last state wins)
+        self._guard(lambda: self._merge_runs(list(latest.values())), f"writing {LOG_TABLE}")
 
     def save(self, record: ExportRunRecord, wait: bool = True) -> None:
         """Upsert one run row by ``export_run_id`` (MERGE), stamping ``updated_at``.
@@ -228,6 +291,7 @@ class ExportLogger:
 
         with table_lock(path):
             retry_conflicts(merge, f"{LOG_TABLE} merge of {len(rows)} row(s)")
+        self.count_commit()
 
     def runs(self, execution_id: str | None = None) -> DataFrame:
         """The log table (optionally one execution's rows) as a DataFrame."""
@@ -250,6 +314,23 @@ class ExportLogger:
             return None
         fields = {f.name for f in dataclasses.fields(ExportRunRecord)}
         return ExportRunRecord(**{k: v for k, v in rows[0].asDict().items() if k in fields})
+
+    def get_runs(self, export_run_ids: Iterable[str]) -> dict[str, ExportRunRecord]:
+        """Run rows by id (one read; absent ids are missing from the result)."""
+        from pyspark.sql import functions as F
+
+        ids = sorted(set(export_run_ids))
+        if not ids or not self._ensure(self.log_path, LOG_COLUMNS):
+            return {}
+        rows = self._guard(
+            lambda: self.runs().where(F.col("export_run_id").isin(ids)).collect(), f"reading {LOG_TABLE}"
+        )
+        fields = {f.name for f in dataclasses.fields(ExportRunRecord)}
+        out = {}
+        for row in rows:
+            record = ExportRunRecord(**{k: v for k, v in row.asDict().items() if k in fields})
+            out[record.export_run_id] = record
+        return out
 
     def latest_states(self, execution_id: str) -> dict[tuple[str, str], dict[str, Any]]:
         """For each export of ``execution_id``: its latest run row (by ``queued_at``, then ``updated_at``)."""
@@ -329,13 +410,25 @@ class ExportLogger:
             watermark_type,
             execution_id,
         )
-        df = self._frame([row], WATERMARK_COLUMNS)
+        columns = dict(list(WATERMARK_COLUMNS.items())[:8])
+        df = self._frame([row], columns)
 
         def merge() -> None:
-            upsert_by_export(self.writer_session, path, df)
+            from delta.tables import DeltaTable
+
+            values = {name: f"s.{name}" for name in columns}
+            (
+                DeltaTable.forPath(self.writer_session, path)
+                .alias("t")
+                .merge(df.alias("s"), EXPORT_KEY_MATCH)
+                .whenMatchedUpdate(set=values)
+                .whenNotMatchedInsert(values=values)
+                .execute()
+            )
 
         with table_lock(path):
             self._guard(
                 lambda: retry_conflicts(merge, f"watermark {export_group_name}/{export_name}"),
                 f"writing {WATERMARK_TABLE}",
             )
+        self.count_commit()
