@@ -134,11 +134,11 @@ class KillProject:
         return self.files_dir(f"{GROUP}/{export}")
 
     def data_files(self, export: str) -> dict[str, list[int]]:
-        """``{file name: ids}`` of every csv data file in the export's target directory."""
+        """``{file name: sorted ids}`` of every csv data file in the export's target directory."""
         folder = self.target(export)
         if not folder.is_dir():
             return {}
-        return {p.name: csv_ids(p) for p in sorted(folder.glob("*.csv"))}
+        return {p.name: sorted(csv_ids(p)) for p in sorted(folder.glob("*.csv"))}
 
     def triggers(self, export: str) -> list[str]:
         folder = self.target(export)
