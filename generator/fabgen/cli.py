@@ -126,6 +126,12 @@ def validate(project_dir: Path) -> None:
     """Check fabgen.yaml and every export row; list every error at once (exit 2 when any)."""
     project = load(project_dir)  # a ConfigError lists every issue, one red line each, exit 2
     groups = project.groups()
+    from fabgen_runtime.protocol.owners import repeating_name_warning
+
+    for config in project.configs:
+        warning = repeating_name_warning(config)
+        if warning:
+            click.secho(f"warning: {warning}", fg="yellow")
     click.secho(
         f"OK: {len(project.configs)} export(s) in {len(groups)} group(s): {', '.join(groups)}", fg="green"
     )

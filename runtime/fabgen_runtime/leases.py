@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,7 @@ class LeaseTable:
         self.held: set[Key] = set()
         self.valid_until = 0.0  # time.monotonic() until which our leases surely hold
         self.renew_error: str | None = None
+        self._check_lock = threading.Lock()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -79,11 +81,8 @@ class LeaseTable:
 
         Returns (rows of every key, as read after the MERGE; leases refused by a live holder).
         """
-        import time
-
         self.logger.ensure_tables()
-        started = time.monotonic()
-        self._merge_take(runs, {})
+        started = self._merge_take(runs, {})
         rows = self.read(runs)
         stale = {
             key: row["lease_owner"]
@@ -93,7 +92,7 @@ class LeaseTable:
         }
         if stale:
             log.info("taking over %d lease(s) of processes of this host that are gone", len(stale))
-            self._merge_take({k: runs[k] for k in stale}, stale)
+            started = self._merge_take({k: runs[k] for k in stale}, stale)
             rows = self.read(runs)
         refused = {}
         for key in runs:
@@ -105,10 +104,12 @@ class LeaseTable:
         self.valid_until = started + self.seconds
         return rows, refused
 
-    def _merge_take(self, runs: dict[Key, tuple[str, str]], takeover: dict[Key, str]) -> None:
+    def _merge_take(self, runs: dict[Key, tuple[str, str]], takeover: dict[Key, str]) -> float:
+        """One MERGE taking the leases; returns ``time.monotonic()`` of the moment the expiry counts from."""
         from delta.tables import DeltaTable
         from pyspark.sql import functions as F
 
+        started = time.monotonic()
         now = now_utc()
         expires = rules.expiry(now, self.seconds)
         host, pid = this_host(), _pid()
@@ -146,6 +147,7 @@ class LeaseTable:
             )
 
         self._commit(merge, f"taking {len(rows)} lease(s)")
+        return started
 
     def read(self, keys: Iterable[Key]) -> dict[Key, dict[str, Any]]:
         """The watermark-table rows of ``keys`` (one read)."""
@@ -197,8 +199,6 @@ class LeaseTable:
 
     def renew(self) -> None:
         """Push the expiry of every lease we hold (one UPDATE)."""
-        import time
-
         from delta.tables import DeltaTable
         from pyspark.sql import functions as F
 
@@ -216,10 +216,30 @@ class LeaseTable:
         self.valid_until = started + self.seconds
 
     def valid(self) -> bool:
-        """True while our leases have surely not lapsed (checked before publishing)."""
-        import time
-
+        """True while our leases have surely not lapsed (by the local clock)."""
         return time.monotonic() < self.valid_until - 1.0
+
+    def holds(self, key: Key) -> bool:
+        """True when we surely hold ``key``'s lease (checked before publishing).
+
+        When the local clock says it may have lapsed (a slow heartbeat), the leases are renewed
+        (an UPDATE that only touches rows still ours) and the row is read back: the lease holds
+        only if it is still ours then.
+        """
+        if key not in self.held:
+            return False
+        if self.valid():
+            return True
+        with self._check_lock:
+            if self.valid():
+                return True
+            self.renew()
+            row = self.read([key]).get(key, {})
+            if row.get("lease_owner") == self.owner:
+                return True
+            self.held.discard(key)
+            log.error("%s/%s: lease lost to %s", key[0], key[1], rules.Lease.of(row).describe())
+            return False
 
     # ------------------------------------------------------------------ store + release
     def store(self, writes: list[WatermarkWrite], release: bool = True) -> set[Key]:

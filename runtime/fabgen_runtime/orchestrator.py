@@ -33,6 +33,7 @@ with no log rows at all never started: its retry runs everything.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -360,7 +361,7 @@ class ExportOrchestrator:
                     self.platform,
                     self.on_event,
                     stored=stored_watermark(rows.get(key_of(config))),
-                    lease_ok=leases.valid,
+                    lease_ok=functools.partial(leases.holds, key_of(config)),
                     lease_owner=leases.owner,
                 )
                 result = runner.run()

@@ -200,3 +200,26 @@ def write_manifest(store: FileStore, journal: Journal, files_root: str, publishe
     for name, record in records:
         uri = owner_uri(files_root, journal.directory, name)
         store.write_bytes(uri, json.dumps(asdict(record), sort_keys=True).encode(), overwrite=True)
+
+
+UNIQUE_PLACEHOLDERS = ("run_id", "timestamp")
+
+
+def repeating_name_warning(config: Any) -> str | None:
+    """``validate``'s warning for an incremental export whose file names can repeat between runs.
+
+    Such an export refuses to run when an earlier run's file has the same name (it never
+    replaces rows a consumer may not have read); ``{run_id}`` or ``{timestamp}`` avoid that.
+    """
+    from ..placeholders import names
+
+    if getattr(config, "extract_type", None) != "incremental":
+        return None
+    patterns = [p for p in (config.filename_pattern, config.compressed_filename_pattern) if p]
+    if all(set(UNIQUE_PLACEHOLDERS) & set(names(p)) for p in patterns):
+        return None
+    return (
+        f"{config.key}: target_filename_pattern {config.filename_pattern!r} can give two runs the same file "
+        "name; an incremental run then refuses to replace the earlier run's file (its rows may be unread): "
+        "put {run_id} or {timestamp} in the name"
+    )
