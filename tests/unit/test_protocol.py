@@ -145,6 +145,8 @@ def test_recovery_rolls_back_and_restores_when_a_staged_file_vanished(tmp_path: 
     assert outcome.action == "back" and not outcome.problems
     after = {p.name: p.read_bytes() for p in (tmp_path / "Files" / "out").iterdir()}
     assert after == before
+    owner = owners.read_owner(LocalFileStore(), owners.owner_uri(str(tmp_path / "Files"), "out", "a.csv"))
+    assert owner is not None and owner.export_run_id == "run-1"  # the restored file is run-1's again
 
 
 def test_foreign_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
@@ -187,3 +189,24 @@ def test_lease_rules() -> None:
     assert lease.cas_allows({"watermark_value": "5", "updated_by_run_id": "x"}, "5", "me")
     assert not lease.cas_allows({"watermark_value": "7", "updated_by_run_id": "x"}, "5", "me")
     assert lease.cas_allows({"watermark_value": "9", "updated_by_run_id": "me"}, "5", "me")
+
+
+def test_a_failed_trigger_rolls_back_files_and_owner_records(tmp_path: Path) -> None:
+    _published_first(tmp_path, ["a.csv"])
+    out = tmp_path / "Files" / "out"
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    journal = _resolve(tmp_path, _journal(tmp_path, ["a.csv"], trigger=False))
+    journal.trigger = str(out / "other.trg")  # a new trigger name: creating it fails
+
+    class FailingTrigger(LocalFileStore):
+        def write_bytes(self, uri: str, data: bytes, overwrite: bool = False) -> None:
+            if uri.endswith("other.trg"):
+                raise OSError("injected: storage unavailable")
+            super().write_bytes(uri, data, overwrite)
+
+    with pytest.raises(PublishError, match="injected"):
+        proto.publish(FailingTrigger(), journal, str(tmp_path / "Files"))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    owner = owners.read_owner(LocalFileStore(), owners.owner_uri(str(tmp_path / "Files"), "out", "a.csv"))
+    assert owner is not None and owner.export_run_id == "run-1"
+    assert not (tmp_path / "Files" / journal.manifest_path).exists()

@@ -50,6 +50,7 @@ class ReplacedFile:
     aside: str
     size: int
     owner_run_id: str | None = None
+    owner: dict[str, Any] | None = None  # its owner record, restored on rollback
 
 
 @dataclass

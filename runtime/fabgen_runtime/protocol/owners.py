@@ -106,12 +106,15 @@ def resolve_destinations(
             kept.append(dest)  # 0 rows over an empty earlier file: nothing to add
         else:
             replaced.append(
-                ReplacedFile(dest, join(aside_dir, f"{index:05d}"), owner.size, owner.export_run_id)
+                ReplacedFile(
+                    dest, join(aside_dir, f"{index:05d}"), owner.size, owner.export_run_id, asdict(owner)
+                )
             )
     if trigger and store.exists(trigger) and len(kept) < len(files):
         name = posixpath.basename(trigger)
         owner = _owned(store, export, name, trigger, files_root, directory)
-        replaced.insert(0, ReplacedFile(trigger, join(aside_dir, "trigger"), owner.size, owner.export_run_id))
+        aside = join(aside_dir, "trigger")
+        replaced.insert(0, ReplacedFile(trigger, aside, owner.size, owner.export_run_id, asdict(owner)))
     return replaced, kept
 
 
@@ -223,3 +226,20 @@ def repeating_name_warning(config: Any) -> str | None:
         "name; an incremental run then refuses to replace the earlier run's file (its rows may be unread): "
         "put {run_id} or {timestamp} in the name"
     )
+
+
+def restore_owners(store: FileStore, journal: Journal, files_root: str) -> None:
+    """After a rollback: the replaced files' owner records back, the run's own ones removed."""
+    restored = {r.destination: r.owner for r in journal.replaced}
+    names = [(f.destination, f.name) for f in journal.files]
+    if journal.trigger:
+        names.append((journal.trigger, posixpath.basename(journal.trigger)))
+    for dest, name in names:
+        uri = owner_uri(files_root, journal.directory, name)
+        previous = restored.get(dest)
+        if previous is not None:
+            store.write_bytes(uri, json.dumps(previous, sort_keys=True).encode(), overwrite=True)
+            continue
+        current = read_owner(store, uri)
+        if current is not None and current.export_run_id == journal.export_run_id:
+            store.delete(uri)

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 from ..errors import PublishError
 from .journal import PUBLISHED, Journal, JournalFile, write_journal
-from .owners import write_manifest
+from .owners import restore_owners, write_manifest
 from .store import FileStore
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def publish(
         write_journal(store, done)
         return done
     except OSError as exc:
-        problems = _roll_back(store, journal)
+        problems = _roll_back(store, journal, files_root)
         message = f"publishing failed: {exc}"
         if problems:
             message += "; rollback incomplete: " + "; ".join(problems)
@@ -100,7 +100,7 @@ def recover(store: FileStore, journal: Journal, files_root: str) -> Recovery:
     if journal.phase == PUBLISHED:
         return Recovery("published", journal)
     if not can_roll_forward(store, journal):
-        problems = _roll_back(store, journal)
+        problems = _roll_back(store, journal, files_root)
         log.warning("%s: run %s rolled back (staged files missing)", journal.export, journal.export_run_id)
         return Recovery("back", journal, tuple(problems))
     if journal.files:
@@ -123,7 +123,7 @@ def recover(store: FileStore, journal: Journal, files_root: str) -> Recovery:
     return Recovery("forward", done)
 
 
-def _roll_back(store: FileStore, journal: Journal) -> list[str]:
+def _roll_back(store: FileStore, journal: Journal, files_root: str) -> list[str]:
     """Move new files back into staging, restore replaced files and the old trigger."""
     problems: list[str] = []
     replaced_dests = {r.destination for r in journal.replaced}
@@ -151,6 +151,10 @@ def _roll_back(store: FileStore, journal: Journal) -> list[str]:
                 store.rename(r.aside, r.destination)
         except OSError as exc:
             problems.append(f"could not restore {r.destination}: {exc}")
+    try:
+        restore_owners(store, journal, files_root)
+    except OSError as exc:
+        problems.append(f"could not restore owner records: {exc}")
     return problems
 
 
