@@ -17,6 +17,7 @@ from kill_support import (
     KillProject,
     check_clean,
     check_incremental,
+    finish,
     full_export,
     inc_export,
     new_project,
@@ -77,7 +78,7 @@ def test_two_processes_on_one_group_one_refuses_naming_the_lease(tmp_path, spark
     project = make(tmp_path, spark, local_platform, "race", [slow])
     first = project.start_child("--execution-id", "race-a")
     second = project.start_child("--execution-id", "race-b")
-    outputs = [p.communicate(timeout=300)[0] for p in (first, second)]
+    outputs = [finish(p) for p in (first, second)]
     codes = [first.returncode, second.returncode]
     report = "\n".join(f"--- exit {c}\n{o[-2500:]}" for c, o in zip(codes, outputs, strict=True))
     assert sorted(codes) == [0, 1], f"expected one run to succeed and one to be refused:\n{report}"

@@ -39,7 +39,7 @@ CONFIG_LAKEHOUSE = "lh_config"
 STAGING = "_fabgen_staging"
 MANIFESTS = "_fabgen_manifests"
 FABGEN = Path(sys.executable).with_name("fabgen")
-CHILD_TIMEOUT = 300
+CHILD_TIMEOUT = float(os.environ.get("FABGEN_CHILD_TIMEOUT", "900"))  # a loaded machine is slow
 
 
 # --------------------------------------------------------------------------- the project
@@ -214,7 +214,7 @@ class KillProject:
             child_env["FABGEN_KILL_AT"] = kill_at
         started = time.monotonic()
         proc = self.start_child(*extra, env=child_env)
-        output, _ = proc.communicate(timeout=CHILD_TIMEOUT)
+        output = finish(proc)
         done = ChildRun(proc.returncode, output, time.monotonic() - started)
         log.info("child fabgen run (kill at %s): rc %s in %.1fs", kill_at, done.returncode, done.seconds)
         return done
@@ -243,6 +243,18 @@ class KillProject:
         result = dict(outcomes[-1].result)
         result["output"] = "\n".join(lines)
         return result
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = CHILD_TIMEOUT) -> str:
+    """Wait for a child run and return its output; kill it (and fail) when it outlives ``timeout``."""
+    try:
+        return proc.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output = proc.communicate()[0]
+        raise AssertionError(
+            f"child fabgen run still running after {timeout:.0f}s:\n{output[-3000:]}"
+        ) from None
 
 
 @dataclass(frozen=True)
