@@ -287,6 +287,7 @@ class LeaseTable:
             "master_execution_id": F.col("s.execution_id"),
         }
         path = self.logger.watermark_path
+        metrics: dict[str, Any] = {}
 
         def merge() -> None:
             source = self.logger.frame(rows, columns)
@@ -296,18 +297,31 @@ class LeaseTable:
                 .merge(source.alias("s"), KEY_MATCH)
                 .whenMatchedUpdate(condition=cas, set={**stored, **freed})
             )
-            if release:
-                builder = builder.whenMatchedUpdate(condition="t.lease_owner = s.lease_owner", set=freed)
-            builder.execute()
+            if release:  # rows without a new watermark: release only (a refused CAS keeps its lease)
+                builder = builder.whenMatchedUpdate(
+                    condition="t.lease_owner = s.lease_owner AND s.new_watermark IS NULL", set=freed
+                )
+            outcome = builder.execute()  # Delta >= 3: a one-row DataFrame of metrics
+            metrics.clear()
+            if outcome is not None:
+                metrics.update(outcome.collect()[0].asDict())
 
         self._commit(merge, f"storing {sum(1 for w in writes if w.value)} watermark(s)")
-        if release:
-            self.held -= {w.key for w in writes}
         wanted = [w for w in writes if w.value is not None]
-        if not wanted:
-            return set()
-        after = self.read(w.key for w in wanted)
-        return {w.key for w in wanted if rules.watermark_stored(after.get(w.key), w.value or "", w.run_id)}
+        expected_updates = len(writes) if release else len(wanted)
+        if metrics.get("num_updated_rows") == expected_updates:
+            done = {w.key for w in wanted}  # every clause applied: no read needed
+        else:
+            after = self.read(w.key for w in wanted) if wanted else {}
+            done = {
+                w.key for w in wanted if rules.watermark_stored(after.get(w.key), w.value or "", w.run_id)
+            }
+        if release:
+            self.held -= {w.key for w in writes if w.value is None or w.key in done}
+            refused = [w.key for w in wanted if w.key not in done]
+            if refused:
+                self.release(refused)
+        return done
 
     def release(self, keys: Iterable[Key] | None = None) -> None:
         """Release leases without storing anything (all we still hold by default)."""
