@@ -210,3 +210,22 @@ def test_a_failed_trigger_rolls_back_files_and_owner_records(tmp_path: Path) -> 
     owner = owners.read_owner(LocalFileStore(), owners.owner_uri(str(tmp_path / "Files"), "out", "a.csv"))
     assert owner is not None and owner.export_run_id == "run-1"
     assert not (tmp_path / "Files" / journal.manifest_path).exists()
+
+
+def test_validate_warns_about_incremental_names_that_can_repeat() -> None:
+    from config_rows import base
+    from fabgen_runtime.config import parse_configs
+
+    daily, unique, full = parse_configs(
+        [
+            base(export_name="daily", extract_type="incremental", incremental_column="id",
+                 target_filename_pattern="d_{run_date:%Y%m%d}.csv"),
+            base(export_name="unique", extract_type="incremental", incremental_column="id",
+                 target_filename_pattern="d_{run_date:%Y%m%d}_{run_id}.csv"),
+            base(export_name="full", target_filename_pattern="f_{run_date:%Y%m%d}.csv"),
+        ]
+    )  # fmt: skip
+    warning = owners.repeating_name_warning(daily)
+    assert warning is not None and "{run_id}" in warning and "d_{run_date:%Y%m%d}.csv" in warning
+    assert owners.repeating_name_warning(unique) is None
+    assert owners.repeating_name_warning(full) is None
