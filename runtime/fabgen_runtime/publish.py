@@ -126,8 +126,10 @@ def publish(
     platform: platform_mod.Platform | None = None,
     journal: Journal | None = None,
     failpoint: Callable[[str], None] | None = None,
+    keep_journal: bool = False,
 ) -> PublishedOutput:
-    """Publish ``staged`` (through its journal); the journal stays in staging for the bookkeeping.
+    """Publish ``staged`` through its journal, then remove staging (``keep_journal``: leave the
+    journal, phase ``published``, for bookkeeping that completes later, as the orchestrator does).
 
     Raises ``PublishError`` (naming the export) after rolling back whatever it had moved.
     """
@@ -135,6 +137,8 @@ def publish(
     fs = _fs(platform)
     journal = journal or build_journal(staged, plan, platform, fs)
     done = protocol.publish(fs, journal, files_root(plan, platform), failpoint or (lambda _p: None))
+    if not keep_journal:
+        protocol.finish(fs, done.staging)
     log.info("%s: published %d file(s) to %s", plan.config.key, len(done.files), done.target)
     return PublishedOutput(
         file_paths=tuple(f.destination for f in done.files),

@@ -65,7 +65,7 @@ def test_trigger_is_written_last_after_every_data_file(source, local_platform, m
     staged = writer.write(source, plan, local_platform)
     monkeypatch.setattr(HadoopFS, "rename", spy_rename)
     monkeypatch.setattr(HadoopFS, "write_bytes", spy_write_bytes)
-    published = publish.publish(staged, plan, local_platform)
+    published = publish.publish(staged, plan, local_platform, keep_journal=True)
     monkeypatch.undo()
     assert [kind for kind, _ in calls] == ["rename"] * 3 + ["manifest", "trigger"]
     assert [uri.rsplit("/", 1)[1] for kind, uri in calls if kind != "manifest"] == [*PARTS, TRIGGER]
