@@ -162,8 +162,8 @@ EXPECTED: dict[str, Expectation] = {
                          _sql("SELECT count(*) FROM dbo.customers")),
     "fiscal_calendar": ("sales/dims/calendar", r"fiscal_calendar_\d{8}_\d{6}\.parquet", None, _calendar),
     # sales, execution group 2
-    "daily_orders": ("sales/orders/2025/12", r"orders_20251212_[0-9a-f]{8}\.csv\.gz", r"A0_ORDERS_\d{14}\.done",
-                     _orders_since_initial_watermark),
+    "daily_orders": ("sales/orders/2025/12", r"orders_20251212_[0-9a-f]{8}\.csv\.gz",
+                     r"A0_ORDERS_\d{14}\.done", _orders_since_initial_watermark),
     "orders_fiscal_month": ("sales/orders_by_month", r"orders_20251201_20251231\.parquet", None,
                             _orders_of_the_fiscal_month),
     "events": ("sales/events", r"events_20251212_[0-9a-f]{8}\.zip", None, _events),
