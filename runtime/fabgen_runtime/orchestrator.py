@@ -214,7 +214,8 @@ class ExportOrchestrator:
             for record in first:
                 record.export_state, record.started_at = "running", now
             refusals = self._refuse(selected, refused, records)
-            closures = self._abandon(selected, latest, recovered.handled) if is_retry else []
+            mine = [c for c in selected if key_of(c) not in refused]  # a live holder's rows stay open
+            closures = self._abandon(mine, latest, recovered.handled) if is_retry else []
             self.logger.commit_rows(recovered.records + closures + list(records.values()))
             recovered.cleanup(HadoopFS(self.spark))
             leases.release({key_of(c) for c in candidates} - {key_of(c) for c in selected})
