@@ -1,8 +1,10 @@
 """State: the export log and the watermark table, Delta tables in the config lakehouse.
 
 ``Tables/dbo/log_resource_export`` holds one row per export run (``export_run_id``), moving
-``pending -> running -> success | warning | error`` by MERGE. ``Tables/dbo/log_resource_export_watermark``
-holds one current row per export (``export_group_name``, ``export_name``), also by MERGE.
+``pending -> running -> success | warning | error`` by MERGE (:meth:`ExportLogger.commit_rows`
+upserts many rows in one commit). ``Tables/dbo/log_resource_export_watermark`` holds one row
+per export (``export_group_name``, ``export_name``): its watermark and its lease, written by
+:mod:`fabgen_runtime.leases`. :attr:`ExportLogger.commits` counts the commits to both tables.
 
 Writers never lose updates: within a process one lock per table serialises the commits, and
 Delta's optimistic-concurrency conflicts (another process or notebook committing at the same
@@ -199,13 +201,6 @@ class ExportLogger:
 
     def guard(self, action: Callable[[], T], what: str) -> T:
         """Run ``action``; a Spark/Delta failure becomes a :class:`StateError` saying ``what`` failed."""
-        return self._guard(action, what)
-
-    def frame(self, rows: Iterable[tuple[Any, ...]], columns: Mapping[str, str]) -> DataFrame:
-        """A DataFrame of ``rows`` with the schema ``columns`` (on the writer session)."""
-        return self._frame(rows, columns)
-
-    def _guard(self, action: Callable[[], T], what: str) -> T:
         from .sources import spark_errors, spark_message
 
         try:
@@ -213,8 +208,11 @@ class ExportLogger:
         except spark_errors() as exc:
             raise StateError(f"{what} failed: {spark_message(exc)}") from exc
 
-    def _frame(self, rows: Iterable[tuple[Any, ...]], columns: Mapping[str, str]) -> DataFrame:
+    def frame(self, rows: Iterable[tuple[Any, ...]], columns: Mapping[str, str]) -> DataFrame:
+        """A DataFrame of ``rows`` with the schema ``columns`` (on the writer session)."""
         return self.writer_session.createDataFrame(list(rows), struct(columns))
+
+    _guard, _frame = guard, frame
 
     # ------------------------------------------------------------------ export runs
 
@@ -302,18 +300,7 @@ class ExportLogger:
 
     def get_run(self, export_run_id: str) -> ExportRunRecord | None:
         """One run row as a record (None when absent)."""
-        from pyspark.sql import functions as F
-
-        if not self._ensure(self.log_path, LOG_COLUMNS):
-            return None
-        rows = self._guard(
-            lambda: self.runs().where(F.col("export_run_id") == F.lit(export_run_id)).limit(1).collect(),
-            f"reading {LOG_TABLE}",
-        )
-        if not rows:
-            return None
-        fields = {f.name for f in dataclasses.fields(ExportRunRecord)}
-        return ExportRunRecord(**{k: v for k, v in rows[0].asDict().items() if k in fields})
+        return self.get_runs([export_run_id]).get(export_run_id)
 
     def get_runs(self, export_run_ids: Iterable[str]) -> dict[str, ExportRunRecord]:
         """Run rows by id (one read; absent ids are missing from the result)."""
