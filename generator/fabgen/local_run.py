@@ -159,6 +159,9 @@ def run_project(
                 f"(run date {day or 'today'}, {tz}), execution id {run_id}"
             )
             result = orchestrator.process_exports(configs, run_id, run_date=day, timezone=tz, is_retry=retry)
+            recovered = orchestrator.last_recovery
+            for line in recovered.lines if recovered else []:
+                echo(f"recovered: {line}")
             outcomes.append(RunOutcome(day, run_id, result))
             if not result["success"]:
                 break
