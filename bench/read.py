@@ -153,21 +153,27 @@ def run_overhead(spark: Any, local: Any, orchestrator: Any, repeat: int) -> dict
     spark.sql(
         "SELECT id, TIMESTAMP'2025-01-01' + make_interval(0,0,0,0,0,0,id) AS ts FROM range(10)"
     ).write.format("delta").mode("overwrite").save(path)
-    config = export_row(
-        "tiny",
-        source_type="lakehouse",
-        source_datastore="lh_src",
-        source_table="tiny",
-        extract_type="incremental",
-        incremental_column="ts",
-    )
-    orchestrator.process_exports([config], str(uuid.uuid4()))  # warm up: tables exist, code paths compiled
+
+    def config(name: str) -> dict[str, Any]:
+        # A new export name per run starts from the initial watermark (10 rows each time); {run_id}
+        # keeps every run's file (an incremental run never replaces an earlier run's file).
+        return export_row(
+            name,
+            source_type="lakehouse",
+            source_datastore="lh_src",
+            source_table="tiny",
+            extract_type="incremental",
+            incremental_column="ts",
+            target_filename_pattern=name + "_{run_id}.csv",
+        )
+
+    orchestrator.process_exports([config("tiny_warmup")], str(uuid.uuid4()))  # warm up: tables exist
     fabgen, bare = [], []
     bare_dir = DATA / "bare_tiny"
-    for _ in range(repeat):
-        orchestrator.logger.set_watermark("bench", "tiny", "ts", "2024-12-31T00:00:00", "reset", "timestamp")
+    for index in range(repeat):
+        name = f"tiny_{uuid.uuid4().hex[:8]}_{index}"
         started = time.perf_counter()
-        result = orchestrator.process_exports([config], str(uuid.uuid4()))
+        result = orchestrator.process_exports([config(name)], str(uuid.uuid4()))
         fabgen.append(time.perf_counter() - started)
         assert result["results"][0]["rows_exported"] == 10, result
         started = time.perf_counter()

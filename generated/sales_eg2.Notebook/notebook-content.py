@@ -23,8 +23,8 @@
 #
 # | export | source | extract | target | format |
 # | --- | --- | --- | --- | --- |
-# | `daily_orders` | lakehouse `lh_gold`: `dbo.orders` | incremental on `modified_at` | `lh_exports`: `Files/sales/orders/{run_date:%Y}/{run_date:%m}/orders_{run_date:%Y%m%d}.csv` | csv, gzip |
-# | `events` | lakehouse `lh_gold`: `dbo.events` | incremental on `event_timestamp` | `lh_exports`: `Files/sales/events/events_{run_date:%Y%m%d}.zip` | csv, zipdeflate, 5000 rows per file |
+# | `daily_orders` | lakehouse `lh_gold`: `dbo.orders` | incremental on `modified_at` | `lh_exports`: `Files/sales/orders/{run_date:%Y}/{run_date:%m}/orders_{run_date:%Y%m%d}_{run_id}.csv` | csv, gzip |
+# | `events` | lakehouse `lh_gold`: `dbo.events` | incremental on `event_timestamp` | `lh_exports`: `Files/sales/events/events_{run_date:%Y%m%d}_{run_id}.zip` | csv, zipdeflate, 5000 rows per file |
 # | `orders_fiscal_month` | lakehouse `lh_gold`: `dbo.orders` | period on `order_date` | `lh_exports`: `Files/sales/orders_by_month/orders_{period_start_date:%Y%m%d}_{period_end_date:%Y%m%d}.parquet` | parquet, zstd |
 # | `orders_wh_snapshot` | warehouse `wh_analytics`: `dbo.orders` | full | `lh_exports`: `Files/sales/warehouse/orders/orders_snapshot_{run_date:%Y%m%d}.parquet` | parquet, lz4 |
 # | `purchase_events` | lakehouse `lh_gold`: query | full | `lh_exports`: `Files/sales/events/purchases/{run_date:%Y%m%d}/purchases_part{part}_{run_id}.json` | json, 2000 rows per file |
@@ -113,7 +113,7 @@ EXPORT_ROWS = [
             "currency",
             "modified_at",
         ],
-        "target_filename_pattern": "orders_{run_date:%Y%m%d}.csv",
+        "target_filename_pattern": "orders_{run_date:%Y%m%d}_{run_id}.csv",
         "compression": "gzip",
         "compression_level": 6,
         "file_format_options": {"header": "true", "sep": ","},
@@ -121,7 +121,7 @@ EXPORT_ROWS = [
         "extract_type": "incremental",
         "incremental_column": "modified_at",
         "incremental_initial_watermark": "2024-01-01T00:00:00",
-        "description": "New and changed orders since the last run, gzip CSV named by run date, with a trigger.",
+        "description": "New and changed orders since the last run, gzip CSV named by run date and run, with a trigger.",
     },
     {
         "export_group_name": "sales",
@@ -137,14 +137,14 @@ EXPORT_ROWS = [
         "file_format": "csv",
         "source_schema": "dbo",
         "source_table": "events",
-        "target_filename_pattern": "events_{run_date:%Y%m%d}.csv",
+        "target_filename_pattern": "events_{run_date:%Y%m%d}_{run_id}.csv",
         "compression": "zipdeflate",
         "compression_level": 6,
         "file_format_options": {"header": "true", "sep": ","},
         "max_rows_per_file": 5000,
         "extract_type": "incremental",
         "incremental_column": "event_timestamp",
-        "compressed_filename_pattern": "events_{run_date:%Y%m%d}.zip",
+        "compressed_filename_pattern": "events_{run_date:%Y%m%d}_{run_id}.zip",
         "description": "New web events, split at 5,000 rows per CSV part, all parts bundled into one zip.",
     },
     {

@@ -72,6 +72,27 @@ def plan(project_dir: Path, group: str, export: str | None, run_date: str | None
         click.echo(line)
 
 
+@main.command()
+@project_option
+@group_option(required=True)
+@click.option("--export", "-x", "export", help="Only this export (export_name).")
+def recover(project_dir: Path, group: str, export: str | None) -> None:
+    """Finish or roll back interrupted publishes of a group's exports and complete their bookkeeping.
+
+    Runs no export. Exit 0 when everything was recovered (or nothing needed it), 1 otherwise.
+    """
+    from .local_run import recover_project
+
+    recovered = recover_project(load(project_dir), group, export)
+    for line in recovered.lines:
+        click.echo(line)
+    for problem in recovered.problems:
+        click.secho(problem, fg="red")
+    if not recovered.lines and not recovered.problems:
+        click.echo(f"nothing to recover in {group}")
+    sys.exit(1 if recovered.problems else 0)
+
+
 @main.group("config")
 def config_group() -> None:
     """The config table (config_resource_export) in the config lakehouse."""

@@ -183,10 +183,26 @@ def run_project(
                 f"(run date {day or 'today'}, {tz}), execution id {run_id}"
             )
             result = orchestrator.process_exports(configs, run_id, run_date=day, timezone=tz, is_retry=retry)
+            recovered = orchestrator.last_recovery
+            for line in recovered.lines if recovered else []:
+                echo(f"recovered: {line}")
             outcomes.append(RunOutcome(day, run_id, result))
             if not result["success"]:
                 break
     return outcomes
+
+
+def recover_project(project: Project, group: str, export: str | None = None) -> Any:
+    """``fabgen recover``: finish or roll back the interrupted publishes of a group's exports."""
+    from fabgen_runtime import ExportLogger, ExportOrchestrator
+
+    configs = project.select(group, export)
+    with local_runtime(project) as local:
+        spark = local.spark()
+        logger = ExportLogger(
+            project.settings.config_lakehouse, auto_create_tables=True, spark=spark, platform=local
+        )
+        return ExportOrchestrator(spark, logger, 1, platform=local).recover(configs)
 
 
 # --------------------------------------------------------------------------- plan

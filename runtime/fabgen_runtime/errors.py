@@ -94,3 +94,7 @@ class PlatformError(FabgenError):
 
 class QueryRefusedError(SourceReadError):
     """A source query is not one read-only query (a command, a path or a table outside its lakehouse)."""
+
+
+class LeaseHeld(StateError):
+    """Another live run holds the export's lease (one writer per export), or ours lapsed."""

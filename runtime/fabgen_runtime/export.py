@@ -1,26 +1,33 @@
-"""One export run, start to finish, and what it reports.
+"""One export run, start to finish, and what it reports (the run protocol: ``docs/running.md``).
 
 The order is what makes it safe:
 
-1. mark the run ``running``; look up the stored watermark (incremental) or run
-   ``period_date_query`` (period);
-2. build the plan (pure), read the source once (lakehouse tables pinned to a version);
-3. write into staging (rows and ``max(incremental_column)`` counted in the same pass), publish
-   (atomic moves, trigger file last);
-4. log ``success`` (``warning`` when no rows were exported);
-5. only THEN store the new watermark.
+1. the orchestrator has taken the export's lease, committed its row as ``running`` and read the
+   stored watermark (one read per execution); the run writes ``<staging>/run.json`` (who owns
+   the staging folder), builds the plan (pure) and reads the source once (lakehouse tables pinned
+   to a version) -- failpoint ``after_read``;
+2. it writes every output file into staging (rows, ``max(incremental_column)`` and SHA-256
+   counted in the same pass) -- ``after_staging``;
+3. it applies the no-destroy rules to the destinations, writes the journal (durable intent) and
+   publishes through :mod:`fabgen_runtime.protocol.publish` (aside, renames, manifest, trigger
+   last, journal ``published``);
+4. the orchestrator completes the bookkeeping for the whole group at once: one log commit (rows
+   ``success``/``warning``), one MERGE storing the watermarks (compare-and-set) and releasing the
+   leases, then it removes the journals and staging.
 
-Any failure in 1-4 discards the staging folder, logs ``error`` with the error's message, and
-leaves the watermark where it was, so the next run exports those rows again. A failure in 5
-turns the logged state to ``error`` (the files are published, the watermark is not: the next
-run re-exports the same rows; no row is ever skipped).
+Any failure in 1-3 discards the staging folder and the export's row becomes ``error``; the
+watermark stays where it was, so the next run exports those rows again. A kill anywhere leaves a
+journal (after 3) or a marked staging folder (before): the next run, ``--retry`` or
+``fabgen recover`` finishes or rolls back the publish and completes the bookkeeping.
 
-Zero rows: the writer publishes the files the config names with no data rows (a CSV holds just
-its header), the state is ``warning`` ("0 rows exported"), and the watermark does not move.
+Zero rows: the writer stages the files the config names with no data rows (a CSV holds just its
+header); an earlier file of the same name that has data rows is kept (nothing replaces it); the
+state is ``warning`` ("0 rows exported") and the watermark does not move.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -29,10 +36,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from . import publish, sources, sql, writer
+from . import failpoints, publish, sources, sql, writer
 from .errors import FabgenError, StateError
+from .fs import HadoopFS
 from .plan import ExportPlan, RunContext, build_plan
-from .state import ExportLogger, ExportRunRecord, now_utc
+from .protocol import publish as protocol
+from .protocol.journal import Journal, write_marker
+from .state import ExportLogger, ExportRunRecord, StoredWatermark, now_utc
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -78,6 +88,9 @@ class ExportResult:
     duration: float = 0.0
     watermark: str | None = None
     source_version: str | None = None
+    manifest_path: str | None = None
+    record: ExportRunRecord | None = field(default=None, repr=False)  # the final log row
+    journal: Journal | None = field(default=None, repr=False)  # published, bookkeeping pending
 
     def as_dict(self) -> dict[str, Any]:
         """The spec's per-export result entry (plus run id, trigger path, watermark, version)."""
@@ -97,6 +110,7 @@ class ExportResult:
             "error_type": self.error_type,
             "watermark": self.watermark,
             "source_version": self.source_version,
+            "manifest_path": self.manifest_path,
         }
 
 
@@ -142,12 +156,18 @@ def resolve_inputs(
     context: RunContext,
     logger: ExportLogger | None,
     platform: Platform,
+    stored: StoredWatermark | bool | None = False,
 ) -> tuple[str | None, str | None, datetime | None, datetime | None]:
-    """The watermark (and its column type) and the period dates one run of ``config`` starts from."""
+    """The watermark (and its column type) and the period dates one run of ``config`` starts from.
+
+    ``stored`` is the watermark read beforehand (None: no stored value); without it (``False``)
+    it is read from ``logger``.
+    """
     watermark = watermark_type = None
     start = end = None
     if config.extract_type == "incremental":
-        stored = logger.get_watermark(config.export_group_name, config.export_name) if logger else None
+        if stored is False or stored is True:
+            stored = logger.get_watermark(config.export_group_name, config.export_name) if logger else None
         if stored is not None:
             if (
                 stored.column
@@ -174,7 +194,7 @@ def resolve_inputs(
 
 
 class ExportRun:
-    """Runs one export and keeps its log row current."""
+    """Runs one export up to a published journal; the orchestrator completes its bookkeeping."""
 
     def __init__(
         self,
@@ -185,11 +205,18 @@ class ExportRun:
         record: ExportRunRecord,
         platform: Platform,
         on_event: EventHandler | None = None,
+        stored: StoredWatermark | bool | None = False,
+        lease_ok: Callable[[], bool] | None = None,
+        lease_owner: str | None = None,
     ):
         self.spark, self.config, self.context = spark, config, context
         self.logger, self.record, self.platform = logger, record, platform
         self.on_event = on_event
+        self.stored = stored
+        self.lease_ok = lease_ok
+        self.lease_owner = lease_owner
         self.plan: ExportPlan | None = None
+        self.fs = HadoopFS(spark)
 
     def _event(self, stage: str, detail: str = "", result: ExportResult | None = None) -> None:
         if self.on_event is not None:
@@ -204,8 +231,11 @@ class ExportRun:
                 )
             )
 
+    def _failpoint(self, point: str) -> None:
+        failpoints.reached(point, self.config.export_name)
+
     def run(self) -> ExportResult:
-        """Run the export; never raises for a failed export (the result and the log say error)."""
+        """Run the export up to publishing; never raises for a failed export (the result says error)."""
         started = time.monotonic()
         record = self.record
         result = ExportResult(
@@ -214,14 +244,15 @@ class ExportRun:
             "running",
             record.export_run_id,
             self.config.execution_group,
+            record=record,
         )
         read = None
         try:
-            record.export_state, record.started_at = "running", now_utc()
-            self.logger.save(record, wait=False)  # progress only: the final state is awaited
+            if record.started_at is None:
+                record.export_state, record.started_at = "running", now_utc()
             self._event("started")
             watermark, wtype, start, end = resolve_inputs(
-                self.spark, self.config, self.context, self.logger, self.platform
+                self.spark, self.config, self.context, self.logger, self.platform, self.stored
             )
             self.plan = plan = build_plan(
                 self.config,
@@ -235,52 +266,94 @@ class ExportRun:
             )
             self._describe(plan)
             self._event("planned", plan.source.query)
+            staging = publish.staging_uri(plan, self.platform)
+            write_marker(
+                self.fs,
+                staging,
+                self.config.key,
+                record.export_run_id,
+                self.context.execution_id,
+                self.lease_owner,
+            )
             read = sources.get(self.config.source_type).read(self.spark, plan, self.platform)
             record.source_version, record.source_query = read.version, plan.source.query
             self._event("read", read.version or "")
+            self._failpoint("after_read")
             staged = writer.write(read.df, plan, self.platform)
+            self._failpoint("after_staging")
             self._event("written", f"{staged.rows} rows")
-            published = publish.publish(staged, plan, self.platform)
-            self._event("published", f"{published.files} file(s)")
-            new_watermark = published.max_watermark if published.rows else None
-            self._finish(
-                result,
-                published.rows,
-                published.files,
-                published.total_bytes,
-                list(published.file_paths),
-                published.trigger_path,
-                new_watermark,
-                started,
+            journal = self._journal(plan, staged, read.df, started)
+            if self.lease_ok is not None and not self.lease_ok():
+                from .errors import LeaseHeld
+
+                raise LeaseHeld(
+                    "this run's lease lapsed before publishing: nothing was published", self.config.key
+                )
+            journal = protocol.publish(
+                self.fs, journal, publish.files_root(plan, self.platform), self._failpoint
             )
-            self.logger.save(record)
-            self._event("logged", result.status)
         except Exception as exc:
             return self._fail(result, exc, started, read)
+        try:
+            self._event("published", f"{len(journal.files)} file(s)")
+        except Exception as exc:
+            return self._fail_published(result, exc, journal, started, read)
         if read is not None:
             read.close()
-        if new_watermark is not None and self.config.incremental_column:
-            try:
-                self.logger.set_watermark(
-                    self.config.export_group_name,
-                    self.config.export_name,
-                    self.config.incremental_column,
-                    new_watermark,
-                    record.export_run_id,
-                    _column_type(read.df, self.config.incremental_column),
-                    self.context.execution_id,
-                )
-                self._event("watermark", new_watermark)
-            except Exception as exc:
-                message = (
-                    f"files were published but the watermark was not stored ({exc}); the next run "
-                    "exports these rows again"
-                )
-                return self._fail(result, StateError(message, self.config.key), started, None, published=True)
-        result.watermark = new_watermark
-        result.duration = time.monotonic() - started
+        self._result(result, journal, started)
         self._event("finished", result.status, result)
         return result
+
+    def _journal(
+        self, plan: ExportPlan, staged: writer.StagedOutput, df: DataFrame, started: float
+    ) -> Journal:
+        """The publish intent (see :func:`publish.build_journal`) carrying the final log row."""
+        config, record = self.config, self.record
+        stored = self.stored if isinstance(self.stored, StoredWatermark) else None
+        journal = publish.build_journal(
+            staged,
+            plan,
+            self.platform,
+            self.fs,
+            start_watermark=stored.value if stored else None,
+            watermark_type=_column_type(df, config.incremental_column),
+            schema=df.schema.simpleString(),
+        )
+        record.export_state = "success" if staged.rows else "warning"
+        record.error_message = None
+        if not staged.rows:
+            record.error_message = "0 rows exported: files hold no data rows; watermark unchanged"
+            if journal.kept:
+                names = ", ".join(k.rsplit("/", 1)[-1] for k in journal.kept)
+                record.error_message = (
+                    f"0 rows exported: the earlier file(s) {names} (with data rows) kept, nothing "
+                    "published; watermark unchanged"
+                )
+        record.rows_exported = staged.rows
+        record.files_created = len(journal.files)
+        record.total_bytes = sum(f.size for f in journal.files)
+        record.file_paths = [f.destination for f in journal.files]
+        record.trigger_file_path = journal.trigger if journal.files else None
+        record.new_watermark_value = staged.max_watermark if staged.rows else None
+        record.manifest_path = journal.manifest_path
+        record.completed_at = now_utc()
+        record.duration_ms = int((time.monotonic() - started) * 1000)
+        journal.log_row = dataclasses.asdict(record)
+        return journal
+
+    def _result(self, result: ExportResult, journal: Journal, started: float) -> None:
+        record = self.record
+        result.status, result.error = record.export_state, record.error_message
+        result.rows_exported = record.rows_exported or 0
+        result.files_created = record.files_created or 0
+        result.total_bytes = record.total_bytes or 0
+        result.file_paths = list(record.file_paths or [])
+        result.trigger_file_path = record.trigger_file_path
+        result.source_version = record.source_version
+        result.watermark = record.new_watermark_value
+        result.manifest_path = record.manifest_path
+        result.journal = journal
+        result.duration = time.monotonic() - started
 
     def _describe(self, plan: ExportPlan) -> None:
         record = self.record
@@ -290,40 +363,11 @@ class ExportRun:
         record.watermark_value = plan.watermark
         record.period_start_date, record.period_end_date = plan.period_start, plan.period_end
 
-    def _finish(
-        self,
-        result: ExportResult,
-        rows: int,
-        files: int,
-        size: int,
-        paths: list[str],
-        trigger: str | None,
-        new_watermark: str | None,
-        started: float,
-    ) -> None:
-        record = self.record
-        record.export_state = "success" if rows else "warning"
-        record.error_message = (
-            None if rows else "0 rows exported: files hold no data rows; watermark unchanged"
-        )
-        record.rows_exported, record.files_created, record.total_bytes = rows, files, size
-        record.file_paths, record.trigger_file_path = paths, trigger
-        record.new_watermark_value = new_watermark
-        record.completed_at = now_utc()
-        record.duration_ms = int((time.monotonic() - started) * 1000)
-        result.status, result.error = record.export_state, record.error_message
-        result.rows_exported, result.files_created, result.total_bytes = rows, files, size
-        result.file_paths, result.trigger_file_path = paths, trigger
-        result.source_version = record.source_version
-        result.duration = time.monotonic() - started
-
-    def _fail(
-        self, result: ExportResult, exc: BaseException, started: float, read: Any, published: bool = False
-    ) -> ExportResult:
+    def _fail(self, result: ExportResult, exc: BaseException, started: float, read: Any) -> ExportResult:
         record = self.record
         message = str(exc) if isinstance(exc, FabgenError) else f"{type(exc).__name__}: {exc}"
         log.error("%s failed: %s", self.config.key, message, exc_info=not isinstance(exc, FabgenError))
-        if self.plan is not None and not published:
+        if self.plan is not None:
             try:
                 publish.discard(self.plan, self.platform)
             except FabgenError as cleanup:
@@ -333,20 +377,40 @@ class ExportRun:
                 read.close()
             except Exception as cleanup:
                 log.warning("%s: could not drop temporary views: %s", self.config.key, cleanup)
-        record.export_state, record.error_message, record.error_type = "error", message, type(exc).__name__
-        record.completed_at = now_utc()
-        record.duration_ms = int((time.monotonic() - started) * 1000)
-        if not published:
-            record.rows_exported = record.files_created = record.total_bytes = None
-            record.file_paths = record.trigger_file_path = record.new_watermark_value = None
-        try:
-            self.logger.save(record)
-        except FabgenError as log_error:
-            message += f" (and the log row could not be written: {log_error})"
+        fail_record(record, message, type(exc).__name__, started)
         result.status, result.error, result.error_type = "error", message, type(exc).__name__
         result.duration = time.monotonic() - started
-        if not published:
-            result.rows_exported = result.files_created = result.total_bytes = 0
-            result.file_paths, result.trigger_file_path = [], None
+        result.rows_exported = result.files_created = result.total_bytes = 0
+        result.file_paths, result.trigger_file_path = [], None
         self._event("finished", "error", result)
         return result
+
+    def _fail_published(
+        self, result: ExportResult, exc: BaseException, journal: Journal, started: float, read: Any
+    ) -> ExportResult:
+        """A failure after the file set is published: the journal stays for recovery to complete."""
+        self._result(result, journal, started)
+        if read is not None:
+            read.close()
+        message = (
+            f"{self.config.key}: files were published but the run failed before its bookkeeping "
+            f"({type(exc).__name__}: {exc}); the journal is kept: the next run, --retry or fabgen recover "
+            "completes it (log row, watermark) without exporting again"
+        )
+        log.error("%s", message)
+        record = self.record
+        record.export_state, record.error_message, record.error_type = "error", message, type(exc).__name__
+        result.status, result.error, result.error_type = "error", message, type(exc).__name__
+        self._event("finished", "error", result)
+        return result
+
+
+def fail_record(record: ExportRunRecord, message: str, error_type: str, started: float | None = None) -> None:
+    """Turn a run row into a final ``error`` row with nothing published."""
+    record.export_state, record.error_message, record.error_type = "error", message, error_type
+    record.completed_at = now_utc()
+    if started is not None:
+        record.duration_ms = int((time.monotonic() - started) * 1000)
+    record.rows_exported = record.files_created = record.total_bytes = None
+    record.file_paths = record.trigger_file_path = record.new_watermark_value = None
+    record.manifest_path = None

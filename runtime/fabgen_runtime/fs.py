@@ -61,6 +61,7 @@ class HadoopFS:
         self.spark = spark
         self.jvm = spark._jvm
         self.conf = spark._jsc.hadoopConfiguration()
+        self.digests: dict[str, str] = {}  # SHA-256 (hex) of files written by concat, by uri
 
     # ------------------------------------------------------------------ basics
     def path(self, uri: str) -> Any:
@@ -211,13 +212,27 @@ class HadoopFS:
     def concat(self, dest: str, pieces: Iterable[str | bytes], overwrite: bool = False) -> int:
         """Write ``dest`` as the pieces in order: file URIs are copied JVM side, bytes sent as is.
 
-        Returns the size of ``dest``.
+        The SHA-256 of ``dest`` is computed JVM side while the bytes are copied (a
+        ``DigestOutputStream``) and kept in :attr:`digests`. Returns the size of ``dest``.
         """
-        with self.create(dest, overwrite) as out:
+        digest = self.jvm.java.security.MessageDigest.getInstance("SHA-256")
+        with self.create(dest, overwrite) as raw:
+            out = self.jvm.java.security.DigestOutputStream(raw, digest)
             for piece in pieces:
                 if isinstance(piece, (bytes, bytearray)):
                     if piece:
                         out.write(bytearray(piece))
                 else:
                     self.copy_range(piece, out)
+            out.flush()
+        self.digests[dest] = bytes(digest.digest()).hex()
         return self.size(dest)
+
+    @_jvm_errors
+    def sha256(self, uri: str) -> str:
+        """SHA-256 (hex) of a file: the one :meth:`concat` computed, else hashed JVM side in one call."""
+        known = self.digests.get(uri)
+        if known is not None:
+            return known
+        with self.open(uri) as stream:
+            return str(self.jvm.org.apache.commons.codec.digest.DigestUtils.sha256Hex(stream))

@@ -8,18 +8,32 @@ do not start (groups express dependencies, as the rendered pipeline's "Succeeded
 their exports stay ``pending`` in the log and are reported as ``skipped``, so a retry of the same
 execution runs them. Pass ``stop_on_group_failure=False`` to run later groups anyway.
 
-Every run of an execution is queued as ``pending`` in one log commit before the first group
-starts. ``run_date`` defaults to today in ``timezone``; ``process_date`` is taken once per call.
+The run protocol (``docs/running.md``) sets the order of a call:
 
-Retry (``is_retry=True``, same ``execution_id``) re-runs only the exports whose latest run in
-that execution is ``error``, ``pending`` (never started) or ``running`` (the process died), with
-the original run's ``run_date`` unless one is given. Runs left ``pending``/``running`` are
-closed as ``error`` ("abandoned") first. An execution with no log rows at all never started:
-its retry runs everything.
+1. ONE conditional MERGE takes the leases of every export of the call (one writer per export),
+   ONE read gives which we hold and every stored watermark; exports whose lease another live run
+   holds fail with :class:`~fabgen_runtime.errors.LeaseHeld` and are not run;
+2. interrupted publishes of the leased exports are finished or rolled back and their bookkeeping
+   completed (:func:`~fabgen_runtime.bookkeeping.recover_exports`) before anything runs;
+3. ONE log commit: the first group's rows ``running``, later groups' ``pending``, plus recovered
+   and abandoned rows; a lease heartbeat renews our leases every TTL/3;
+4. per group: the exports run and publish; their final rows are committed in ONE MERGE
+   (:class:`~fabgen_runtime.bookkeeping.Completions`), then ONE MERGE stores the watermarks
+   (compare-and-set) and releases the group's leases; then journals and staging are deleted.
+
+So a group costs at most 4 commits to the state tables whatever its size (later groups: 3).
+``run_date`` defaults to today in ``timezone``; ``process_date`` is taken once per call.
+
+Retry (``is_retry=True``, same ``execution_id``) first recovers, then re-runs only the exports
+whose latest run in that execution is ``error``, ``pending`` (never started) or ``running`` (the
+process died) and was not completed by recovery, with the original run's ``run_date`` unless one
+is given. Runs left ``pending``/``running`` are closed as ``error`` ("abandoned"). An execution
+with no log rows at all never started: its retry runs everything.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -29,10 +43,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from . import platform as platform_mod
+from .bookkeeping import Completions, Recovered, finish_group, key_of, recover_exports, stored_watermark
 from .config import ExportConfig, parse_configs
-from .export import EventHandler, ExportEvent, ExportResult, ExportRun, new_record
+from .export import EventHandler, ExportEvent, ExportResult, ExportRun, fail_record, new_record
+from .fs import HadoopFS
+from .leases import LeaseTable
 from .plan import RunContext
-from .state import UNFINISHED, ExportLogger, now_utc
+from .protocol import lease as lease_rules
+from .state import UNFINISHED, ExportLogger, ExportRunRecord, now_utc
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -64,20 +82,25 @@ def schedule(
 
 
 def select_for_retry(
-    configs: Iterable[ExportConfig], latest: Mapping[tuple[str, str], Mapping[str, Any]]
+    configs: Iterable[ExportConfig],
+    latest: Mapping[tuple[str, str], Mapping[str, Any]],
+    completed: Iterable[str] = (),
 ) -> list[ExportConfig]:
-    """The configs a retry runs: latest state in the execution is error, pending or running.
+    """The configs a retry runs: latest state in the execution is error, pending or running,
+    and recovery did not complete that run (``completed``: run ids it finished).
 
     With no log rows at all (``latest`` empty), the execution never started: every config runs.
     """
     configs = list(configs)
     if not latest:
         return configs
+    done = set(completed)
     return [
         c
         for c in configs
         if (row := latest.get((c.export_group_name, c.export_name))) is not None
         and row.get("export_state") in RETRY_STATES
+        and row.get("export_run_id") not in done
     ]
 
 
@@ -117,6 +140,7 @@ class ExportOrchestrator:
         self.logger = export_logger
         self.max_concurrency = max_concurrency
         self.on_event = on_event
+        self.last_recovery: Recovered | None = None
 
     def _event(
         self,
@@ -128,6 +152,26 @@ class ExportOrchestrator:
     ) -> None:
         if self.on_event is not None:
             self.on_event(ExportEvent(stage, export, execution_group, None, detail, result))
+
+    def recover(self, configs: Iterable[ExportConfig | Mapping[str, Any]]) -> Recovered:
+        """Finish or roll back the interrupted publishes of ``configs`` and complete their
+        bookkeeping; run nothing else (``fabgen recover``). Exports whose lease another live run
+        holds are reported in ``problems``."""
+        configs = as_configs(configs)
+        leases = LeaseTable(self.logger)
+        runs = {key_of(c): ("recover", "recover") for c in configs}
+        try:
+            _rows, refused = leases.acquire(runs)
+            held = [c for c in configs if key_of(c) in leases.held]
+            recovered = recover_exports(self.logger, leases, held, self.platform)
+            for c in configs:
+                if key_of(c) in refused:
+                    recovered.problems.append(f"{c.key}: {lease_rules.refusal(c.key, refused[key_of(c)])}")
+            self.logger.commit_rows(recovered.records)
+            recovered.cleanup(HadoopFS(self.spark))
+            return recovered
+        finally:
+            leases.release()
 
     def process_exports(
         self,
@@ -142,30 +186,88 @@ class ExportOrchestrator:
         """Run ``configs`` and return the result dict (see :func:`summarize`)."""
         configs = as_configs(configs)
         execution_id = execution_id or str(uuid.uuid4())
-        if is_retry:
-            latest = self.logger.latest_states(execution_id)
-            configs = select_for_retry(configs, latest)
-            if run_date in (None, "") and latest:
-                dates = sorted({str(r["run_date"]) for r in latest.values() if r.get("run_date")})
-                run_date = dates[-1] if dates else None
-            self._abandon(configs, latest)
+        latest = self.logger.latest_states(execution_id) if is_retry else {}
+        if is_retry and run_date in (None, "") and latest:
+            dates = sorted({str(r["run_date"]) for r in latest.values() if r.get("run_date")})
+            run_date = dates[-1] if dates else None
         context = RunContext.create(run_date, timezone, execution_id)
-        plan = schedule(configs, execution_group)
-        records = {
-            c.key: new_record(c, context, str(uuid.uuid4()), is_retry) for _g, group in plan for c in group
-        }
-        self.logger.queue(list(records.values()))
-        log.info(
-            "execution %s: %d export(s) in %d group(s), run_date %s",
-            execution_id,
-            len(records),
-            len(plan),
-            context.run_date.date(),
-        )
+        candidates = [c for _g, group in schedule(configs, execution_group) for c in group]
+        run_ids = {c.key: str(uuid.uuid4()) for c in candidates}
+        leases = LeaseTable(self.logger)
+        try:
+            rows, refused = leases.acquire({key_of(c): (run_ids[c.key], execution_id) for c in candidates})
+            leases.start_heartbeat()
+            held = [c for c in candidates if key_of(c) in leases.held]
+            recovered = recover_exports(self.logger, leases, held, self.platform)
+            self.last_recovery = recovered
+            for line in recovered.lines:
+                log.info("recovery: %s", line)
+            if recovered.watermarks:
+                rows = leases.read(key_of(c) for c in held)
+            selected = candidates
+            if is_retry:
+                selected = select_for_retry(candidates, latest, recovered.completed)
+            plan = schedule(selected, execution_group)
+            records = {c.key: new_record(c, context, run_ids[c.key], is_retry) for c in selected}
+            first = [records[c.key] for c in plan[0][1]] if plan else []
+            now = now_utc()
+            for record in first:
+                record.export_state, record.started_at = "running", now
+            refusals = self._refuse(selected, refused, records)
+            mine = [c for c in selected if key_of(c) not in refused]  # a live holder's rows stay open
+            closures = self._abandon(mine, latest, recovered.handled) if is_retry else []
+            self.logger.commit_rows(recovered.records + closures + list(records.values()))
+            recovered.cleanup(HadoopFS(self.spark))
+            leases.release({key_of(c) for c in candidates} - {key_of(c) for c in selected})
+            log.info(
+                "execution %s: %d export(s) in %d group(s), run_date %s",
+                execution_id,
+                len(records),
+                len(plan),
+                context.run_date.date(),
+            )
+            results = self._run_groups(plan, context, records, rows, leases, refusals, stop_on_group_failure)
+        finally:
+            leases.stop_heartbeat()
+            leases.release()
+        return summarize(results)
 
+    def _refuse(
+        self, selected: list[ExportConfig], refused: Mapping[Any, Any], records: dict[str, ExportRunRecord]
+    ) -> dict[str, ExportResult]:
+        """Error rows and results of the exports whose lease another live run holds."""
+        out = {}
+        for c in selected:
+            if key_of(c) not in refused:
+                continue
+            message = f"{c.key}: {lease_rules.refusal(c.key, refused[key_of(c)])}"
+            fail_record(records[c.key], message, "LeaseHeld")
+            out[c.key] = ExportResult(
+                c.export_group_name,
+                c.export_name,
+                "error",
+                records[c.key].export_run_id,
+                c.execution_group,
+                error=message,
+                error_type="LeaseHeld",
+                record=records[c.key],
+            )
+            log.error("%s", message)
+        return out
+
+    def _run_groups(
+        self,
+        plan: list[tuple[int, list[ExportConfig]]],
+        context: RunContext,
+        records: dict[str, ExportRunRecord],
+        rows: Mapping[Any, Mapping[str, Any]],
+        leases: LeaseTable,
+        refusals: dict[str, ExportResult],
+        stop_on_group_failure: bool,
+    ) -> list[ExportResult]:
         results: list[ExportResult] = []
         failed_group: int | None = None
-        for group, group_configs in plan:
+        for index, (group, group_configs) in enumerate(plan):
             if failed_group is not None and stop_on_group_failure:
                 for c in group_configs:
                     skipped = ExportResult(
@@ -180,41 +282,69 @@ class ExportOrchestrator:
                     self._event("skipped", group, skipped.error or "", c.key, skipped)
                 continue
             self._event("group_started", group, f"{len(group_configs)} export(s)")
-            group_results = self._run_group(group_configs, context, records)
+            runnable = [c for c in group_configs if c.key not in refusals]
+            if index > 0:
+                now = now_utc()
+                for c in runnable:
+                    records[c.key].export_state, records[c.key].started_at = "running", now
+                self.logger.commit_rows(records[c.key] for c in runnable)
+            done = {
+                c.key: r
+                for c, r in zip(
+                    runnable, self._run_group(runnable, context, records, rows, leases), strict=True
+                )
+            }
+            done.update({c.key: refusals[c.key] for c in group_configs if c.key in refusals})
+            group_results = [done[c.key] for c in group_configs]
+            finish_group(self.logger, leases, runnable, group_results, HadoopFS(self.spark))
             results += group_results
             if any(r.status == "error" for r in group_results) and failed_group is None:
                 failed_group = group
             self._event("group_finished", group)
-        self.logger.flush()
-        return summarize(results)
+        return results
 
     def _abandon(
-        self, configs: list[ExportConfig], latest: Mapping[tuple[str, str], Mapping[str, Any]]
-    ) -> None:
-        """Close runs a crashed process left pending/running before retrying them."""
+        self,
+        configs: list[ExportConfig],
+        latest: Mapping[tuple[str, str], Mapping[str, Any]],
+        handled: set[str],
+    ) -> list[ExportRunRecord]:
+        """Rows closing runs a crashed process left pending/running (one read), before retrying them."""
+        ids = []
         for c in configs:
             row = latest.get((c.export_group_name, c.export_name))
-            if row is None or row.get("export_state") not in UNFINISHED:
-                continue
-            record = self.logger.get_run(row["export_run_id"])
-            if record is None:
-                continue
+            if (
+                row is not None
+                and row.get("export_state") in UNFINISHED
+                and row["export_run_id"] not in handled
+            ):
+                ids.append(row["export_run_id"])
+        closures = []
+        for record in self.logger.get_runs(ids).values() if ids else []:
+            was = record.export_state
             record.export_state = "error"
             record.error_type = "Abandoned"
             record.error_message = (
-                f"abandoned while {row['export_state']} (the process ended before the export "
-                "finished); re-run by a retry of this execution"
+                f"abandoned while {was} (the process ended before the export finished; nothing of it "
+                "was published); re-run by a retry of this execution"
             )
             record.completed_at = now_utc()
-            self.logger.save(record)
+            closures.append(record)
+        return closures
 
     def _run_group(
-        self, configs: list[ExportConfig], context: RunContext, records: dict[str, Any]
+        self,
+        configs: list[ExportConfig],
+        context: RunContext,
+        records: dict[str, Any],
+        rows: Mapping[Any, Mapping[str, Any]],
+        leases: LeaseTable,
     ) -> list[ExportResult]:
         slots = threading.local()
         counter = iter(range(1_000_000))
         counter_lock = threading.Lock()
         sc = self.spark.sparkContext
+        completions = Completions(self.logger)
 
         def task(config: ExportConfig) -> ExportResult:
             if not hasattr(slots, "pool"):
@@ -231,18 +361,26 @@ class ExportOrchestrator:
                     records[config.key],
                     self.platform,
                     self.on_event,
+                    stored=stored_watermark(rows.get(key_of(config))),
+                    lease_ok=functools.partial(leases.holds, key_of(config)),
+                    lease_owner=leases.owner,
                 )
-                return runner.run()
+                result = runner.run()
+                completions.add(records[config.key], config.export_name if result.journal else None)
+                return result
             finally:
                 sc.setLocalProperty("spark.job.description", None)
                 sc.setLocalProperty("spark.scheduler.pool", None)
 
-        if len(configs) == 1 or self.max_concurrency == 1:
-            return [task(c) for c in configs]
-        started = time.monotonic()
-        with ThreadPoolExecutor(
-            max_workers=min(self.max_concurrency, len(configs)), thread_name_prefix="fabgen-export"
-        ) as pool:
-            results = list(pool.map(task, configs))
-        log.debug("group of %d export(s) took %.1fs", len(configs), time.monotonic() - started)
-        return results
+        try:
+            if len(configs) <= 1 or self.max_concurrency == 1:
+                return [task(c) for c in configs]
+            started = time.monotonic()
+            with ThreadPoolExecutor(
+                max_workers=min(self.max_concurrency, len(configs)), thread_name_prefix="fabgen-export"
+            ) as pool:
+                results = list(pool.map(task, configs))
+            log.debug("group of %d export(s) took %.1fs", len(configs), time.monotonic() - started)
+            return results
+        finally:
+            completions.flush()

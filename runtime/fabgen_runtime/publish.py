@@ -1,24 +1,27 @@
-"""Move staged files into ``Files/<target_path>/``, then write the trigger file; or discard staging.
+"""Publishing on Spark: the run protocol's journal for a staged output, over ``HadoopFS``.
 
-:func:`publish` never leaves a partial file where consumers look: every file is complete in
-staging before it is renamed into place (a rename within one file system). Files from an
-earlier run of the same export with the same names are moved aside first and restored if the
-publish fails midway; files already moved are moved back, and no trigger file is written. An
-earlier trigger file of the same name is taken away *before* any data file is replaced, and the
-new one is created last, only after every data file is in place. On success the staging
-directory is removed.
+:func:`build_journal` turns what :func:`fabgen_runtime.writer.write` staged into the publish
+intent: each file's destination, size, SHA-256 and rows, and what the no-destroy rules of
+:mod:`fabgen_runtime.protocol.owners` decide for destinations that exist (replace a full/period
+export's own earlier file, keep an earlier non-empty file over a 0-row run, refuse otherwise).
+:func:`publish` runs :func:`fabgen_runtime.protocol.publish.publish` on it: journal, files moved
+aside, renames, manifest, trigger last. Consumers never see a partial file set: every file is
+complete in staging before it is renamed into place, and the trigger comes last.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import platform as platform_mod
 from .errors import PublishError
 from .fs import HadoopFS, join
-from .plan import STAGING_FOLDER
+from .protocol import owners
+from .protocol import publish as protocol
+from .protocol.journal import Journal, JournalFile
 
 if TYPE_CHECKING:
     from .plan import ExportPlan
@@ -38,6 +41,8 @@ class PublishedOutput:
     total_bytes: int
     max_watermark: str | None
     part_rows: tuple[int, ...]
+    manifest_path: str | None = None
+    kept: tuple[str, ...] = ()
 
 
 def _fs(platform: platform_mod.Platform) -> HadoopFS:
@@ -50,92 +55,109 @@ def staging_uri(plan: ExportPlan, platform: platform_mod.Platform) -> str:
     return platform_mod.files_uri(platform, out.workspace, out.lakehouse, out.staging_directory)
 
 
+def files_root(plan: ExportPlan, platform: platform_mod.Platform) -> str:
+    """URI of the target lakehouse's ``Files``."""
+    return platform_mod.files_uri(platform, plan.output.workspace, plan.output.lakehouse)
+
+
+def build_journal(
+    staged: StagedOutput,
+    plan: ExportPlan,
+    platform: platform_mod.Platform,
+    fs: HadoopFS,
+    **extra: Any,
+) -> Journal:
+    """The publish intent of ``staged`` (phase ``intent``); ``extra`` sets further journal fields.
+
+    Raises :class:`PublishError` (naming the export and file) when a destination may not be
+    replaced; nothing has been touched then.
+    """
+    out, config = plan.output, plan.config
+    root = files_root(plan, platform)
+    target = platform_mod.files_uri(platform, out.workspace, out.lakehouse, out.directory)
+    trigger = join(target, out.trigger_filename) if out.trigger_filename else None
+    files = [JournalFile(f.name, f.uri, join(target, f.name), f.size, f.sha256, f.rows) for f in staged.files]
+    for dest in [f.destination for f in files] + ([trigger] if trigger else []):
+        if fs.is_dir(dest):
+            raise PublishError(f"cannot publish {dest}: a directory is in the way", config.key)
+    replaced, kept = owners.resolve_destinations(
+        fs,
+        config.key,
+        plan.export_run_id,
+        config.extract_type,
+        staged.rows,
+        [(f.name, f.destination) for f in files],
+        trigger,
+        root,
+        out.directory,
+        join(staged.staging_uri, "replaced"),
+    )
+    files = [f for f in files if f.destination not in kept]
+    manifest_path = owners.manifest_relpath(out.directory, plan.export_run_id) if files else None
+    fields: dict[str, Any] = {
+        "execution_id": plan.context.execution_id,
+        "run_date": plan.context.run_date.date().isoformat(),
+        "new_watermark": staged.max_watermark if staged.rows and config.incremental_column else None,
+        "incremental_column": config.incremental_column,
+    }
+    fields.update(extra)
+    return Journal(
+        export=config.key,
+        export_run_id=plan.export_run_id,
+        workspace=out.workspace,
+        lakehouse=out.lakehouse,
+        directory=out.directory,
+        target=target,
+        staging=staged.staging_uri,
+        files=files,
+        trigger=trigger,
+        replaced=replaced,
+        rows=staged.rows,
+        manifest=join(root, manifest_path) if manifest_path else None,
+        manifest_path=manifest_path,
+        kept=kept,
+        **fields,
+    )
+
+
 def publish(
-    staged: StagedOutput, plan: ExportPlan, platform: platform_mod.Platform | None = None
+    staged: StagedOutput,
+    plan: ExportPlan,
+    platform: platform_mod.Platform | None = None,
+    journal: Journal | None = None,
+    failpoint: Callable[[str], None] | None = None,
+    keep_journal: bool = False,
 ) -> PublishedOutput:
-    """Move the staged files into the export's target directory, then write its trigger file.
+    """Publish ``staged`` through its journal, then remove staging (``keep_journal``: leave the
+    journal, phase ``published``, for bookkeeping that completes later, as the orchestrator does).
 
     Raises ``PublishError`` (naming the export) after rolling back whatever it had moved.
     """
     platform = platform or platform_mod.current()
     fs = _fs(platform)
-    out = plan.output
-    export = plan.config.key
-    target = platform_mod.files_uri(platform, out.workspace, out.lakehouse, out.directory)
-    staging = staging_uri(plan, platform)
-    backup = join(staging, "replaced")
-    trigger = join(target, out.trigger_filename) if out.trigger_filename else None
-    destinations = [(f.uri, join(target, f.name)) for f in staged.files]
-
-    moved: list[tuple[str, str]] = []  # (staged, destination): put back on failure
-    set_aside: list[tuple[str, str]] = []  # (destination, backup): restore on failure
-    try:
-        for _src, dest in destinations + ([("", trigger)] if trigger else []):
-            if fs.is_dir(dest):
-                raise PublishError(f"cannot publish {dest}: a directory is in the way", export)
-        fs.mkdirs(target)
-        if trigger and fs.exists(trigger):  # consumers must not see an old trigger beside new files
-            fs.rename(trigger, join(backup, "trigger"))
-            set_aside.append((trigger, join(backup, "trigger")))
-        for index, (src, dest) in enumerate(destinations):
-            if fs.exists(dest):
-                fs.rename(dest, join(backup, f"{index:05d}"))
-                set_aside.append((dest, join(backup, f"{index:05d}")))
-            fs.rename(src, dest)
-            moved.append((src, dest))
-        if trigger:
-            fs.create_empty(trigger)
-    except (PublishError, OSError) as exc:
-        problems = _rollback(fs, moved, set_aside)
-        message = exc.args[0] if isinstance(exc, PublishError) else f"publishing failed: {exc}"
-        if problems:
-            message += "; rollback incomplete: " + "; ".join(problems)
-        raise PublishError(message.removeprefix(f"{export}: "), export) from exc
-
-    _remove_staging(fs, staging)
-    log.info("%s: published %d file(s) to %s", export, len(destinations), target)
+    journal = journal or build_journal(staged, plan, platform, fs)
+    done = protocol.publish(fs, journal, files_root(plan, platform), failpoint or (lambda _p: None))
+    if not keep_journal:
+        protocol.finish(fs, done.staging)
+    log.info("%s: published %d file(s) to %s", plan.config.key, len(done.files), done.target)
     return PublishedOutput(
-        file_paths=tuple(dest for _src, dest in destinations),
-        trigger_path=trigger,
+        file_paths=tuple(f.destination for f in done.files),
+        trigger_path=done.trigger if done.files else None,
         rows=staged.rows,
-        files=staged.files_count,
-        total_bytes=staged.total_bytes,
+        files=len(done.files),
+        total_bytes=sum(f.size for f in done.files),
         max_watermark=staged.max_watermark,
         part_rows=staged.part_rows,
+        manifest_path=done.manifest_path,
+        kept=tuple(done.kept),
     )
 
 
-def _rollback(fs: HadoopFS, moved: list[tuple[str, str]], set_aside: list[tuple[str, str]]) -> list[str]:
-    problems = []
-    for src, dest in reversed(moved):
-        try:
-            fs.rename(dest, src)
-        except OSError as exc:
-            problems.append(f"could not move {dest} back: {exc}")
-    for dest, saved in reversed(set_aside):
-        try:
-            fs.rename(saved, dest)
-        except OSError as exc:
-            problems.append(f"could not restore {dest}: {exc}")
-    return problems
-
-
-def _remove_staging(fs: HadoopFS, staging: str) -> None:
-    fs.delete(staging, recursive=True)
-    parent = staging.rstrip("/").rsplit("/", 1)[0]
-    if parent.endswith(STAGING_FOLDER) and not fs.list(parent):
-        try:  # other runs may be staging next to us: only an empty folder is removed
-            fs.delete(parent, recursive=False)
-        except OSError:
-            log.debug("staging folder %s not removed (in use)", parent)
-
-
 def discard(plan: ExportPlan, platform: platform_mod.Platform | None = None) -> None:
-    """Remove the plan's staging directory (safe to call after any failure, or twice)."""
+    """Remove the plan's staging directory, journal included (safe after any failure, or twice)."""
     platform = platform or platform_mod.current()
-    fs = _fs(platform)
     staging = staging_uri(plan, platform)
     try:
-        _remove_staging(fs, staging)
+        protocol.finish(_fs(platform), staging)
     except OSError as exc:
         raise PublishError(f"could not remove staging {staging}: {exc}", plan.config.key) from exc

@@ -1,8 +1,10 @@
 """State: the export log and the watermark table, Delta tables in the config lakehouse.
 
 ``Tables/dbo/log_resource_export`` holds one row per export run (``export_run_id``), moving
-``pending -> running -> success | warning | error`` by MERGE. ``Tables/dbo/log_resource_export_watermark``
-holds one current row per export (``export_group_name``, ``export_name``), also by MERGE.
+``pending -> running -> success | warning | error`` by MERGE (:meth:`ExportLogger.commit_rows`
+upserts many rows in one commit). ``Tables/dbo/log_resource_export_watermark`` holds one row
+per export (``export_group_name``, ``export_name``): its watermark and its lease, written by
+:mod:`fabgen_runtime.leases`. :attr:`ExportLogger.commits` counts the commits to both tables.
 
 Writers never lose updates: within a process one lock per table serialises the commits, and
 Delta's optimistic-concurrency conflicts (another process or notebook committing at the same
@@ -25,7 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import platform as platform_mod
-from .commits import MergeQueue, retry_conflicts, table_lock, upsert_by_export
+from .commits import EXPORT_KEY_MATCH, MergeQueue, retry_conflicts, table_lock
 from .errors import StateError
 from .state_model import (
     LOG_COLUMNS,
@@ -84,6 +86,18 @@ class ExportLogger:
         self._ready: set[str] = set()
         self._ready_lock = threading.Lock()
         self._log_queue = MergeQueue(self._merge_runs)
+        self._commits = 0
+        self._commits_lock = threading.Lock()
+
+    @property
+    def commits(self) -> int:
+        """Delta commits this logger made to the state tables (log and watermark) so far."""
+        return self._commits
+
+    def count_commit(self) -> None:
+        """Count one commit to the state tables (see :attr:`commits`)."""
+        with self._commits_lock:
+            self._commits += 1
 
     @property
     def spark(self) -> SparkSession:
@@ -103,6 +117,9 @@ class ExportLogger:
                 session = self.spark.newSession()
                 session.conf.set("spark.sql.shuffle.partitions", "1")
                 session.conf.set("spark.databricks.delta.merge.materializeSource", "none")
+                # tiny tables: no per-file statistics to collect, no snapshot fan-out
+                session.conf.set("spark.databricks.delta.stats.collect", "false")
+                session.conf.set("spark.databricks.delta.snapshotPartitions", "1")
                 self._writer = session
             return self._writer
 
@@ -147,9 +164,34 @@ class ExportLogger:
 
             with table_lock(path):
                 self._guard(lambda: retry_conflicts(create, f"creating {path}"), f"creating {path}")
+        else:
+            self._add_missing_columns(path, columns)
         with self._ready_lock:
             self._ready.add(path)
         return True
+
+    def _add_missing_columns(self, path: str, columns: Mapping[str, str]) -> None:
+        """Add the columns a table made by an earlier fabgen lacks (``manifest_path``, the lease)."""
+        present = {
+            f.name.lower()
+            for f in self._guard(
+                lambda: self.spark.read.format("delta").load(path).schema.fields, f"reading {path}"
+            )
+        }
+        missing = [(name, kind) for name, kind in columns.items() if name.lower() not in present]
+        if not missing:
+            return
+        quoted = path.replace("`", "``")
+        added = ", ".join(f"{name} {kind.upper()}" for name, kind in missing)
+        statement = f"ALTER TABLE delta.`{quoted}` ADD COLUMNS ({added})"
+        with table_lock(path):
+            self._guard(
+                lambda: retry_conflicts(
+                    lambda: self.writer_session.sql(statement), f"adding columns to {path}"
+                ),
+                f"adding columns to {path}",
+            )
+        log.info("added column(s) %s to %s", ", ".join(n for n, _k in missing), path)
 
     def ensure_tables(self) -> None:
         """Create both tables when they are missing (``auto_create_tables``)."""
@@ -157,7 +199,8 @@ class ExportLogger:
             if not self._ensure(path, columns):
                 raise StateError(f"{path} does not exist and auto_create_tables is False")
 
-    def _guard(self, action: Callable[[], T], what: str) -> T:
+    def guard(self, action: Callable[[], T], what: str) -> T:
+        """Run ``action``; a Spark/Delta failure becomes a :class:`StateError` saying ``what`` failed."""
         from .sources import spark_errors, spark_message
 
         try:
@@ -165,8 +208,11 @@ class ExportLogger:
         except spark_errors() as exc:
             raise StateError(f"{what} failed: {spark_message(exc)}") from exc
 
-    def _frame(self, rows: Iterable[tuple[Any, ...]], columns: Mapping[str, str]) -> DataFrame:
+    def frame(self, rows: Iterable[tuple[Any, ...]], columns: Mapping[str, str]) -> DataFrame:
+        """A DataFrame of ``rows`` with the schema ``columns`` (on the writer session)."""
         return self.writer_session.createDataFrame(list(rows), struct(columns))
+
+    _guard, _frame = guard, frame
 
     # ------------------------------------------------------------------ export runs
 
@@ -184,6 +230,21 @@ class ExportLogger:
                 ),
                 f"writing {LOG_TABLE}",
             )
+        self.count_commit()
+
+    def commit_rows(self, records: Iterable[ExportRunRecord]) -> None:
+        """Upsert run rows by ``export_run_id`` in ONE MERGE, now (stamping ``updated_at``)."""
+        records = list(records)
+        if not records:
+            return
+        self.ensure_tables()
+        stamp = now_utc()
+        latest: dict[str, tuple[Any, ...]] = {}
+        for record in records:
+            record.updated_at = stamp
+            latest[record.export_run_id] = record.row()
+        self.flush()  # rows saved before are committed first (last state wins)
+        self._guard(lambda: self._merge_runs(list(latest.values())), f"writing {LOG_TABLE}")
 
     def save(self, record: ExportRunRecord, wait: bool = True) -> None:
         """Upsert one run row by ``export_run_id`` (MERGE), stamping ``updated_at``.
@@ -228,6 +289,7 @@ class ExportLogger:
 
         with table_lock(path):
             retry_conflicts(merge, f"{LOG_TABLE} merge of {len(rows)} row(s)")
+        self.count_commit()
 
     def runs(self, execution_id: str | None = None) -> DataFrame:
         """The log table (optionally one execution's rows) as a DataFrame."""
@@ -238,18 +300,24 @@ class ExportLogger:
 
     def get_run(self, export_run_id: str) -> ExportRunRecord | None:
         """One run row as a record (None when absent)."""
+        return self.get_runs([export_run_id]).get(export_run_id)
+
+    def get_runs(self, export_run_ids: Iterable[str]) -> dict[str, ExportRunRecord]:
+        """Run rows by id (one read; absent ids are missing from the result)."""
         from pyspark.sql import functions as F
 
-        if not self._ensure(self.log_path, LOG_COLUMNS):
-            return None
+        ids = sorted(set(export_run_ids))
+        if not ids or not self._ensure(self.log_path, LOG_COLUMNS):
+            return {}
         rows = self._guard(
-            lambda: self.runs().where(F.col("export_run_id") == F.lit(export_run_id)).limit(1).collect(),
-            f"reading {LOG_TABLE}",
+            lambda: self.runs().where(F.col("export_run_id").isin(ids)).collect(), f"reading {LOG_TABLE}"
         )
-        if not rows:
-            return None
         fields = {f.name for f in dataclasses.fields(ExportRunRecord)}
-        return ExportRunRecord(**{k: v for k, v in rows[0].asDict().items() if k in fields})
+        out = {}
+        for row in rows:
+            record = ExportRunRecord(**{k: v for k, v in row.asDict().items() if k in fields})
+            out[record.export_run_id] = record
+        return out
 
     def latest_states(self, execution_id: str) -> dict[tuple[str, str], dict[str, Any]]:
         """For each export of ``execution_id``: its latest run row (by ``queued_at``, then ``updated_at``)."""
@@ -329,13 +397,25 @@ class ExportLogger:
             watermark_type,
             execution_id,
         )
-        df = self._frame([row], WATERMARK_COLUMNS)
+        columns = dict(list(WATERMARK_COLUMNS.items())[:8])
+        df = self._frame([row], columns)
 
         def merge() -> None:
-            upsert_by_export(self.writer_session, path, df)
+            from delta.tables import DeltaTable
+
+            values = {name: f"s.{name}" for name in columns}
+            (
+                DeltaTable.forPath(self.writer_session, path)
+                .alias("t")
+                .merge(df.alias("s"), EXPORT_KEY_MATCH)
+                .whenMatchedUpdate(set=values)
+                .whenNotMatchedInsert(values=values)
+                .execute()
+            )
 
         with table_lock(path):
             self._guard(
                 lambda: retry_conflicts(merge, f"watermark {export_group_name}/{export_name}"),
                 f"writing {WATERMARK_TABLE}",
             )
+        self.count_commit()

@@ -64,6 +64,7 @@ LOG_COLUMNS: dict[str, str] = {
     "new_watermark_value": "string",
     "error_type": "string",
     "queued_at": "timestamp",
+    "manifest_path": "string",
 }
 
 WATERMARK_COLUMNS: dict[str, str] = {
@@ -76,6 +77,13 @@ WATERMARK_COLUMNS: dict[str, str] = {
     # extras
     "watermark_type": "string",
     "master_execution_id": "string",
+    # the export's lease (one writer per export; see fabgen_runtime.leases)
+    "lease_owner": "string",
+    "lease_run_id": "string",
+    "lease_execution_id": "string",
+    "lease_host": "string",
+    "lease_pid": "bigint",
+    "lease_expires_at": "timestamp",
 }
 
 
@@ -130,8 +138,13 @@ def spark_type(kind: str) -> DataType:
 
     kind = kind.strip().lower()
     scalars = {
-        "string": T.StringType, "boolean": T.BooleanType, "int": T.IntegerType, "bigint": T.LongType,
-        "double": T.DoubleType, "date": T.DateType, "timestamp": T.TimestampType,
+        "string": T.StringType,
+        "boolean": T.BooleanType,
+        "int": T.IntegerType,
+        "bigint": T.LongType,
+        "double": T.DoubleType,
+        "date": T.DateType,
+        "timestamp": T.TimestampType,
     }
     if kind in scalars:
         return scalars[kind]()
@@ -193,6 +206,7 @@ class ExportRunRecord:
     new_watermark_value: str | None = None
     error_type: str | None = None
     queued_at: datetime | None = None
+    manifest_path: str | None = None
 
     def row(self) -> tuple[Any, ...]:
         """The record as a tuple in :data:`LOG_COLUMNS` order, ready for Spark."""

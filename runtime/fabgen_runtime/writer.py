@@ -30,6 +30,7 @@ from .compression import HADOOP_ZLIB_LEVELS, deflate, pieces
 from .errors import FabgenError, WriteError
 from .fs import HadoopFS, join
 from .metrics import null_watermark_metric, render_watermark, watermark_metric
+from .protocol.journal import MARKER
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -51,6 +52,7 @@ class StagedFile:
     uri: str  # where it waits in staging
     size: int
     rows: int  # data rows in the file (all parts, for an archive)
+    sha256: str | None = None  # hex digest (computed JVM side)
 
 
 @dataclass(frozen=True)
@@ -149,8 +151,8 @@ def write(df: DataFrame, plan: ExportPlan, platform: platform_mod.Platform | Non
         null_watermark=null_watermark_metric(df, plan),
     )
     try:
-        if job.fs.exists(job.staging):
-            raise WriteError(f"staging directory {job.staging} already exists", export)
+        if any(s.name != MARKER for s in job.fs.list(job.staging)):
+            raise WriteError(f"staging directory {job.staging} is not empty", export)
         staged = _write_split(job) if out.max_rows_per_file else _write_single(job)
     except FabgenError:
         raise
@@ -295,7 +297,9 @@ def _staged(
     return StagedOutput(
         export=job.export,
         staging_uri=job.staging,
-        files=tuple(StagedFile(name, uri, size, count) for name, uri, size, count in files),
+        files=tuple(
+            StagedFile(name, uri, size, count, job.fs.sha256(uri)) for name, uri, size, count in files
+        ),
         rows=rows,
         max_watermark=watermark,
         part_rows=part_rows,

@@ -137,3 +137,9 @@ def test_config_push_upserts_rows_readable_by_the_manager(project, spark, local_
     assert configs[0].file_format_options == {"header": "true"} and configs[0].compression == "gzip"
     assert [c.export_name for c in manager.get_configs("shop", execution_group=2)] == ["new_items"]
     assert os.environ["FABGEN_ONELAKE_ROOT"] in manager.path
+
+
+def test_recover_with_nothing_interrupted_says_so_and_exits_0(project) -> None:
+    result = invoke("recover", "-p", str(project), "-g", "shop")
+    assert result.exit_code == 0, result.output
+    assert "nothing to recover in shop" in result.output

@@ -1,6 +1,10 @@
-"""Publishing: trigger file last, idempotent re-runs, rollback on failure, discard, paths kept in Files/."""
+"""Publishing through the journal: trigger last, manifest with SHA-256, a full export replacing its own
+files, rollback on failure, discard, paths kept in Files/."""
 
 from __future__ import annotations
+
+import hashlib
+import json
 
 import pytest
 from fabgen_runtime import publish, writer
@@ -42,25 +46,44 @@ def snapshot(directory) -> dict[str, bytes]:
 
 def test_trigger_is_written_last_after_every_data_file(source, local_platform, monkeypatch) -> None:
     calls: list[tuple[str, str]] = []
-    rename, create_empty = HadoopFS.rename, HadoopFS.create_empty
+    rename, write_bytes = HadoopFS.rename, HadoopFS.write_bytes
+    plan = split_plan(unique_lakehouse())
+    staging = str(staging_dir(local_platform, plan))
 
     def spy_rename(self, src, dst):
-        calls.append(("rename", dst))
+        if not dst.startswith(staging):  # journal rewrites stay in staging
+            calls.append(("rename", dst))
         return rename(self, src, dst)
 
-    def spy_create_empty(self, uri, overwrite=False):
-        calls.append(("trigger", uri))
-        return create_empty(self, uri, overwrite)
+    def spy_write_bytes(self, uri, data, overwrite=False):
+        if uri.endswith(TRIGGER):
+            calls.append(("trigger", uri))
+        elif uri.endswith(".json") and "_fabgen_manifests" in uri and "/_files/" not in uri:
+            calls.append(("manifest", uri))
+        return write_bytes(self, uri, data, overwrite)
 
-    plan = split_plan(unique_lakehouse())
     staged = writer.write(source, plan, local_platform)
     monkeypatch.setattr(HadoopFS, "rename", spy_rename)
-    monkeypatch.setattr(HadoopFS, "create_empty", spy_create_empty)
-    published = publish.publish(staged, plan, local_platform)
-    assert [kind for kind, _ in calls] == ["rename"] * 3 + ["trigger"]
-    assert [uri.rsplit("/", 1)[1] for _, uri in calls] == [*PARTS, TRIGGER]
+    monkeypatch.setattr(HadoopFS, "write_bytes", spy_write_bytes)
+    published = publish.publish(staged, plan, local_platform, keep_journal=True)
+    monkeypatch.undo()
+    assert [kind for kind, _ in calls] == ["rename"] * 3 + ["manifest", "trigger"]
+    assert [uri.rsplit("/", 1)[1] for kind, uri in calls if kind != "manifest"] == [*PARTS, TRIGGER]
     assert published.trigger_path.endswith(f"/{TRIGGER}")
     assert [p.rsplit("/", 1)[1] for p in published.file_paths] == PARTS
+    # The manifest lists every file with its size, rows and SHA-256 (computed in the JVM).
+    files_root = local_platform.onelake_root / "ws" / f"{plan.output.lakehouse}.Lakehouse" / "Files"
+    manifest = json.loads((files_root / published.manifest_path).read_text())
+    directory = files_dir(local_platform, plan)
+    assert [f["name"] for f in manifest["files"]] == PARTS and manifest["rows"] == ROWS
+    for entry in manifest["files"]:
+        data = (directory / entry["name"]).read_bytes()
+        assert entry["size"] == len(data) and entry["sha256"] == hashlib.sha256(data).hexdigest()
+    assert sum(f["rows"] for f in manifest["files"]) == ROWS
+    # The journal stays (phase published) until the bookkeeping is done; then staging goes.
+    journal = json.loads((staging_dir(local_platform, plan) / "journal.json").read_text())
+    assert journal["phase"] == "published"
+    publish.discard(plan, local_platform)
     assert not staging_dir(local_platform, plan).exists()
     assert not staging_dir(local_platform, plan).parent.exists()  # the empty _fabgen_staging folder too
 
@@ -69,9 +92,11 @@ def test_rerun_replaces_files_of_the_earlier_run(spark, local_platform) -> None:
     lakehouse = unique_lakehouse()
     first = split_plan(lakehouse)
     publish.publish(writer.write(source_df(spark, ROWS), first, local_platform), first, local_platform)
-    second = split_plan(lakehouse)  # same names, a new export run
+    publish.discard(first, local_platform)
+    second = split_plan(lakehouse)  # same names, a new export run (a full export may replace its own files)
     smaller = source_df(spark, 500)
     publish.publish(writer.write(smaller, second, local_platform), second, local_platform)
+    publish.discard(second, local_platform)
     directory = files_dir(local_platform, second)
     # Part 3 of the first run is not part of the second run's output: it stays (different file).
     assert sorted(snapshot(directory)) == sorted([*PARTS, TRIGGER])
@@ -86,6 +111,7 @@ def test_directory_in_the_way_fails_and_leaves_destination_untouched(source, loc
     lakehouse = unique_lakehouse()
     earlier = split_plan(lakehouse)
     publish.publish(writer.write(source, earlier, local_platform), earlier, local_platform)
+    publish.discard(earlier, local_platform)
     directory = files_dir(local_platform, earlier)
     (directory / PARTS[2]).unlink()
     (directory / PARTS[2]).mkdir()  # a directory where part 3 must go
@@ -99,7 +125,8 @@ def test_directory_in_the_way_fails_and_leaves_destination_untouched(source, loc
     assert raised.value.export == "sales/orders"
     after = {name: data for name, data in snapshot(directory).items() if name != PARTS[2]}
     assert after == before  # earlier files and earlier trigger unchanged
-    assert staging_dir(local_platform, plan).exists()
+    assert staging_dir(local_platform, plan).exists()  # refused before the journal: nothing moved
+    assert not (staging_dir(local_platform, plan) / "journal.json").exists()
     publish.discard(plan, local_platform)
     assert not staging_dir(local_platform, plan).exists()
     publish.discard(plan, local_platform)  # safe twice
@@ -111,6 +138,7 @@ def test_failure_midway_rolls_back_moved_files_and_restores_earlier_ones(
     lakehouse = unique_lakehouse()
     earlier = split_plan(lakehouse)
     publish.publish(writer.write(source, earlier, local_platform), earlier, local_platform)
+    publish.discard(earlier, local_platform)
     directory = files_dir(local_platform, earlier)
     before = snapshot(directory)
 

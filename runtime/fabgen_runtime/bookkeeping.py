@@ -1,0 +1,316 @@
+"""The run protocol's bookkeeping on Spark and Delta: recovery at start, coalesced completions.
+
+:func:`recover_exports` runs before anything else, for the exports whose leases we hold: it
+lists ``Files/_fabgen_staging/*`` of their target lakehouses and
+
+* finishes (rolls forward) or rolls back every interrupted publish it finds
+  (:func:`fabgen_runtime.protocol.publish.recover`);
+* for a published journal, completes the bookkeeping from it: the run's final log row (upsert by
+  ``export_run_id``) and its watermark (compare-and-set against the value the run started from,
+  or already this run's) -- the export is NOT exported again ("effectively once");
+* deletes staging folders without a journal (runs that died before publishing: we hold the lease,
+  so their owner is gone) and closes their log rows as ``error`` ("abandoned").
+
+The log rows it produces go into the caller's first log commit; journals and staging are deleted
+only after that commit (:meth:`Recovered.cleanup`), so a kill in between just repeats the work.
+
+:class:`Completions` collects the final rows of a group's exports and commits them in one MERGE
+(at group end, or every 30 s in a long group).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import failpoints
+from . import platform as platform_mod
+from .errors import FabgenError
+from .fs import HadoopFS, join
+from .leases import Key, LeaseTable, WatermarkWrite
+from .protocol import publish as protocol
+from .protocol.journal import Journal, list_staging
+from .protocol.publish import STAGING_FOLDER
+from .state import UNFINISHED, ExportLogger, ExportRunRecord, StoredWatermark, now_utc
+
+if TYPE_CHECKING:
+    from .config import ExportConfig
+    from .export import ExportResult
+
+log = logging.getLogger(__name__)
+FLUSH_SECONDS = 30.0
+
+
+@dataclass
+class Recovered:
+    """What recovery did: rows to commit, runs finished, lines to print, staging to delete after."""
+
+    records: list[ExportRunRecord] = field(default_factory=list)
+    completed: set[str] = field(default_factory=set)  # run ids completed as success/warning
+    handled: set[str] = field(default_factory=set)  # every run id recovery wrote a row for
+    lines: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    watermarks: bool = False  # a watermark was stored (re-read the table)
+    staging: list[str] = field(default_factory=list)
+
+    def cleanup(self, fs: HadoopFS) -> None:
+        """Delete the journals and staging folders whose bookkeeping is committed."""
+        for uri in self.staging:
+            protocol.finish(fs, uri)
+        self.staging.clear()
+
+
+def _record(journal: Journal) -> ExportRunRecord:
+    return ExportRunRecord(**journal.log_row)
+
+
+def recover_exports(
+    logger: ExportLogger, leases: LeaseTable, configs: list[ExportConfig], platform: platform_mod.Platform
+) -> Recovered:
+    """Recover the interrupted runs of ``configs`` (whose leases we hold); see the module docstring."""
+    fs = HadoopFS(logger.spark)
+    keys = {c.key for c in configs}
+    outcome = Recovered()
+    published: list[tuple[Journal, ExportRunRecord]] = []
+    swept: dict[str, str] = {}  # run id -> export
+    for workspace, lakehouse in sorted({(c.target_workspace, c.target_lakehouse) for c in configs}):
+        root = platform_mod.files_uri(platform, workspace, lakehouse)
+        try:
+            entries = list_staging(fs, join(root, STAGING_FOLDER))
+        except (OSError, ValueError) as exc:
+            outcome.problems.append(f"{workspace}/{lakehouse}: cannot read staging: {exc}")
+            continue
+        for entry in entries:
+            if entry.export not in keys:
+                continue
+            try:
+                if entry.journal is None:
+                    protocol.finish(fs, entry.uri)
+                    if entry.marker is not None:
+                        swept[entry.marker.export_run_id] = entry.export or ""
+                    outcome.lines.append(
+                        f"{entry.export}: removed staging of run {entry.name} (never published)"
+                    )
+                    continue
+                done = protocol.recover(fs, entry.journal, root)
+            except (OSError, ValueError) as exc:
+                outcome.problems.append(f"{entry.export}: run {entry.name}: recovery failed: {exc}")
+                continue
+            _recovered(outcome, done, published)
+    _store_watermarks(leases, published, outcome)
+    _close_swept(logger, swept, outcome)
+    return outcome
+
+
+def _recovered(
+    outcome: Recovered, done: protocol.Recovery, published: list[tuple[Journal, ExportRunRecord]]
+) -> None:
+    journal, record = done.journal, _record(done.journal)
+    outcome.handled.add(journal.export_run_id)
+    outcome.staging.append(journal.staging)
+    if done.action == "back":
+        record.export_state, record.error_type = "error", "Abandoned"
+        record.error_message = (
+            "abandoned: the process ended during its publish, which was rolled back (nothing published"
+            + ("; rollback problems: " + "; ".join(done.problems) if done.problems else "")
+            + ")"
+        )
+        record.file_paths = record.trigger_file_path = record.manifest_path = None
+        record.rows_exported = record.files_created = record.total_bytes = None
+        record.new_watermark_value = None
+        record.completed_at = now_utc()
+        outcome.records.append(record)
+        outcome.lines.append(f"{journal.export}: run {journal.export_run_id} rolled back (nothing published)")
+        if done.problems:
+            outcome.problems.append(f"{journal.export}: " + "; ".join(done.problems))
+        return
+    verb = "publish finished" if done.action == "forward" else "was published"
+    outcome.lines.append(
+        f"{journal.export}: run {journal.export_run_id} {verb} ({len(journal.files)} file(s), "
+        f"{journal.rows} rows); bookkeeping completed"
+    )
+    published.append((journal, record))
+
+
+def _store_watermarks(
+    leases: LeaseTable, published: list[tuple[Journal, ExportRunRecord]], outcome: Recovered
+) -> None:
+    writes = [
+        WatermarkWrite(
+            tuple(j.export.split("/", 1)),  # type: ignore[arg-type]
+            j.new_watermark,
+            j.start_watermark,
+            j.incremental_column,
+            j.watermark_type,
+            j.export_run_id,
+            j.execution_id,
+        )
+        for j, _r in published
+        if j.new_watermark is not None
+    ]
+    stored = leases.store(writes, release=False) if writes else set()
+    outcome.watermarks = bool(stored)
+    for journal, record in published:
+        key = tuple(journal.export.split("/", 1))
+        outcome.handled.add(journal.export_run_id)
+        if journal.new_watermark is not None and key not in stored:
+            record.export_state, record.error_type = "error", "WatermarkNotStored"
+            record.error_message = (
+                f"abandoned after publishing {len(journal.files)} file(s) ({journal.rows} rows): the "
+                f"watermark {journal.new_watermark!r} was not stored because the stored one is no longer "
+                f"{journal.start_watermark!r} (another run moved it)"
+            )
+            outcome.problems.append(f"{journal.export}: run {journal.export_run_id}: watermark not stored")
+        else:
+            outcome.completed.add(journal.export_run_id)
+        outcome.records.append(record)
+
+
+def _close_swept(logger: ExportLogger, swept: dict[str, str], outcome: Recovered) -> None:
+    if not swept:
+        return
+    for run_id, record in logger.get_runs(swept).items():
+        was = record.export_state
+        if was not in UNFINISHED:
+            continue
+        record.export_state, record.error_type = "error", "Abandoned"
+        record.error_message = (
+            f"abandoned while {was} (the process ended before publishing; nothing was "
+            "published and its staging was removed)"
+        )
+        record.completed_at = now_utc()
+        outcome.records.append(record)
+        outcome.handled.add(run_id)
+
+
+class Completions:
+    """Final log rows of a group's exports, committed together (at most every 30 s in long groups)."""
+
+    def __init__(self, logger: ExportLogger, flush_seconds: float = FLUSH_SECONDS):
+        self.logger = logger
+        self.flush_seconds = flush_seconds
+        self._pending: list[tuple[ExportRunRecord, str | None]] = []
+        self._lock = threading.Lock()
+        self._last = time.monotonic()
+
+    def add(self, record: ExportRunRecord, published_name: str | None) -> None:
+        """Queue a final row (``published_name``: the export's name when it published files)."""
+        with self._lock:
+            self._pending.append((record, published_name))
+            due = time.monotonic() - self._last >= self.flush_seconds
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit every queued row in one MERGE, then pass ``after_success_log`` for each."""
+        with self._lock:
+            batch, self._pending = self._pending, []
+            self._last = time.monotonic()
+            if not batch:
+                return
+            self.logger.commit_rows([r for r, _n in batch])
+        for record, name in batch:
+            if name is not None and record.export_state in ("success", "warning"):
+                failpoints.reached("after_success_log", name)
+
+
+def key_of(config: ExportConfig) -> Key:
+    """(export_group_name, export_name)."""
+    return (config.export_group_name, config.export_name)
+
+
+def safe_cleanup(fs: HadoopFS, staging: str, export: str) -> str | None:
+    """Remove a finished run's staging; the problem as text instead of an exception."""
+    try:
+        protocol.finish(fs, staging)
+    except (OSError, FabgenError) as exc:
+        return f"{export}: staging {staging} not removed: {exc}"
+    return None
+
+
+def stored_watermark(row: Mapping[str, Any] | None) -> StoredWatermark | None:
+    """The stored watermark of a watermark-table row (None: no row or no value)."""
+    if not row or row.get("watermark_value") is None:
+        return None
+    return StoredWatermark(
+        row["watermark_value"],
+        row.get("incremental_column"),
+        row.get("watermark_type"),
+        row.get("updated_at"),
+        row.get("updated_by_run_id"),
+    )
+
+
+def finish_group(
+    logger: ExportLogger,
+    leases: LeaseTable,
+    configs: list[ExportConfig],
+    results: list[ExportResult],
+    fs: HadoopFS,
+) -> None:
+    """Group end: ONE MERGE stores the watermarks (compare-and-set) and releases the group's
+    leases; then journals and staging of the published runs are removed.
+
+    A watermark that could not be stored turns its export into an error (files stay published,
+    the journal stays for recovery to report).
+    """
+    by_key = {(r.export_group_name, r.export_name): r for r in results}
+    published = [r for r in results if r.journal is not None and r.status != "error"]
+    writes = []
+    for config in configs:
+        key = key_of(config)
+        result = by_key.get(key)
+        if key not in leases.held or result is None:
+            continue
+        journal = result.journal if result.status != "error" else None
+        writes.append(
+            WatermarkWrite(
+                key,
+                journal.new_watermark if journal else None,
+                journal.start_watermark if journal else None,
+                journal.incremental_column if journal else None,
+                journal.watermark_type if journal else None,
+                result.export_run_id or "",
+                journal.execution_id if journal else "",
+            )
+        )
+    for result in published:
+        failpoints.reached("before_watermark", result.export_name)
+    failure = None
+    try:
+        stored = leases.store(writes)
+    except FabgenError as exc:
+        stored, failure = set(), str(exc)
+    for result in published:
+        failpoints.reached("after_watermark", result.export_name)
+    failed = []
+    for result in published:
+        journal = result.journal
+        assert journal is not None
+        key = (result.export_group_name, result.export_name)
+        if journal.new_watermark is not None and key not in stored:
+            why = failure or (
+                f"the stored watermark is no longer {journal.start_watermark!r} (another run moved it) or "
+                "this run's lease lapsed"
+            )
+            message = (
+                f"{journal.export}: files were published but the watermark {journal.new_watermark!r} was not "
+                f"stored: {why}"
+            )
+            result.status, result.error, result.error_type = "error", message, "WatermarkNotStored"
+            if result.record is not None:
+                result.record.export_state, result.record.error_message = "error", message
+                result.record.error_type = "WatermarkNotStored"
+                failed.append(result.record)
+            log.error("%s", message)
+            continue
+        problem = safe_cleanup(fs, journal.staging, journal.export)
+        if problem:
+            log.warning("%s", problem)
+        result.journal = None
+    if failed:
+        logger.commit_rows(failed)

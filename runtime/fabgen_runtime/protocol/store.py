@@ -1,0 +1,127 @@
+"""The ``FileStore`` port and its pure-Python local adapter.
+
+The protocol touches files only through these methods. ``fabgen_runtime.fs.HadoopFS`` (Spark's
+JVM, local paths and ``abfss://`` alike) and :class:`LocalFileStore` (``os``/``pathlib``, local
+paths only) implement it; both raise :class:`OSError` on failure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+from ..fs import FileStatus, join
+
+__all__ = ["FileStatus", "FileStore", "LocalFileStore", "join"]
+
+
+class FileStore(Protocol):
+    """The file operations the run protocol needs."""
+
+    def exists(self, uri: str) -> bool:
+        """True when a file or directory exists at ``uri``."""
+        ...
+
+    def is_dir(self, uri: str) -> bool:
+        """True when ``uri`` is an existing directory."""
+        ...
+
+    def size(self, uri: str) -> int:
+        """Length of the file at ``uri``."""
+        ...
+
+    def list(self, uri: str) -> list[FileStatus]:
+        """Entries directly under ``uri``, by name (empty when it does not exist)."""
+        ...
+
+    def mkdirs(self, uri: str) -> None:
+        """Create a directory and its parents."""
+        ...
+
+    def delete(self, uri: str, recursive: bool = False) -> bool:
+        """Delete ``uri``; True when something was deleted."""
+        ...
+
+    def rename(self, src: str, dst: str) -> None:
+        """Move ``src`` to ``dst``; ``dst`` must not exist (its parent is created)."""
+        ...
+
+    def write_bytes(self, uri: str, data: bytes, overwrite: bool = False) -> None:
+        """Write a small file."""
+        ...
+
+    def read_bytes(self, uri: str, limit: int = 16 * 1024 * 1024) -> bytes:
+        """Read a small file."""
+        ...
+
+
+class LocalFileStore:
+    """:class:`FileStore` over the local file system (``os``/``pathlib``); URIs are plain paths."""
+
+    def exists(self, uri: str) -> bool:
+        """True when a file or directory exists at ``uri``."""
+        return os.path.lexists(uri)
+
+    def is_dir(self, uri: str) -> bool:
+        """True when ``uri`` is an existing directory."""
+        return os.path.isdir(uri)
+
+    def size(self, uri: str) -> int:
+        """Length of the file at ``uri``."""
+        return os.stat(uri).st_size
+
+    def list(self, uri: str) -> list[FileStatus]:
+        """Entries directly under ``uri``, by name (empty when it does not exist)."""
+        if not os.path.isdir(uri):
+            return []
+        out = []
+        for entry in os.scandir(uri):
+            is_dir = entry.is_dir(follow_symlinks=False)
+            size = 0 if is_dir else entry.stat(follow_symlinks=False).st_size
+            out.append(FileStatus(join(uri, entry.name), entry.name, size, is_dir))
+        return sorted(out, key=lambda s: s.name)
+
+    def mkdirs(self, uri: str) -> None:
+        """Create a directory and its parents."""
+        Path(uri).mkdir(parents=True, exist_ok=True)
+
+    def delete(self, uri: str, recursive: bool = False) -> bool:
+        """Delete ``uri``; True when something was deleted."""
+        path = Path(uri)
+        if not os.path.lexists(path):
+            return False
+        if path.is_dir() and not path.is_symlink():
+            if recursive:
+                for child in path.iterdir():
+                    self.delete(str(child), recursive=True)
+            path.rmdir()
+        else:
+            path.unlink()
+        return True
+
+    def rename(self, src: str, dst: str) -> None:
+        """Move ``src`` to ``dst``; refuses when ``dst`` exists (its parent is created)."""
+        if os.path.lexists(dst):
+            raise OSError(f"cannot move {src} to {dst}: the destination exists")
+        Path(dst).parent.mkdir(parents=True, exist_ok=True)
+        if os.path.isdir(src):
+            os.rename(src, dst)
+        else:
+            os.link(src, dst)  # fails if dst appeared meanwhile: never overwrites
+            os.unlink(src)
+
+    def write_bytes(self, uri: str, data: bytes, overwrite: bool = False) -> None:
+        """Write a small file (``overwrite=False`` refuses an existing one)."""
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        with open(uri, "wb" if overwrite else "xb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+
+    def read_bytes(self, uri: str, limit: int = 16 * 1024 * 1024) -> bytes:
+        """Read a small file; refuses files over ``limit`` bytes."""
+        size = self.size(uri)
+        if size > limit:
+            raise OSError(f"{uri} has {size} bytes, more than read_bytes allows ({limit})")
+        return Path(uri).read_bytes()

@@ -1,0 +1,445 @@
+"""Shared pieces of the run-protocol tests: a tiny project, a killable child run, readers, checks.
+
+The tests build one small fabgen project per case in a tmp dir (its own workspace in the test
+session's OneLake folder, so cases never see each other's tables or files), run ``fabgen run`` as a
+child process (optionally with ``FABGEN_KILL_AT`` so it SIGKILLs itself at a named point), retry and
+run again in-process on the session's warm Spark, and check what a consumer would see against the
+source table: which ids are in which published file, triggers, staging, log rows and watermark.
+
+Files are read back with the csv module; state tables with Spark's Delta reader.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from fabgen_runtime import platform
+from run_support import csv_export_row
+
+log = logging.getLogger(__name__)
+
+GROUP = "kill"
+RUN_DATE = "2025-06-01"
+DAY = RUN_DATE.replace("-", "")
+SOURCE = ("lh_src", "dbo", "items")
+TARGET_LAKEHOUSE = "lh_out"
+CONFIG_LAKEHOUSE = "lh_config"
+STAGING = "_fabgen_staging"
+MANIFESTS = "_fabgen_manifests"
+FABGEN = Path(sys.executable).with_name("fabgen")
+CHILD_TIMEOUT = float(os.environ.get("FABGEN_CHILD_TIMEOUT", "900"))  # a loaded machine is slow
+
+
+# --------------------------------------------------------------------------- the project
+
+
+def inc_export(workspace: str, name: str = "inc", **overrides: Any) -> dict[str, Any]:
+    """An incremental csv export on ``id`` whose file and trigger names carry ``{run_id}``."""
+    row = csv_export_row(
+        GROUP,
+        name,
+        lakehouse_source(workspace),
+        (workspace, TARGET_LAKEHOUSE),
+        extract_type="incremental",
+        incremental_column="id",
+        incremental_initial_watermark="0",
+        target_path=f"{GROUP}/{name}",
+        target_filename_pattern=name + "_{run_id}.csv",
+        trigger_file_pattern=name + "_{run_id}.done",
+    )
+    row.update(overrides)
+    return row
+
+
+def full_export(
+    workspace: str, name: str = "full", max_rows: int | None = 8, **overrides: Any
+) -> dict[str, Any]:
+    """A full csv export split at ``max_rows`` rows per file, named per run date (a re-run replaces it)."""
+    row = csv_export_row(
+        GROUP,
+        name,
+        lakehouse_source(workspace),
+        (workspace, TARGET_LAKEHOUSE),
+        target_path=f"{GROUP}/{name}",
+        target_filename_pattern=name + "_{run_date:%Y%m%d}.csv",
+        trigger_file_pattern=name + "_{run_date:%Y%m%d}.done",
+    )
+    if max_rows:
+        row["max_rows_per_file"] = max_rows
+    row.update(overrides)
+    return row
+
+
+def lakehouse_source(workspace: str) -> dict[str, Any]:
+    """The source_* fields of the items table in ``workspace``."""
+    return dict(
+        source_type="lakehouse",
+        source_workspace=workspace,
+        source_datastore=SOURCE[0],
+        source_schema=SOURCE[1],
+        source_table=SOURCE[2],
+    )
+
+
+@dataclass
+class KillProject:
+    """One tmp project: its folder, workspace, source table and the readers of its outputs."""
+
+    root: Path
+    workspace: str
+    spark: Any
+    local: Any
+    exports: list[dict[str, Any]] = field(default_factory=list)
+
+    # ----------------------------------------------------------------- source
+
+    @property
+    def source_path(self) -> str:
+        return platform.table_uri(self.local, self.workspace, *SOURCE)
+
+    def add_rows(self, first: int, last: int) -> None:
+        """Append ids first..last (inclusive) to the source table."""
+        self._write(first, last, "append")
+
+    def replace_rows(self, first: int, last: int) -> None:
+        """Replace the source table's rows with ids first..last (none when last < first)."""
+        self._write(first, last, "overwrite")
+
+    def _write(self, first: int, last: int, mode: str) -> None:
+        df = self.spark.range(first, max(first, last + 1)).selectExpr("id", "concat('item ', id) AS name")
+        df.write.format("delta").mode(mode).save(self.source_path)
+
+    def source_ids(self) -> list[int]:
+        rows = self.spark.read.format("delta").load(self.source_path).select("id").collect()
+        return sorted(int(r["id"]) for r in rows)
+
+    # ----------------------------------------------------------------- outputs
+
+    def files_dir(self, relative: str = "") -> Path:
+        return Path(platform.files_uri(self.local, self.workspace, TARGET_LAKEHOUSE, relative))
+
+    def target(self, export: str) -> Path:
+        return self.files_dir(f"{GROUP}/{export}")
+
+    def data_files(self, export: str) -> dict[str, list[int]]:
+        """``{file name: sorted ids}`` of every csv data file in the export's target directory."""
+        folder = self.target(export)
+        if not folder.is_dir():
+            return {}
+        return {p.name: sorted(csv_ids(p)) for p in sorted(folder.glob("*.csv"))}
+
+    def triggers(self, export: str) -> list[str]:
+        folder = self.target(export)
+        return sorted(p.name for p in folder.glob("*.done")) if folder.is_dir() else []
+
+    def staging_files(self) -> list[str]:
+        """Every file left under ``Files/_fabgen_staging`` (relative paths)."""
+        root = self.files_dir(STAGING)
+        if not root.exists():
+            return []
+        return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+    # ----------------------------------------------------------------- state tables
+
+    def state_path(self, table: str) -> str:
+        return platform.table_uri(self.local, self.workspace, CONFIG_LAKEHOUSE, "dbo", table)
+
+    def log_rows(self) -> list[dict[str, Any]]:
+        return self._table_rows("log_resource_export")
+
+    def watermark_rows(self) -> list[dict[str, Any]]:
+        return self._table_rows("log_resource_export_watermark")
+
+    def _table_rows(self, table: str) -> list[dict[str, Any]]:
+        path = self.state_path(table)
+        if not Path(path, "_delta_log").is_dir():
+            return []
+        return [r.asDict() for r in self.spark.read.format("delta").load(path).collect()]
+
+    def stored_watermark(self, export: str) -> str | None:
+        rows = [r for r in self.watermark_rows() if r["export_name"] == export]
+        assert len(rows) <= 1, f"{len(rows)} watermark rows for {export}: {rows}"
+        return rows[0]["watermark_value"] if rows else None
+
+    def sql_update_watermark_row(self, export: str, assignments: str) -> None:
+        """``UPDATE`` the export's watermark-table row by hand (``assignments``: trusted test SQL)."""
+        path = self.state_path("log_resource_export_watermark")
+        self.spark.sql(
+            f"UPDATE delta.`{path}` SET {assignments} "
+            f"WHERE export_group_name = '{GROUP}' AND export_name = '{export}'"
+        )
+
+    # ----------------------------------------------------------------- runs
+
+    def child_env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "FABGEN_KILL_AT"}
+        env.update(
+            FABGEN_SPARK_DRIVER_MEMORY=os.environ.get("FABGEN_CHILD_DRIVER_MEMORY", "1g"),
+            FABGEN_SHUFFLE_PARTITIONS="2",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(extra)
+        return env
+
+    def run_args(self, *extra: str, run_date: str = RUN_DATE) -> list[str]:
+        return [str(FABGEN), "run", "-p", str(self.root), "-g", GROUP, "--run-date", run_date, *extra]
+
+    def start_child(self, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """Start ``fabgen run`` on this project in a child process (its own JVM)."""
+        return subprocess.Popen(
+            self.run_args(*extra),
+            cwd=self.root,
+            env=env or self.child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def run_child(self, *extra: str, kill_at: str | None = None, **env: str) -> ChildRun:
+        """Run ``fabgen run`` in a child process to its end (or its SIGKILL at ``kill_at``)."""
+        child_env = self.child_env(**env)
+        if kill_at:
+            child_env["FABGEN_KILL_AT"] = kill_at
+        started = time.monotonic()
+        proc = self.start_child(*extra, env=child_env)
+        output = finish(proc)
+        done = ChildRun(proc.returncode, output, time.monotonic() - started)
+        log.info("child fabgen run (kill at %s): rc %s in %.1fs", kill_at, done.returncode, done.seconds)
+        return done
+
+    def run_in_process(
+        self,
+        execution_id: str | None = None,
+        retry: bool = False,
+        run_date: str = RUN_DATE,
+        export: str | None = None,
+    ) -> dict[str, Any]:
+        """``fabgen run`` (or ``--retry``) on the test session's warm Spark, as the CLI runs it."""
+        from fabgen.local_run import run_project
+        from fabgen.project import load_project
+
+        lines: list[str] = []
+        outcomes = run_project(
+            load_project(self.root),
+            GROUP,
+            export=export,
+            run_date=run_date,
+            execution_id=execution_id,
+            retry=retry,
+            echo=lines.append,
+        )
+        result = dict(outcomes[-1].result)
+        result["output"] = "\n".join(lines)
+        return result
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = CHILD_TIMEOUT) -> str:
+    """Wait for a child run and return its output; kill it (and fail) when it outlives ``timeout``."""
+    try:
+        return proc.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output = proc.communicate()[0]
+        raise AssertionError(
+            f"child fabgen run still running after {timeout:.0f}s:\n{output[-3000:]}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """The end of one child ``fabgen run``."""
+
+    returncode: int
+    output: str
+    seconds: float
+
+    def tail(self, chars: int = 3000) -> str:
+        return self.output[-chars:]
+
+
+def new_project(
+    root: Path, workspace: str, spark: Any, local: Any, exports: list[dict[str, Any]], concurrency: int = 2
+) -> KillProject:
+    """Write fabgen.yaml and ``exports/kill.yaml`` under ``root`` for ``exports``."""
+    root.mkdir(parents=True, exist_ok=True)
+    settings = {
+        "name": "kill",
+        "config_lakehouse": {"workspace": workspace, "lakehouse": CONFIG_LAKEHOUSE},
+        "defaults": {"timezone": "UTC", "max_concurrency": concurrency},
+    }
+    (root / "fabgen.yaml").write_text(yaml.safe_dump(settings))
+    (root / "exports").mkdir(exist_ok=True)
+    (root / "exports" / "kill.yaml").write_text(yaml.safe_dump({"exports": exports}))
+    return KillProject(root, workspace, spark, local, exports)
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def csv_ids(path: Path) -> list[int]:
+    """The ``id`` column of one csv file, read with the csv module."""
+    with path.open(newline="") as handle:
+        return [int(row["id"]) for row in csv.DictReader(handle)]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def manifests(folder: Path) -> list[dict[str, Any]]:
+    """Every manifest-looking json file under ``folder`` (a dict with a ``files`` list)."""
+    found = []
+    if not folder.is_dir():
+        return found
+    for path in sorted(folder.rglob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("files"), list):
+            found.append({"path": str(path), **data})
+    return found
+
+
+def snapshot_files(project: KillProject, export: str, trigger: str) -> dict[str, list[int]]:
+    """The data files of the split export that belong to ``trigger`` (same stem)."""
+    stem = trigger.removesuffix(".done")
+    return {n: ids for n, ids in project.data_files(export).items() if n.startswith(stem)}
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def duplicates(files: dict[str, list[int]]) -> dict[int, int]:
+    """Ids found more than once across ``files`` (id -> count)."""
+    counts = collections.Counter(i for ids in files.values() for i in ids)
+    return {i: n for i, n in sorted(counts.items()) if n > 1}
+
+
+def check_incremental(project: KillProject, export: str, expected: list[int], when: str) -> None:
+    """Every source id in exactly one published file; every file with its trigger; the watermark."""
+    files = project.data_files(export)
+    dup = duplicates(files)
+    assert not dup, f"{when}: {export}: ids in two published files (id: count): {dup}; files {sorted(files)}"
+    got = sorted(i for ids in files.values() for i in ids)
+    lost = sorted(set(expected) - set(got))
+    assert not lost, f"{when}: {export}: {len(lost)} source row(s) lost: ids {lost}"
+    extra = sorted(set(got) - set(expected))
+    assert not extra, f"{when}: {export}: ids not in the source: {extra}"
+    check_inc_triggers(project, export, when, complete=True)
+    stored = project.stored_watermark(export)
+    assert stored == str(max(expected)), (
+        f"{when}: {export}: stored watermark {stored!r}, max exported id {max(expected)}"
+    )
+
+
+def check_inc_triggers(project: KillProject, export: str, when: str, complete: bool) -> None:
+    """A trigger ⇒ its data file; with ``complete``, also every data file ⇒ its trigger."""
+    data = {n.removesuffix(".csv") for n in project.data_files(export)}
+    triggers = {n.removesuffix(".done") for n in project.triggers(export)}
+    orphans = sorted(triggers - data)
+    assert not orphans, f"{when}: {export}: trigger(s) without their data file: {orphans}"
+    if complete:
+        untriggered = sorted(data - triggers)
+        assert not untriggered, (
+            f"{when}: {export}: data file(s) with no trigger (partial publish): {untriggered}"
+        )
+    check_manifests(project, export, when)
+
+
+def check_full(
+    project: KillProject, export: str, snapshots: list[list[int]], when: str, expected: list[int] | None
+) -> None:
+    """The split export's trigger ⇒ its files hold exactly one source snapshot, each row once.
+
+    ``snapshots`` are the id lists the source held at some run; ``expected`` (when given) is the
+    snapshot the published set must hold now, with its trigger present.
+    """
+    trigger = f"{export}_{DAY}.done"
+    triggers = project.triggers(export)
+    files = snapshot_files(project, export, trigger)
+    ids = sorted(i for part in files.values() for i in part)
+    if expected is not None:
+        assert trigger in triggers, f"{when}: {export}: no trigger {trigger} (files {sorted(files)})"
+        dup = duplicates(files)
+        assert not dup, f"{when}: {export}: ids in two published files: {dup}"
+        lost = sorted(set(expected) - set(ids))
+        assert not lost, f"{when}: {export}: {len(lost)} row(s) lost: ids {lost}; files {sorted(files)}"
+        assert ids == expected, f"{when}: {export}: published ids {ids} != source {expected}"
+    if trigger in triggers:
+        assert ids in snapshots, (
+            f"{when}: {export}: the trigger {trigger} is visible beside a partial or mixed file set: "
+            f"{ {n: (min(v), max(v), len(v)) if v else () for n, v in files.items()} }"
+        )
+    check_manifests(project, export, when)
+
+
+def check_manifests(project: KillProject, export: str, when: str) -> None:
+    """Each visible trigger ⇒ a manifest of its run whose files are all there, size and SHA-256 equal.
+
+    Manifests live in ``Files/_fabgen_manifests/<target_path>/<export_run_id>.json``; the newest
+    one naming a trigger describes the set that trigger publishes (a full export re-publishes
+    the same names).
+    """
+    folder = project.files_dir(f"{MANIFESTS}/{GROUP}/{export}")
+    found = manifests(folder)
+    for trigger in project.triggers(export):
+        relative = f"{GROUP}/{export}/{trigger}"
+        mine = [m for m in found if m.get("trigger") == relative]
+        assert mine, f"{when}: {export}: trigger {trigger} is visible but no manifest in {folder} names it"
+        manifest = max(mine, key=lambda m: str(m.get("published_at")))
+        names = set()
+        for item in manifest["files"]:
+            path = project.target(export) / Path(str(item["name"])).name
+            names.add(path.name)
+            assert path.exists(), f"{when}: {export}: manifest {manifest['path']} lists missing {path.name}"
+            assert path.stat().st_size == item["size"], f"{when}: {path.name}: size differs from manifest"
+            assert sha256(path) == item["sha256"], f"{when}: {path.name}: SHA-256 differs from manifest"
+            assert len(csv_ids(path)) == item["rows"], f"{when}: {path.name}: rows differ from manifest"
+        stem = trigger.removesuffix(".done")
+        same_stem = {n for n in project.data_files(export) if n.startswith(stem)}
+        assert same_stem == names, (
+            f"{when}: {export}: files by {trigger}: {sorted(same_stem)} != manifest {sorted(names)}"
+        )
+
+
+def check_manifest_paths(project: KillProject, result: dict[str, Any], when: str) -> None:
+    """Every export of a result dict that published files names its manifest, which exists."""
+    for entry in result["results"]:
+        if entry["status"] in ("success", "warning") and entry["files_created"]:
+            relative = entry.get("manifest_path")
+            assert relative, f"{when}: {entry['export_name']}: no manifest_path in the result entry"
+            path = project.files_dir(relative.removeprefix("Files/"))
+            assert path.is_file(), f"{when}: {entry['export_name']}: manifest {path} does not exist"
+
+
+def check_clean(project: KillProject, when: str) -> None:
+    """Staging empty and every log row final (no pending/running run left)."""
+    left = project.staging_files()
+    assert not left, f"{when}: staging not empty: {left[:10]}"
+    open_rows = [
+        (r["export_name"], r["export_run_id"], r["export_state"])
+        for r in project.log_rows()
+        if r["export_state"] in ("pending", "running")
+    ]
+    assert not open_rows, f"{when}: log rows not final: {open_rows}"
+
+
+def summary(result: dict[str, Any]) -> str:
+    """One line per export of a result dict, for assertion messages."""
+    return "; ".join(
+        f"{r['export_name']}={r['status']} rows={r['rows_exported']} err={r.get('error')}"
+        for r in result.get("results", [])
+    )
