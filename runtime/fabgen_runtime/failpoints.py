@@ -6,6 +6,9 @@ first time it reaches that point: no ``finally`` block, no ``atexit`` handler an
 hook runs, exactly as when the operating system or Fabric ends a driver. Unset (always, outside
 tests), :func:`reached` is a dictionary lookup and nothing else.
 
+``FABGEN_PAUSE_AT`` (``<point>[@<export>]:<seconds>``) makes the run sleep at a point instead,
+so a test can hold a run there (e.g. with its lease taken) while another process starts.
+
 The points, in the order one export passes them (see ``docs/running.md``):
 
 =====================  ==========================================================================
@@ -26,19 +29,30 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 
 log = logging.getLogger(__name__)
 
 ENV = "FABGEN_KILL_AT"
+PAUSE_ENV = "FABGEN_PAUSE_AT"
+
+
+def _matches(wanted: str, point: str, export_name: str | None) -> bool:
+    name, _, export = wanted.partition("@")
+    return name == point and (not export or export == export_name)
 
 
 def reached(point: str, export_name: str | None = None) -> None:
-    """Kill this process with SIGKILL if ``FABGEN_KILL_AT`` names ``point`` (and ``export_name``)."""
+    """Kill this process with SIGKILL if ``FABGEN_KILL_AT`` names ``point`` (and ``export_name``);
+    sleep there if ``FABGEN_PAUSE_AT`` names it."""
+    pause = os.environ.get(PAUSE_ENV)
+    if pause:
+        wanted, _, seconds = pause.rpartition(":")
+        if _matches(wanted, point, export_name):
+            log.warning("failpoint %s reached (%s): pausing %s s", point, export_name or "-", seconds)
+            time.sleep(float(seconds))
     wanted = os.environ.get(ENV)
-    if not wanted:
-        return
-    name, _, export = wanted.partition("@")
-    if name != point or (export and export != export_name):
+    if not wanted or not _matches(wanted, point, export_name):
         return
     log.warning("failpoint %s reached (%s): killing process %d", point, export_name or "-", os.getpid())
     for handler in logging.getLogger().handlers:

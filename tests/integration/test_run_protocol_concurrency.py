@@ -63,21 +63,12 @@ def lease_owner(project: KillProject, export: str) -> str | None:
 
 
 def test_two_processes_on_one_group_one_refuses_naming_the_lease(tmp_path, spark, local_platform) -> None:
-    # The source query sleeps 20 s once, so whichever process takes the lease first still holds it
-    # when the other asks for it.
-    slow_query = (
-        "SELECT i.id, i.name FROM dbo.items i CROSS JOIN "
-        "(SELECT reflect('java.lang.Thread', 'sleep', CAST(20000 AS BIGINT)) AS z) s"
-    )
-
-    def slow(workspace: str) -> dict[str, Any]:
-        row = inc_export(workspace, source_query=slow_query)
-        row.pop("source_table", None)
-        return row
-
-    project = make(tmp_path, spark, local_platform, "race", [slow])
-    first = project.start_child("--execution-id", "race-a")
-    second = project.start_child("--execution-id", "race-b")
+    # Each run pauses 20 s after reading (FABGEN_PAUSE_AT), so whichever process takes the lease
+    # first still holds it when the other asks for it.
+    project = make(tmp_path, spark, local_platform, "race", [inc_export])
+    paused = project.child_env(FABGEN_PAUSE_AT="after_read:20")
+    first = project.start_child("--execution-id", "race-a", env=paused)
+    second = project.start_child("--execution-id", "race-b", env=paused)
     outputs = [finish(p) for p in (first, second)]
     codes = [first.returncode, second.returncode]
     report = "\n".join(f"--- exit {c}\n{o[-2500:]}" for c, o in zip(codes, outputs, strict=True))
