@@ -13,10 +13,20 @@ from .errors import WriteError
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
+    from pyspark.sql.types import StructField
 
     from .plan import ExportPlan
 
 TIMESTAMP_METRIC = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"
+
+
+def incremental_field(df: DataFrame, plan: ExportPlan) -> StructField | None:
+    """The schema field of an incremental export's ``incremental_column`` (case-insensitive), else None."""
+    config = plan.config
+    if config.extract_type != "incremental" or not config.incremental_column:
+        return None
+    wanted = config.incremental_column.lower()
+    return next((f for f in df.schema.fields if f.name.lower() == wanted), None)
 
 
 def watermark_metric(df: DataFrame, plan: ExportPlan) -> tuple[Column, str] | None:
@@ -31,8 +41,7 @@ def watermark_metric(df: DataFrame, plan: ExportPlan) -> tuple[Column, str] | No
     config = plan.config
     if config.extract_type != "incremental" or not config.incremental_column:
         return None
-    wanted = config.incremental_column.lower()
-    field = next((f for f in df.schema.fields if f.name.lower() == wanted), None)
+    field = incremental_field(df, plan)
     if field is None:
         raise WriteError(
             f"incremental_column {config.incremental_column!r} is not a column of the source", config.key
@@ -48,18 +57,14 @@ def watermark_metric(df: DataFrame, plan: ExportPlan) -> tuple[Column, str] | No
 def null_watermark_metric(df: DataFrame, plan: ExportPlan) -> Column | None:
     """Rows whose incremental column is NULL (counted in the write's pass), for incremental exports.
 
-    Incremental filters compare the column with the watermark, so these rows are never exported
-    by an incremental run; the count lets the run report them.
+    Counts the NULLs among the rows that reach the writer: a first run without a watermark exports
+    them; a filtered run (``col > watermark``) has already dropped them, so the count is 0 there.
     """
     from pyspark.sql import functions as F
 
-    config = plan.config
-    if config.extract_type != "incremental" or not config.incremental_column:
-        return None
-    wanted = config.incremental_column.lower()
-    field = next((f for f in df.schema.fields if f.name.lower() == wanted), None)
+    field = incremental_field(df, plan)
     if field is None:
-        return None  # watermark_metric reports the missing column
+        return None  # not incremental, or a missing column (watermark_metric reports it)
     return F.sum(F.col(f"`{field.name}`").isNull().cast("long"))
 
 
