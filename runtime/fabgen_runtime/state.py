@@ -43,6 +43,7 @@ from .state_model import (
     now_utc,
     struct,
 )
+from .state_tables import TableSetup
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -83,6 +84,8 @@ class ExportLogger:
         self._spark = spark
         self._writer: SparkSession | None = None
         self.auto_create_tables = auto_create_tables
+        #: how long to wait for a table another run is creating at the same moment
+        self.create_wait_seconds = 60.0
         self._ready: set[str] = set()
         self._ready_lock = threading.Lock()
         self._log_queue = MergeQueue(self._merge_runs)
@@ -141,63 +144,17 @@ class ExportLogger:
 
     # ------------------------------------------------------------------ tables
 
-    def _exists(self, path: str) -> bool:
-        from .fs import HadoopFS
-
-        try:
-            return HadoopFS(self.spark).exists(f"{path}/_delta_log")
-        except OSError as exc:
-            raise StateError(f"cannot reach the config lakehouse at {path}: {exc}") from exc
-
-    def _ensure(self, path: str, columns: Mapping[str, str]) -> bool:
-        """Create the table if needed (when allowed); return whether it exists."""
-        with self._ready_lock:
-            if path in self._ready:
-                return True
-        if not self._exists(path):
-            if not self.auto_create_tables:
-                return False
-            from delta.tables import DeltaTable
-
-            def create() -> None:
-                DeltaTable.createIfNotExists(self.spark).location(path).addColumns(struct(columns)).execute()
-
-            with table_lock(path):
-                self._guard(lambda: retry_conflicts(create, f"creating {path}"), f"creating {path}")
-        else:
-            self._add_missing_columns(path, columns)
-        with self._ready_lock:
-            self._ready.add(path)
-        return True
-
-    def _add_missing_columns(self, path: str, columns: Mapping[str, str]) -> None:
-        """Add the columns a table made by an earlier fabgen lacks (``manifest_path``, the lease)."""
-        present = {
-            f.name.lower()
-            for f in self._guard(
-                lambda: self.spark.read.format("delta").load(path).schema.fields, f"reading {path}"
-            )
-        }
-        missing = [(name, kind) for name, kind in columns.items() if name.lower() not in present]
-        if not missing:
-            return
-        quoted = path.replace("`", "``")
-        added = ", ".join(f"{name} {kind.upper()}" for name, kind in missing)
-        statement = f"ALTER TABLE delta.`{quoted}` ADD COLUMNS ({added})"
-        with table_lock(path):
-            self._guard(
-                lambda: retry_conflicts(
-                    lambda: self.writer_session.sql(statement), f"adding columns to {path}"
-                ),
-                f"adding columns to {path}",
-            )
-        log.info("added column(s) %s to %s", ", ".join(n for n, _k in missing), path)
-
     def ensure_tables(self) -> None:
-        """Create both tables when they are missing (``auto_create_tables``)."""
+        """Create both tables when they are missing (``auto_create_tables``); add missing columns."""
         for path, columns in ((self.log_path, LOG_COLUMNS), (self.watermark_path, WATERMARK_COLUMNS)):
-            if not self._ensure(path, columns):
+            with self._ready_lock:
+                if path in self._ready:
+                    continue
+            setup = TableSetup(self.spark, self.writer_session, self.create_wait_seconds)
+            if not setup.ensure(path, columns, create=self.auto_create_tables):
                 raise StateError(f"{path} does not exist and auto_create_tables is False")
+            with self._ready_lock:
+                self._ready.add(path)
 
     def guard(self, action: Callable[[], T], what: str) -> T:
         """Run ``action``; a Spark/Delta failure becomes a :class:`StateError` saying ``what`` failed."""
