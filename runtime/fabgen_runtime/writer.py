@@ -70,16 +70,6 @@ class StagedOutput:
     null_watermark_rows: int = 0
 
     @property
-    def paths(self) -> tuple[str, ...]:
-        """Staged file URIs."""
-        return tuple(f.uri for f in self.files)
-
-    @property
-    def final_names(self) -> tuple[str, ...]:
-        """Names the files get when published."""
-        return tuple(f.name for f in self.files)
-
-    @property
     def files_count(self) -> int:
         """Number of files to publish (the trigger file not included)."""
         return len(self.files)

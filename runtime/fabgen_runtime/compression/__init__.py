@@ -33,6 +33,8 @@ from ..errors import CompressionError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from ..formats import FileFormat
+
 # Hadoop's zlib level names (ZlibCompressor.CompressionLevel), by zlib level.
 HADOOP_ZLIB_LEVELS = {
     0: "NO_COMPRESSION",
@@ -61,6 +63,14 @@ class Codec:
     parquet_name: str | None = None  # Spark's parquet compression value
     python_module: str | None = None  # Python package the driver needs
     jvm_class: str | None = None  # JVM class the driver needs
+
+    def applies_to(self, fmt: FileFormat) -> bool:
+        """Whether this codec can compress files of ``fmt`` (embedded in parquet, else after the write)."""
+        return self.parquet_name is not None if fmt.embeds_compression else self.text
+
+    def post_process(self, fmt: FileFormat) -> bool:
+        """Whether files of ``fmt`` are compressed after the write (csv/json archives and streams)."""
+        return not fmt.embeds_compression and self.text and self.name != "none"
 
     def level(self, requested: int | None, export: str | None = None) -> int | None:
         """The level to use: ``requested`` (checked) or the codec's default."""
@@ -171,8 +181,13 @@ def get(name: str, export: str | None = None) -> Codec:
 
 
 def names() -> list[str]:
-    """Registered codec names."""
+    """Registered codec names (what ``compression`` may say)."""
     return sorted(_REGISTRY)
+
+
+def known(name: str | None) -> bool:
+    """Whether ``name`` is a registered codec."""
+    return name in _REGISTRY
 
 
 def import_optional(module: str, codec: str, export: str | None = None) -> Any:

@@ -59,11 +59,21 @@ def register(name: str, source: Source) -> None:
     _REGISTRY[name] = source
 
 
-def get(name: str) -> Source:
-    """The source for ``source_type`` ``name``."""
+def _load_builtins() -> None:
     # Import unconditionally: exports run on threads, and a check of an empty registry lets a
     # second thread through while the first is still between registering the two built-ins.
     from . import lakehouse, warehouse  # noqa: F401 - registers the built-in sources
+
+
+def names() -> list[str]:
+    """Registered source types (what ``source_type`` may say)."""
+    _load_builtins()
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> Source:
+    """The source for ``source_type`` ``name``."""
+    _load_builtins()
     try:
         return _REGISTRY[name]
     except KeyError:
