@@ -341,8 +341,8 @@ def _validate(cfg: ExportConfig) -> list[ConfigIssue]:  # a flat list of rules r
         issue("execution_group", "must be 1 or more")
     from . import sources
 
-    if cfg.source_type not in sources.names():
-        issue("source_type", f"must be one of {', '.join(sources.names())}, got {cfg.source_type!r}")
+    if cfg.source_type not in sources.source_types():
+        issue("source_type", f"must be one of {', '.join(sources.source_types())}, got {cfg.source_type!r}")
     if not formats.known(cfg.file_format):
         issue("file_format", f"must be one of {', '.join(formats.names())}, got {cfg.file_format!r}")
     if cfg.extract_type not in EXTRACT_TYPES:

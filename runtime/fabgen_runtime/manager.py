@@ -18,7 +18,9 @@ from . import platform as platform_mod
 from .commits import upsert_by_export
 from .config import COLUMNS, ExportConfig, parse_configs
 from .errors import ConfigError, ConfigIssue, StateError
+from .spark_errors import spark_errors, spark_message
 from .state import SCHEMA, LakehouseLocation, retry_conflicts, struct
+from .state_tables import has_delta_log
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -58,12 +60,7 @@ class ConfigExportManager:
         return platform_mod.table_uri(self.platform, loc.workspace, loc.lakehouse, SCHEMA, table)
 
     def _exists(self, path: str) -> bool:
-        from .fs import HadoopFS
-
-        try:
-            return HadoopFS(self.spark).exists(f"{path}/_delta_log")
-        except OSError as exc:
-            raise StateError(f"cannot reach the config lakehouse at {path}: {exc}") from exc
+        return has_delta_log(self.spark, path)
 
     @property
     def path(self) -> str:
@@ -137,8 +134,6 @@ class ConfigExportManager:
                 [tuple(c.to_row()[n] for n in CONFIG_COLUMNS) for c in valid], schema
             )
             upsert_by_export(self.spark, path, df)
-
-        from .sources import spark_errors, spark_message
 
         try:
             if not self._exists(path):

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import platform as platform_mod
 from .commits import EXPORT_KEY_MATCH, MergeQueue, retry_conflicts, table_lock
 from .errors import StateError
+from .spark_errors import guarded
 from .state_model import (
     LOG_COLUMNS,
     LOG_TABLE,
@@ -158,12 +159,7 @@ class ExportLogger:
 
     def guard(self, action: Callable[[], T], what: str) -> T:
         """Run ``action``; a Spark/Delta failure becomes a :class:`StateError` saying ``what`` failed."""
-        from .sources import spark_errors, spark_message
-
-        try:
-            return action()
-        except spark_errors() as exc:
-            raise StateError(f"{what} failed: {spark_message(exc)}") from exc
+        return guarded(action, what)
 
     def frame(self, rows: Iterable[tuple[Any, ...]], columns: Mapping[str, str]) -> DataFrame:
         """A DataFrame of ``rows`` with the schema ``columns`` (on the writer session)."""
@@ -221,12 +217,7 @@ class ExportLogger:
         self._result(self._log_queue.submit(None, None))
 
     def _result(self, future: Future[None]) -> None:
-        from .sources import spark_errors, spark_message
-
-        try:
-            future.result()
-        except spark_errors() as exc:
-            raise StateError(f"writing {LOG_TABLE} failed: {spark_message(exc)}") from exc
+        guarded(future.result, f"writing {LOG_TABLE}")
 
     def _merge_runs(self, rows: list[tuple[Any, ...]]) -> None:
         from delta.tables import DeltaTable

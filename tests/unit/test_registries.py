@@ -46,7 +46,7 @@ def test_levels_and_formats_come_from_the_codec(xz_and_tsv) -> None:
 def test_unknown_names_list_what_is_registered() -> None:
     fails(base(compression="xz"), "compression", *compression.names())
     fails(base(file_format="tsv"), "file_format", *formats.names())
-    fails(base(source_type="kusto"), "source_type", *sources.names())
+    fails(base(source_type="kusto"), "source_type", *sources.source_types())
 
 
 @pytest.mark.parametrize("codec", compression.names())

@@ -65,7 +65,7 @@ def _load_builtins() -> None:
     from . import lakehouse, warehouse  # noqa: F401 - registers the built-in sources
 
 
-def names() -> list[str]:
+def source_types() -> list[str]:
     """Registered source types (what ``source_type`` may say)."""
     _load_builtins()
     return sorted(_REGISTRY)
@@ -124,17 +124,3 @@ def period_from_rows(rows: list[Mapping[str, Any]], export: str) -> tuple[dateti
         )
     return values["start_date"], values["end_date"]
 
-
-def spark_message(exc: BaseException) -> str:
-    """A one-paragraph message from a Spark / py4j exception (no JVM stack trace)."""
-    text = str(getattr(exc, "desc", None) or exc)
-    text = text.split("\n\tat ", 1)[0].split("\nJVM stacktrace:", 1)[0]
-    return " ".join(text.split())[:2000]
-
-
-def spark_errors() -> tuple[type[BaseException], ...]:
-    """The exception types Spark raises for bad queries and failed reads."""
-    from py4j.protocol import Py4JError
-    from pyspark.errors import PySparkException
-
-    return (PySparkException, Py4JError, OSError)

@@ -21,7 +21,8 @@ from .. import platform as platform_mod
 from .. import query_guard
 from ..config import DEFAULT_LAKEHOUSE_SCHEMA
 from ..errors import QueryRefusedError, SourceReadError
-from . import SourceRead, names, period_from_rows, register, spark_errors, spark_message
+from ..spark_errors import spark_errors, spark_message
+from . import SourceRead, names, period_from_rows, register
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import query_guard, sql
 from ..errors import PlatformError, SourceReadError
-from . import SourceRead, period_from_rows, register, spark_errors, spark_message
+from ..spark_errors import spark_errors, spark_message
+from . import SourceRead, period_from_rows, register
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, DataFrameReader, SparkSession
