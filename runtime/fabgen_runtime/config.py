@@ -480,3 +480,11 @@ def parse_configs(
 def parse_config(row: Mapping[str, Any]) -> ExportConfig:
     """Validate one raw row (see :func:`parse_configs`)."""
     return parse_configs([row])[0]
+
+
+def as_configs(configs: Iterable[ExportConfig | Mapping[str, Any]]) -> list[ExportConfig]:
+    """Configs as :class:`ExportConfig` (raw rows are validated)."""
+    items = list(configs)
+    rows = [c for c in items if not isinstance(c, ExportConfig)]
+    parsed = iter(parse_configs(rows)) if rows else iter(())
+    return [c if isinstance(c, ExportConfig) else next(parsed) for c in items]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import platform as platform_mod
 from .commits import upsert_by_export
-from .config import COLUMNS, ExportConfig, parse_configs
+from .config import COLUMNS, ExportConfig, as_configs, parse_configs
 from .errors import ConfigError, ConfigIssue, StateError
 from .spark_errors import spark_errors, spark_message
 from .state import SCHEMA, LakehouseLocation, retry_conflicts, struct
@@ -116,11 +116,7 @@ class ConfigExportManager:
         """Upsert configs by primary key (MERGE); create the table when missing. Returns rows pushed."""
         from delta.tables import DeltaTable
 
-        items = list(configs)
-        rows = [c if isinstance(c, ExportConfig) else None for c in items]
-        raw = [c for c in items if not isinstance(c, ExportConfig)]
-        parsed = iter(parse_configs(raw)) if raw else iter(())
-        valid = [c if c is not None else next(parsed) for c in rows]
+        valid = as_configs(configs)
         if not valid:
             return 0
         path = self.path

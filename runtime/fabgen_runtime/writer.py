@@ -31,6 +31,7 @@ from .errors import FabgenError, WriteError
 from .fs import HadoopFS, join
 from .metrics import null_watermark_metric, render_watermark, watermark_metric
 from .protocol.journal import MARKER
+from .publish import staging_uri
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -136,7 +137,7 @@ def write(df: DataFrame, plan: ExportPlan, platform: platform_mod.Platform | Non
         codec=codec,
         level=level,
         options=fmt.options(out.writer_options, export),
-        staging=platform_mod.files_uri(platform, out.workspace, out.lakehouse, out.staging_directory),
+        staging=staging_uri(plan, platform),
         watermark=watermark_metric(df, plan),
         null_watermark=null_watermark_metric(df, plan),
     )

@@ -43,7 +43,6 @@ FETCH_SIZE = "10000"
 SMALL_TABLE_ROWS = 100_000  # below this (PostgreSQL's estimate) one JDBC query is faster
 _INTEGER_TYPES = ("smallint", "integer", "bigint")
 _TYPE_NAME = re.compile(r"^[a-z0-9 _(),]+$")
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
 def partitions(spark: SparkSession) -> int:
