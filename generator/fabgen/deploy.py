@@ -89,7 +89,7 @@ def target_workspace(project: Project, env: str) -> str:
             ConfigIssue("fabgen.yaml", "environments", f"no environment {env!r} (known: {known})")
         )
     workspace_id = environments[env].workspace_id
-    if not is_guid(workspace_id):
+    if workspace_id is None or not is_guid(workspace_id):
         message = f"needs workspace_id (a GUID) to deploy, got {workspace_id!r}"
         raise ConfigError(ConfigIssue("fabgen.yaml", f"environments.{env}.workspace_id", message))
     return workspace_id

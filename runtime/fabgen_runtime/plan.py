@@ -229,7 +229,7 @@ def _split_pattern(pattern: str) -> tuple[str, str]:
 
 def _without_part(pattern: str) -> str:
     """``pattern`` without its ``{part}`` placeholders (and one separator before each)."""
-    segments = []
+    segments: list[tuple[str, str | None]] = []
     for literal, source in _pattern_segments(pattern):
         if source is not None and (source == "{part}" or source.startswith("{part:")):
             segments.append((literal[:-1] if literal and literal[-1] in "_.-" else literal, None))

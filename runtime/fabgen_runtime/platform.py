@@ -43,7 +43,7 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 def is_guid(text: str | None) -> bool:
     """Whether ``text`` is a GUID (how Fabric names workspaces and items by id)."""
-    return bool(text) and _GUID.match(text) is not None
+    return text is not None and _GUID.match(text) is not None
 
 # The local engine is pinned to Fabric Runtime 2.0: Spark 4.1 (Scala 2.13) with Delta 4.2.
 # The compatibility check (scripts/compat-runtime-1.3.sh) runs the same runtime on Fabric
@@ -209,7 +209,7 @@ def fabric_context() -> dict[str, Any]:
     ``defaultLakehouseName``, ``isForPipeline``, ... (learn.microsoft.com/fabric/data-engineering/
     notebook-utilities, "Runtime utilities").
     """
-    import notebookutils  # type: ignore[import-not-found]
+    import notebookutils
 
     return dict(notebookutils.runtime.context)
 

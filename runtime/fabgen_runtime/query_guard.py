@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, ConfigIssue, QueryRefusedError
+from .jvm import load_class
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -179,15 +180,9 @@ def _seq(seq: Any) -> list[Any]:
 
 
 def _classes(spark: SparkSession, loader: Any, names: tuple[str, ...]) -> list[Any]:
-    from py4j.protocol import Py4JError
-
-    found = []
-    for name in names:
-        try:
-            found.append(spark._jvm.java.lang.Class.forName(name, False, loader))
-        except Py4JError:  # ClassNotFoundException: not in this Spark version
-            continue
-    return found
+    """The classes of ``names`` this Spark version has."""
+    loaded = (load_class(spark, name, loader) for name in names)
+    return [cls for cls in loaded if cls is not None]
 
 
 def _nodes(plan: Any, logical: Any) -> Iterator[Any]:

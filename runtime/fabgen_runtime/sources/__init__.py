@@ -11,7 +11,7 @@ A source has two jobs:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -95,7 +95,7 @@ def _as_datetime(value: Any, column: str, export: str) -> datetime:
     raise SourceReadError(f"period_date_query returned {column} = {value!r}, which is not a date", export)
 
 
-def period_from_rows(rows: list[Mapping[str, Any]], export: str) -> tuple[datetime, datetime]:
+def period_from_rows(rows: Sequence[Mapping[str, Any]], export: str) -> tuple[datetime, datetime]:
     """``(start_date, end_date)`` from the rows a ``period_date_query`` returned (at most 2 are needed)."""
     if len(rows) != 1:
         found = "no rows" if not rows else "more than one row"

@@ -76,7 +76,9 @@ def _fabric_query(spark: SparkSession, conn: WarehouseConnection, workspace: str
         from .odbc import fabric_token
 
         return _jdbc(spark, conn).option("accessToken", fabric_token()).option("query", query).load()
-    return _fabric_reader(spark, conn.database, conn.workspace_id).synapsesql(query)
+    reader: Any = _fabric_reader(spark, conn.database, conn.workspace_id)  # synapsesql: Fabric's connector
+    df: DataFrame = reader.synapsesql(query)
+    return df
 
 
 # --------------------------------------------------------------------------- JDBC
@@ -163,6 +165,17 @@ def _partitioned(spark: SparkSession, conn: WarehouseConnection, plan: ExportPla
     )
 
 
+def _jdbc_read(spark: SparkSession, conn: WarehouseConnection, plan: ExportPlan) -> DataFrame:
+    """A JDBC read of the plan's query: partitioned on the primary key for large tables."""
+    config, source = plan.config, plan.source
+    if source.mode == "table" and partitions(spark) > 1:
+        pk, estimate = _key_and_size(spark, conn, plan)
+        columns = {c.lower() for c in config.source_columns or ()}
+        if pk and (not columns or pk.lower() in columns) and not 0 <= estimate < SMALL_TABLE_ROWS:
+            return _partitioned(spark, conn, plan, pk)
+    return _jdbc(spark, conn).option("query", source.query).load()
+
+
 class WarehouseSource:
     """``source_type: warehouse``."""
 
@@ -174,14 +187,7 @@ class WarehouseSource:
             if conn.dialect == "tsql":
                 df = _fabric_query(spark, conn, config.source_workspace, source.query)
             else:
-                df = None
-                if source.mode == "table" and partitions(spark) > 1:
-                    pk, estimate = _key_and_size(spark, conn, plan)
-                    columns = {c.lower() for c in config.source_columns or ()}
-                    if pk and (not columns or pk.lower() in columns) and not 0 <= estimate < SMALL_TABLE_ROWS:
-                        df = _partitioned(spark, conn, plan, pk)
-                if df is None:
-                    df = _jdbc(spark, conn).option("query", source.query).load()
+                df = _jdbc_read(spark, conn, plan)
         except spark_errors() as exc:
             raise SourceReadError(
                 f"reading warehouse {config.source_datastore} failed: {spark_message(exc)}", config.key
