@@ -271,8 +271,8 @@ def render_project(
     settings = project.settings
     rendered = Rendered(project=settings.name)
     groups = _render_groups(project, group)
-    chosen = [c for g in groups for c in project.select(g)]
-    missing = mapping.missing(settings, chosen)
+    selected = [c for g in groups for c in project.select(g)]
+    missing = mapping.missing(settings, selected)
     if missing:
         raise ConfigError(missing)
     if environment is None and settings.runtime.install == "inline":
