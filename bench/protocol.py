@@ -32,6 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import read  # bench/read.py: the benchmarks' export rows
+
 ROOT = Path(__file__).resolve().parent
 REPO = ROOT.parent
 DATA = Path(os.environ.get("FABGEN_BENCH_DIR", ROOT / ".data")) / "protocol"
@@ -42,24 +44,17 @@ VERSION_FILE = re.compile(r"^(\d{20})\.json$")
 
 def export_row(workspace: str, name: str, table: str) -> dict[str, Any]:
     """One tiny incremental csv export of ``table``."""
-    return dict(
-        export_group_name="bench_protocol",
-        export_name=name,
-        is_active=True,
-        execution_group=1,
+    return read.export_row(
+        name,
+        workspace=workspace,
+        group="bench_protocol",
         source_type="lakehouse",
-        source_workspace=workspace,
         source_datastore="lh_src",
         source_table=table,
         extract_type="incremental",
         incremental_column="id",
         incremental_initial_watermark="-1",
-        target_workspace=workspace,
-        target_lakehouse="lh_out",
-        target_path=f"bench/{name}",
         target_filename_pattern=name + "_{run_id}.csv",
-        file_format="csv",
-        file_format_options={"header": "true"},
     )
 
 

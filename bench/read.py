@@ -98,14 +98,17 @@ def time_psql_pigz(out: Path) -> float:
     return time.perf_counter() - started
 
 
-def export_row(name: str, **overrides: Any) -> dict[str, Any]:
+def export_row(
+    name: str, workspace: str = WORKSPACE, group: str = "bench", **overrides: Any
+) -> dict[str, Any]:
+    """A csv export row of the benchmarks (``overrides`` set the source and anything else)."""
     row = dict(
-        export_group_name="bench",
+        export_group_name=group,
         export_name=name,
         is_active=True,
         execution_group=1,
-        source_workspace=WORKSPACE,
-        target_workspace=WORKSPACE,
+        source_workspace=workspace,
+        target_workspace=workspace,
         target_lakehouse="lh_out",
         target_path=f"bench/{name}",
         target_filename_pattern=name + ".csv",
