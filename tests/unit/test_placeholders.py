@@ -7,6 +7,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from config_rows import base
 from fabgen_runtime import placeholders
 from fabgen_runtime.config import parse_config
 from fabgen_runtime.errors import ConfigError
@@ -277,22 +278,12 @@ def test_execution_id_is_generated_or_kept() -> None:
 
 def test_one_process_date_per_run_so_data_and_trigger_names_agree() -> None:
     cfg = parse_config(
-        {
-            "export_group_name": "sales",
-            "export_name": "orders",
-            "is_active": True,
-            "execution_group": 1,
-            "source_type": "lakehouse",
-            "source_workspace": "ws",
-            "source_datastore": "lh_gold",
-            "source_table": "orders",
-            "target_workspace": "ws",
-            "target_lakehouse": "lh_exports",
-            "target_path": "out/{process_date:%Y%m%d}",
-            "file_format": "csv",
-            "target_filename_pattern": "orders_{process_date:%Y%m%d%H%M%S}.csv",
-            "trigger_file_pattern": "orders_{process_date:%Y%m%d%H%M%S}.done",
-        }
+        base(
+            export_name="orders",
+            target_path="out/{process_date:%Y%m%d}",
+            target_filename_pattern="orders_{process_date:%Y%m%d%H%M%S}.csv",
+            trigger_file_pattern="orders_{process_date:%Y%m%d%H%M%S}.done",
+        )
     )
     # A run that started in the past: if anything re-read the clock, names would show today.
     ctx = RunContext.create("2025-12-12", "Australia/Sydney", now=NOON_UTC)
