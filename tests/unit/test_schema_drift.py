@@ -120,8 +120,11 @@ def test_fabgen_validate_exits_2_naming_the_export_and_field(tmp_path: Path) -> 
     runner = CliRunner()
     assert runner.invoke(main, ["init", str(tmp_path)]).exit_code == 0
     exports = tmp_path / "exports" / "exports.yaml"
-    exports.write_text(exports.read_text().replace("    file_format: csv\n", "    file_format: csv\n"
-                                                    "    on_schema_change: sometimes\n", 1))
+    exports.write_text(
+        exports.read_text().replace(
+            "    file_format: csv\n", "    file_format: csv\n    on_schema_change: sometimes\n", 1
+        )
+    )
     result = runner.invoke(main, ["validate", "-p", str(tmp_path)])
     assert result.exit_code == 2, result.output
     assert any(
