@@ -147,14 +147,20 @@ class ExportLogger:
     def ensure_tables(self) -> None:
         """Create both tables when they are missing (``auto_create_tables``); add missing columns."""
         for path, columns in ((self.log_path, LOG_COLUMNS), (self.watermark_path, WATERMARK_COLUMNS)):
-            with self._ready_lock:
-                if path in self._ready:
-                    continue
-            setup = TableSetup(self.spark, self.writer_session, self.create_wait_seconds)
-            if not setup.ensure(path, columns, create=self.auto_create_tables):
+            if not self._ensure(path, columns):
                 raise StateError(f"{path} does not exist and auto_create_tables is False")
-            with self._ready_lock:
-                self._ready.add(path)
+
+    def _ensure(self, path: str, columns: Mapping[str, str]) -> bool:
+        """Whether the table at ``path`` exists, creating it first when allowed (checked once)."""
+        with self._ready_lock:
+            if path in self._ready:
+                return True
+        setup = TableSetup(self.spark, self.writer_session, self.create_wait_seconds)
+        if not setup.ensure(path, columns, create=self.auto_create_tables):
+            return False
+        with self._ready_lock:
+            self._ready.add(path)
+        return True
 
     def guard(self, action: Callable[[], T], what: str) -> T:
         """Run ``action``; a Spark/Delta failure becomes a :class:`StateError` saying ``what`` failed."""
