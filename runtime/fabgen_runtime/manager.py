@@ -5,7 +5,8 @@ export, primary key (``export_group_name``, ``export_name``), columns exactly as
 them. When it is missing and ``config_export_resource`` exists (the name the original framework's
 code uses), that table is used instead. ``fabgen config push`` fills it from a project with
 :meth:`ConfigExportManager.push_configs` (MERGE: insert new rows, update changed ones; rows of
-exports no longer in the project are left alone).
+exports no longer in the project are left alone); a table made by an earlier fabgen gets the
+columns it lacks first.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .commits import upsert_by_export
 from .config import COLUMNS, ExportConfig, parse_configs
 from .errors import ConfigError, ConfigIssue, StateError
 from .state import SCHEMA, LakehouseLocation, retry_conflicts, struct
+from .state_tables import TableSetup
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -143,6 +145,8 @@ class ConfigExportManager:
         try:
             if not self._exists(path):
                 retry_conflicts(create, f"creating {path}")
+            else:  # a table of an earlier fabgen gets the newer columns (on_schema_change)
+                TableSetup(self.spark, self.spark, 0).add_missing_columns(path, CONFIG_COLUMNS)
             retry_conflicts(merge, f"pushing configs to {path}")
         except spark_errors() as exc:
             raise StateError(f"writing {path} failed: {spark_message(exc)}") from exc

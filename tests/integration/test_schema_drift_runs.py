@@ -241,3 +241,19 @@ def test_null_incremental_values_are_counted_and_reported(tmp_path, spark, local
     assert row["export_state"] == "warning" and row["error_message"] == result["error"]
     assert row["rows_exported"] == 3
     check_clean(project, "after a run with NULL incremental values")
+
+
+def test_config_push_adds_on_schema_change_to_an_older_config_table(tmp_path, spark, local_platform) -> None:
+    from delta.tables import DeltaTable
+    from fabgen_runtime.manager import CONFIG_COLUMNS, ConfigExportManager
+    from fabgen_runtime.state_model import struct
+
+    manager = ConfigExportManager(
+        {"workspace": "WS_DRIFT_PUSH", "lakehouse": "lh_config"}, spark, local_platform
+    )
+    older = {k: v for k, v in CONFIG_COLUMNS.items() if k != "on_schema_change"}
+    DeltaTable.createIfNotExists(spark).location(manager.path).addColumns(struct(older)).execute()
+    row = inc_export("WS_DRIFT_PUSH", on_schema_change="allow")
+    assert manager.push_configs([row]) == 1
+    assert "on_schema_change" in spark.read.format("delta").load(manager.path).columns
+    assert [c.on_schema_change for c in manager.get_configs("kill")] == ["allow"]
