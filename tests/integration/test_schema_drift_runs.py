@@ -257,3 +257,33 @@ def test_config_push_adds_on_schema_change_to_an_older_config_table(tmp_path, sp
     assert manager.push_configs([row]) == 1
     assert "on_schema_change" in spark.read.format("delta").load(manager.path).columns
     assert [c.on_schema_change for c in manager.get_configs("kill")] == ["allow"]
+
+
+def test_recovery_records_the_schema_from_the_journal(tmp_path, spark, local_platform) -> None:
+    from fabgen.project import load_project
+    from fabgen_runtime import ExportLogger, ExportOrchestrator
+
+    workspace = "WS_DRIFT_RECOVER"
+    exports = [inc_export(workspace), full_export(workspace, max_rows=None)]
+    project = new_project(tmp_path / "recover", workspace, spark, local_platform, exports, concurrency=1)
+    write_source(project, 1, 5)
+
+    def fail_after_publish(event: Any) -> None:  # files published, bookkeeping not done
+        if event.stage == "published":
+            raise RuntimeError("injected after publish")
+
+    loaded = load_project(project.root)
+    logger = ExportLogger(loaded.settings.config_lakehouse, spark=spark, platform=local_platform)
+    configs = loaded.select("kill", None)
+    failing = ExportOrchestrator(spark, logger, 1, platform=local_platform, on_event=fail_after_publish)
+    result = failing.process_exports(configs, "drift-recover", run_date="2025-06-01")
+    assert {r["status"] for r in result["results"]} == {"error"}, summary(result)
+    assert stored_schema(project, "inc") is None and stored_schema(project, "full") is None
+    assert project.stored_watermark("inc") is None
+
+    recovered = ExportOrchestrator(spark, logger, 1, platform=local_platform).recover(configs)
+    assert not recovered.problems, recovered.problems
+    assert stored_schema(project, "inc") == BASE_SCHEMA  # with its watermark (compare-and-set)
+    assert stored_schema(project, "full") == BASE_SCHEMA  # without one (full export)
+    assert project.stored_watermark("inc") == "5"
+    check_clean(project, "after recovery")
