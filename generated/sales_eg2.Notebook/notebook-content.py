@@ -145,6 +145,7 @@ EXPORT_ROWS = [
         "extract_type": "incremental",
         "incremental_column": "event_timestamp",
         "compressed_filename_pattern": "events_{run_date:%Y%m%d}_{run_id}.zip",
+        "on_schema_change": "warn",
         "description": "New web events, split at 5,000 rows per CSV part, all parts bundled into one zip.",
     },
     {

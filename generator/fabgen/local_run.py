@@ -111,7 +111,8 @@ class Progress:
 
 
 def summary_table(result: dict[str, Any]) -> list[str]:
-    """The result dict as a table: export, state, rows, files, bytes, seconds."""
+    """The result dict as a table: export, state, rows, files, bytes, seconds; then one line per
+    warning (schema drift, NULL incremental values, 0 rows)."""
     header = ("export", "state", "rows", "files", "bytes", "seconds")
     rows = [
         (
@@ -133,6 +134,9 @@ def summary_table(result: dict[str, Any]) -> list[str]:
         lines.append("  ".join(cells))
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
+    for r in result["results"]:
+        if r["status"] == "warning" and r.get("error"):
+            lines.append(f"warning: {r['export_group_name']}/{r['export_name']}: {r['error']}")
     return lines
 
 

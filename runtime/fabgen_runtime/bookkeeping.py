@@ -6,8 +6,9 @@ lists ``Files/_fabgen_staging/*`` of their target lakehouses and
 * finishes (rolls forward) or rolls back every interrupted publish it finds
   (:func:`fabgen_runtime.protocol.publish.recover`);
 * for a published journal, completes the bookkeeping from it: the run's final log row (upsert by
-  ``export_run_id``) and its watermark (compare-and-set against the value the run started from,
-  or already this run's) -- the export is NOT exported again ("effectively once");
+  ``export_run_id``), its watermark (compare-and-set against the value the run started from,
+  or already this run's) and its exported schema -- the export is NOT exported again
+  ("effectively once");
 * deletes staging folders without a journal (runs that died before publishing: we hold the lease,
   so their owner is gone) and closes their log rows as ``error`` ("abandoned").
 
@@ -148,9 +149,10 @@ def _store_watermarks(
             j.watermark_type,
             j.export_run_id,
             j.execution_id,
+            j.exported_schema,
         )
         for j, _r in published
-        if j.new_watermark is not None
+        if j.new_watermark is not None or j.exported_schema is not None
     ]
     stored = leases.store(writes, release=False) if writes else set()
     outcome.watermarks = bool(stored)
@@ -232,6 +234,11 @@ def safe_cleanup(fs: HadoopFS, staging: str, export: str) -> str | None:
     return None
 
 
+def stored_schema(row: Mapping[str, Any] | None) -> str | None:
+    """The ``exported_schema`` recorded by the export's last successful run (None: none yet)."""
+    return row.get("exported_schema") if row else None
+
+
 def stored_watermark(row: Mapping[str, Any] | None) -> StoredWatermark | None:
     """The stored watermark of a watermark-table row (None: no row or no value)."""
     if not row or row.get("watermark_value") is None:
@@ -276,6 +283,7 @@ def finish_group(
                 journal.watermark_type if journal else None,
                 result.export_run_id or "",
                 journal.execution_id if journal else "",
+                journal.exported_schema if journal else None,
             )
         )
     for result in published:

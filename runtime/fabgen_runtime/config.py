@@ -72,6 +72,7 @@ class ExportConfig:
     period_filter_column: str | None = None
     period_date_query: str | None = None
     compressed_filename_pattern: str | None = None
+    on_schema_change: str | None = None  # fail | warn | allow (see fabgen_runtime.schema_drift)
     description: str | None = None
 
     @property

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .plan import OutputPlan
 
 Issue = Callable[[str, str], None]
+SCHEMA_POLICIES = ("fail", "warn", "allow")  # on_schema_change (fabgen_runtime.schema_drift)
 
 # OneLake stores files as ADLS Gen2 blobs: a blob name (here "<lakehouse>.Lakehouse/Files/<path>")
 # is at most 1,024 characters and, with the hierarchical namespace, each path segment at most 255
@@ -34,6 +35,11 @@ SAMPLE_PARTS = (*range(1, 13), 99, 100, 101, 999, 1000, 1001, 9999, 10000, 10001
 def check(cfg: ExportConfig, issue: Issue) -> None:
     """Report every problem of ``cfg`` found by these rules through ``issue(field, message)``."""
     _check_queries(cfg, issue)
+    if cfg.on_schema_change is not None and cfg.on_schema_change not in SCHEMA_POLICIES:
+        issue(
+            "on_schema_change",
+            f"must be one of {', '.join(SCHEMA_POLICIES)}, got {cfg.on_schema_change!r}",
+        )
     for key, problem in writer_options.problems(cfg.file_format, cfg.file_format_options):
         issue("file_format_options", f"{key} {problem}")
     _check_names(cfg, issue)

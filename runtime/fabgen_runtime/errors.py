@@ -98,3 +98,8 @@ class QueryRefusedError(SourceReadError):
 
 class LeaseHeld(StateError):
     """Another live run holds the export's lease (one writer per export), or ours lapsed."""
+
+
+class SchemaDriftError(ExportError):
+    """The source's columns changed since the export's last successful run and the export's
+    ``on_schema_change`` policy (or a retyped incremental column) refuses to export them."""

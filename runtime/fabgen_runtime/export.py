@@ -36,7 +36,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from . import failpoints, publish, sources, sql, writer
+from . import failpoints, metrics, publish, schema_drift, sources, sql, writer
 from .errors import FabgenError, StateError
 from .fs import HadoopFS
 from .plan import ExportPlan, RunContext, build_plan
@@ -208,8 +208,11 @@ class ExportRun:
         stored: StoredWatermark | bool | None = False,
         lease_ok: Callable[[], bool] | None = None,
         lease_owner: str | None = None,
+        stored_schema: str | None = None,
     ):
         self.spark, self.config, self.context = spark, config, context
+        self.stored_schema = stored_schema  # exported_schema of the last successful run
+        self.warnings: list[str] = []  # schema drift (warn), NULL incremental values
         self.logger, self.record, self.platform = logger, record, platform
         self.on_event = on_event
         self.stored = stored
@@ -278,6 +281,7 @@ class ExportRun:
             read = sources.get(self.config.source_type).read(self.spark, plan, self.platform)
             record.source_version, record.source_query = read.version, plan.source.query
             self._event("read", read.version or "")
+            self._check_schema(read.df)
             self._failpoint("after_read")
             staged = writer.write(read.df, plan, self.platform)
             self._failpoint("after_staging")
@@ -318,9 +322,11 @@ class ExportRun:
             start_watermark=stored.value if stored else None,
             watermark_type=_column_type(df, config.incremental_column),
             schema=df.schema.simpleString(),
+            exported_schema=schema_drift.describe(df.schema),
         )
-        record.export_state = "success" if staged.rows else "warning"
-        record.error_message = None
+        warnings = self.warnings + metrics.null_warning(staged.null_watermark_rows, plan)
+        record.export_state = "success" if staged.rows and not warnings else "warning"
+        record.error_message = "; ".join(warnings) or None
         if not staged.rows:
             record.error_message = "0 rows exported: files hold no data rows; watermark unchanged"
             if journal.kept:
@@ -329,6 +335,7 @@ class ExportRun:
                     f"0 rows exported: the earlier file(s) {names} (with data rows) kept, nothing "
                     "published; watermark unchanged"
                 )
+            record.error_message = "; ".join([record.error_message, *warnings])
         record.rows_exported = staged.rows
         record.files_created = len(journal.files)
         record.total_bytes = sum(f.size for f in journal.files)
@@ -340,6 +347,15 @@ class ExportRun:
         record.duration_ms = int((time.monotonic() - started) * 1000)
         journal.log_row = dataclasses.asdict(record)
         return journal
+
+    def _check_schema(self, df: DataFrame) -> None:
+        """The schema-drift guard (:mod:`fabgen_runtime.schema_drift`), before anything is written."""
+        stored = self.stored if isinstance(self.stored, StoredWatermark) else None
+        columns = schema_drift.columns(df.schema)
+        warning = schema_drift.check(self.config, self.stored_schema, columns, stored and stored.type)
+        if warning:
+            log.warning("%s: %s", self.config.key, warning)
+            self.warnings.append(warning)
 
     def _result(self, result: ExportResult, journal: Journal, started: float) -> None:
         record = self.record

@@ -11,8 +11,9 @@ lease (``lease_owner``, ``lease_run_id``, ``lease_execution_id``, ``lease_host``
   only then).
 * :meth:`LeaseTable.renew`: one UPDATE of our leases' expiry (a heartbeat every TTL/3).
 * :meth:`LeaseTable.store`: ONE MERGE stores the new watermarks as a compare-and-set (only where
-  the stored value is still the one the run started from, or already this run's) and releases
-  the leases; a read then tells which watermarks were stored.
+  the stored value is still the one the run started from, or already this run's), records each
+  published run's ``exported_schema`` (also without a new watermark: 0 rows, full, period) and
+  releases the leases; a read then tells which watermarks were stored.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class WatermarkWrite:
     type: str | None
     run_id: str
     execution_id: str
+    schema: str | None = None  # exported_schema of a published run (stored with or without a watermark)
 
 
 class LeaseTable:
@@ -257,6 +259,7 @@ class LeaseTable:
             "export_group_name": "string", "export_name": "string", "lease_owner": "string",
             "new_watermark": "string", "expected_watermark": "string", "incremental_column": "string",
             "watermark_type": "string", "run_id": "string", "execution_id": "string", "now_ts": "timestamp",
+            "exported_schema": "string",
         }  # fmt: skip
         rows = [
             (
@@ -270,6 +273,7 @@ class LeaseTable:
                 w.run_id,
                 w.execution_id,
                 now,
+                w.schema,
             )
             for w in writes
         ]
@@ -278,6 +282,7 @@ class LeaseTable:
             " AND (t.watermark_value <=> s.expected_watermark OR t.updated_by_run_id = s.run_id)"
         )
         freed = {c: F.lit(None) for c in LEASE_COLUMNS} if release else {}
+        schema = {"exported_schema": F.coalesce(F.col("s.exported_schema"), F.col("t.exported_schema"))}
         stored = {
             "watermark_value": F.col("s.new_watermark"),
             "incremental_column": F.col("s.incremental_column"),
@@ -285,6 +290,7 @@ class LeaseTable:
             "updated_at": F.col("s.now_ts"),
             "updated_by_run_id": F.col("s.run_id"),
             "master_execution_id": F.col("s.execution_id"),
+            **schema,
         }
         path = self.logger.watermark_path
         metrics: dict[str, Any] = {}
@@ -297,9 +303,12 @@ class LeaseTable:
                 .merge(source.alias("s"), KEY_MATCH)
                 .whenMatchedUpdate(condition=cas, set={**stored, **freed})
             )
-            if release:  # rows without a new watermark: release only (a refused CAS keeps its lease)
+            no_watermark = "t.lease_owner = s.lease_owner AND s.new_watermark IS NULL"
+            if release:  # rows without a new watermark: release (a refused CAS keeps its lease)
+                builder = builder.whenMatchedUpdate(condition=no_watermark, set={**freed, **schema})
+            else:  # recovery of a run without a new watermark: its schema only
                 builder = builder.whenMatchedUpdate(
-                    condition="t.lease_owner = s.lease_owner AND s.new_watermark IS NULL", set=freed
+                    condition=f"{no_watermark} AND s.exported_schema IS NOT NULL", set=schema
                 )
             outcome = builder.execute()  # Delta >= 3: a one-row DataFrame of metrics
             metrics.clear()
@@ -308,7 +317,8 @@ class LeaseTable:
 
         self._commit(merge, f"storing {sum(1 for w in writes if w.value)} watermark(s)")
         wanted = [w for w in writes if w.value is not None]
-        expected_updates = len(writes) if release else len(wanted)
+        schema_only = [w for w in writes if w.value is None and w.schema is not None]
+        expected_updates = len(writes) if release else len(wanted) + len(schema_only)
         if metrics.get("num_updated_rows") == expected_updates:
             done = {w.key for w in wanted}  # every clause applied: no read needed
         else:

@@ -5,7 +5,8 @@ export, primary key (``export_group_name``, ``export_name``), columns exactly as
 them. When it is missing and ``config_export_resource`` exists (the name the original framework's
 code uses), that table is used instead. ``fabgen config push`` fills it from a project with
 :meth:`ConfigExportManager.push_configs` (MERGE: insert new rows, update changed ones; rows of
-exports no longer in the project are left alone).
+exports no longer in the project are left alone); a table made by an earlier fabgen gets the
+columns it lacks first.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .config import COLUMNS, ExportConfig, as_configs, parse_configs
 from .errors import ConfigError, ConfigIssue, StateError
 from .spark_errors import spark_errors, spark_message
 from .state import SCHEMA, LakehouseLocation, retry_conflicts, struct
-from .state_tables import has_delta_log
+from .state_tables import TableSetup, has_delta_log
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -114,16 +115,11 @@ class ConfigExportManager:
 
     def push_configs(self, configs: Iterable[ExportConfig | Mapping[str, Any]]) -> int:
         """Upsert configs by primary key (MERGE); create the table when missing. Returns rows pushed."""
-        from delta.tables import DeltaTable
-
         valid = as_configs(configs)
         if not valid:
             return 0
         path = self.path
         schema = struct(CONFIG_COLUMNS)
-
-        def create() -> None:
-            DeltaTable.createIfNotExists(self.spark).location(path).addColumns(schema).execute()
 
         def merge() -> None:
             df = self.spark.createDataFrame(
@@ -131,9 +127,9 @@ class ConfigExportManager:
             )
             upsert_by_export(self.spark, path, df)
 
+        # creates the table, or gives one of an earlier fabgen the newer columns (on_schema_change)
+        TableSetup(self.spark, self.spark, wait_seconds=60.0).ensure(path, CONFIG_COLUMNS, create=True)
         try:
-            if not self._exists(path):
-                retry_conflicts(create, f"creating {path}")
             retry_conflicts(merge, f"pushing configs to {path}")
         except spark_errors() as exc:
             raise StateError(f"writing {path} failed: {spark_message(exc)}") from exc

@@ -1,7 +1,8 @@
-"""Metrics observed while writing: the row count and the incremental watermark.
+"""Metrics observed while writing: the row count, the incremental watermark, NULL incremental values.
 
 ``max(incremental_column)`` is computed in the same pass as the write (``DataFrame.observe``)
-and rendered as lossless text by :func:`render_watermark`.
+and rendered as lossless text by :func:`render_watermark`; the rows whose incremental column is
+NULL are counted in that pass too and reported by :func:`null_warning`.
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ def watermark_metric(df: DataFrame, plan: ExportPlan) -> tuple[Column, str] | No
 def null_watermark_metric(df: DataFrame, plan: ExportPlan) -> Column | None:
     """Rows whose incremental column is NULL (counted in the write's pass), for incremental exports.
 
-    Counts the NULLs among the rows that reach the writer: a first run without a watermark exports
-    them; a filtered run (``col > watermark``) has already dropped them, so the count is 0 there.
+    A filtered table-mode run reads them too (``col > watermark OR col IS NULL``) and the writer
+    drops them after this count (:func:`kept_rows`); a first run without a watermark and query
+    mode count the NULLs among the rows they write.
     """
     from pyspark.sql import functions as F
 
@@ -66,6 +68,39 @@ def null_watermark_metric(df: DataFrame, plan: ExportPlan) -> Column | None:
     if field is None:
         return None  # not incremental, or a missing column (watermark_metric reports it)
     return F.sum(F.col(f"`{field.name}`").isNull().cast("long"))
+
+
+def kept_rows(df: DataFrame, plan: ExportPlan) -> Column | None:
+    """The condition rows must meet to be written: ``col IS NOT NULL`` when the source plan reads
+    NULL incremental values only to count them (see ``SourcePlan.drops_null_incremental``)."""
+    from pyspark.sql import functions as F
+
+    field = incremental_field(df, plan)
+    if field is None or not plan.source.drops_null_incremental:
+        return None
+    return F.col(f"`{field.name}`").isNotNull()
+
+
+def null_warning(null_rows: int, plan: ExportPlan) -> list[str]:
+    """The log row's warning about NULL incremental values (empty when there are none)."""
+    if not null_rows:
+        return []
+    column = plan.config.incremental_column
+    if plan.source.drops_null_incremental:
+        return [
+            f"{null_rows} row(s) with a NULL incremental_column {column!r} not exported (NULL is never "
+            f"> the watermark {plan.watermark!r}); give them a value, or export them with a full or "
+            "period export"
+        ]
+    if plan.source.mode == "table":
+        return [
+            f"{null_rows} exported row(s) have a NULL incremental_column {column!r}: this run without a "
+            "watermark exported them, later incremental runs will not (they never move the watermark)"
+        ]
+    return [
+        f"{null_rows} exported row(s) have a NULL incremental_column {column!r} (source_query decides "
+        "which rows reach the file; NULLs never move the watermark)"
+    ]
 
 
 def render_watermark(value: Any, kind: str = "value") -> str | None:

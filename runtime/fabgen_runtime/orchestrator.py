@@ -43,7 +43,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from . import platform as platform_mod
-from .bookkeeping import Completions, Recovered, finish_group, key_of, recover_exports, stored_watermark
+from .bookkeeping import (
+    Completions,
+    Recovered,
+    finish_group,
+    key_of,
+    recover_exports,
+    stored_schema,
+    stored_watermark,
+)
 from .config import ExportConfig, as_configs
 from .export import EventHandler, ExportEvent, ExportResult, ExportRun, fail_record, new_record
 from .fs import HadoopFS
@@ -354,6 +362,7 @@ class ExportOrchestrator:
                     self.platform,
                     self.on_event,
                     stored=stored_watermark(rows.get(key_of(config))),
+                    stored_schema=stored_schema(rows.get(key_of(config))),
                     lease_ok=functools.partial(leases.holds, key_of(config)),
                     lease_owner=leases.owner,
                 )

@@ -14,9 +14,10 @@ Three dialects:
 
 Auto-filters (table mode):
 
-* incremental: ``col > <watermark>``. The literal is typed: a number compares as a number, an ISO
-  date as a date, an ISO timestamp as a timestamp, anything else as an escaped string. The type
-  comes from the stored watermark's column type when known, else from the text.
+* incremental: ``col > <watermark> OR col IS NULL``. The literal is typed: a number compares as a
+  number, an ISO date as a date, an ISO timestamp as a timestamp, anything else as an escaped
+  string. The type comes from the stored watermark's column type when known, else from the text.
+  The NULL rows are read only to be counted in the write's pass; the writer drops them.
 * period: ``col >= <start> AND col < <end + 1 day>`` when the period ends on a date (midnight), so
   a timestamp column includes the whole last day (and a date column behaves exactly like
   ``BETWEEN``); ``col BETWEEN <start> AND <end>`` when the end carries a time of day.
@@ -286,6 +287,9 @@ class SourcePlan:
     watermark_type: str | None = None
     period: tuple[datetime, datetime] | None = None
     notes: tuple[str, ...] = field(default=())
+    # Table mode with an incremental filter: NULLs are read too (``OR col IS NULL``), counted in
+    # the write's pass and dropped before the writer (see fabgen_runtime.metrics.null_warning).
+    drops_null_incremental: bool = False
 
     @property
     def where(self) -> str:
@@ -353,13 +357,15 @@ def build_source(
         )
     select_list = ", ".join(d.quote_identifier(c) for c in columns) if columns else "*"
     filters: list[str] = []
+    drops_null = False
     if config.extract_type == "incremental" and watermark not in (None, ""):
+        column = config.incremental_column or ""
         try:
-            filters.append(
-                incremental_filter(config.incremental_column or "", str(watermark), d, watermark_type)
-            )
+            newer = incremental_filter(column, str(watermark), d, watermark_type)
         except ValueError as exc:
             raise _issue(config, "incremental_column", str(exc)) from None
+        filters.append(f"{newer} OR {d.quote_identifier(column)} IS NULL")
+        drops_null = True
     if config.extract_type == "period":
         if period_start is None or period_end is None:
             raise _issue(
@@ -379,6 +385,7 @@ def build_source(
         qualified_table=qualified,
         select_list=select_list,
         filters=tuple(filters),
+        drops_null_incremental=drops_null,
         **common,
     )
     return replace(plan, query=plan.query_from(qualified))

@@ -84,6 +84,8 @@ WATERMARK_COLUMNS: dict[str, str] = {
     "lease_host": "string",
     "lease_pid": "bigint",
     "lease_expires_at": "timestamp",
+    # the exported schema of the last successful run (see fabgen_runtime.schema_drift)
+    "exported_schema": "string",
 }
 
 

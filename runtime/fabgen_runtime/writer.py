@@ -29,7 +29,7 @@ from . import platform as platform_mod
 from .compression import HADOOP_ZLIB_LEVELS, deflate, pieces
 from .errors import FabgenError, WriteError
 from .fs import HadoopFS, join
-from .metrics import null_watermark_metric, render_watermark, watermark_metric
+from .metrics import kept_rows, null_watermark_metric, render_watermark, watermark_metric
 from .protocol.journal import MARKER
 from .publish import staging_uri
 
@@ -66,8 +66,8 @@ class StagedOutput:
     rows: int
     max_watermark: str | None  # max(incremental_column) as text (see render_watermark), None without rows
     part_rows: tuple[int, ...]  # rows in each data file or archive member, in part order
-    # Incremental exports: source rows whose incremental_column is NULL (never exported by an
-    # incremental filter), counted in the same pass; 0 otherwise.
+    # Incremental exports: rows whose incremental_column is NULL, counted in the same pass (dropped
+    # when the plan filters by a watermark, written otherwise; see metrics.null_warning); 0 otherwise.
     null_watermark_rows: int = 0
 
     @property
@@ -94,6 +94,7 @@ class _Job:
     watermark: tuple[Column, str] | None  # (metric, kind) for incremental exports
     null_watermark: Column | None = None  # count of NULL incremental_column values
     null_rows: int = 0  # its value, once written
+    keep: Column | None = None  # rows to write (NULL incremental values read only to be counted)
 
     @property
     def export(self) -> str:
@@ -140,6 +141,7 @@ def write(df: DataFrame, plan: ExportPlan, platform: platform_mod.Platform | Non
         staging=staging_uri(plan, platform),
         watermark=watermark_metric(df, plan),
         null_watermark=null_watermark_metric(df, plan),
+        keep=kept_rows(df, plan),
     )
     try:
         if any(s.name != MARKER for s in job.fs.list(job.staging)):
@@ -165,7 +167,8 @@ def write(df: DataFrame, plan: ExportPlan, platform: platform_mod.Platform | Non
 def _metrics(job: _Job) -> list[Column]:
     from pyspark.sql import functions as F
 
-    metrics = [F.count(F.lit(1)).alias("rows")]
+    # Rows written: with ``keep`` the NULL incremental values are counted here, then dropped.
+    metrics = [(F.count(F.lit(1)) if job.keep is None else F.count(F.when(job.keep, F.lit(1)))).alias("rows")]
     if job.watermark is not None:
         metrics.append(job.watermark[0].alias("watermark"))
     if job.null_watermark is not None:
@@ -227,6 +230,8 @@ def _write_single(job: _Job) -> StagedOutput:
     raw = job.dir("spark")
     observation = Observation()
     observed = job.df.observe(observation, *_metrics(job))
+    if job.keep is not None:
+        observed = observed.where(job.keep)
     prepared = exact_values.prepare(observed, job.fmt.name, _writer_options(job))
     writer = prepared.df.write.format(prepared.spark_format).options(**prepared.options)
     native_gzip = (
@@ -324,8 +329,9 @@ def _write_split(job: _Job) -> StagedOutput:
             index = F.monotonically_increasing_id().bitwiseAND(F.lit(split.INDEX_MASK))
             offset = F.element_at(F.array(*[F.lit(o) for o in offsets]), F.spark_partition_id() + 1)
             part = (F.floor((offset + index) / F.lit(max_rows)) + 1).cast("int")
+            kept = cached if job.keep is None else cached.where(job.keep)
             numbered = (
-                cached.select("*", part.alias(PART_COLUMN), index.alias(INDEX_COLUMN))
+                kept.select("*", part.alias(PART_COLUMN), index.alias(INDEX_COLUMN))
                 .sortWithinPartitions(PART_COLUMN, INDEX_COLUMN)
                 .drop(INDEX_COLUMN)
             )

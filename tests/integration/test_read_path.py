@@ -276,7 +276,7 @@ def test_hostile_watermark_and_identifiers_are_neutralised(env) -> None:
         assert got[name]["status"] == "success" and ids(got[name]) == [100, 101], got[name]
     assert got["hostile_ts"]["status"] == "error" and "not an ISO timestamp" in got["hostile_ts"]["error"]
     queries = {r["export_name"]: r["source_query"] for r in log_rows(env, execution_id)}
-    assert queries["hostile_t"].endswith("WHERE (`code` > 'x\\' OR \\'1\\'=\\'1')")
+    assert queries["hostile_t"].endswith("WHERE (`code` > 'x\\' OR \\'1\\'=\\'1' OR `code` IS NULL)")
     assert logger.get_watermark("read", "hostile_ts").value == HOSTILE  # unmoved after the error
 
     weird = cfg("hostile_name", source_query="SELECT * FROM `dbo`.`orders; DROP TABLE x`")

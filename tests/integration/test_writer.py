@@ -327,3 +327,33 @@ def test_unknown_incremental_column_and_reserved_option_fail_before_writing(sour
     with pytest.raises(WriteError, match="compression"):  # and the writer again
         writer.write(source, plan, local_platform)
     assert not staging_dir(local_platform, plan).exists()
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["single", "split"])
+def test_null_incremental_values_are_counted_then_dropped_when_a_watermark_filters(
+    source, local_platform, split
+) -> None:
+    # With a watermark the read is `qty > wm OR qty IS NULL`: the writer counts the NULLs in its one
+    # pass and leaves them out, also on the to_csv path a lineSep of CRLF takes and when splitting.
+    plan = make_plan(
+        unique_lakehouse(),
+        watermark="-1000",
+        extract_type="incremental",
+        incremental_column="qty",
+        file_format_options={"lineSep": "\r\n"},
+        max_rows_per_file=SPLIT if split else None,
+    )
+    assert plan.source.drops_null_incremental
+    staged = writer.write(source, plan, local_platform)
+    publish.publish(staged, plan, local_platform)
+    expected = [r for r in source_rows(ROWS) if r[1] is not None]
+    assert staged.null_watermark_rows == ROWS - len(expected) > 0
+    assert staged.rows == len(expected) and sum(staged.part_rows) == len(expected)
+    assert staged.max_watermark == str(max(r[1] for r in expected))
+    read = []
+    for path in sorted(files_dir(local_platform, plan).glob("*.csv")):
+        data = path.read_bytes()
+        assert data.endswith(b"\r\n")
+        read += read_csv(data)[1:]
+    assert len(staged.files) == (3 if split else 1)
+    assert read == [csv_text(r) for r in expected]

@@ -164,3 +164,9 @@ def test_backfill_dates_and_summary_table() -> None:
     table = summary_table(summarize([ExportResult("g", "a", "success", rows_exported=12, duration=1.26)]))
     assert table[0].split() == ["export", "state", "rows", "files", "bytes", "seconds"]
     assert table[2].split() == ["g/a", "success", "12", "0", "0", "1.3"]
+    warned = ExportResult(
+        "g", "b", "warning", rows_exported=3, error="2 row(s) with a NULL incremental_column"
+    )
+    table = summary_table(summarize([ExportResult("g", "a", "success"), warned]))
+    assert table[3].split()[:2] == ["g/b", "warning"]
+    assert table[4:] == ["warning: g/b: 2 row(s) with a NULL incremental_column"]

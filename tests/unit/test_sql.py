@@ -109,18 +109,22 @@ def test_table_mode_builds_the_query_with_quoted_columns_and_filters() -> None:
     )
     assert plan.source.query == (
         "SELECT `id`, `amount`, `modified` FROM `dbo`.`orders` "
-        "WHERE (`modified` > TIMESTAMP '2025-01-01 10:00:00.000000')"
+        "WHERE (`modified` > TIMESTAMP '2025-01-01 10:00:00.000000' OR `modified` IS NULL)"
     )
+    # NULLs are read to be counted in the write's pass, then dropped (metrics.kept_rows).
+    assert plan.source.drops_null_incremental
     assert plan.source.query_from("`v1`").startswith("SELECT `id`, `amount`, `modified` FROM `v1` WHERE")
     first = build_plan(config, CTX, watermark=None, dialect="spark")
     assert first.source.query == "SELECT `id`, `amount`, `modified` FROM `dbo`.`orders`"
+    assert not first.source.drops_null_incremental  # a first run without a watermark exports them
 
 
 def test_hostile_stored_watermark_stays_a_literal_in_table_mode() -> None:
     config = row(extract_type="incremental", incremental_column="modified")
     for name, dialect in sql.DIALECTS.items():
         plan = build_plan(config, CTX, watermark=HOSTILE, dialect=name)
-        assert plan.source.filters == (f"{dialect.quote_identifier('modified')} > {dialect.string(HOSTILE)}",)
+        column = dialect.quote_identifier("modified")
+        assert plan.source.filters == (f"{column} > {dialect.string(HOSTILE)} OR {column} IS NULL",)
     with pytest.raises(ConfigError, match="not an ISO timestamp"):
         build_plan(config, CTX, watermark=HOSTILE, dialect="spark", watermark_type="timestamp")
 

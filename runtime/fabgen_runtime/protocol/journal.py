@@ -75,6 +75,7 @@ class Journal:
     incremental_column: str | None = None
     watermark_type: str | None = None
     schema: str | None = None
+    exported_schema: str | None = None  # compact JSON columns (schema_drift.describe), stored at bookkeeping
     manifest: str | None = None  # uri of the manifest
     manifest_path: str | None = None  # the manifest relative to Files/
     kept: list[str] = field(default_factory=list)  # destinations kept (0-row run, earlier file has rows)
