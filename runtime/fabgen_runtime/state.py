@@ -156,6 +156,22 @@ class ExportLogger:
             with self._ready_lock:
                 self._ready.add(path)
 
+    def _ensure(self, path: str, columns: Mapping[str, str]) -> bool:
+        """Whether the table at ``path`` is usable, creating or upgrading it first when allowed.
+
+        The readers (:meth:`get_runs`, :meth:`latest_states`, :meth:`get_watermark`) call it; with
+        ``auto_create_tables`` off a missing table reads as no rows.
+        """
+        with self._ready_lock:
+            if path in self._ready:
+                return True
+        setup = TableSetup(self.spark, self.writer_session, self.create_wait_seconds)
+        if not setup.ensure(path, columns, create=self.auto_create_tables):
+            return False
+        with self._ready_lock:
+            self._ready.add(path)
+        return True
+
     def guard(self, action: Callable[[], T], what: str) -> T:
         """Run ``action``; a Spark/Delta failure becomes a :class:`StateError` saying ``what`` failed."""
         from .sources import spark_errors, spark_message
