@@ -8,8 +8,6 @@ pointed at the project's OneLake folder and warehouse, through the same
 from __future__ import annotations
 
 import logging
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,9 +18,9 @@ from typing import Any
 from fabgen_runtime import platform as platform_mod
 from fabgen_runtime.config import ExportConfig
 from fabgen_runtime.errors import ConfigError, ConfigIssue, FabgenError
-from fabgen_runtime.export import ExportEvent
 
-from .project import Project
+from .progress import Progress
+from .project import Project, export_count
 
 log = logging.getLogger(__name__)
 Echo = Callable[[str], None]
@@ -37,9 +35,10 @@ def local_runtime(project: Project) -> Iterator[platform_mod.LocalPlatform]:
         from fabgen_runtime import catalog
 
         from .environments import EnvironmentMapping
+        from .jvm_output import QuietLocalPlatform
 
         previous, previous_items = platform_mod.current(), catalog.current()
-        local = platform_mod.LocalPlatform(os.environ["FABGEN_ONELAKE_ROOT"])
+        local = QuietLocalPlatform(os.environ["FABGEN_ONELAKE_ROOT"])
         platform_mod.use(local)
         # The project's lakehouse layouts and warehouse_control, as the rendered notebooks carry them.
         catalog.configure(EnvironmentMapping().catalog(project.settings, project.configs))
@@ -81,33 +80,6 @@ def check_run_arguments(dates: list[str | None], timezone: str) -> None:
         except ConfigError:
             message = f"{day!r} is not a date (YYYY-MM-DD)"
             raise ConfigError(ConfigIssue("run", "--run-date", message)) from None
-
-
-class Progress:
-    """Prints one line per export stage change (thread-safe)."""
-
-    SHOWN = frozenset({"started", "written", "published", "finished", "skipped", "group_started"})
-
-    def __init__(self, echo: Echo):
-        self.echo = echo
-        self.lock = threading.Lock()
-        self.started: dict[str, float] = {}
-
-    def __call__(self, event: ExportEvent) -> None:
-        if event.stage not in self.SHOWN:
-            return
-        with self.lock:
-            if event.stage == "group_started":
-                self.echo(f"execution group {event.execution_group}: {event.detail}")
-                return
-            if event.stage == "started":
-                self.started[event.export] = time.monotonic()
-            seconds = time.monotonic() - self.started.get(event.export, time.monotonic())
-            detail = event.detail
-            if event.stage == "finished" and event.result is not None:
-                r = event.result
-                detail = f"{r.status}, {r.rows_exported} rows" + (f": {r.error}" if r.error else "")
-            self.echo(f"  [{seconds:6.1f}s] {event.export}: {event.stage} {detail}".rstrip())
 
 
 def summary_table(result: dict[str, Any]) -> list[str]:
@@ -157,30 +129,38 @@ def run_project(
     timezone: str | None = None,
     max_concurrency: int | None = None,
     echo: Echo = print,
+    progress: Progress | None = None,
 ) -> list[RunOutcome]:
-    """Run a group's exports locally, once per run date (stopping at the first date that fails)."""
+    """Run a group's exports locally, once per run date (stopping at the first date that fails).
+
+    Lines go to ``progress`` (default: plain lines to ``echo``).
+    """
     from fabgen_runtime import ExportLogger, ExportOrchestrator
 
     configs = project.select(group, export)
+    counted = export_count(project.select(group, export, active_only=False))
     dates = run_dates(run_date, date_from, date_to)
     tz = timezone or project.settings.defaults.timezone
     check_run_arguments(dates, tz)
     concurrency = max_concurrency or project.settings.defaults.max_concurrency
+    progress = progress or Progress(echo)
+    echo = progress.echo
+    progress.total = len(configs) * len(dates)
     outcomes: list[RunOutcome] = []
     with local_runtime(project) as local:
         spark = local.spark()
         logger = ExportLogger(
             project.settings.config_lakehouse, auto_create_tables=True, spark=spark, platform=local
         )
-        orchestrator = ExportOrchestrator(spark, logger, concurrency, platform=local, on_event=Progress(echo))
+        orchestrator = ExportOrchestrator(spark, logger, concurrency, platform=local, on_event=progress)
         for day in dates:
             if execution_id and len(dates) > 1:
                 run_id = f"{execution_id}-{day}"
             else:
                 run_id = execution_id or str(uuid.uuid4())
             echo(
-                f"{'retrying' if retry else 'running'} {len(configs)} export(s) of {group} "
-                f"(run date {day or 'today'}, {tz}), execution id {run_id}"
+                f"{'retrying' if retry else 'running'} {len(configs)} export(s) of {group} ({counted}; "
+                f"run date {day or 'today'}, {tz}), execution id {run_id}"
             )
             result = orchestrator.process_exports(configs, run_id, run_date=day, timezone=tz, is_retry=retry)
             recovered = orchestrator.last_recovery
