@@ -5,13 +5,23 @@ Importing this module registers the commands on ``fabgen.cli.main``.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from fabgen_runtime.errors import ConfigError
 
-from .cli import group_option, load, main, project_option, run_date_option, timezone_option
+from .cli import (
+    group_option,
+    json_option,
+    load,
+    main,
+    project_option,
+    run_date_option,
+    timezone_option,
+)
 
 
 # ---- plan / run (runtime read path, state and orchestration) -------------------------------
@@ -26,34 +36,66 @@ from .cli import group_option, load, main, project_option, run_date_option, time
 @click.option("--retry", is_flag=True, help="Re-run only the exports that failed or never finished.")
 @timezone_option
 @click.option("--max-concurrency", type=click.IntRange(min=1), help="Exports run at once per group.")
-def run(project_dir: Path, group: str, export: str | None, run_date: str | None, date_from: str | None,
-        date_to: str | None, execution_id: str | None, retry: bool, timezone: str | None,
-        max_concurrency: int | None) -> None:
-    """Run a group's exports locally (exit 0 when all succeed, warnings included; 1 when any fails)."""
-    from .local_run import run_project, summary_table
+@json_option
+@click.pass_context
+def run(ctx: click.Context, project_dir: Path, group: str, export: str | None, run_date: str | None,
+        date_from: str | None, date_to: str | None, execution_id: str | None, retry: bool,
+        timezone: str | None, max_concurrency: int | None, as_json: bool) -> None:
+    """Run a group's exports locally (exit 0 when all succeed, warnings included; 1 when any fails).
+
+    Prints a line per export event (and, on a terminal, a live line: exports done, rows, elapsed),
+    then a summary table. With --json, the progress goes to stderr and stdout holds one JSON document.
+    """
+    from .local_run import run_project
+    from .progress import Progress
+    from .run_report import RepeatedByProgress, retry_command
 
     if retry and not execution_id:
         raise ConfigError("--retry needs the --execution-id of the run to retry")
-    outcomes = run_project(load(project_dir), group, export, run_date, date_from, date_to, execution_id,
-                           retry, timezone, max_concurrency, echo=click.echo)
-    failed = False
+    project = load(project_dir)
+    if not ctx.meta.get("fabgen.debug"):
+        quiet_runtime_logs(RepeatedByProgress())
+    progress = Progress.for_stream(click.get_text_stream("stderr" if as_json else "stdout"))
+    with progress:
+        outcomes = run_project(project, group, export, run_date, date_from, date_to, execution_id,
+                               retry, timezone, max_concurrency, progress=progress)
+    failed = next((o for o in outcomes if not o.result["success"]), None)
+    hint = None
+    if failed is not None:
+        hint = retry_command(project.root, group, failed.execution_id, export, timezone, max_concurrency)
+    if as_json:
+        from .run_report import dumps, run_document
+
+        click.echo(dumps(run_document(group, outcomes, hint)))
+    else:
+        print_run_summary(outcomes, hint)
+    sys.exit(1 if failed else 0)
+
+
+def print_run_summary(outcomes: list[Any], hint: str | None) -> None:
+    """Each run date's summary table and counts, then the retry command when one failed."""
+    from .local_run import summary_table
+
     for outcome in outcomes:
         result = outcome.result
         click.echo("")
         for line in summary_table(result):
             click.echo(line)
-        ok = result["success"]
-        failed = failed or not ok
         message = (
             f"{result['successful']} of {result['total_exports']} export(s) succeeded "
             f"({result['warnings']} with warnings), {result['failed']} failed, "
             f"{result['skipped']} skipped; execution id {outcome.execution_id}"
         )
-        click.secho(message, fg="green" if ok else "red")
-        if not ok:
-            retry_hint = f"retry: fabgen run -g {group} --retry --execution-id {outcome.execution_id}"
-            click.secho(retry_hint, fg="red")
-    sys.exit(1 if failed else 0)
+        click.secho(message, fg="green" if result["success"] else "red")
+    if hint:
+        click.secho(f"retry: {hint}", fg="red")
+
+
+def quiet_runtime_logs(log_filter: logging.Filter) -> None:
+    """Add ``log_filter`` to the handlers of the root logger (those ``fabgen`` set up)."""
+    for handler in logging.getLogger().handlers:
+        if log_filter not in handler.filters:
+            handler.addFilter(log_filter)
 
 
 @main.command()
