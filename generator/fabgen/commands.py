@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +55,9 @@ def run(ctx: click.Context, project_dir: Path, group: str, export: str | None, r
     if retry and not execution_id:
         raise ConfigError("--retry needs the --execution-id of the run to retry")
     project = load(project_dir)
-    if not ctx.meta.get("fabgen.debug"):
-        quiet_runtime_logs(RepeatedByProgress())
+    debug = bool(ctx.meta.get("fabgen.debug"))
     progress = Progress.for_stream(click.get_text_stream("stderr" if as_json else "stdout"))
-    with progress:
+    with log_filter(None if debug else RepeatedByProgress()), progress:
         outcomes = run_project(project, group, export, run_date, date_from, date_to, execution_id,
                                retry, timezone, max_concurrency, progress=progress)
     failed = next((o for o in outcomes if not o.result["success"]), None)
@@ -91,11 +92,17 @@ def print_run_summary(outcomes: list[Any], hint: str | None) -> None:
         click.secho(f"retry: {hint}", fg="red")
 
 
-def quiet_runtime_logs(log_filter: logging.Filter) -> None:
-    """Add ``log_filter`` to the handlers of the root logger (those ``fabgen`` set up)."""
-    for handler in logging.getLogger().handlers:
-        if log_filter not in handler.filters:
-            handler.addFilter(log_filter)
+@contextmanager
+def log_filter(added: logging.Filter | None) -> Iterator[None]:
+    """Within the block, ``added`` (if any) filters every handler of the root logger."""
+    handlers = list(logging.getLogger().handlers) if added is not None else []
+    for handler in handlers:
+        handler.addFilter(added)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(added)  # type: ignore[arg-type]
 
 
 @main.command()
@@ -105,12 +112,19 @@ def quiet_runtime_logs(log_filter: logging.Filter) -> None:
 @run_date_option
 @timezone_option
 @click.option("--no-period-query", is_flag=True, help="Do not run period_date_query (one-row control query).")
+@json_option
 def plan(project_dir: Path, group: str, export: str | None, run_date: str | None, timezone: str | None,
-         no_period_query: bool) -> None:
+         no_period_query: bool, as_json: bool) -> None:
     """Print each export's resolved query, filters, watermark and output paths, without reading data."""
-    from .local_run import describe_plans
+    from .local_run import describe_plans, plan_document
 
-    for line in describe_plans(load(project_dir), group, export, run_date, timezone, not no_period_query):
+    project = load(project_dir)
+    if as_json:
+        from .run_report import dumps
+
+        click.echo(dumps(plan_document(project, group, export, run_date, timezone, not no_period_query)))
+        return
+    for line in describe_plans(project, group, export, run_date, timezone, not no_period_query):
         click.echo(line)
 
 
@@ -133,6 +147,48 @@ def recover(project_dir: Path, group: str, export: str | None) -> None:
     if not recovered.lines and not recovered.problems:
         click.echo(f"nothing to recover in {group}")
     sys.exit(1 if recovered.problems else 0)
+
+
+@main.command()
+@project_option
+@group_option(required=True)
+@json_option
+def status(project_dir: Path, group: str, as_json: bool) -> None:
+    """Show the latest state of every export of a group: state, rows, files, watermark, error.
+
+    Reads the log and watermark tables of the config lakehouse (locally: the project's OneLake).
+    """
+    from .state_view import read_status, status_lines
+
+    report = read_status(load(project_dir), group)
+    if as_json:
+        from .run_report import dumps
+
+        click.echo(dumps(report.document("status")))
+        return
+    for line in status_lines(report):
+        click.echo(line)
+
+
+@main.command()
+@project_option
+@click.option("--export", "-x", "export", required=True, help="The export (export_name).")
+@group_option()
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many runs to show, newest first.")
+@json_option
+def history(project_dir: Path, export: str, group: str | None, limit: int, as_json: bool) -> None:
+    """Show the recent runs of one export (its group: -g, or the project's group defining it)."""
+    from .state_view import history_lines, read_history
+
+    report = read_history(load(project_dir), export, group, limit)
+    if as_json:
+        from .run_report import dumps
+
+        click.echo(dumps(report.document("history")))
+        return
+    for line in history_lines(report):
+        click.echo(line)
 
 
 @main.group("config")
