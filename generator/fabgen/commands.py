@@ -56,7 +56,7 @@ def run(ctx: click.Context, project_dir: Path, group: str, export: str | None, r
         raise ConfigError("--retry needs the --execution-id of the run to retry")
     project = load(project_dir)
     debug = bool(ctx.meta.get("fabgen.debug"))
-    progress = Progress.for_stream(click.get_text_stream("stderr" if as_json else "stdout"))
+    progress = Progress.for_stream(sys.stderr if as_json else sys.stdout)
     with log_filter(None if debug else RepeatedByProgress()), progress:
         outcomes = run_project(project, group, export, run_date, date_from, date_to, execution_id,
                                retry, timezone, max_concurrency, progress=progress)

@@ -61,6 +61,9 @@ def read_status(project: Project, group: str) -> StateReport:
             report.rows = group_status(logger, group, names)
         else:
             report.rows = [_never_run(group, name) for name in sorted(names)]
+    active = {c.export_name: c.is_active for c in project.configs if c.export_group_name == group}
+    for row in report.rows:
+        row["is_active"] = active.get(row["export_name"])  # None: in the log only, not in the project
     return report
 
 
@@ -142,7 +145,7 @@ def status_lines(report: StateReport) -> list[str]:
     rows = [
         (
             r["export_name"],
-            r["export_state"] or "never run",
+            (r["export_state"] or "never run") + (" (inactive)" if r.get("is_active") is False else ""),
             _text(r["rows_exported"]),
             _text(r["files_created"]),
             _text(r["stored_watermark_value"]),

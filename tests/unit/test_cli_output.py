@@ -198,10 +198,14 @@ def test_status_before_any_run_says_so_without_starting_spark(project, monkeypat
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("no runs logged yet: ")
     assert "log_resource_export does not exist" in result.stdout
-    assert [line.split()[:2] for line in result.stdout.splitlines()[4:]] == [["a", "never"], ["b", "never"]]
+    assert [line.split()[:4] for line in result.stdout.splitlines()[4:]] == [
+        ["a", "never", "run", "-"], ["b", "never", "run", "(inactive)"],
+    ]
     document = json.loads(invoke("status", "-p", str(project), "-g", "g", "--json").stdout)
     assert document["log_table_exists"] is False and document["command"] == "status"
-    assert [(e["export_name"], e["export_state"]) for e in document["exports"]] == [("a", None), ("b", None)]
+    assert [(e["export_name"], e["export_state"], e["is_active"]) for e in document["exports"]] == [
+        ("a", None, True), ("b", None, False),
+    ]
     history = json.loads(invoke("history", "-p", str(project), "-g", "g", "-x", "a", "--json").stdout)
     assert history["runs"] == [] and history["export"] == "a"
 
