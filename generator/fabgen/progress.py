@@ -41,6 +41,7 @@ class Progress:
         self.begun = time.monotonic()
         self.done = 0
         self.rows = 0
+        self.running = False
         self._status_shown = False
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -89,6 +90,7 @@ class Progress:
         if event.stage not in SHOWN:
             return
         with self.lock:
+            self.running = True
             self._line(self.describe(event))
 
     def describe(self, event: ExportEvent) -> str:
@@ -110,14 +112,18 @@ class Progress:
     def status(self) -> str:
         """The live status text: exports done of total, rows written, elapsed time."""
         elapsed = int(time.monotonic() - self.begun)
-        return (
-            f"{self.done}/{self.total} export(s) done, {self.rows:,} rows written, "
-            f"{elapsed // 60:02d}:{elapsed % 60:02d} elapsed"
-        )
+        clock = f"{elapsed // 60:02d}:{elapsed % 60:02d} elapsed"
+        if not self.running:
+            return f"starting Spark, {clock}"
+        return f"{self.done}/{self.total} export(s) done, {self.rows:,} rows written, {clock}"
 
     def echo(self, line: str) -> None:
-        """Print a line of the run (keeping the status line below it on a terminal)."""
+        """Print a line of the run (keeping the status line below it on a terminal).
+
+        The run's first line (printed once Spark is up) ends the "starting Spark" status.
+        """
         with self.lock:
+            self.running = True
             self._line(line)
 
     # ------------------------------------------------------------------ drawing (lock held)

@@ -107,6 +107,7 @@ def test_progress_prints_one_line_per_shown_event_and_counts_done_and_rows() -> 
 def test_live_progress_keeps_a_status_line_below_the_lines_and_clears_it_at_the_end() -> None:
     terminal = io.StringIO()
     progress = Progress(lambda line: terminal.write(line + "\n"), live=terminal, total=3)
+    assert progress.status() == "starting Spark, 00:00 elapsed"
     with progress:
         for event in _events()[:5]:
             progress(event)
