@@ -364,6 +364,9 @@ appender.console.layout.type = PatternLayout
 appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
 logger.native.name = org.apache.hadoop.util.NativeCodeLoader
 logger.native.level = error
+# the level Spark gives a pyspark driver's root logger; equal to the root's, so no "Setting default log level"
+logger.repl.name = org.apache.spark.repl.Main
+logger.repl.level = error
 """
 
 
