@@ -351,11 +351,13 @@ def ensure_local_jars(pyspark_version: str | None = None) -> list[Path]:
     return jars
 
 
-#: log4j2 settings of the local driver JVM: errors only (``FABGEN_SPARK_LOG_LEVEL`` applies once it runs),
-#: so Spark's start-up lines (its default-profile notice, NativeCodeLoader) are not printed.
+#: log4j2 settings of the local driver JVM: warnings and errors while it starts (``FABGEN_SPARK_LOG_LEVEL``,
+#: default ERROR, applies once it runs), without Spark's start-up lines (its default-profile and
+#: default-log-level notices, NativeCodeLoader's warning).
 LOG4J2_PROPERTIES = """\
 # Written by fabgen (fabgen_runtime.platform.log4j2_config); rewritten when it differs.
-rootLogger.level = error
+# warn: the level Spark gives a pyspark driver, so it prints no "Setting default log level"
+rootLogger.level = warn
 rootLogger.appenderRef.stderr.ref = console
 appender.console.type = Console
 appender.console.name = console
@@ -364,9 +366,6 @@ appender.console.layout.type = PatternLayout
 appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
 logger.native.name = org.apache.hadoop.util.NativeCodeLoader
 logger.native.level = error
-# the level Spark gives a pyspark driver's root logger; equal to the root's, so no "Setting default log level"
-logger.repl.name = org.apache.spark.repl.Main
-logger.repl.level = error
 """
 
 
@@ -391,7 +390,7 @@ def local_spark() -> SparkSession:
     """Build (once) the local Delta-enabled SparkSession, configured like Fabric's defaults.
 
     ``FABGEN_SPARK_MASTER`` (default ``local[*]``) and ``FABGEN_SPARK_DRIVER_MEMORY``
-    (default ``4g``) tune it. The driver JVM logs errors only from its start (:func:`log4j2_config`)
+    (default ``4g``) tune it. The driver JVM starts without Spark's start-up notices (:func:`log4j2_config`)
     unless ``FABGEN_SPARK_STARTUP_LOGS=1`` (``fabgen --debug`` sets it).
     """
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
