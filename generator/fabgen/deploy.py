@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from fabgen_runtime.errors import ConfigError, ConfigIssue, FabgenError
+from fabgen_runtime.platform import is_guid
 
 from .deploy_plan import ITEM_TYPES, Action, ItemRef, only_these_regex, plan_actions, scan_items
 from .project import Project
@@ -52,7 +53,6 @@ API_URL_ENV = "FABGEN_FABRIC_API_URL"
 DEFAULT_API_URL = "https://api.fabric.microsoft.com"
 SP_ENV = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET")
 _ENV_NAME = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.-]+$")  # a folder name under .fabgen/deploy/
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 class DeployError(FabgenError):
@@ -89,7 +89,7 @@ def target_workspace(project: Project, env: str) -> str:
             ConfigIssue("fabgen.yaml", "environments", f"no environment {env!r} (known: {known})")
         )
     workspace_id = environments[env].workspace_id
-    if not workspace_id or not _GUID.match(workspace_id):
+    if workspace_id is None or not is_guid(workspace_id):
         message = f"needs workspace_id (a GUID) to deploy, got {workspace_id!r}"
         raise ConfigError(ConfigIssue("fabgen.yaml", f"environments.{env}.workspace_id", message))
     return workspace_id

@@ -159,7 +159,11 @@ class EnvironmentMapping:
         catalog: dict[str, Any] = {}
         if settings.runtime.warehouse_control != "auto":
             catalog["warehouse_control"] = settings.runtime.warehouse_control
-        sections = {"workspaces": workspaces, "lakehouses": lakehouses, "warehouses": warehouses}
+        sections: dict[str, dict[str, Any]] = {
+            "workspaces": workspaces,
+            "lakehouses": lakehouses,
+            "warehouses": warehouses,
+        }
         for key, value in sections.items():
             if value:
                 catalog[key] = dict(sorted(value.items()))

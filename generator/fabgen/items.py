@@ -91,7 +91,7 @@ class Item:
         return f"{self.name}.{self.type}"
 
 
-def platform_properties(item_type: str, display_name: str, logical_id_: str, description: str = "") -> dict:
+def platform_properties(item_type: str, display_name: str, logical_id_: str, description: str = "") -> dict[str, Any]:
     """The ``.platform`` object of one item."""
     metadata: dict[str, str] = {"type": item_type, "displayName": display_name}
     if description:

@@ -120,10 +120,6 @@ class Notebook:
         """The notebook-level metadata block of ``notebook-content.py``."""
         return {"kernel_info": {"name": self.kernel}, "dependencies": self.dependencies()}
 
-    def parameters_cell(self) -> Cell | None:
-        """The cell tagged ``parameters`` (at most one)."""
-        return next((cell for cell in self.cells if cell.kind == "parameters"), None)
-
 
 def _cell_metadata(kernel: str) -> dict[str, str]:
     return {"language": "python", "language_group": kernel}

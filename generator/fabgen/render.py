@@ -40,6 +40,7 @@ from fabgen_runtime.errors import ConfigError, ConfigIssue
 from . import __version__, items
 from .environments import EnvironmentMapping, environment_mapping
 from .fabric_environment import environment_item, environment_item_name
+from .items import Item
 from .notebook import Cell, EnvironmentDependency, Notebook, to_fabric_py, to_ipynb
 from .project import Project
 from .pyliteral import py_literal
@@ -67,10 +68,10 @@ class Rendered:
     files: dict[str, str | bytes] = field(default_factory=dict)
     groups: list[str] = field(default_factory=list)
     project: str = ""
-    items: list[items.Item] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
     notebooks: dict[str, Notebook] = field(default_factory=dict)  # notebook name -> model
 
-    def add_item(self, item: items.Item) -> None:
+    def add_item(self, item: Item) -> None:
         """Add an item folder's files."""
         self.items.append(item)
         for name, text in item.files.items():
@@ -270,8 +271,8 @@ def render_project(
     settings = project.settings
     rendered = Rendered(project=settings.name)
     groups = _render_groups(project, group)
-    chosen = [c for g in groups for c in project.select(g)]
-    missing = mapping.missing(settings, chosen)
+    selected = [c for g in groups for c in project.select(g)]
+    missing = mapping.missing(settings, selected)
     if missing:
         raise ConfigError(missing)
     if environment is None and settings.runtime.install == "inline":

@@ -63,9 +63,7 @@ def dumps(document: dict[str, Any]) -> str:
 
 def run_document(group: str, outcomes: Sequence[Any], retry: str | None) -> dict[str, Any]:
     """The ``fabgen run --json`` document: one entry per run date, each the orchestrator's result."""
-    runs = [
-        {"run_date": o.run_date, "execution_id": o.execution_id, **o.result} for o in outcomes
-    ]
+    runs = [{"run_date": o.run_date, "execution_id": o.execution_id, **o.result} for o in outcomes]
     success = all(o.result["success"] for o in outcomes)
     return {"command": "run", "group": group, "success": success, "runs": runs, "retry_command": retry}
 

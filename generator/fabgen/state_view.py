@@ -6,6 +6,7 @@ When the log table does not exist yet (nothing ran), no Spark is started: the re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -109,7 +110,7 @@ def read_history(project: Project, export: str, group: str | None, limit: int) -
 # --------------------------------------------------------------------------- text tables
 
 
-def format_table(header: tuple[str, ...], rows: list[tuple[str, ...]], right: set[int]) -> list[str]:
+def format_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], right: set[int]) -> list[str]:
     """``rows`` under ``header`` in aligned columns (``right``: the indexes aligned right)."""
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=False)]
     lines = []

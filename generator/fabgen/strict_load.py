@@ -60,10 +60,17 @@ def load_yaml(text: str) -> tuple[Any, list[Duplicate]]:
         loader.dispose()
 
 
+def _python_scanner(decoder: Any) -> Any:
+    """CPython's pure-Python JSON scanner (the C one ignores a replaced ``parse_object``)."""
+    import json.scanner
+
+    return getattr(json.scanner, "py_make_scanner")(decoder)  # noqa: B009 - not in typeshed
+
+
 def load_json(text: str) -> tuple[Any, list[Duplicate]]:
     """Parse JSON; raises ``json.JSONDecodeError`` like ``json.loads``."""
     duplicates: list[Duplicate] = []
-    decoder = json.JSONDecoder()
+    decoder: Any = json.JSONDecoder()  # parse_object / scan_once are CPython's undocumented hooks
     plain_object = decoder.parse_object
 
     def parse_object(
@@ -82,8 +89,8 @@ def load_json(text: str) -> tuple[Any, list[Duplicate]]:
                 seen[key] = line
         return dict(pairs), end
 
-    decoder.parse_object = parse_object  # type: ignore[method-assign]
-    decoder.scan_once = json.scanner.py_make_scanner(decoder)  # the C scanner ignores parse_object
+    decoder.parse_object = parse_object
+    decoder.scan_once = _python_scanner(decoder)  # the C scanner ignores parse_object
     return decoder.decode(text), duplicates
 
 

@@ -16,24 +16,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from . import config_rules, placeholders
+from . import compression, config_rules, formats, placeholders
 from .errors import ConfigError, ConfigIssue
 
-SOURCE_TYPES = ("lakehouse", "warehouse")
 EXTRACT_TYPES = ("full", "incremental", "period")
-FILE_FORMATS = {"csv": "csv", "parquet": "parquet", "json": "json"}  # format -> file extension
-
-# compression -> (allowed levels or None, formats it applies to)
-COMPRESSIONS: dict[str, tuple[range | None, tuple[str, ...]]] = {
-    "none": (None, ("csv", "json", "parquet")),
-    "gzip": (range(1, 10), ("csv", "json", "parquet")),
-    "zipdeflate": (range(0, 10), ("csv", "json")),
-    "zip": (range(0, 10), ("csv", "json")),
-    "brotli": (range(0, 12), ("csv", "json", "parquet")),
-    "zstd": (range(1, 23), ("csv", "json", "parquet")),
-    "snappy": (None, ("parquet",)),
-    "lz4": (None, ("parquet",)),
-}
+# source types, file formats and compressions are the names registered in sources/, formats/ and
+# compression/ (their registries are the one list; validation asks them)
 
 DEFAULT_FILENAME_PATTERN = "{export_name}_{timestamp}.{ext}"
 DEFAULT_LAKEHOUSE_SCHEMA = "dbo"
@@ -113,7 +101,7 @@ class ExportConfig:
     @property
     def extension(self) -> str:
         """The data file extension (without dot) for the format."""
-        return FILE_FORMATS[self.file_format]
+        return formats.get(self.file_format, self.key).extension
 
     def to_row(self) -> dict[str, Any]:
         """The row as plain Python values (lists and dicts), keys in column order, Nones kept."""
@@ -320,7 +308,7 @@ def _sample_values(cfg: ExportConfig) -> dict[str, Any]:
         "run_id": "a1b2c3d4",
         "watermark": "x",
         "part": 1,
-        "ext": FILE_FORMATS.get(cfg.file_format, "x"),
+        "ext": formats.get(cfg.file_format).extension if formats.known(cfg.file_format) else "x",
     }
 
 
@@ -351,10 +339,12 @@ def _validate(cfg: ExportConfig) -> list[ConfigIssue]:  # a flat list of rules r
             issue(name, "use letters, digits, '_', '-' and '.' only")
     if cfg.execution_group < 1:
         issue("execution_group", "must be 1 or more")
-    if cfg.source_type not in SOURCE_TYPES:
-        issue("source_type", f"must be one of {', '.join(SOURCE_TYPES)}, got {cfg.source_type!r}")
-    if cfg.file_format not in FILE_FORMATS:
-        issue("file_format", f"must be one of {', '.join(FILE_FORMATS)}, got {cfg.file_format!r}")
+    from . import sources
+
+    if cfg.source_type not in sources.source_types():
+        issue("source_type", f"must be one of {', '.join(sources.source_types())}, got {cfg.source_type!r}")
+    if not formats.known(cfg.file_format):
+        issue("file_format", f"must be one of {', '.join(formats.names())}, got {cfg.file_format!r}")
     if cfg.extract_type not in EXTRACT_TYPES:
         issue("extract_type", f"must be one of {', '.join(EXTRACT_TYPES)}, got {cfg.extract_type!r}")
     for name in ("source_datastore", "target_lakehouse"):
@@ -410,9 +400,7 @@ def _validate(cfg: ExportConfig) -> list[ConfigIssue]:  # a flat list of rules r
     _validate_compression(cfg, issue)
     if cfg.max_rows_per_file is not None and cfg.max_rows_per_file < 1:
         issue("max_rows_per_file", "must be 1 or more")
-    if cfg.compressed_filename_pattern and (
-        cfg.codec in ("none", "snappy", "lz4") or cfg.file_format == "parquet"
-    ):
+    if cfg.compressed_filename_pattern and not post_processed(cfg):
         issue(
             "compressed_filename_pattern",
             f"does not apply to {cfg.file_format} with compression {cfg.codec}",
@@ -422,18 +410,27 @@ def _validate(cfg: ExportConfig) -> list[ConfigIssue]:  # a flat list of rules r
     return found
 
 
+def post_processed(cfg: ExportConfig) -> bool:
+    """Whether ``cfg``'s compression is applied after the write (csv/json archives and streams)."""
+    if not (formats.known(cfg.file_format) and compression.known(cfg.codec)):
+        return False
+    return compression.get(cfg.codec).post_process(formats.get(cfg.file_format))
+
+
 def _validate_compression(cfg: ExportConfig, issue: Callable[[str, str], None]) -> None:
-    if cfg.compression is not None and cfg.compression not in COMPRESSIONS:
-        issue("compression", f"must be one of {', '.join(COMPRESSIONS)}, got {cfg.compression!r}")
+    if not compression.known(cfg.codec):
+        issue("compression", f"must be one of {', '.join(compression.names())}, got {cfg.compression!r}")
         return
-    levels, formats = COMPRESSIONS[cfg.codec]
-    if cfg.file_format in FILE_FORMATS and cfg.file_format not in formats:
+    codec = compression.get(cfg.codec)
+    if formats.known(cfg.file_format) and not codec.applies_to(formats.get(cfg.file_format)):
+        usable = [name for name in formats.names() if codec.applies_to(formats.get(name))]
         issue(
             "compression",
-            f"{cfg.codec} does not apply to {cfg.file_format} (use it with {', '.join(formats)})",
+            f"{cfg.codec} does not apply to {cfg.file_format} (use it with {', '.join(usable)})",
         )
     if cfg.compression_level is None:
         return
+    levels = codec.levels
     if cfg.compression is None:
         issue("compression_level", "needs compression to be set")
     elif levels is None:
@@ -483,3 +480,11 @@ def parse_configs(
 def parse_config(row: Mapping[str, Any]) -> ExportConfig:
     """Validate one raw row (see :func:`parse_configs`)."""
     return parse_configs([row])[0]
+
+
+def as_configs(configs: Iterable[ExportConfig | Mapping[str, Any]]) -> list[ExportConfig]:
+    """Configs as :class:`ExportConfig` (raw rows are validated)."""
+    items = list(configs)
+    rows = [c for c in items if not isinstance(c, ExportConfig)]
+    parsed = iter(parse_configs(rows)) if rows else iter(())
+    return [c if isinstance(c, ExportConfig) else next(parsed) for c in items]

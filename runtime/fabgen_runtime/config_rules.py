@@ -72,12 +72,13 @@ def _check_queries(cfg: ExportConfig, issue: Issue) -> None:
 
 def _sample_output(cfg: ExportConfig, issue: Issue) -> OutputPlan | None:
     """The output names of a sample run, or None when the patterns themselves are broken."""
-    from .config import COMPRESSIONS, EXTRACT_TYPES, FILE_FORMATS, _sample_values
+    from . import compression, formats
+    from .config import EXTRACT_TYPES, _sample_values
     from .plan import build_output
 
     if (
-        cfg.file_format not in FILE_FORMATS
-        or cfg.codec not in COMPRESSIONS
+        not formats.known(cfg.file_format)
+        or not compression.known(cfg.codec)
         or cfg.extract_type not in EXTRACT_TYPES
     ):
         return None  # the structure rules report these

@@ -102,11 +102,13 @@ def plain_text(df: DataFrame, name: str) -> Column:
     grouping commas.
     """
     from pyspark.sql import functions as F
+    from pyspark.sql import types as T
 
     column = _col(name)
     if int(df.sparkSession.version.split(".")[0]) >= 4:
         return column.cast("string")
-    scale = df.schema[name].dataType.scale
+    data_type = df.schema[name].dataType
+    scale = data_type.scale if isinstance(data_type, T.DecimalType) else 0
     return F.regexp_replace(F.format_number(column, scale), ",", "")
 
 

@@ -51,8 +51,8 @@ def reached(point: str, export_name: str | None = None) -> None:
         if _matches(wanted, point, export_name):
             log.warning("failpoint %s reached (%s): pausing %s s", point, export_name or "-", seconds)
             time.sleep(float(seconds))
-    wanted = os.environ.get(ENV)
-    if not wanted or not _matches(wanted, point, export_name):
+    armed = os.environ.get(ENV)
+    if not armed or not _matches(armed, point, export_name):
         return
     log.warning("failpoint %s reached (%s): killing process %d", point, export_name or "-", os.getpid())
     for handler in logging.getLogger().handlers:

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .jvm import gateway
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
@@ -59,7 +61,7 @@ class HadoopFS:
 
     def __init__(self, spark: SparkSession):
         self.spark = spark
-        self.jvm = spark._jvm
+        self.jvm: Any = gateway(spark)
         self.conf = spark._jsc.hadoopConfiguration()
         self.digests: dict[str, str] = {}  # SHA-256 (hex) of files written by concat, by uri
 

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from . import platform as platform_mod
 from .commits import upsert_by_export
-from .config import COLUMNS, ExportConfig, parse_configs
+from .config import COLUMNS, ExportConfig, as_configs, parse_configs
 from .errors import ConfigError, ConfigIssue, StateError
+from .spark_errors import spark_errors, spark_message
 from .state import SCHEMA, LakehouseLocation, retry_conflicts, struct
+from .state_tables import has_delta_log
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -58,12 +60,7 @@ class ConfigExportManager:
         return platform_mod.table_uri(self.platform, loc.workspace, loc.lakehouse, SCHEMA, table)
 
     def _exists(self, path: str) -> bool:
-        from .fs import HadoopFS
-
-        try:
-            return HadoopFS(self.spark).exists(f"{path}/_delta_log")
-        except OSError as exc:
-            raise StateError(f"cannot reach the config lakehouse at {path}: {exc}") from exc
+        return has_delta_log(self.spark, path)
 
     @property
     def path(self) -> str:
@@ -119,11 +116,7 @@ class ConfigExportManager:
         """Upsert configs by primary key (MERGE); create the table when missing. Returns rows pushed."""
         from delta.tables import DeltaTable
 
-        items = list(configs)
-        rows = [c if isinstance(c, ExportConfig) else None for c in items]
-        raw = [c for c in items if not isinstance(c, ExportConfig)]
-        parsed = iter(parse_configs(raw)) if raw else iter(())
-        valid = [c if c is not None else next(parsed) for c in rows]
+        valid = as_configs(configs)
         if not valid:
             return 0
         path = self.path
@@ -137,8 +130,6 @@ class ConfigExportManager:
                 [tuple(c.to_row()[n] for n in CONFIG_COLUMNS) for c in valid], schema
             )
             upsert_by_export(self.spark, path, df)
-
-        from .sources import spark_errors, spark_message
 
         try:
             if not self._exists(path):

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import platform as platform_mod
 from .bookkeeping import Completions, Recovered, finish_group, key_of, recover_exports, stored_watermark
-from .config import ExportConfig, parse_configs
+from .config import ExportConfig, as_configs
 from .export import EventHandler, ExportEvent, ExportResult, ExportRun, fail_record, new_record
 from .fs import HadoopFS
 from .leases import LeaseTable
@@ -58,14 +58,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETRY_STATES = ("error", "pending", "running")
-
-
-def as_configs(configs: Iterable[ExportConfig | Mapping[str, Any]]) -> list[ExportConfig]:
-    """Configs as :class:`ExportConfig` (raw rows are validated)."""
-    items = list(configs)
-    rows = [c for c in items if not isinstance(c, ExportConfig)]
-    parsed = iter(parse_configs(rows)) if rows else iter(())
-    return [c if isinstance(c, ExportConfig) else next(parsed) for c in items]
 
 
 def schedule(

@@ -17,16 +17,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import placeholders
-from .config import ExportConfig, check_path_text
+from . import compression, formats, placeholders
+from .config import ExportConfig, check_path_text, post_processed
 from .errors import ConfigError, ConfigIssue, PathError
 
 STAGING_FOLDER = "_fabgen_staging"
-
-# Extension the compressed output gets when compressed_filename_pattern is not set.
-COMPRESSED_SUFFIX = {"gzip": ".gz", "brotli": ".br", "zstd": ".zst"}
-# Codecs applied after the write (csv / json); parquet embeds its codec instead.
-POST_PROCESS_CODECS = ("gzip", "zip", "zipdeflate", "brotli", "zstd")
 
 
 def parse_run_date(
@@ -119,7 +114,7 @@ class OutputPlan:
     @property
     def post_process(self) -> bool:
         """True when compression is applied after writing (csv/json archives and streams)."""
-        return self.file_format != "parquet" and self.compression in POST_PROCESS_CODECS
+        return compression.get(self.compression).post_process(formats.get(self.file_format))
 
     def part_filename(self, part: int) -> str:
         """Name of split part ``part`` (from 1)."""
@@ -234,7 +229,7 @@ def _split_pattern(pattern: str) -> tuple[str, str]:
 
 def _without_part(pattern: str) -> str:
     """``pattern`` without its ``{part}`` placeholders (and one separator before each)."""
-    segments = []
+    segments: list[tuple[str, str | None]] = []
     for literal, source in _pattern_segments(pattern):
         if source is not None and (source == "{part}" or source.startswith("{part:")):
             segments.append((literal[:-1] if literal and literal[-1] in "_.-" else literal, None))
@@ -262,21 +257,21 @@ def build_output(config: ExportConfig, values: dict[str, Any], export_run_id: st
         stem, ext = _split_pattern(pattern)
         part_pattern = f"{stem}_part{{part:04d}}{ext}"
 
-    codec = config.codec
+    codec = compression.get(config.codec, config.key)
     compressed = None
-    if config.file_format != "parquet" and codec in POST_PROCESS_CODECS:
+    if post_processed(config):
         if config.compressed_filename_pattern:
             compressed_pattern = config.compressed_filename_pattern
             compressed = _resolve(config, "compressed_filename_pattern", compressed_pattern, values)
         else:
             without_part = _without_part(pattern)
             stem, _ext = _split_name(_resolve(config, "target_filename_pattern", without_part, values))
-            if codec in ("zip", "zipdeflate"):
-                compressed = f"{stem}.zip"
+            if codec.archive:
+                compressed = f"{stem}.{codec.archive}"
             elif config.max_rows_per_file:
-                compressed = f"{stem}.tar{COMPRESSED_SUFFIX[codec]}"
+                compressed = f"{stem}.tar{codec.suffix}"
             else:
-                compressed = f"{filename}{COMPRESSED_SUFFIX[codec]}"
+                compressed = f"{filename}{codec.suffix}"
         _check_file_name(compressed, "compressed_filename_pattern", config.key)
 
     trigger = None
@@ -294,7 +289,7 @@ def build_output(config: ExportConfig, values: dict[str, Any], export_run_id: st
         file_format=config.file_format,
         extension=config.extension,
         writer_options=dict(config.file_format_options),
-        compression=codec,
+        compression=codec.name,
         compression_level=config.compression_level,
         max_rows_per_file=config.max_rows_per_file,
         filename=filename,

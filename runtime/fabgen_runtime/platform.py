@@ -40,6 +40,11 @@ log = logging.getLogger(__name__)
 ONELAKE_HOST = "onelake.dfs.fabric.microsoft.com"
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
+
+def is_guid(text: str | None) -> bool:
+    """Whether ``text`` is a GUID (how Fabric names workspaces and items by id)."""
+    return text is not None and _GUID.match(text) is not None
+
 # The local engine is pinned to Fabric Runtime 2.0: Spark 4.1 (Scala 2.13) with Delta 4.2.
 # The compatibility check (scripts/compat-runtime-1.3.sh) runs the same runtime on Fabric
 # Runtime 1.3's pair: Spark 3.5 (Scala 2.12) with Delta 3.2. The jars follow the installed pyspark.
@@ -147,8 +152,8 @@ class FabricPlatform:
         lakehouse_id = items.lakehouse(workspace, lakehouse).id
         if workspace_id and lakehouse_id:
             return f"abfss://{workspace_id}@{ONELAKE_HOST}/{lakehouse_id}"
-        if _GUID.match(workspace) or _GUID.match(lakehouse):
-            missing = f"lakehouse {lakehouse!r}" if _GUID.match(workspace) else f"workspace {workspace!r}"
+        if is_guid(workspace) or is_guid(lakehouse):
+            missing = f"lakehouse {lakehouse!r}" if is_guid(workspace) else f"workspace {workspace!r}"
             raise PlatformError(
                 f"{workspace}/{lakehouse}: one is given by id but the id of the {missing} is unknown, and "
                 "OneLake paths are GUID+GUID or name+name: give its id in the environment's settings"
@@ -204,7 +209,7 @@ def fabric_context() -> dict[str, Any]:
     ``defaultLakehouseName``, ``isForPipeline``, ... (learn.microsoft.com/fabric/data-engineering/
     notebook-utilities, "Runtime utilities").
     """
-    import notebookutils  # type: ignore[import-not-found]
+    import notebookutils
 
     return dict(notebookutils.runtime.context)
 

@@ -24,7 +24,9 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from . import sql_lexer
 from .errors import ConfigError, ConfigIssue, QueryRefusedError
+from .jvm import load_class
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -57,8 +59,6 @@ POSTGRES_READ_ONLY_OPTIONS = {
     "sessionInitStatement": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
 }
 
-_DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
-
 # Spark plan classes that are not a query (checked with isInstance; missing ones are skipped).
 _REFUSED_CLASSES = (
     "org.apache.spark.sql.catalyst.plans.logical.Command",
@@ -79,54 +79,15 @@ _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def _words(sql: str, dialect: str) -> Iterator[tuple[str, str]]:
     """``(kind, text)`` tokens outside literals, comments and quoted names: ``word``, ``;``, ``(``, other."""
-    i, n = 0, len(sql)
-    backslash = dialect == "spark"
-    while i < n:
-        ch = sql[i]
-        if ch == "'" or (ch == '"' and dialect == "spark"):
-            i = _skip_quoted(sql, i, ch, backslash)
+    for token in sql_lexer.tokenize(sql, sql_lexer.RULES.get(dialect, sql_lexer.SPARK)):
+        if token.kind == "string":
             yield "literal", ""
-        elif ch == '"' or ch == "`" or (ch == "[" and dialect in ("tsql", "warehouse")):
-            close = {"[": "]"}.get(ch, ch)
-            i = _skip_quoted(sql, i, close, False, start=i + 1)
+        elif token.kind == "name":
             yield "name", ""
-        elif sql.startswith("--", i):
-            end = sql.find("\n", i)
-            i = n if end < 0 else end + 1
-        elif sql.startswith("/*", i):
-            end = sql.find("*/", i + 2)
-            i = n if end < 0 else end + 2
-        elif ch == "$" and dialect in ("postgres", "warehouse") and _DOLLAR.match(sql, i):
-            tag = _DOLLAR.match(sql, i).group(0)  # type: ignore[union-attr]
-            end = sql.find(tag, i + len(tag))
-            i = n if end < 0 else end + len(tag)
-            yield "literal", ""
-        elif ch.isalpha() or ch == "_":
-            start = i
-            while i < n and (sql[i].isalnum() or sql[i] in "_$"):
-                i += 1
-            yield "word", sql[start:i].lower()
-        elif ch.isspace():
-            i += 1
-        else:
-            i += 1
-            yield ch, ch
-
-
-def _skip_quoted(sql: str, i: int, close: str, backslash: bool, start: int | None = None) -> int:
-    """Index after the quoted text opening at ``i`` (a doubled closing character stays inside)."""
-    j, n = (i + 1 if start is None else start), len(sql)
-    while j < n:
-        if backslash and sql[j] == "\\":
-            j += 2
-            continue
-        if sql[j] == close:
-            if sql[j + 1 : j + 2] == close:
-                j += 2
-                continue
-            return j + 1
-        j += 1
-    return n
+        elif token.kind == "word":
+            yield "word", token.text.lower()
+        elif token.kind in ("number", "dot", "symbol"):
+            yield token.text, token.text
 
 
 def static_problems(query: str, dialect: str) -> list[str]:
@@ -179,15 +140,9 @@ def _seq(seq: Any) -> list[Any]:
 
 
 def _classes(spark: SparkSession, loader: Any, names: tuple[str, ...]) -> list[Any]:
-    from py4j.protocol import Py4JError
-
-    found = []
-    for name in names:
-        try:
-            found.append(spark._jvm.java.lang.Class.forName(name, False, loader))
-        except Py4JError:  # ClassNotFoundException: not in this Spark version
-            continue
-    return found
+    """The classes of ``names`` this Spark version has."""
+    loaded = (load_class(spark, name, loader) for name in names)
+    return [cls for cls in loaded if cls is not None]
 
 
 def _nodes(plan: Any, logical: Any) -> Iterator[Any]:

@@ -38,14 +38,3 @@ def partition_offsets(counts: Mapping[int, int], partitions: int) -> list[int]:
         total += counts.get(partition, 0)
     return offsets
 
-
-def part_of(offset: int, index: int, max_rows: int) -> int:
-    """The part (from 1) of the row at ``index`` within a partition starting at ``offset``."""
-    return (offset + index) // max_rows + 1
-
-
-def parts_of_partition(offset: int, count: int, max_rows: int) -> range:
-    """The parts a partition's rows fall into (empty for an empty partition)."""
-    if count <= 0:
-        return range(0)
-    return range(part_of(offset, 0, max_rows), part_of(offset, count - 1, max_rows) + 1)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from . import placeholders, query_guard
+from . import placeholders, query_guard, sql_lexer
 from .config import IDENTIFIER, ExportConfig
 from .errors import ConfigError, ConfigIssue
 
@@ -204,43 +204,32 @@ def period_filter(column: str, start: datetime, end: datetime, d: Dialect) -> st
 # --------------------------------------------------------------------------- query mode
 
 
+_SENTINEL = "\ue000"  # stands for a placeholder while the query is lexed (private use: not in SQL)
+
+
 def _placeholder_contexts(query: str, d: Dialect) -> list[tuple[str, bool]]:
-    """Each placeholder of ``query`` in order, with True when it sits inside a string literal."""
-    found: list[tuple[str, bool]] = []
-    state = "code"  # code | str1 | str2 (spark "...") | line | block | ident
+    """Each placeholder of ``query`` in order, with True when it sits inside a string literal.
+
+    PostgreSQL's ``$tag$`` literals are deliberately not strings here: a value escaped for a
+    quoted literal could end a dollar-quoted one, so a placeholder there counts as outside.
+    """
+    rules = sql_lexer.LexRules(
+        backslash_strings=d.backslash_strings,
+        name_quotes={d.ident_open: d.ident_close, **({} if d.backslash_strings else {'"': '"'})},
+    )
+    pieces, names = [], []
     for literal, name, _spec, _conv in string.Formatter().parse(query):
-        i = 0
-        while i < len(literal):
-            ch, nxt = literal[i], literal[i + 1 : i + 2]
-            if state == "code":
-                if ch == "'":
-                    state = "str1"
-                elif ch == '"' and d.backslash_strings:
-                    state = "str2"
-                elif ch == "-" and nxt == "-":
-                    state, i = "line", i + 1
-                elif ch == "/" and nxt == "*":
-                    state, i = "block", i + 1
-                elif ch == d.ident_open or (ch == '"' and not d.backslash_strings):
-                    state = "ident"
-            elif state in ("str1", "str2"):
-                quote = "'" if state == "str1" else '"'
-                if ch == "\\" and d.backslash_strings:
-                    i += 1
-                elif ch == quote:
-                    if nxt == quote and not d.backslash_strings:
-                        i += 1
-                    else:
-                        state = "code"
-            elif (state == "line" and ch == "\n") or (state == "block" and ch == "*" and nxt == "/"):
-                i += 1 if state == "block" else 0
-                state = "code"
-            elif state == "ident" and ch in (d.ident_close, '"'):
-                state = "code"
-            i += 1
+        pieces.append(literal)
         if name is not None:
-            found.append((name, state in ("str1", "str2")))
-    return found
+            pieces.append(_SENTINEL)
+            names.append(name)
+    text = "".join(pieces)
+    inside = [
+        token.kind == "string"
+        for token in sql_lexer.tokenize(text, rules)
+        for _ in range(token.text.count(_SENTINEL))
+    ]
+    return list(zip(names, inside, strict=True))
 
 
 def render_query(

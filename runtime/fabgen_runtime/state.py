@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import platform as platform_mod
 from .commits import EXPORT_KEY_MATCH, MergeQueue, retry_conflicts, table_lock
 from .errors import StateError
+from .spark_errors import guarded
 from .state_model import (
     LOG_COLUMNS,
     LOG_TABLE,
@@ -147,21 +148,11 @@ class ExportLogger:
     def ensure_tables(self) -> None:
         """Create both tables when they are missing (``auto_create_tables``); add missing columns."""
         for path, columns in ((self.log_path, LOG_COLUMNS), (self.watermark_path, WATERMARK_COLUMNS)):
-            with self._ready_lock:
-                if path in self._ready:
-                    continue
-            setup = TableSetup(self.spark, self.writer_session, self.create_wait_seconds)
-            if not setup.ensure(path, columns, create=self.auto_create_tables):
+            if not self._ensure(path, columns):
                 raise StateError(f"{path} does not exist and auto_create_tables is False")
-            with self._ready_lock:
-                self._ready.add(path)
 
     def _ensure(self, path: str, columns: Mapping[str, str]) -> bool:
-        """Whether the table at ``path`` is usable, creating or upgrading it first when allowed.
-
-        The readers (:meth:`get_runs`, :meth:`latest_states`, :meth:`get_watermark`) call it; with
-        ``auto_create_tables`` off a missing table reads as no rows.
-        """
+        """Whether the table at ``path`` exists, creating it first when allowed (checked once)."""
         with self._ready_lock:
             if path in self._ready:
                 return True
@@ -174,12 +165,7 @@ class ExportLogger:
 
     def guard(self, action: Callable[[], T], what: str) -> T:
         """Run ``action``; a Spark/Delta failure becomes a :class:`StateError` saying ``what`` failed."""
-        from .sources import spark_errors, spark_message
-
-        try:
-            return action()
-        except spark_errors() as exc:
-            raise StateError(f"{what} failed: {spark_message(exc)}") from exc
+        return guarded(action, what)
 
     def frame(self, rows: Iterable[tuple[Any, ...]], columns: Mapping[str, str]) -> DataFrame:
         """A DataFrame of ``rows`` with the schema ``columns`` (on the writer session)."""
@@ -237,12 +223,7 @@ class ExportLogger:
         self._result(self._log_queue.submit(None, None))
 
     def _result(self, future: Future[None]) -> None:
-        from .sources import spark_errors, spark_message
-
-        try:
-            future.result()
-        except spark_errors() as exc:
-            raise StateError(f"writing {LOG_TABLE} failed: {spark_message(exc)}") from exc
+        guarded(future.result, f"writing {LOG_TABLE}")
 
     def _merge_runs(self, rows: list[tuple[Any, ...]]) -> None:
         from delta.tables import DeltaTable

@@ -105,9 +105,7 @@ class LakehouseLocation:
         elif isinstance(value, str):
             ws, _, lh = value.rpartition("/")
             if not ws and platform_mod.on_fabric():
-                import notebookutils  # type: ignore[import-not-found]
-
-                ws = notebookutils.runtime.context.get("currentWorkspaceName")
+                ws = platform_mod.fabric_context().get("currentWorkspaceName")
         else:
             ws, lh = getattr(value, "workspace", None), getattr(value, "lakehouse", None)
         if not ws or not lh:

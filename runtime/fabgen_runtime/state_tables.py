@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 from .commits import retry_conflicts, table_lock
 from .errors import StateError
+from .spark_errors import guarded, spark_errors, spark_message
 from .state_model import struct
 
 if TYPE_CHECKING:
@@ -30,6 +31,16 @@ POLL_SECONDS = 0.5
 COMMIT_FILE = re.compile(r"^\d{20}\.(json|checkpoint(\.\d+\.\d+)?(\.[0-9a-f-]+)?\.parquet)$")
 
 
+def has_delta_log(spark: SparkSession, path: str) -> bool:
+    """Whether ``path/_delta_log`` exists (a table, or one being created)."""
+    from .fs import HadoopFS
+
+    try:
+        return HadoopFS(spark).exists(f"{path}/_delta_log")
+    except OSError as exc:
+        raise StateError(f"cannot reach the config lakehouse at {path}: {exc}") from exc
+
+
 class TableSetup:
     """Makes sure one state table exists with (at least) the columns fabgen writes."""
 
@@ -40,7 +51,7 @@ class TableSetup:
 
     def ensure(self, path: str, columns: Mapping[str, str], create: bool) -> bool:
         """Make ``path`` a Delta table with ``columns``; ``False`` if it is missing and ``create`` is off."""
-        if not self.has_log_folder(path):
+        if not has_delta_log(self.spark, path):
             if not create:
                 return False
             self.create(path, columns)
@@ -51,15 +62,6 @@ class TableSetup:
             )
         self.add_missing_columns(path, columns)
         return True
-
-    def has_log_folder(self, path: str) -> bool:
-        """Whether ``path/_delta_log`` exists (a table, or one being created)."""
-        from .fs import HadoopFS
-
-        try:
-            return HadoopFS(self.spark).exists(f"{path}/_delta_log")
-        except OSError as exc:
-            raise StateError(f"cannot reach the config lakehouse at {path}: {exc}") from exc
 
     def has_commit(self, path: str) -> bool:
         """Whether ``path/_delta_log`` holds a commit or checkpoint file."""
@@ -74,8 +76,6 @@ class TableSetup:
     def create(self, path: str, columns: Mapping[str, str]) -> None:
         """Create the table; if another run is creating it at the same moment, wait for that one."""
         from delta.tables import DeltaTable
-
-        from .sources import spark_errors, spark_message
 
         def create() -> None:
             DeltaTable.createIfNotExists(self.spark).location(path).addColumns(struct(columns)).execute()
@@ -108,7 +108,7 @@ class TableSetup:
 
     def add_missing_columns(self, path: str, columns: Mapping[str, str]) -> None:
         """Add the columns a table made by an earlier fabgen lacks (``manifest_path``, the lease)."""
-        fields = self._guard(
+        fields = guarded(
             lambda: self.spark.read.format("delta").load(path).schema.fields, f"reading {path}"
         )
         present = {f.name.lower() for f in fields}
@@ -119,19 +119,10 @@ class TableSetup:
         added = ", ".join(f"{name} {kind.upper()}" for name, kind in missing)
         statement = f"ALTER TABLE delta.`{quoted}` ADD COLUMNS ({added})"
         with table_lock(path):
-            self._guard(
+            guarded(
                 lambda: retry_conflicts(
                     lambda: self.writer_session.sql(statement), f"adding columns to {path}"
                 ),
                 f"adding columns to {path}",
             )
         log.info("added column(s) %s to %s", ", ".join(n for n, _k in missing), path)
-
-    @staticmethod
-    def _guard(action: Callable[[], T], what: str) -> T:
-        from .sources import spark_errors, spark_message
-
-        try:
-            return action()
-        except spark_errors() as exc:
-            raise StateError(f"{what} failed: {spark_message(exc)}") from exc

@@ -31,6 +31,7 @@ from .errors import FabgenError, WriteError
 from .fs import HadoopFS, join
 from .metrics import null_watermark_metric, render_watermark, watermark_metric
 from .protocol.journal import MARKER
+from .publish import staging_uri
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -68,16 +69,6 @@ class StagedOutput:
     # Incremental exports: source rows whose incremental_column is NULL (never exported by an
     # incremental filter), counted in the same pass; 0 otherwise.
     null_watermark_rows: int = 0
-
-    @property
-    def paths(self) -> tuple[str, ...]:
-        """Staged file URIs."""
-        return tuple(f.uri for f in self.files)
-
-    @property
-    def final_names(self) -> tuple[str, ...]:
-        """Names the files get when published."""
-        return tuple(f.name for f in self.files)
 
     @property
     def files_count(self) -> int:
@@ -146,7 +137,7 @@ def write(df: DataFrame, plan: ExportPlan, platform: platform_mod.Platform | Non
         codec=codec,
         level=level,
         options=fmt.options(out.writer_options, export),
-        staging=platform_mod.files_uri(platform, out.workspace, out.lakehouse, out.staging_directory),
+        staging=staging_uri(plan, platform),
         watermark=watermark_metric(df, plan),
         null_watermark=null_watermark_metric(df, plan),
     )

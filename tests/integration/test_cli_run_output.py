@@ -32,17 +32,42 @@ def project(tmp_path_factory, spark, local_platform) -> Path:
         yaml.safe_dump({"name": "shop", "config_lakehouse": {"workspace": WS, "lakehouse": "lh_config"}})
     )
     common = dict(
-        export_group_name="shop", is_active=True, execution_group=1, source_type="lakehouse",
-        source_workspace=WS, source_datastore="lh_src", target_workspace=WS, target_lakehouse="lh_out",
-        file_format="csv", file_format_options={"header": "true"},
+        export_group_name="shop",
+        is_active=True,
+        execution_group=1,
+        source_type="lakehouse",
+        source_workspace=WS,
+        source_datastore="lh_src",
+        target_workspace=WS,
+        target_lakehouse="lh_out",
+        file_format="csv",
+        file_format_options={"header": "true"},
     )
     exports = [
-        dict(common, export_name="items", source_table="items", extract_type="incremental",
-             incremental_column="id", target_path="items", target_filename_pattern="items_{run_id}.csv"),
-        dict(common, export_name="late", source_table="late_items", target_path="late",
-             target_filename_pattern="late_{run_date:%Y%m%d}.csv"),
-        dict(common, export_name="old", source_table="items", is_active=False, target_path="old",
-             target_filename_pattern="old.csv"),
+        dict(
+            common,
+            export_name="items",
+            source_table="items",
+            extract_type="incremental",
+            incremental_column="id",
+            target_path="items",
+            target_filename_pattern="items_{run_id}.csv",
+        ),
+        dict(
+            common,
+            export_name="late",
+            source_table="late_items",
+            target_path="late",
+            target_filename_pattern="late_{run_date:%Y%m%d}.csv",
+        ),
+        dict(
+            common,
+            export_name="old",
+            source_table="items",
+            is_active=False,
+            target_path="old",
+            target_filename_pattern="old.csv",
+        ),
     ]
     (root / "exports" / "shop.yaml").write_text(yaml.safe_dump({"exports": exports}))
     items = platform.table_uri(local_platform, WS, "lh_src", "dbo", "items")

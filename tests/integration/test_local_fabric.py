@@ -15,29 +15,13 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg2
 import pyarrow.parquet as pq
 import pytest
 from fabgen_runtime import platform
+from pg_support import pg_connect, recreate_database
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "sales"
-
-
-def _pg(env: dict[str, str], database: str = "postgres"):
-    return psycopg2.connect(
-        host=env["FABGEN_PG_HOST"], port=int(env["FABGEN_PG_PORT"]), user=env["FABGEN_PG_USER"],
-        password=env["FABGEN_PG_PASSWORD"], dbname=database, connect_timeout=10,
-    )
-
-
-def _recreate_database(env: dict[str, str], name: str) -> None:
-    conn = _pg(env)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
 
 
 def _delta_files(table: Path) -> list[Path]:
@@ -80,8 +64,8 @@ def test_delta_table_round_trip_under_local_onelake(spark, local_platform, onela
 @pytest.mark.spark
 @pytest.mark.warehouse
 def test_spark_jdbc_reads_the_local_postgres_warehouse(spark, local_platform, warehouse) -> None:
-    _recreate_database(warehouse, "wh_localfabric_test")
-    conn = _pg(warehouse, "wh_localfabric_test")
+    recreate_database("wh_localfabric_test", warehouse)
+    conn = pg_connect("wh_localfabric_test", warehouse)
     with conn, conn.cursor() as cur:
         cur.execute("CREATE SCHEMA dbo")
         cur.execute("CREATE TABLE dbo.sales (sale_id int PRIMARY KEY, sold_on date, amount numeric(18,2))")
@@ -186,7 +170,7 @@ def test_seed_writes_the_example_sources(spark, warehouse, tmp_path: Path, monke
     assert (calendar.fiscal_year, calendar.fiscal_month, calendar.fiscal_quarter) == (2026, 6, 2)
     assert (calendar.fiscal_month_start, calendar.fiscal_month_end) == (date(2025, 12, 1), date(2025, 12, 31))
 
-    conn = _pg(warehouse, "wh_seed_test")
+    conn = pg_connect("wh_seed_test", warehouse)
     with conn.cursor() as cur:
         for table, rows in (("orders", 300), ("customers", 50), ("transactions", 300)):
             cur.execute(f"SELECT count(*) FROM dbo.{table}")

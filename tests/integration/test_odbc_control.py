@@ -14,6 +14,7 @@ from fabgen_runtime.errors import SourceReadError
 from fabgen_runtime.platform import LocalPlatform
 from fabgen_runtime.sources import odbc
 from fabgen_runtime.sources.warehouse import WarehouseSource, control_rows
+from pg_support import pg_connect, recreate_database
 
 pytestmark = [pytest.mark.warehouse]
 
@@ -22,21 +23,8 @@ WAREHOUSE = "wh_odbctest"
 
 @pytest.fixture(scope="module")
 def wh(warehouse) -> Iterator[dict[str, str]]:
-    import psycopg2
-
-    def connect(database: str):
-        return psycopg2.connect(
-            host=warehouse["FABGEN_PG_HOST"], port=warehouse["FABGEN_PG_PORT"],
-            user=warehouse["FABGEN_PG_USER"], password=warehouse["FABGEN_PG_PASSWORD"], dbname=database,
-        )
-
-    admin = connect("postgres")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {WAREHOUSE} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {WAREHOUSE}")
-    admin.close()
-    with connect(WAREHOUSE) as conn, conn.cursor() as cur:
+    recreate_database(WAREHOUSE, warehouse)
+    with pg_connect(WAREHOUSE, warehouse) as conn, conn.cursor() as cur:
         cur.execute(
             """
             CREATE SCHEMA dbo;

@@ -7,7 +7,6 @@ and Spark's parsed plan (which sees what a text check could miss).
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 from fabgen_runtime import ExportLogger, ExportOrchestrator, platform, query_guard
 from fabgen_runtime.errors import ConfigError, QueryRefusedError
+from pg_support import pg_connect, recreate_database
 from run_support import csv_export_row, exported_ids
 
 pytestmark = pytest.mark.spark
@@ -141,20 +141,9 @@ def test_a_plain_query_still_runs(env) -> None:
 @pytest.mark.warehouse
 def test_warehouse_sessions_are_read_only(env, warehouse) -> None:
     """A function that deletes passes any text check; the read-only session stops it."""
-    import psycopg2
-
     database = "wh_guard"
-    params = dict(
-        host=os.environ["FABGEN_PG_HOST"], port=os.environ["FABGEN_PG_PORT"],
-        user=os.environ["FABGEN_PG_USER"], password=os.environ["FABGEN_PG_PASSWORD"],
-    )
-    admin = psycopg2.connect(dbname="postgres", **params)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {database}")
-    admin.close()
-    with psycopg2.connect(dbname=database, **params) as conn, conn.cursor() as cur:
+    recreate_database(database)
+    with pg_connect(database) as conn, conn.cursor() as cur:
         cur.execute(
             "CREATE SCHEMA dbo; CREATE TABLE dbo.orders AS SELECT g AS id FROM generate_series(1, 10) g;"
             "CREATE FUNCTION dbo.sneaky() RETURNS SETOF bigint LANGUAGE sql AS "
@@ -162,7 +151,7 @@ def test_warehouse_sessions_are_read_only(env, warehouse) -> None:
         )
 
     def rows() -> int:
-        with psycopg2.connect(dbname=database, **params) as conn, conn.cursor() as cur:
+        with pg_connect(database) as conn, conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM dbo.orders")
             return cur.fetchone()[0]
 

@@ -5,6 +5,8 @@ first file, the split full export's first set for the run date); rows 11-20 are 
 ``fabgen run`` (its own JVM) for the same run date kills itself at the point
 (``FABGEN_KILL_AT=<point>@<export>``, see ``fabgen_runtime.failpoints``); a retry of that execution
 runs in-process on the session's warm Spark; rows 21-30 are appended and a normal run follows.
+The children of all points run before the first test, a few at a time (their JVM start-up is most
+of the matrix's time); each point's test then checks its kill, retries and runs again.
 
 After each step, against the source table: no row lost, no row in two published files, no trigger
 beside a partial or mixed file set, and after the retry and the next run also staging empty, every
@@ -13,9 +15,13 @@ log row final and the stored watermark equal to the highest exported id.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
 import pytest
 from kill_support import (
     GROUP,
+    ChildRun,
     KillProject,
     check_clean,
     check_full,
@@ -48,19 +54,51 @@ KILL_POINTS = [
 SNAPSHOTS = [list(range(1, 11)), list(range(1, 21)), list(range(1, 31))]
 
 
-@pytest.fixture
-def project(request, tmp_path, spark, local_platform) -> KillProject:
-    point = request.node.callspec.params["point"]
-    workspace = f"WS_KILL_{point}".upper()
-    built = new_project(
-        tmp_path / "project",
-        workspace,
-        spark,
-        local_platform,
-        [inc_export(workspace), full_export(workspace)],
-    )
-    built.replace_rows(1, 10)
-    return built
+CHILDREN_AT_ONCE = 4  # child JVMs killed concurrently (each ~1 GB; 2 cores: JVM start-up overlaps waits)
+
+
+@dataclass
+class Killed:
+    """One kill point's project after its baseline run and its killed child."""
+
+    project: KillProject
+    execution_id: str
+    child: ChildRun
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory, spark, local_platform) -> dict[str, Killed]:
+    """Every kill point's project: baseline run (checked), rows 11-20 added, then its child SIGKILLed.
+
+    The baselines run in this process one after another; the children (own JVMs) run a few at a
+    time, which is where the matrix spends its time.
+    """
+    projects: dict[str, KillProject] = {}
+    for point, _export in KILL_POINTS:
+        workspace = f"WS_KILL_{point}".upper()
+        built = new_project(
+            tmp_path_factory.mktemp(point),
+            workspace,
+            spark,
+            local_platform,
+            [inc_export(workspace), full_export(workspace)],
+        )
+        built.replace_rows(1, 10)
+        baseline = built.run_in_process()
+        assert baseline["success"], f"{point}: baseline run failed: {summary(baseline)}"
+        check_settled(built, built.source_ids(), f"{point}: after the baseline run")
+        check_manifest_paths(built, baseline, f"{point}: baseline")
+        built.add_rows(11, 20)
+        projects[point] = built
+
+    def kill(point_and_export: tuple[str, str]) -> tuple[str, ChildRun]:
+        point, export = point_and_export
+        child = projects[point].run_child("--execution-id", f"kill-{point}", kill_at=f"{point}@{export}")
+        return point, child
+
+    with ThreadPoolExecutor(max_workers=CHILDREN_AT_ONCE) as pool:
+        children = dict(pool.map(kill, KILL_POINTS))
+    return {point: Killed(projects[point], f"kill-{point}", children[point]) for point, _e in KILL_POINTS}
 
 
 def check_after_kill(project: KillProject, when: str) -> None:
@@ -81,16 +119,9 @@ def check_settled(project: KillProject, source: list[int], when: str) -> None:
 
 @pytest.mark.parametrize(("point", "export"), KILL_POINTS, ids=[f"{p}@{e}" for p, e in KILL_POINTS])
 def test_a_run_killed_at_a_point_is_finished_by_its_retry_and_the_next_run(
-    project: KillProject, point: str, export: str
+    killed: dict[str, Killed], point: str, export: str
 ) -> None:
-    baseline = project.run_in_process()
-    assert baseline["success"], f"baseline run failed: {summary(baseline)}"
-    check_settled(project, project.source_ids(), "after the baseline run")
-    check_manifest_paths(project, baseline, "baseline")
-
-    project.add_rows(11, 20)
-    execution_id = f"kill-{point}"
-    child = project.run_child("--execution-id", execution_id, kill_at=f"{point}@{export}")
+    project, execution_id, child = killed[point].project, killed[point].execution_id, killed[point].child
     assert child.returncode == -9, (
         f"the child was not SIGKILLed at {point}@{export} (exit {child.returncode}): the runtime never "
         f"reached that failpoint\n{child.tail()}"

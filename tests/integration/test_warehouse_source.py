@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from fabgen_runtime import ExportLogger, ExportOrchestrator
+from pg_support import pg_execute, recreate_database
 from run_support import csv_export_row, exported_ids
 
 pytestmark = [pytest.mark.spark, pytest.mark.warehouse]
@@ -17,31 +18,13 @@ WS = "WS_WH"
 WAREHOUSE = "wh_readtest"
 
 
-def connect(database: str):
-    import psycopg2
-
-    return psycopg2.connect(
-        host=os.environ["FABGEN_PG_HOST"],
-        port=os.environ["FABGEN_PG_PORT"],
-        user=os.environ["FABGEN_PG_USER"],
-        password=os.environ["FABGEN_PG_PASSWORD"],
-        dbname=database,
-    )
-
-
 def execute(sql: str) -> None:
-    with connect(WAREHOUSE) as conn, conn.cursor() as cur:
-        cur.execute(sql)
+    pg_execute(WAREHOUSE, sql)
 
 
 @pytest.fixture(scope="module")
 def wh(spark, local_platform, warehouse):
-    admin = connect("postgres")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {WAREHOUSE} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {WAREHOUSE}")
-    admin.close()
+    recreate_database(WAREHOUSE)
     execute(
         """
         CREATE SCHEMA dbo;

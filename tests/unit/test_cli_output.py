@@ -135,8 +135,21 @@ def test_the_retry_command_names_the_project_and_the_options_that_chose_what_ran
     root = tmp_path / "my project"
     command = retry_command(root, "sales", "exec-1", "daily orders", "Australia/Sydney", 3)
     assert shlex.split(command) == [
-        "fabgen", "run", "-p", str(root.resolve()), "-g", "sales", "-x", "daily orders",
-        "--timezone", "Australia/Sydney", "--max-concurrency", "3", "--retry", "--execution-id", "exec-1",
+        "fabgen",
+        "run",
+        "-p",
+        str(root.resolve()),
+        "-g",
+        "sales",
+        "-x",
+        "daily orders",
+        "--timezone",
+        "Australia/Sydney",
+        "--max-concurrency",
+        "3",
+        "--retry",
+        "--execution-id",
+        "exec-1",
     ]
     assert shlex.split(retry_command(root, "g", "e"))[2:6] == ["-p", str(root.resolve()), "-g", "g"]
 
@@ -145,11 +158,22 @@ def test_json_documents_carry_a_version_and_plain_values() -> None:
     from datetime import UTC, date, datetime
     from decimal import Decimal
 
-    text = dumps({"command": "status", "at": datetime(2025, 1, 2, 3, 4, tzinfo=UTC),
-                  "day": date(2025, 1, 2), "n": Decimal("1.50"), "rows": [{"x": (1, 2)}]})
+    text = dumps(
+        {
+            "command": "status",
+            "at": datetime(2025, 1, 2, 3, 4, tzinfo=UTC),
+            "day": date(2025, 1, 2),
+            "n": Decimal("1.50"),
+            "rows": [{"x": (1, 2)}],
+        }
+    )
     assert json.loads(text) == {
-        "fabgen_json": 1, "command": "status", "at": "2025-01-02T03:04:00+00:00", "day": "2025-01-02",
-        "n": "1.50", "rows": [{"x": [1, 2]}],
+        "fabgen_json": 1,
+        "command": "status",
+        "at": "2025-01-02T03:04:00+00:00",
+        "day": "2025-01-02",
+        "n": "1.50",
+        "rows": [{"x": [1, 2]}],
     }
 
 
@@ -164,9 +188,17 @@ def project(tmp_path: Path) -> Path:
         yaml.safe_dump({"name": "p", "config_lakehouse": {"workspace": "WS", "lakehouse": "lh_config"}})
     )
     common = dict(
-        export_group_name="g", is_active=True, execution_group=1, source_type="lakehouse",
-        source_workspace="WS", source_datastore="lh_src", source_table="items", target_workspace="WS",
-        target_lakehouse="lh_out", target_path="g", file_format="csv",
+        export_group_name="g",
+        is_active=True,
+        execution_group=1,
+        source_type="lakehouse",
+        source_workspace="WS",
+        source_datastore="lh_src",
+        source_table="items",
+        target_workspace="WS",
+        target_lakehouse="lh_out",
+        target_path="g",
+        file_format="csv",
     )
     rows = [
         dict(common, export_name="a", target_filename_pattern="a.csv"),
@@ -200,12 +232,14 @@ def test_status_before_any_run_says_so_without_starting_spark(project, monkeypat
     assert result.stdout.startswith("no runs logged yet: ")
     assert "log_resource_export does not exist" in result.stdout
     assert [line.split()[:4] for line in result.stdout.splitlines()[4:]] == [
-        ["a", "never", "run", "-"], ["b", "never", "run", "(inactive)"],
+        ["a", "never", "run", "-"],
+        ["b", "never", "run", "(inactive)"],
     ]
     document = json.loads(invoke("status", "-p", str(project), "-g", "g", "--json").stdout)
     assert document["log_table_exists"] is False and document["command"] == "status"
     assert [(e["export_name"], e["export_state"], e["is_active"]) for e in document["exports"]] == [
-        ("a", None, True), ("b", None, False),
+        ("a", None, True),
+        ("b", None, False),
     ]
     history = json.loads(invoke("history", "-p", str(project), "-g", "g", "-x", "a", "--json").stdout)
     assert history["runs"] == [] and history["export"] == "a"
@@ -224,21 +258,43 @@ def test_status_table_shows_state_rows_files_watermark_and_a_shortened_error() -
 
     row = dict.fromkeys(("rows_exported", "files_created", "run_date", "completed_at"))
     rows = [
-        dict(row, export_name="a", export_state="success", rows_exported=5, files_created=1,
-             stored_watermark_value="42", completed_at=datetime(2025, 1, 2, 3, 4, 5), error_message=None),
-        dict(row, export_name="b", export_state="error", stored_watermark_value=None,
-             error_message="x " * 80),
+        dict(
+            row,
+            export_name="a",
+            export_state="success",
+            rows_exported=5,
+            files_created=1,
+            stored_watermark_value="42",
+            completed_at=datetime(2025, 1, 2, 3, 4, 5),
+            error_message=None,
+        ),
+        dict(
+            row, export_name="b", export_state="error", stored_watermark_value=None, error_message="x " * 80
+        ),
     ]
     lines = status_lines(StateReport("g", "/lh/log", True, rows))
-    assert lines[2].split() == ["export", "state", "rows", "files", "watermark", "run", "date", "finished",
-                                "at", "error"]
+    assert lines[2].split() == [
+        "export",
+        "state",
+        "rows",
+        "files",
+        "watermark",
+        "run",
+        "date",
+        "finished",
+        "at",
+        "error",
+    ]
     assert lines[4].split()[:5] == ["a", "success", "5", "1", "42"] and "2025-01-02 03:04:05" in lines[4]
     assert lines[5].endswith("...") and len(lines[5].split("  ")[-1]) <= 60
 
 
 def test_format_table_aligns_columns() -> None:
     assert format_table(("a", "n"), [("xyz", "1"), ("b", "100")], {1}) == [
-        "a      n", "---  ---", "xyz    1", "b    100",
+        "a      n",
+        "---  ---",
+        "xyz    1",
+        "b    100",
     ]
 
 

@@ -50,7 +50,11 @@ def test_logical_ids_are_unique_and_stable(tmp_path: Path, rendered) -> None:
     # Derived from project, group and execution group: a different project gets different ids.
     other = render_project(load_project(write_project(tmp_path / "other", name="other")))
     assert not set(ids) & {p["config"]["logicalId"] for p in _platforms(other).values()}
-    assert items.notebook_logical_id("shop", "sales", 1) == items.notebook_logical_id("shop", "sales", 1)
+    # Pinned: a deployed item is found again by its logicalId, so a change to how it is derived
+    # would make fabric-cicd create every item anew. uuid5 of project, group and execution group.
+    assert items.notebook_logical_id("shop", "sales", 1) == "6817dde4-aa54-5727-aeba-9cc120aa8bff"
+    assert items.pipeline_logical_id("shop", "sales") == "ebe7bfa4-1161-524a-941d-49dd0bf5f3f2"
+    assert uuid.UUID(items.notebook_logical_id("shop", "sales", 1)).version == 5
     assert items.notebook_logical_id("shop", "sales", 1) != items.notebook_logical_id("shop", "sales", 2)
     assert items.notebook_logical_id("shop", "sales", 1) != items.pipeline_logical_id("shop", "sales")
 

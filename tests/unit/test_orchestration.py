@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from fabgen.local_run import run_dates, summary_table
@@ -88,15 +87,16 @@ def test_result_dict_has_the_spec_keys_and_counts() -> None:
 
 def test_merge_queue_batches_rows_saved_while_a_merge_runs_last_state_wins() -> None:
     merged: list[list[tuple]] = []
-    gate = threading.Event()
+    entered, gate = threading.Event(), threading.Event()
 
     def merge(rows: list[tuple]) -> None:
+        entered.set()
         gate.wait(5)
         merged.append(rows)
 
     queue = MergeQueue(merge)
     first = queue.submit("r1", ("r1", "running"))
-    time.sleep(0.05)  # the writer thread is now blocked inside the first merge
+    assert entered.wait(5)  # the writer thread is now blocked inside the first merge
     later = [
         queue.submit("r2", ("r2", "running")),
         queue.submit("r1", ("r1", "success")),

@@ -106,9 +106,13 @@ def test_table_uri_refuses_names_that_are_not_one_folder(tmp_path: Path, schema:
         table_uri(LocalPlatform(tmp_path), "ws", "lh", schema, table)
 
 
-def test_not_on_fabric_here(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_on_fabric_follows_notebookutils_unless_forced_local(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FABGEN_PLATFORM", raising=False)
-    assert platform.on_fabric() is False
+    assert platform.on_fabric() is False  # no notebookutils on this machine
+    # the Fabric stand-in puts a notebookutils package on the path, as a Fabric notebook has
+    standin = Path(__file__).resolve().parents[1] / "support" / "fabric_standin"
+    monkeypatch.syspath_prepend(str(standin))
+    assert platform.on_fabric() is True
     monkeypatch.setenv("FABGEN_PLATFORM", "local")
     assert platform.on_fabric() is False
 

@@ -109,9 +109,18 @@ def test_embedded_rows_are_the_execution_groups_configs(root: Path) -> None:
 def test_run_cell_calls_the_orchestrator(root: Path) -> None:
     source = render_project(load_project(root)).notebooks["sales_eg1"].cells[4].source
     tree = ast.parse(source)
-    calls = {ast.unparse(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
-    assert {"ExportLogger", "ExportOrchestrator", "orchestrator.process_exports"} <= calls
+    calls = {ast.unparse(node.func): node for node in ast.walk(tree) if isinstance(node, ast.Call)}
     assert "ExportLogger(CONFIG_LAKEHOUSE, auto_create_tables=True)" in source
+    process = calls["orchestrator.process_exports"]
+    # the group's embedded rows and the run's id, then every run parameter of the parameters cell
+    assert [ast.unparse(a) for a in process.args] == ["configs", "execution_id"]
+    assert {k.arg for k in process.keywords} == {"run_date", "timezone", "is_retry"}
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    parameters = render_project(load_project(root)).notebooks["sales_eg1"].cells[1].source
+    assigned = {t.id for n in ast.walk(ast.parse(parameters)) if isinstance(n, ast.Assign) for t in n.targets}
+    assert assigned and assigned <= used, f"parameters the run cell ignores: {assigned - used}"
+    orchestrator = calls["ExportOrchestrator"]
+    assert [ast.unparse(a) for a in orchestrator.args] == ["spark", "export_logger"]
 
 
 def _run_result_cell(source: str, result: dict) -> dict:

@@ -29,9 +29,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CompressionError
+from ..jvm import gateway, has_class
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from ..formats import FileFormat
 
 # Hadoop's zlib level names (ZlibCompressor.CompressionLevel), by zlib level.
 HADOOP_ZLIB_LEVELS = {
@@ -62,6 +65,14 @@ class Codec:
     python_module: str | None = None  # Python package the driver needs
     jvm_class: str | None = None  # JVM class the driver needs
 
+    def applies_to(self, fmt: FileFormat) -> bool:
+        """Whether this codec can compress files of ``fmt`` (embedded in parquet, else after the write)."""
+        return self.parquet_name is not None if fmt.embeds_compression else self.text
+
+    def post_process(self, fmt: FileFormat) -> bool:
+        """Whether files of ``fmt`` are compressed after the write (csv/json archives and streams)."""
+        return not fmt.embeds_compression and self.text and self.name != "none"
+
     def level(self, requested: int | None, export: str | None = None) -> int | None:
         """The level to use: ``requested`` (checked) or the codec's default."""
         if requested is None:
@@ -83,7 +94,7 @@ class Codec:
             if (
                 self.name == "brotli"
                 and spark is not None
-                and not _jvm_has(spark, "org.apache.hadoop.io.compress.BrotliCodec")
+                and not has_class(spark, "org.apache.hadoop.io.compress.BrotliCodec")
             ):
                 raise CompressionError(
                     "brotli for parquet needs a brotli Hadoop codec on the cluster "
@@ -102,7 +113,7 @@ class Codec:
                     "driver runs (add it to the Fabric environment)",
                     export,
                 ) from None
-        if self.jvm_class and spark is not None and not _jvm_has(spark, self.jvm_class):
+        if self.jvm_class and spark is not None and not has_class(spark, self.jvm_class):
             raise CompressionError(f"{self.name} compression needs the JVM class {self.jvm_class}", export)
 
     def parquet_options(self, level: int | None) -> dict[str, str]:
@@ -117,18 +128,6 @@ class Codec:
         return options
 
 
-def _jvm_has(spark: SparkSession, name: str) -> bool:
-    from py4j.protocol import Py4JError
-
-    try:
-        spark._jvm.java.lang.Class.forName(
-            name, False, spark._jvm.Thread.currentThread().getContextClassLoader()
-        )
-        return True
-    except Py4JError:
-        return False
-
-
 ZLIB_DEFAULT_LEVEL = 6  # what java.util.zip / zlib use when no level is given
 
 
@@ -141,12 +140,12 @@ def hadoop_gzip_honours_level(spark: SparkSession, level: int | None) -> bool:
     """
     if level is None or level == ZLIB_DEFAULT_LEVEL:
         return True
-    if _jvm_has(spark, "org.apache.hadoop.io.compress.zlib.BuiltInGzipCompressor"):
+    if has_class(spark, "org.apache.hadoop.io.compress.zlib.BuiltInGzipCompressor"):
         return True
     from py4j.protocol import Py4JError
 
     try:
-        factory = spark._jvm.org.apache.hadoop.io.compress.zlib.ZlibFactory
+        factory = gateway(spark).org.apache.hadoop.io.compress.zlib.ZlibFactory
         return bool(factory.isNativeZlibLoaded(spark._jsc.hadoopConfiguration()))
     except Py4JError:
         return False
@@ -171,8 +170,13 @@ def get(name: str, export: str | None = None) -> Codec:
 
 
 def names() -> list[str]:
-    """Registered codec names."""
+    """Registered codec names (what ``compression`` may say)."""
     return sorted(_REGISTRY)
+
+
+def known(name: str | None) -> bool:
+    """Whether ``name`` is a registered codec."""
+    return name in _REGISTRY
 
 
 def import_optional(module: str, codec: str, export: str | None = None) -> Any:

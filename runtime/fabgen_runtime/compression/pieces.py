@@ -19,12 +19,15 @@ import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ..fs import COPY_BUFFER, HadoopFS, join
 from . import deflate
 
 RANGE_BYTES = 64 * 1024 * 1024  # staged files are cut into ranges this large for parallelism
 KINDS = ("deflate", "gzip", "zstd")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,7 @@ def compress_segments(
     return run_parallel(work, list(enumerate(segments)), workers)
 
 
-def run_parallel(func: Callable, items: list, workers: int | None = None) -> list:
+def run_parallel(func: Callable[[T], R], items: list[T], workers: int | None = None) -> list[R]:
     """``[func(item) for item in items]`` on a thread pool, results in order, first error raised."""
     workers = min(workers or threads(), max(1, len(items)))
     if workers == 1:

@@ -39,6 +39,7 @@ class FileFormat:
     defaults: Mapping[str, str] = field(default_factory=dict)
     joinable: bool = True  # parts written in parallel concatenate into one valid file
     has_header: bool = False
+    embeds_compression: bool = False  # the writer compresses inside the file (parquet), none after it
 
     def options(self, user: Mapping[str, str], export: str | None = None) -> dict[str, str]:
         """Defaults merged with the user's options (user wins).
@@ -83,8 +84,13 @@ def get(name: str, export: str | None = None) -> FileFormat:
 
 
 def names() -> list[str]:
-    """Registered format names."""
+    """Registered format names (what ``file_format`` may say)."""
     return sorted(_REGISTRY)
+
+
+def known(name: str | None) -> bool:
+    """Whether ``name`` is a registered format."""
+    return name in _REGISTRY
 
 
 register(
@@ -117,4 +123,8 @@ register(
         },
     )
 )
-register(FileFormat(name="parquet", spark_format="parquet", extension="parquet", joinable=False))
+register(
+    FileFormat(
+        name="parquet", spark_format="parquet", extension="parquet", joinable=False, embeds_compression=True
+    )
+)

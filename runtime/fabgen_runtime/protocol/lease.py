@@ -117,7 +117,7 @@ def expiry(now: datetime, seconds: float | None = None) -> datetime:
 
 def watermark_stored(row: Mapping[str, Any] | None, value: str, run_id: str) -> bool:
     """True when a watermark-table row holds ``value`` stored by ``run_id`` (the CAS applied)."""
-    return bool(row) and row.get("watermark_value") == value and row.get("updated_by_run_id") == run_id
+    return row is not None and row.get("watermark_value") == value and row.get("updated_by_run_id") == run_id
 
 
 def cas_allows(row: Mapping[str, Any] | None, expected: str | None, run_id: str) -> bool:

@@ -139,7 +139,7 @@ def _roll_back(store: FileStore, journal: Journal, files_root: str) -> list[str]
             trigger not in replaced_dests
             or any(r.destination == trigger and store.exists(r.aside) for r in journal.replaced)
         )
-        if ours and store.exists(trigger):
+        if trigger and ours and store.exists(trigger):
             store.delete(trigger)
         if journal.manifest and store.exists(journal.manifest):
             store.delete(journal.manifest)

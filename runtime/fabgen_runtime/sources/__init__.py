@@ -11,7 +11,7 @@ A source has two jobs:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -59,11 +59,21 @@ def register(name: str, source: Source) -> None:
     _REGISTRY[name] = source
 
 
-def get(name: str) -> Source:
-    """The source for ``source_type`` ``name``."""
+def _load_builtins() -> None:
     # Import unconditionally: exports run on threads, and a check of an empty registry lets a
     # second thread through while the first is still between registering the two built-ins.
     from . import lakehouse, warehouse  # noqa: F401 - registers the built-in sources
+
+
+def source_types() -> list[str]:
+    """Registered source types (what ``source_type`` may say)."""
+    _load_builtins()
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> Source:
+    """The source for ``source_type`` ``name``."""
+    _load_builtins()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -85,7 +95,7 @@ def _as_datetime(value: Any, column: str, export: str) -> datetime:
     raise SourceReadError(f"period_date_query returned {column} = {value!r}, which is not a date", export)
 
 
-def period_from_rows(rows: list[Mapping[str, Any]], export: str) -> tuple[datetime, datetime]:
+def period_from_rows(rows: Sequence[Mapping[str, Any]], export: str) -> tuple[datetime, datetime]:
     """``(start_date, end_date)`` from the rows a ``period_date_query`` returned (at most 2 are needed)."""
     if len(rows) != 1:
         found = "no rows" if not rows else "more than one row"
@@ -114,17 +124,3 @@ def period_from_rows(rows: list[Mapping[str, Any]], export: str) -> tuple[dateti
         )
     return values["start_date"], values["end_date"]
 
-
-def spark_message(exc: BaseException) -> str:
-    """A one-paragraph message from a Spark / py4j exception (no JVM stack trace)."""
-    text = str(getattr(exc, "desc", None) or exc)
-    text = text.split("\n\tat ", 1)[0].split("\nJVM stacktrace:", 1)[0]
-    return " ".join(text.split())[:2000]
-
-
-def spark_errors() -> tuple[type[BaseException], ...]:
-    """The exception types Spark raises for bad queries and failed reads."""
-    from py4j.protocol import Py4JError
-    from pyspark.errors import PySparkException
-
-    return (PySparkException, Py4JError, OSError)

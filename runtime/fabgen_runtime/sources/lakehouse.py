@@ -21,7 +21,8 @@ from .. import platform as platform_mod
 from .. import query_guard
 from ..config import DEFAULT_LAKEHOUSE_SCHEMA
 from ..errors import QueryRefusedError, SourceReadError
-from . import SourceRead, names, period_from_rows, register, spark_errors, spark_message
+from ..spark_errors import spark_errors, spark_message
+from . import SourceRead, names, period_from_rows, register
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -44,7 +45,10 @@ def table_version(spark: SparkSession, path: str) -> int:
     """The current version of the Delta table at ``path`` (reads only its log)."""
     from delta.tables import DeltaTable
 
-    return int(DeltaTable.forPath(spark, path).history(1).select("version").head()[0])
+    latest = DeltaTable.forPath(spark, path).history(1).select("version").head()
+    if latest is None:
+        raise SourceReadError(f"the Delta table at {path} has no history")
+    return int(latest[0])
 
 
 def pinned_table(spark: SparkSession, path: str, label: str, export: str) -> tuple[DataFrame, int]:
@@ -74,7 +78,7 @@ class QueryResolver:
         self.views: list[str] = []
         self.versions: list[str] = []
 
-    def _path(self, parts: tuple[str, ...]) -> str | None:
+    def _path(self, parts: tuple[str, ...]) -> str:
         cfg = self.config
         if len(parts) == 3:
             lakehouse, schema, table = parts
@@ -102,7 +106,7 @@ class QueryResolver:
         for parts in relations:
             if len(parts) == 1 and parts[0].lower() in ctes:
                 continue
-            if len(parts) == 1 and not self._exists(self._path(parts) or ""):
+            if len(parts) == 1 and not self._exists(self._path(parts)):
                 lakehouse = self.config.source_datastore
                 raise QueryRefusedError(f"no table {parts[0]!r} in lakehouse {lakehouse}", export)
             path = self._path(parts)

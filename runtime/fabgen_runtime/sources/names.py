@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
+from .. import sql_lexer
 from ..config import IDENTIFIER
+from ..sql_lexer import Token
 
 _RELATION = re.compile(r"UnresolvedRelation \[([^\]]*)\]")
 _CTE = re.compile(r"^\s*(?:[:|+\- ]*)CTE \[([^\]]*)\]", re.MULTILINE)
@@ -29,67 +30,12 @@ _NOT_ALIAS_WORDS = (
 _NOT_ALIAS = frozenset(_NOT_ALIAS_WORDS.split(" "))
 
 
-@dataclass(frozen=True)
-class Token:
-    """One token of a query."""
-
-    kind: str  # ident | qident | dot | ws | other
-    text: str
-    start: int
-    end: int
-
-    @property
-    def name(self) -> str:
-        """The identifier's name (backticks removed, doubled backticks undone)."""
-        return self.text[1:-1].replace("``", "`") if self.kind == "qident" else self.text
-
-
 def tokenize(sql: str) -> list[Token]:
-    """Split Spark SQL into identifiers, dots, white space/comments and everything else."""
-    tokens: list[Token] = []
-    i, n = 0, len(sql)
-    while i < n:
-        ch = sql[i]
-        start = i
-        if ch in "'\"":
-            i += 1
-            while i < n and sql[i] != ch:
-                i += 2 if sql[i] == "\\" else 1
-            tokens.append(Token("other", sql[start : i + 1], start, min(i + 1, n)))
-            i += 1
-        elif ch == "`":
-            i += 1
-            while i < n and not (sql[i] == "`" and sql[i + 1 : i + 2] != "`"):
-                i += 2 if sql[i] == "`" else 1
-            tokens.append(Token("qident", sql[start : i + 1], start, min(i + 1, n)))
-            i += 1
-        elif sql.startswith("--", i):
-            end = sql.find("\n", i)
-            i = n if end < 0 else end
-            tokens.append(Token("ws", sql[start:i], start, i))
-        elif sql.startswith("/*", i):
-            end = sql.find("*/", i + 2)
-            i = n if end < 0 else end + 2
-            tokens.append(Token("ws", sql[start:i], start, i))
-        elif ch.isspace():
-            while i < n and sql[i].isspace():
-                i += 1
-            tokens.append(Token("ws", sql[start:i], start, i))
-        elif ch.isalpha() or ch == "_":
-            while i < n and (sql[i].isalnum() or sql[i] == "_"):
-                i += 1
-            tokens.append(Token("ident", sql[start:i], start, i))
-        elif ch.isdigit():
-            while i < n and (sql[i].isalnum() or sql[i] in "._"):
-                i += 1
-            tokens.append(Token("other", sql[start:i], start, i))
-        elif ch == ".":
-            tokens.append(Token("dot", ".", i, i + 1))
-            i += 1
-        else:
-            tokens.append(Token("other", ch, i, i + 1))
-            i += 1
-    return tokens
+    """Spark SQL as tokens (:mod:`fabgen_runtime.sql_lexer` with Spark's rules)."""
+    return sql_lexer.tokenize(sql, sql_lexer.SPARK)
+
+
+_GAP = ("space", "comment")  # what may stand between the parts of a dotted name
 
 
 def relations_from_tree(tree: str) -> tuple[list[tuple[str, ...]], set[str]]:
@@ -112,7 +58,7 @@ def _next(tokens: list[Token], index: int, step: int) -> int | None:
     """Index of the nearest token before (step -1) or after (+1) ``index`` that is not white space."""
     index += step
     while 0 <= index < len(tokens):
-        if tokens[index].kind != "ws":
+        if tokens[index].kind not in _GAP:
             return index
         index += step
     return None
@@ -135,7 +81,7 @@ def rewrite(sql: str, views: Mapping[tuple[str, ...], str]) -> str:
     i = 0
     while i < len(tokens):
         tok = tokens[i]
-        if tok.kind not in ("ident", "qident"):
+        if tok.kind not in ("word", "name"):
             i += 1
             continue
         before = _significant(tokens, i, -1)
@@ -149,7 +95,7 @@ def rewrite(sql: str, views: Mapping[tuple[str, ...], str]) -> str:
             if dot is None or tokens[dot].kind != "dot":
                 break
             nxt = _next(tokens, dot, 1)
-            if nxt is None or tokens[nxt].kind not in ("ident", "qident"):
+            if nxt is None or tokens[nxt].kind not in ("word", "name"):
                 break
             last = nxt
             parts.append(tokens[nxt].name)
@@ -161,9 +107,9 @@ def rewrite(sql: str, views: Mapping[tuple[str, ...], str]) -> str:
         if view:
             following = _significant(tokens, last, 1)
             has_alias = following is not None and (
-                following.kind == "qident"
-                or (following.kind == "ident" and following.text.lower() not in _NOT_ALIAS)
-                or (following.kind == "ident" and following.text.lower() == "as")
+                following.kind == "name"
+                or (following.kind == "word" and following.text.lower() not in _NOT_ALIAS)
+                or (following.kind == "word" and following.text.lower() == "as")
             )
             alias = "" if has_alias else f" AS `{parts[-1].replace('`', '``')}`"
             out.append(sql[pos : tokens[j].start])

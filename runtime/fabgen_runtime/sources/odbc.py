@@ -69,14 +69,14 @@ def token_struct(token: str) -> bytes:
 
 def fabric_token(audience: str = SQL_AUDIENCE) -> str:
     """An Entra token for ``audience`` from ``notebookutils.credentials.getToken`` (Fabric only)."""
-    import notebookutils  # type: ignore[import-not-found]
+    import notebookutils
 
     return str(notebookutils.credentials.getToken(audience))
 
 
 def _pyodbc() -> Any:
     try:
-        import pyodbc  # type: ignore[import-not-found]
+        import pyodbc
     except ImportError as exc:
         raise PlatformError(
             "pyodbc is not installed in this Spark runtime: control queries cannot use ODBC "

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import query_guard, sql
 from ..errors import PlatformError, SourceReadError
-from . import SourceRead, period_from_rows, register, spark_errors, spark_message
+from ..spark_errors import spark_errors, spark_message
+from . import SourceRead, period_from_rows, register
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, DataFrameReader, SparkSession
@@ -42,7 +43,6 @@ FETCH_SIZE = "10000"
 SMALL_TABLE_ROWS = 100_000  # below this (PostgreSQL's estimate) one JDBC query is faster
 _INTEGER_TYPES = ("smallint", "integer", "bigint")
 _TYPE_NAME = re.compile(r"^[a-z0-9 _(),]+$")
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
 def partitions(spark: SparkSession) -> int:
@@ -76,7 +76,9 @@ def _fabric_query(spark: SparkSession, conn: WarehouseConnection, workspace: str
         from .odbc import fabric_token
 
         return _jdbc(spark, conn).option("accessToken", fabric_token()).option("query", query).load()
-    return _fabric_reader(spark, conn.database, conn.workspace_id).synapsesql(query)
+    reader: Any = _fabric_reader(spark, conn.database, conn.workspace_id)  # synapsesql: Fabric's connector
+    df: DataFrame = reader.synapsesql(query)
+    return df
 
 
 # --------------------------------------------------------------------------- JDBC
@@ -163,6 +165,17 @@ def _partitioned(spark: SparkSession, conn: WarehouseConnection, plan: ExportPla
     )
 
 
+def _jdbc_read(spark: SparkSession, conn: WarehouseConnection, plan: ExportPlan) -> DataFrame:
+    """A JDBC read of the plan's query: partitioned on the primary key for large tables."""
+    config, source = plan.config, plan.source
+    if source.mode == "table" and partitions(spark) > 1:
+        pk, estimate = _key_and_size(spark, conn, plan)
+        columns = {c.lower() for c in config.source_columns or ()}
+        if pk and (not columns or pk.lower() in columns) and not 0 <= estimate < SMALL_TABLE_ROWS:
+            return _partitioned(spark, conn, plan, pk)
+    return _jdbc(spark, conn).option("query", source.query).load()
+
+
 class WarehouseSource:
     """``source_type: warehouse``."""
 
@@ -174,14 +187,7 @@ class WarehouseSource:
             if conn.dialect == "tsql":
                 df = _fabric_query(spark, conn, config.source_workspace, source.query)
             else:
-                df = None
-                if source.mode == "table" and partitions(spark) > 1:
-                    pk, estimate = _key_and_size(spark, conn, plan)
-                    columns = {c.lower() for c in config.source_columns or ()}
-                    if pk and (not columns or pk.lower() in columns) and not 0 <= estimate < SMALL_TABLE_ROWS:
-                        df = _partitioned(spark, conn, plan, pk)
-                if df is None:
-                    df = _jdbc(spark, conn).option("query", source.query).load()
+                df = _jdbc_read(spark, conn, plan)
         except spark_errors() as exc:
             raise SourceReadError(
                 f"reading warehouse {config.source_datastore} failed: {spark_message(exc)}", config.key
