@@ -8,6 +8,7 @@ traceback. Options every command shares are declared once (:func:`project_option
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import sys
 import traceback
@@ -19,7 +20,7 @@ import click
 from fabgen_runtime.errors import ConfigError, FabgenError
 
 from . import __version__
-from .project import Project, load_project
+from .project import Project, export_count, load_project
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("fabgen")
@@ -82,6 +83,14 @@ def timezone_option(func: F) -> F:
     )(func)
 
 
+def json_option(func: F) -> F:
+    """``--json``: one JSON document on stdout (logs and progress on stderr); exit codes unchanged."""
+    return click.option(
+        "--json", "as_json", is_flag=True,
+        help="Print one JSON document on stdout (see docs/running.md); logs go to stderr.",
+    )(func)
+
+
 def load(project_dir: Path) -> Project:
     """Load and validate the project (raises ConfigError listing every issue)."""
     return load_project(project_dir)
@@ -98,6 +107,8 @@ def main(ctx: click.Context, debug: bool) -> None:
     and render them as Fabric notebooks and a pipeline (render, deploy).
     """
     ctx.meta["fabgen.debug"] = debug
+    if debug:  # the local JVM's start-up lines too (see fabgen.jvm_output)
+        os.environ["FABGEN_SPARK_STARTUP_LOGS"] = "1"
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO,
         format="%(message)s" if not debug else "%(asctime)s %(name)s %(levelname)s %(message)s",
@@ -131,9 +142,8 @@ def validate(project_dir: Path) -> None:
         for warning in warnings(config):
             click.secho(f"Warning: {' '.join(str(warning).split())}", fg="yellow", err=True)
     groups = project.groups()
-    click.secho(
-        f"OK: {len(project.configs)} export(s) in {len(groups)} group(s): {', '.join(groups)}", fg="green"
-    )
+    counted = export_count(project.configs)
+    click.secho(f"OK: {counted}, in {len(groups)} group(s): {', '.join(groups)}", fg="green")
 
 
 def register(command: click.Command) -> click.Command:

@@ -5,13 +5,25 @@ Importing this module registers the commands on ``fabgen.cli.main``.
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 from fabgen_runtime.errors import ConfigError
 
-from .cli import group_option, load, main, project_option, run_date_option, timezone_option
+from .cli import (
+    group_option,
+    json_option,
+    load,
+    main,
+    project_option,
+    run_date_option,
+    timezone_option,
+)
 
 
 # ---- plan / run (runtime read path, state and orchestration) -------------------------------
@@ -26,34 +38,71 @@ from .cli import group_option, load, main, project_option, run_date_option, time
 @click.option("--retry", is_flag=True, help="Re-run only the exports that failed or never finished.")
 @timezone_option
 @click.option("--max-concurrency", type=click.IntRange(min=1), help="Exports run at once per group.")
-def run(project_dir: Path, group: str, export: str | None, run_date: str | None, date_from: str | None,
-        date_to: str | None, execution_id: str | None, retry: bool, timezone: str | None,
-        max_concurrency: int | None) -> None:
-    """Run a group's exports locally (exit 0 when all succeed, warnings included; 1 when any fails)."""
-    from .local_run import run_project, summary_table
+@json_option
+@click.pass_context
+def run(ctx: click.Context, project_dir: Path, group: str, export: str | None, run_date: str | None,
+        date_from: str | None, date_to: str | None, execution_id: str | None, retry: bool,
+        timezone: str | None, max_concurrency: int | None, as_json: bool) -> None:
+    """Run a group's exports locally (exit 0 when all succeed, warnings included; 1 when any fails).
+
+    Prints a line per export event (and, on a terminal, a live line: exports done, rows, elapsed),
+    then a summary table. With --json, the progress goes to stderr and stdout holds one JSON document.
+    """
+    from .local_run import run_project
+    from .progress import Progress
+    from .run_report import RepeatedByProgress, retry_command
 
     if retry and not execution_id:
         raise ConfigError("--retry needs the --execution-id of the run to retry")
-    outcomes = run_project(load(project_dir), group, export, run_date, date_from, date_to, execution_id,
-                           retry, timezone, max_concurrency, echo=click.echo)
-    failed = False
+    project = load(project_dir)
+    debug = bool(ctx.meta.get("fabgen.debug"))
+    progress = Progress.for_stream(sys.stderr if as_json else sys.stdout)
+    with log_filter(None if debug else RepeatedByProgress()), progress:
+        outcomes = run_project(project, group, export, run_date, date_from, date_to, execution_id,
+                               retry, timezone, max_concurrency, progress=progress)
+    failed = next((o for o in outcomes if not o.result["success"]), None)
+    hint = None
+    if failed is not None:
+        hint = retry_command(project.root, group, failed.execution_id, export, timezone, max_concurrency)
+    if as_json:
+        from .run_report import dumps, run_document
+
+        click.echo(dumps(run_document(group, outcomes, hint)))
+    else:
+        print_run_summary(outcomes, hint)
+    sys.exit(1 if failed else 0)
+
+
+def print_run_summary(outcomes: list[Any], hint: str | None) -> None:
+    """Each run date's summary table and counts, then the retry command when one failed."""
+    from .local_run import summary_table
+
     for outcome in outcomes:
         result = outcome.result
         click.echo("")
         for line in summary_table(result):
             click.echo(line)
-        ok = result["success"]
-        failed = failed or not ok
         message = (
             f"{result['successful']} of {result['total_exports']} export(s) succeeded "
             f"({result['warnings']} with warnings), {result['failed']} failed, "
             f"{result['skipped']} skipped; execution id {outcome.execution_id}"
         )
-        click.secho(message, fg="green" if ok else "red")
-        if not ok:
-            retry_hint = f"retry: fabgen run -g {group} --retry --execution-id {outcome.execution_id}"
-            click.secho(retry_hint, fg="red")
-    sys.exit(1 if failed else 0)
+        click.secho(message, fg="green" if result["success"] else "red")
+    if hint:
+        click.secho(f"retry: {hint}", fg="red")
+
+
+@contextmanager
+def log_filter(added: logging.Filter | None) -> Iterator[None]:
+    """Within the block, ``added`` (if any) filters every handler of the root logger."""
+    handlers = list(logging.getLogger().handlers) if added is not None else []
+    for handler in handlers:
+        handler.addFilter(added)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(added)  # type: ignore[arg-type]
 
 
 @main.command()
@@ -63,12 +112,19 @@ def run(project_dir: Path, group: str, export: str | None, run_date: str | None,
 @run_date_option
 @timezone_option
 @click.option("--no-period-query", is_flag=True, help="Do not run period_date_query (one-row control query).")
+@json_option
 def plan(project_dir: Path, group: str, export: str | None, run_date: str | None, timezone: str | None,
-         no_period_query: bool) -> None:
+         no_period_query: bool, as_json: bool) -> None:
     """Print each export's resolved query, filters, watermark and output paths, without reading data."""
-    from .local_run import describe_plans
+    from .local_run import describe_plans, plan_document
 
-    for line in describe_plans(load(project_dir), group, export, run_date, timezone, not no_period_query):
+    project = load(project_dir)
+    if as_json:
+        from .run_report import dumps
+
+        click.echo(dumps(plan_document(project, group, export, run_date, timezone, not no_period_query)))
+        return
+    for line in describe_plans(project, group, export, run_date, timezone, not no_period_query):
         click.echo(line)
 
 
@@ -91,6 +147,48 @@ def recover(project_dir: Path, group: str, export: str | None) -> None:
     if not recovered.lines and not recovered.problems:
         click.echo(f"nothing to recover in {group}")
     sys.exit(1 if recovered.problems else 0)
+
+
+@main.command()
+@project_option
+@group_option(required=True)
+@json_option
+def status(project_dir: Path, group: str, as_json: bool) -> None:
+    """Show the latest state of every export of a group: state, rows, files, watermark, error.
+
+    Reads the log and watermark tables of the config lakehouse (locally: the project's OneLake).
+    """
+    from .state_view import read_status, status_lines
+
+    report = read_status(load(project_dir), group)
+    if as_json:
+        from .run_report import dumps
+
+        click.echo(dumps(report.document("status")))
+        return
+    for line in status_lines(report):
+        click.echo(line)
+
+
+@main.command()
+@project_option
+@click.option("--export", "-x", "export", required=True, help="The export (export_name).")
+@group_option()
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many runs to show, newest first.")
+@json_option
+def history(project_dir: Path, export: str, group: str | None, limit: int, as_json: bool) -> None:
+    """Show the recent runs of one export (its group: -g, or the project's group defining it)."""
+    from .state_view import history_lines, read_history
+
+    report = read_history(load(project_dir), export, group, limit)
+    if as_json:
+        from .run_report import dumps
+
+        click.echo(dumps(report.document("history")))
+        return
+    for line in history_lines(report):
+        click.echo(line)
 
 
 @main.group("config")

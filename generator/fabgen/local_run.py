@@ -8,8 +8,6 @@ pointed at the project's OneLake folder and warehouse, through the same
 from __future__ import annotations
 
 import logging
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,9 +18,9 @@ from typing import Any
 from fabgen_runtime import platform as platform_mod
 from fabgen_runtime.config import ExportConfig
 from fabgen_runtime.errors import ConfigError, ConfigIssue, FabgenError
-from fabgen_runtime.export import ExportEvent
 
-from .project import Project
+from .progress import Progress
+from .project import Project, export_count
 
 log = logging.getLogger(__name__)
 Echo = Callable[[str], None]
@@ -37,9 +35,10 @@ def local_runtime(project: Project) -> Iterator[platform_mod.LocalPlatform]:
         from fabgen_runtime import catalog
 
         from .environments import EnvironmentMapping
+        from .jvm_output import QuietLocalPlatform
 
         previous, previous_items = platform_mod.current(), catalog.current()
-        local = platform_mod.LocalPlatform(os.environ["FABGEN_ONELAKE_ROOT"])
+        local = QuietLocalPlatform(os.environ["FABGEN_ONELAKE_ROOT"])
         platform_mod.use(local)
         # The project's lakehouse layouts and warehouse_control, as the rendered notebooks carry them.
         catalog.configure(EnvironmentMapping().catalog(project.settings, project.configs))
@@ -81,33 +80,6 @@ def check_run_arguments(dates: list[str | None], timezone: str) -> None:
         except ConfigError:
             message = f"{day!r} is not a date (YYYY-MM-DD)"
             raise ConfigError(ConfigIssue("run", "--run-date", message)) from None
-
-
-class Progress:
-    """Prints one line per export stage change (thread-safe)."""
-
-    SHOWN = frozenset({"started", "written", "published", "finished", "skipped", "group_started"})
-
-    def __init__(self, echo: Echo):
-        self.echo = echo
-        self.lock = threading.Lock()
-        self.started: dict[str, float] = {}
-
-    def __call__(self, event: ExportEvent) -> None:
-        if event.stage not in self.SHOWN:
-            return
-        with self.lock:
-            if event.stage == "group_started":
-                self.echo(f"execution group {event.execution_group}: {event.detail}")
-                return
-            if event.stage == "started":
-                self.started[event.export] = time.monotonic()
-            seconds = time.monotonic() - self.started.get(event.export, time.monotonic())
-            detail = event.detail
-            if event.stage == "finished" and event.result is not None:
-                r = event.result
-                detail = f"{r.status}, {r.rows_exported} rows" + (f": {r.error}" if r.error else "")
-            self.echo(f"  [{seconds:6.1f}s] {event.export}: {event.stage} {detail}".rstrip())
 
 
 def summary_table(result: dict[str, Any]) -> list[str]:
@@ -161,30 +133,38 @@ def run_project(
     timezone: str | None = None,
     max_concurrency: int | None = None,
     echo: Echo = print,
+    progress: Progress | None = None,
 ) -> list[RunOutcome]:
-    """Run a group's exports locally, once per run date (stopping at the first date that fails)."""
+    """Run a group's exports locally, once per run date (stopping at the first date that fails).
+
+    Lines go to ``progress`` (default: plain lines to ``echo``).
+    """
     from fabgen_runtime import ExportLogger, ExportOrchestrator
 
     configs = project.select(group, export)
+    counted = export_count(project.select(group, export, active_only=False))
     dates = run_dates(run_date, date_from, date_to)
     tz = timezone or project.settings.defaults.timezone
     check_run_arguments(dates, tz)
     concurrency = max_concurrency or project.settings.defaults.max_concurrency
+    progress = progress or Progress(echo)
+    echo = progress.echo
+    progress.total = len(configs) * len(dates)
     outcomes: list[RunOutcome] = []
     with local_runtime(project) as local:
         spark = local.spark()
         logger = ExportLogger(
             project.settings.config_lakehouse, auto_create_tables=True, spark=spark, platform=local
         )
-        orchestrator = ExportOrchestrator(spark, logger, concurrency, platform=local, on_event=Progress(echo))
+        orchestrator = ExportOrchestrator(spark, logger, concurrency, platform=local, on_event=progress)
         for day in dates:
             if execution_id and len(dates) > 1:
                 run_id = f"{execution_id}-{day}"
             else:
                 run_id = execution_id or str(uuid.uuid4())
             echo(
-                f"{'retrying' if retry else 'running'} {len(configs)} export(s) of {group} "
-                f"(run date {day or 'today'}, {tz}), execution id {run_id}"
+                f"{'retrying' if retry else 'running'} {len(configs)} export(s) of {group} ({counted}; "
+                f"run date {day or 'today'}, {tz}), execution id {run_id}"
             )
             result = orchestrator.process_exports(configs, run_id, run_date=day, timezone=tz, is_retry=retry)
             recovered = orchestrator.last_recovery
@@ -220,21 +200,41 @@ def describe_plans(
     timezone: str | None = None,
     period_queries: bool = True,
 ) -> list[str]:
+    """Per export: resolved query, filters, watermark and output paths, as text.
+
+    The text of :func:`plan_document`.
+    """
+    document = plan_document(project, group, export, run_date, timezone, period_queries)
+    lines = [f"plan for {group}, run date {document['run_date']} ({document['timezone']})"]
+    for entry in document["exports"]:
+        lines += ["", *entry_lines(entry)]
+    return lines
+
+
+def plan_document(
+    project: Project,
+    group: str,
+    export: str | None = None,
+    run_date: str | None = None,
+    timezone: str | None = None,
+    period_queries: bool = True,
+) -> dict[str, Any]:
     """Per export: resolved query, filters, watermark and output paths; reads no source data.
 
     The stored watermark is read from the log table when it exists; ``period_date_query`` (a
-    one-row control query) runs unless ``period_queries`` is False.
+    one-row control query) runs unless ``period_queries`` is False. ``fabgen plan --json`` prints
+    this document (``exports``: one entry per export, in run order).
     """
     from fabgen_runtime import ExportLogger
-    from fabgen_runtime.export import resolve_inputs
-    from fabgen_runtime.plan import RunContext, build_plan
-    from fabgen_runtime.sql import default_dialect
+    from fabgen_runtime.plan import RunContext
 
     configs = project.select(group, export)
     tz = timezone or project.settings.defaults.timezone
     check_run_arguments([run_date], tz)
     context = RunContext.create(run_date, tz, "plan")
-    lines: list[str] = [f"plan for {group}, run date {context.run_date.date()} ({tz})"]
+    document: dict[str, Any] = {
+        "command": "plan", "group": group, "run_date": str(context.run_date.date()), "timezone": tz,
+    }
     with local_runtime(project) as local:
         logger = ExportLogger(project.settings.config_lakehouse, auto_create_tables=False, platform=local)
         needs_spark = any(c.extract_type == "period" for c in configs) and period_queries
@@ -242,20 +242,12 @@ def describe_plans(
             any(c.extract_type == "incremental" for c in configs) and _table_exists(logger.watermark_path)
         )
         spark = local.spark() if needs_spark else None
-        for config in sorted(configs, key=lambda c: (c.execution_group, c.export_name)):
-            lines.append("")
-            lines += _describe(
-                config,
-                context,
-                logger if spark else None,
-                spark,
-                local,
-                period_queries,
-                build_plan,
-                resolve_inputs,
-                default_dialect,
-            )
-    return lines
+        ordered = sorted(configs, key=lambda c: (c.execution_group, c.export_name))
+        document["exports"] = [
+            _describe(config, context, logger if spark else None, spark, local, period_queries)
+            for config in ordered
+        ]
+    return document
 
 
 def _table_exists(path: str) -> bool:
@@ -271,15 +263,18 @@ def _describe(
     spark: Any,
     local: Any,
     period_queries: bool,
-    build_plan: Any,
-    resolve_inputs: Any,
-    default_dialect: Any,
-) -> list[str]:
-    lines = [
-        f"{config.key}  (group {config.execution_group}, {config.extract_type}, {config.source_type})"
-    ]
+) -> dict[str, Any]:
+    """One export's plan as a dict (``error`` set when it cannot be planned)."""
+    from fabgen_runtime.export import resolve_inputs
+    from fabgen_runtime.plan import build_plan
+    from fabgen_runtime.sql import default_dialect
+
+    entry: dict[str, Any] = dict.fromkeys(PLAN_FIELDS)
+    entry.update(
+        export=config.key, execution_group=config.execution_group, extract_type=config.extract_type,
+        source_type=config.source_type, filters=[],
+    )
     watermark = wtype = start = end = None
-    origin = ""
     try:
         if config.extract_type == "incremental":
             stored = logger.get_watermark(config.export_group_name, config.export_name) if logger else None
@@ -289,10 +284,11 @@ def _describe(
                 watermark, origin = config.incremental_initial_watermark, "incremental_initial_watermark"
             else:
                 origin = "none yet: the first run exports every row"
+            entry.update(watermark=watermark, watermark_origin=origin)
         if config.extract_type == "period":
             if not period_queries:
-                lines.append("  period: not resolved (--no-period-query)")
-                return lines
+                entry["period_resolved"] = False
+                return entry
             _w, _t, start, end = resolve_inputs(spark, config, context, None, local)
         plan = build_plan(
             config,
@@ -305,21 +301,51 @@ def _describe(
             watermark_type=wtype,
         )
     except FabgenError as exc:
-        lines.append(f"  error: {exc}")
-        return lines
+        entry["error"] = str(exc)
+        return entry
     source, out = plan.source, plan.output
-    lines.append(f"  query ({source.dialect}): {' '.join(source.query.split())}")
-    lines += [f"  filter: {f}" for f in source.filters]
-    if config.extract_type == "incremental":
-        lines.append(f"  watermark: {watermark if watermark is not None else '-'} ({origin})")
-    if plan.period_start is not None:
-        lines.append(f"  period: {plan.period_start} .. {plan.period_end}")
     base = platform_mod.files_uri(local, out.workspace, out.lakehouse, out.directory)
     final = out.compressed_filename if out.post_process else out.filename
-    split = f" (split every {out.max_rows_per_file} rows)" if out.max_rows_per_file else ""
-    lines.append(f"  output: {base}/{final}{split}")
-    if out.trigger_filename:
-        lines.append(f"  trigger: {base}/{out.trigger_filename}")
+    entry.update(
+        dialect=source.dialect,
+        query=" ".join(source.query.split()),
+        filters=list(source.filters),
+        output=f"{base}/{final}",
+        max_rows_per_file=out.max_rows_per_file or None,
+        trigger=f"{base}/{out.trigger_filename}" if out.trigger_filename else None,
+    )
+    if plan.period_start is not None:
+        entry.update(period_start=plan.period_start, period_end=plan.period_end, period_resolved=True)
+    return entry
+
+
+#: the keys of each ``plan --json`` export entry
+PLAN_FIELDS = (
+    "export", "execution_group", "extract_type", "source_type", "dialect", "query", "filters",
+    "watermark", "watermark_origin", "period_start", "period_end", "period_resolved", "output",
+    "max_rows_per_file", "trigger", "error",
+)
+
+
+def entry_lines(entry: dict[str, Any]) -> list[str]:
+    """One export's plan entry as the text ``fabgen plan`` prints."""
+    kind = f"group {entry['execution_group']}, {entry['extract_type']}, {entry['source_type']}"
+    lines = [f"{entry['export']}  ({kind})"]
+    if entry["error"]:
+        return [*lines, f"  error: {entry['error']}"]
+    if entry["period_resolved"] is False:
+        return [*lines, "  period: not resolved (--no-period-query)"]
+    lines.append(f"  query ({entry['dialect']}): {entry['query']}")
+    lines += [f"  filter: {f}" for f in entry["filters"]]
+    if entry["extract_type"] == "incremental":
+        shown = entry["watermark"] if entry["watermark"] is not None else "-"
+        lines.append(f"  watermark: {shown} ({entry['watermark_origin']})")
+    if entry["period_start"] is not None:
+        lines.append(f"  period: {entry['period_start']} .. {entry['period_end']}")
+    split = f" (split every {entry['max_rows_per_file']} rows)" if entry["max_rows_per_file"] else ""
+    lines.append(f"  output: {entry['output']}{split}")
+    if entry["trigger"]:
+        lines.append(f"  trigger: {entry['trigger']}")
     return lines
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -174,6 +174,12 @@ class Project:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+
+
+def export_count(configs: Sequence[ExportConfig]) -> str:
+    """``"12 export(s), 11 active"``: how ``validate`` and ``run`` count exports."""
+    active = sum(1 for c in configs if c.is_active)
+    return f"{len(configs)} export(s), {active} active"
 
 
 def find_root(start: Path) -> Path:

@@ -356,12 +356,47 @@ def ensure_local_jars(pyspark_version: str | None = None) -> list[Path]:
     return jars
 
 
+#: log4j2 settings of the local driver JVM: warnings and errors while it starts (``FABGEN_SPARK_LOG_LEVEL``,
+#: default ERROR, applies once it runs), without Spark's start-up lines (its default-profile and
+#: default-log-level notices, NativeCodeLoader's warning).
+LOG4J2_PROPERTIES = """\
+# Written by fabgen (fabgen_runtime.platform.log4j2_config); rewritten when it differs.
+# warn: the level Spark gives a pyspark driver, so it prints no "Setting default log level"
+rootLogger.level = warn
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+logger.native.name = org.apache.hadoop.util.NativeCodeLoader
+logger.native.level = error
+"""
+
+
+def startup_logs_wanted() -> bool:
+    """Whether the local JVM prints Spark's start-up log lines (``FABGEN_SPARK_STARTUP_LOGS=1``)."""
+    return os.environ.get("FABGEN_SPARK_STARTUP_LOGS", "") not in ("", "0", "false")
+
+
+def log4j2_config() -> Path:
+    """The quiet log4j2 properties file handed to the local driver JVM (kept next to the jar cache)."""
+    path = jar_cache().parent / "log4j2-fabgen.properties"
+    if not path.is_file() or path.read_text() != LOG4J2_PROPERTIES:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(LOG4J2_PROPERTIES)
+        os.replace(temporary, path)  # atomic: a JVM starting at the same time never reads half a file
+    return path
+
+
 @functools.lru_cache(maxsize=1)
 def local_spark() -> SparkSession:
     """Build (once) the local Delta-enabled SparkSession, configured like Fabric's defaults.
 
     ``FABGEN_SPARK_MASTER`` (default ``local[*]``) and ``FABGEN_SPARK_DRIVER_MEMORY``
-    (default ``4g``) tune it.
+    (default ``4g``) tune it. The driver JVM starts without Spark's start-up notices (:func:`log4j2_config`)
+    unless ``FABGEN_SPARK_STARTUP_LOGS=1`` (``fabgen --debug`` sets it).
     """
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     # Python workers must run the interpreter (and packages) of this process, not whatever is on PATH.
@@ -385,6 +420,10 @@ def local_spark() -> SparkSession:
         .config("spark.databricks.delta.snapshotPartitions", "2")
         .config("spark.sql.warehouse.dir", warehouse_dir)
     )
+    if not startup_logs_wanted():
+        # read by the JVM as it starts: setLogLevel afterwards is too late for the start-up lines
+        option = f"-Dlog4j2.configurationFile={log4j2_config().as_uri()}"  # a URI: no spaces to split on
+        builder = builder.config("spark.driver.extraJavaOptions", option)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel(os.environ.get("FABGEN_SPARK_LOG_LEVEL", "ERROR"))
     return session

@@ -63,7 +63,7 @@ def test_init_then_validate(tmp_path: Path) -> None:
     assert settings["name"] == "my project"
     result = run("validate", "-p", str(target))
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == "OK: 1 export(s) in 1 group(s): my_project"
+    assert result.stdout.strip() == "OK: 1 export(s), 1 active, in 1 group(s): my_project"
     assert result.stderr == ""
     # Validate from a folder below the project finds its fabgen.yaml.
     assert run("validate", "--project", str(target / "exports")).exit_code == 0
