@@ -238,13 +238,15 @@ def _rules_despite(values: dict[str, Any], issues: list[ConfigIssue], where: str
     broken = {issue.field for issue in issues}
     if broken.intersection(_RULES_NEED):
         return []
-    stand = {name: _STAND_INS.get(name) if name in broken else value for name, value in values.items()}
+    stand: dict[str, Any] = {
+        name: _STAND_INS.get(name) if name in broken else value for name, value in values.items()
+    }
     for name in ("export_group_name", "export_name", "file_format_options"):
         stand[name] = stand[name] or _STAND_INS[name]
     stand["extract_type"] = stand["extract_type"] or "full"
     skip = set(broken)
-    for name in broken:
-        skip.update(_DECIDES.get(str(name), ()))
+    for field_name in broken:
+        skip.update(_DECIDES.get(str(field_name), ()))
     cfg = ExportConfig(**stand)
     return [dataclasses.replace(i, where=where) for i in _validate(cfg) if i.field not in skip]
 
@@ -366,7 +368,7 @@ def _validate(cfg: ExportConfig) -> list[ConfigIssue]:  # a flat list of rules r
             issue("source_columns", "lists a column twice")
     if cfg.source_type == "warehouse" and not cfg.source_schema:
         issue("source_schema", "is required for warehouse sources")
-    identifiers = {
+    identifiers: dict[str, list[str | None]] = {
         "source_schema": [cfg.source_schema],
         "source_table": [cfg.source_table],
         "source_columns": list(cfg.source_columns or ()),

@@ -31,6 +31,8 @@ from .protocol.journal import this_host
 from .state_model import WATERMARK_COLUMNS, WATERMARK_TABLE, now_utc
 
 if TYPE_CHECKING:
+    from pyspark.sql import Column
+
     from .state import ExportLogger
 
 log = logging.getLogger(__name__)
@@ -130,8 +132,8 @@ class LeaseTable:
             "t.lease_owner IS NULL OR t.lease_expires_at < s.now_ts OR t.lease_owner = s.lease_owner"
             " OR t.lease_owner = s.takeover_owner"
         )
-        lease_set = {c: F.col(f"s.{c}") for c in LEASE_COLUMNS}
-        insert = {
+        lease_set: dict[str, str | Column] = {c: F.col(f"s.{c}") for c in LEASE_COLUMNS}
+        insert: dict[str, str | Column] = {
             **lease_set,
             "export_group_name": F.col("s.export_group_name"),
             "export_name": F.col("s.export_name"),
@@ -281,9 +283,9 @@ class LeaseTable:
             "t.lease_owner = s.lease_owner AND s.new_watermark IS NOT NULL"
             " AND (t.watermark_value <=> s.expected_watermark OR t.updated_by_run_id = s.run_id)"
         )
-        freed = {c: F.lit(None) for c in LEASE_COLUMNS} if release else {}
-        schema = {"exported_schema": F.coalesce(F.col("s.exported_schema"), F.col("t.exported_schema"))}
-        stored = {
+        freed: dict[str, str | Column] = {c: F.lit(None) for c in LEASE_COLUMNS} if release else {}
+        schema: dict[str, str | Column] = {"exported_schema": F.coalesce(F.col("s.exported_schema"), F.col("t.exported_schema"))}
+        stored: dict[str, str | Column] = {
             "watermark_value": F.col("s.new_watermark"),
             "incremental_column": F.col("s.incremental_column"),
             "watermark_type": F.col("s.watermark_type"),

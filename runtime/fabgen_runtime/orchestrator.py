@@ -370,8 +370,9 @@ class ExportOrchestrator:
                 completions.add(records[config.key], config.export_name if result.journal else None)
                 return result
             finally:
-                sc.setLocalProperty("spark.job.description", None)
-                sc.setLocalProperty("spark.scheduler.pool", None)
+                # None removes a local property (pyspark's stub types the value as str only)
+                sc.setLocalProperty("spark.job.description", None)  # type: ignore[arg-type]
+                sc.setLocalProperty("spark.scheduler.pool", None)  # type: ignore[arg-type]
 
         try:
             if len(configs) <= 1 or self.max_concurrency == 1:

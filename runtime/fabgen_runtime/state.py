@@ -47,7 +47,7 @@ from .state_model import (
 from .state_tables import TableSetup
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -357,7 +357,7 @@ class ExportLogger:
         def merge() -> None:
             from delta.tables import DeltaTable
 
-            values = {name: f"s.{name}" for name in columns}
+            values: dict[str, str | Column] = {name: f"s.{name}" for name in columns}
             (
                 DeltaTable.forPath(self.writer_session, path)
                 .alias("t")

@@ -147,7 +147,8 @@ def spark_type(kind: str) -> DataType:
         "timestamp": T.TimestampType,
     }
     if kind in scalars:
-        return scalars[kind]()
+        scalar: DataType = scalars[kind]()
+        return scalar
     if kind.startswith("array<") and kind.endswith(">"):
         return T.ArrayType(spark_type(kind[6:-1]), True)
     if kind.startswith("map<") and kind.endswith(">") and "," in kind:

@@ -103,6 +103,21 @@ class _Job:
     def dir(self, name: str) -> str:
         return join(self.staging, name)
 
+    @property
+    def compress_level(self) -> int:
+        """The level of a codec applied after the write (every such codec has a default level)."""
+        if self.level is None:
+            raise WriteError(f"{self.codec.name} takes no compression level", self.export)
+        return self.level
+
+    @property
+    def compressed_name(self) -> str:
+        """The compressed output's file name (post-processed outputs always have one)."""
+        name = self.plan.output.compressed_filename
+        if name is None:
+            raise WriteError("the plan names no compressed file", self.export)
+        return name
+
 
 def write(df: DataFrame, plan: ExportPlan, platform: platform_mod.Platform | None = None) -> StagedOutput:
     """Write ``df`` into ``plan.output.staging_directory`` as the files the plan names.
@@ -241,7 +256,7 @@ def _write_single(job: _Job) -> StagedOutput:
     )
     if native_gzip:
         writer = writer.option("compression", "gzip").option(
-            "zlib.compress.level", HADOOP_ZLIB_LEVELS[job.level]
+            "zlib.compress.level", HADOOP_ZLIB_LEVELS[job.compress_level]
         )
     writer.mode("errorifexists").save(raw)
     metrics = observation.get
@@ -257,14 +272,14 @@ def _write_single(job: _Job) -> StagedOutput:
 
     header = _header(job)
     sources: list[assemble.Source] = [header, *parts] if header else list(parts)
-    name = output.filename if job.codec.name == "none" else output.compressed_filename
+    name = output.filename if job.codec.name == "none" else job.compressed_name
     dest = _out(job, name)
     if job.codec.name == "none":
         size = assemble.write_plain(job.fs, dest, sources)
     elif native_gzip:
-        members: list[str | bytes] = [deflate.gzip_member(header, job.level)] if header else []
+        members: list[str | bytes] = [deflate.gzip_member(header, job.compress_level)] if header else []
         members += [p.uri for p in parts]
-        size = job.fs.concat(dest, members or [deflate.gzip_member(b"", job.level)])
+        size = job.fs.concat(dest, members or [deflate.gzip_member(b"", job.compress_level)])
     else:
         size = _compress(job, dest, [(output.filename, sources)], archive=False)
     return _staged(job, [(name, dest, size, rows)], rows, watermark, (rows,))
@@ -272,7 +287,7 @@ def _write_single(job: _Job) -> StagedOutput:
 
 def _compress(job: _Job, dest: str, entries: list[tuple[str, list[assemble.Source]]], archive: bool) -> int:
     """Write ``entries`` compressed with the job's codec: one zip, or a (tar) stream."""
-    fs, codec, level = job.fs, job.codec, job.level
+    fs, codec, level = job.fs, job.codec, job.compress_level
     modified = job.plan.context.process_date
     work = assemble.piece_dir(job.staging)
     if codec.archive == "zip":
@@ -311,7 +326,9 @@ def _write_split(job: _Job) -> StagedOutput:
     from pyspark.sql import functions as F
 
     output = job.plan.output
-    max_rows = int(output.max_rows_per_file)
+    max_rows = output.max_rows_per_file
+    if not max_rows:
+        raise WriteError("a split write needs max_rows_per_file", job.export)
     raw = job.dir("spark")
     was_cached = job.df.is_cached
     cached = job.df if was_cached else job.df.persist(StorageLevel.DISK_ONLY)
@@ -368,12 +385,12 @@ def _write_split(job: _Job) -> StagedOutput:
         return _staged(job, files, rows, watermark, tuple(counts_per_part))
 
     header = _header(job)
-    entries = [
+    entries: list[tuple[str, list[assemble.Source]]] = [
         (names[n - 1], [header, *parts_by_number[n]] if header else list(parts_by_number[n]))
         for n in range(1, len(counts_per_part) + 1)
     ]
     if job.codec.name == "none":
-        files = pieces.run_parallel(
+        plain = pieces.run_parallel(
             lambda entry: (
                 entry[0],
                 _out(job, entry[0]),
@@ -383,12 +400,12 @@ def _write_split(job: _Job) -> StagedOutput:
         )
         return _staged(
             job,
-            [(*f, c) for f, c in zip(files, counts_per_part, strict=True)],
+            [(*f, c) for f, c in zip(plain, counts_per_part, strict=True)],
             rows,
             watermark,
             tuple(counts_per_part),
         )
-    name = output.compressed_filename
+    name = job.compressed_name
     size = _compress(job, _out(job, name), entries, archive=True)
     return _staged(job, [(name, _out(job, name), size, rows)], rows, watermark, tuple(counts_per_part))
 
