@@ -34,12 +34,21 @@ def synthetic(root: Path, exports: int, groups: int, execution_groups: int) -> P
     (root / "fabgen.yaml").write_text(yaml.safe_dump(settings))
     rows = [
         {
-            "export_group_name": f"group{i % groups:02d}", "export_name": f"export{i:05d}", "is_active": True,
-            "execution_group": 1 + (i // groups) % execution_groups, "source_type": "lakehouse",
-            "source_workspace": "WS", "source_datastore": "lh_gold", "source_table": f"table{i % 50}",
-            "target_workspace": "WS", "target_lakehouse": "lh_exports", "target_path": f"out/{i}/",
-            "target_filename_pattern": f"export{i}_{{run_date:%Y%m%d}}.csv", "file_format": "csv",
-            "compression": "gzip", "file_format_options": {"header": "true"},
+            "export_group_name": f"group{i % groups:02d}",
+            "export_name": f"export{i:05d}",
+            "is_active": True,
+            "execution_group": 1 + (i // groups) % execution_groups,
+            "source_type": "lakehouse",
+            "source_workspace": "WS",
+            "source_datastore": "lh_gold",
+            "source_table": f"table{i % 50}",
+            "target_workspace": "WS",
+            "target_lakehouse": "lh_exports",
+            "target_path": f"out/{i}/",
+            "target_filename_pattern": f"export{i}_{{run_date:%Y%m%d}}.csv",
+            "file_format": "csv",
+            "compression": "gzip",
+            "file_format_options": {"header": "true"},
         }
         for i in range(exports)
     ]
@@ -74,9 +83,16 @@ def main() -> None:
             print(f"{name:>16}: {seconds:.3f} s in memory ({files} files)")
         started = time.perf_counter()
         subprocess.run(
-            [str(Path(sys.executable).parent / "fabgen"), "render", "-p", str(REPO / "examples" / "sales"),
-             "--out", str(Path(scratch) / "out")],
-            check=True, capture_output=True,
+            [
+                str(Path(sys.executable).parent / "fabgen"),
+                "render",
+                "-p",
+                str(REPO / "examples" / "sales"),
+                "--out",
+                str(Path(scratch) / "out"),
+            ],
+            check=True,
+            capture_output=True,
         )
         cli = time.perf_counter() - started
         results["cli examples/sales"] = {"seconds": round(cli, 3)}

@@ -58,7 +58,11 @@ class FabgenGroup(click.Group):
 def project_option(func: F) -> F:
     """``--project DIR``: the folder holding fabgen.yaml (or below it)."""
     return click.option(
-        "--project", "-p", "project_dir", default=".", show_default=True,
+        "--project",
+        "-p",
+        "project_dir",
+        default=".",
+        show_default=True,
         type=click.Path(file_okay=False, path_type=Path),
         help="Project folder (holding fabgen.yaml, or any folder below it).",
     )(func)
@@ -71,22 +75,24 @@ def group_option(required: bool = False) -> Callable[[F], F]:
 
 def run_date_option(func: F) -> F:
     """``--run-date D``: the logical run date."""
-    return click.option(
-        "--run-date", help="Logical run date, YYYY-MM-DD (default: today in the timezone)."
-    )(func)
+    return click.option("--run-date", help="Logical run date, YYYY-MM-DD (default: today in the timezone).")(
+        func
+    )
 
 
 def timezone_option(func: F) -> F:
     """``--timezone TZ``: the timezone of run_date and process_date."""
-    return click.option(
-        "--timezone", help="IANA timezone for run_date/process_date (default: fabgen.yaml)."
-    )(func)
+    return click.option("--timezone", help="IANA timezone for run_date/process_date (default: fabgen.yaml).")(
+        func
+    )
 
 
 def json_option(func: F) -> F:
     """``--json``: one JSON document on stdout (logs and progress on stderr); exit codes unchanged."""
     return click.option(
-        "--json", "as_json", is_flag=True,
+        "--json",
+        "as_json",
+        is_flag=True,
         help="Print one JSON document on stdout (see docs/running.md); logs go to stderr.",
     )(func)
 

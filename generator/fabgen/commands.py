@@ -40,9 +40,20 @@ from .cli import (
 @click.option("--max-concurrency", type=click.IntRange(min=1), help="Exports run at once per group.")
 @json_option
 @click.pass_context
-def run(ctx: click.Context, project_dir: Path, group: str, export: str | None, run_date: str | None,
-        date_from: str | None, date_to: str | None, execution_id: str | None, retry: bool,
-        timezone: str | None, max_concurrency: int | None, as_json: bool) -> None:
+def run(
+    ctx: click.Context,
+    project_dir: Path,
+    group: str,
+    export: str | None,
+    run_date: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    execution_id: str | None,
+    retry: bool,
+    timezone: str | None,
+    max_concurrency: int | None,
+    as_json: bool,
+) -> None:
     """Run a group's exports locally (exit 0 when all succeed, warnings included; 1 when any fails).
 
     Prints a line per export event (and, on a terminal, a live line: exports done, rows, elapsed),
@@ -58,8 +69,19 @@ def run(ctx: click.Context, project_dir: Path, group: str, export: str | None, r
     debug = bool(ctx.meta.get("fabgen.debug"))
     progress = Progress.for_stream(sys.stderr if as_json else sys.stdout)
     with log_filter(None if debug else RepeatedByProgress()), progress:
-        outcomes = run_project(project, group, export, run_date, date_from, date_to, execution_id,
-                               retry, timezone, max_concurrency, progress=progress)
+        outcomes = run_project(
+            project,
+            group,
+            export,
+            run_date,
+            date_from,
+            date_to,
+            execution_id,
+            retry,
+            timezone,
+            max_concurrency,
+            progress=progress,
+        )
     failed = next((o for o in outcomes if not o.result["success"]), None)
     hint = None
     if failed is not None:
@@ -113,8 +135,15 @@ def log_filter(added: logging.Filter | None) -> Iterator[None]:
 @timezone_option
 @click.option("--no-period-query", is_flag=True, help="Do not run period_date_query (one-row control query).")
 @json_option
-def plan(project_dir: Path, group: str, export: str | None, run_date: str | None, timezone: str | None,
-         no_period_query: bool, as_json: bool) -> None:
+def plan(
+    project_dir: Path,
+    group: str,
+    export: str | None,
+    run_date: str | None,
+    timezone: str | None,
+    no_period_query: bool,
+    as_json: bool,
+) -> None:
     """Print each export's resolved query, filters, watermark and output paths, without reading data."""
     from .local_run import describe_plans, plan_document
 
@@ -174,8 +203,14 @@ def status(project_dir: Path, group: str, as_json: bool) -> None:
 @project_option
 @click.option("--export", "-x", "export", required=True, help="The export (export_name).")
 @group_option()
-@click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True,
-              help="How many runs to show, newest first.")
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="How many runs to show, newest first.",
+)
 @json_option
 def history(project_dir: Path, export: str, group: str | None, limit: int, as_json: bool) -> None:
     """Show the recent runs of one export (its group: -g, or the project's group defining it)."""
@@ -206,6 +241,7 @@ def config_push(project_dir: Path, group: str | None) -> None:
     count, path = push_project(load(project_dir), group)
     click.secho(f"Pushed {count} export row(s) to {path}", fg="green")
 
+
 # ---- render (notebook generator) -------------------------------------------------------------
 def _shown(path: Path) -> Path:
     """``path`` resolved, relative to the current folder when below it (for messages)."""
@@ -221,7 +257,10 @@ def _shown(path: Path) -> Path:
 @group_option()
 @click.option("--env", "-e", "environment", help="Render for this environment of fabgen.yaml.")
 @click.option(
-    "--out", "-o", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+    "--out",
+    "-o",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
     help="Output folder (default: the project's `output`, relative to the project).",
 )
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 when the output is not a fresh render.")
@@ -258,11 +297,15 @@ def render(
         fg="green",
     )
 
+
 # ---- deploy / build-runtime (shipping to Fabric) ---------------------------------------------
 @main.command("build-runtime")
 @project_option
 @click.option(
-    "--out", "-o", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+    "--out",
+    "-o",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the wheel (default: dist/ in the project, or in the current folder outside one).",
 )
 def build_runtime(project_dir: Path, out_dir: Path | None) -> None:
@@ -279,7 +322,8 @@ def build_runtime(project_dir: Path, out_dir: Path | None) -> None:
 @click.option("--prune", is_flag=True, help="Also remove fabgen-owned items no longer rendered.")
 @click.option("--dry-run", is_flag=True, help="Render and list what would change; change nothing.")
 @click.option(
-    "--wheel", type=click.Path(dir_okay=False, path_type=Path),
+    "--wheel",
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Runtime wheel built before by build-runtime (default: build one now).",
 )
 @click.pass_context
@@ -296,11 +340,14 @@ def deploy(
         click.echo(f"  {action}")
     for note in result.notes:
         click.secho(f"note: {note}", fg="yellow", err=True)
-    counts = ", ".join(
-        f"{sum(a.verb == verb for a in result.actions)} {verb}"
-        for verb in ("create", "update", "publish", "remove")
-        if any(a.verb == verb for a in result.actions)
-    ) or "nothing"
+    counts = (
+        ", ".join(
+            f"{sum(a.verb == verb for a in result.actions)} {verb}"
+            for verb in ("create", "update", "publish", "remove")
+            if any(a.verb == verb for a in result.actions)
+        )
+        or "nothing"
+    )
     where = f"workspace {result.workspace_id} ({env})"
     if dry_run:
         click.secho(f"Dry run, nothing changed: {counts} in {where}; staged in {result.folder}", fg="green")

@@ -204,8 +204,10 @@ class EnvironmentMapping:
         for (workspace, warehouse), exports in sorted(readers.items()):
             why = f"the workspace of warehouse {warehouse} (read by {', '.join(sorted(exports))})"
             need(f"{where}.workspaces.{workspace}.id", why)
-        return [ConfigIssue("fabgen.yaml", setting, "missing: " + "; ".join(why))
-                for setting, why in sorted(needs.items())]
+        return [
+            ConfigIssue("fabgen.yaml", setting, "missing: " + "; ".join(why))
+            for setting, why in sorted(needs.items())
+        ]
 
 
 def _lakehouses(configs: list[ExportConfig]) -> list[tuple[str, str]]:

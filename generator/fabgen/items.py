@@ -131,7 +131,9 @@ def pipeline_parameters(timezone: str, max_concurrency: int) -> list[PipelinePar
     return [
         PipelineParameter("run_date", "string", "", f"{param}run_date"),
         PipelineParameter(
-            "execution_id", "string", "",
+            "execution_id",
+            "string",
+            "",
             "@if(empty(pipeline().parameters.execution_id), pipeline().RunId, "
             "pipeline().parameters.execution_id)",
         ),

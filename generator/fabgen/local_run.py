@@ -233,7 +233,10 @@ def plan_document(
     check_run_arguments([run_date], tz)
     context = RunContext.create(run_date, tz, "plan")
     document: dict[str, Any] = {
-        "command": "plan", "group": group, "run_date": str(context.run_date.date()), "timezone": tz,
+        "command": "plan",
+        "group": group,
+        "run_date": str(context.run_date.date()),
+        "timezone": tz,
     }
     with local_runtime(project) as local:
         logger = ExportLogger(project.settings.config_lakehouse, auto_create_tables=False, platform=local)
@@ -271,8 +274,11 @@ def _describe(
 
     entry: dict[str, Any] = dict.fromkeys(PLAN_FIELDS)
     entry.update(
-        export=config.key, execution_group=config.execution_group, extract_type=config.extract_type,
-        source_type=config.source_type, filters=[],
+        export=config.key,
+        execution_group=config.execution_group,
+        extract_type=config.extract_type,
+        source_type=config.source_type,
+        filters=[],
     )
     watermark = wtype = start = end = None
     try:
@@ -321,9 +327,22 @@ def _describe(
 
 #: the keys of each ``plan --json`` export entry
 PLAN_FIELDS = (
-    "export", "execution_group", "extract_type", "source_type", "dialect", "query", "filters",
-    "watermark", "watermark_origin", "period_start", "period_end", "period_resolved", "output",
-    "max_rows_per_file", "trigger", "error",
+    "export",
+    "execution_group",
+    "extract_type",
+    "source_type",
+    "dialect",
+    "query",
+    "filters",
+    "watermark",
+    "watermark_origin",
+    "period_start",
+    "period_end",
+    "period_resolved",
+    "output",
+    "max_rows_per_file",
+    "trigger",
+    "error",
 )
 
 

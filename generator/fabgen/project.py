@@ -140,7 +140,8 @@ class Project:
     ) -> list[ExportConfig]:
         """Configs of ``group`` (all when None), optionally one export; raise when none match."""
         chosen = [
-            c for c in self.configs
+            c
+            for c in self.configs
             if (group is None or c.export_group_name == group)
             and (export is None or c.export_name == export)
             and (c.is_active or not active_only)

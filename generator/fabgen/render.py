@@ -229,8 +229,13 @@ def notebook_context(
     }
 
 
-def render_notebook(env: jinja2.Environment, context: dict[str, Any], mapping: EnvironmentMapping,
-                    project: Project, configs: list[ExportConfig]) -> Notebook:
+def render_notebook(
+    env: jinja2.Environment,
+    context: dict[str, Any],
+    mapping: EnvironmentMapping,
+    project: Project,
+    configs: list[ExportConfig],
+) -> Notebook:
     """One execution group's notebook model."""
     cells = split_cells(render_template(env, NOTEBOOK_TEMPLATE, context))
     if not any(cell.kind == "parameters" for cell in cells):
@@ -298,11 +303,16 @@ def render_project(
             rendered.notebooks[nb_name] = model
             notebooks.append((nb_name, logical))
         parameters = items.pipeline_parameters(settings.defaults.timezone, settings.defaults.max_concurrency)
-        rendered.add_item(items.pipeline_item(
-            settings.name, name, notebooks, parameters,
-            inline_install=settings.runtime.install == "inline",
-            description=f"fabgen: runs the execution groups of {name} in order",
-        ))
+        rendered.add_item(
+            items.pipeline_item(
+                settings.name,
+                name,
+                notebooks,
+                parameters,
+                inline_install=settings.runtime.install == "inline",
+                description=f"fabgen: runs the execution groups of {name} in order",
+            )
+        )
         rendered.groups.append(name)
     runtime = settings.runtime
     if runtime.install == "environment":

@@ -266,8 +266,14 @@ def source_digest(source: RuntimeSource) -> str:
     digest = hashlib.sha256(f"{source.kind}\0{source.version}\0".encode())
     for path in sorted(source.path.rglob("*")):
         relative = path.relative_to(source.path)
-        if path.is_dir() or any(part in ("__pycache__", "build", "dist") or part.endswith(".egg-info")
-                                for part in relative.parts) or path.suffix in (".pyc", ".pyo"):
+        if (
+            path.is_dir()
+            or any(
+                part in ("__pycache__", "build", "dist") or part.endswith(".egg-info")
+                for part in relative.parts
+            )
+            or path.suffix in (".pyc", ".pyo")
+        ):
             continue
         digest.update(relative.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:24]

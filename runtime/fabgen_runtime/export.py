@@ -352,7 +352,9 @@ class ExportRun:
         """The schema-drift guard (:mod:`fabgen_runtime.schema_drift`), before anything is written."""
         stored = self.stored if isinstance(self.stored, StoredWatermark) else None
         columns = schema_drift.columns(df.schema)
-        warning = schema_drift.check(self.config, self.stored_schema, columns, stored.type if stored else None)
+        warning = schema_drift.check(
+            self.config, self.stored_schema, columns, stored.type if stored else None
+        )
         if warning:
             log.warning("%s: %s", self.config.key, warning)
             self.warnings.append(warning)

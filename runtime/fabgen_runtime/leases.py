@@ -284,7 +284,9 @@ class LeaseTable:
             " AND (t.watermark_value <=> s.expected_watermark OR t.updated_by_run_id = s.run_id)"
         )
         freed: dict[str, str | Column] = {c: F.lit(None) for c in LEASE_COLUMNS} if release else {}
-        schema: dict[str, str | Column] = {"exported_schema": F.coalesce(F.col("s.exported_schema"), F.col("t.exported_schema"))}
+        schema: dict[str, str | Column] = {
+            "exported_schema": F.coalesce(F.col("s.exported_schema"), F.col("t.exported_schema"))
+        }
         stored: dict[str, str | Column] = {
             "watermark_value": F.col("s.new_watermark"),
             "incremental_column": F.col("s.incremental_column"),

@@ -24,9 +24,7 @@ from .errors import ConfigError, ConfigIssue, PathError
 STAGING_FOLDER = "_fabgen_staging"
 
 
-def parse_run_date(
-    value: str | date | datetime | None, timezone: str, today: date | None = None
-) -> datetime:
+def parse_run_date(value: str | date | datetime | None, timezone: str, today: date | None = None) -> datetime:
     """The logical run date as a naive datetime at midnight.
 
     ``None`` or ``""`` means ``today`` (default: today in ``timezone``). A time of day is dropped;
@@ -147,8 +145,9 @@ class ExportPlan:
 
     def values(self) -> dict[str, Any]:
         """Placeholder values for this run (``part`` excluded)."""
-        return placeholder_values(self.config, self.context, self.export_run_id, self.watermark,
-                                  self.period_start, self.period_end)
+        return placeholder_values(
+            self.config, self.context, self.export_run_id, self.watermark, self.period_start, self.period_end
+        )
 
 
 def placeholder_values(

@@ -45,6 +45,7 @@ def is_guid(text: str | None) -> bool:
     """Whether ``text`` is a GUID (how Fabric names workspaces and items by id)."""
     return text is not None and _GUID.match(text) is not None
 
+
 # The local engine is pinned to Fabric Runtime 2.0: Spark 4.1 (Scala 2.13) with Delta 4.2.
 # The compatibility check (scripts/compat-runtime-1.3.sh) runs the same runtime on Fabric
 # Runtime 1.3's pair: Spark 3.5 (Scala 2.12) with Delta 3.2. The jars follow the installed pyspark.
@@ -343,8 +344,14 @@ def ensure_local_jars(pyspark_version: str | None = None) -> list[Path]:
                 )
             log.info("fetching %s into %s", coordinate, cache)
             result = subprocess.run(
-                [mvn, "-q", "-B", "dependency:copy",
-                 f"-Dartifact={coordinate}", f"-DoutputDirectory={cache}"],
+                [
+                    mvn,
+                    "-q",
+                    "-B",
+                    "dependency:copy",
+                    f"-Dartifact={coordinate}",
+                    f"-DoutputDirectory={cache}",
+                ],
                 capture_output=True,
                 text=True,
                 check=False,

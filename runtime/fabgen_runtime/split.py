@@ -37,4 +37,3 @@ def partition_offsets(counts: Mapping[int, int], partitions: int) -> list[int]:
         offsets.append(total)
         total += counts.get(partition, 0)
     return offsets
-

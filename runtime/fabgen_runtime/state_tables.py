@@ -108,9 +108,7 @@ class TableSetup:
 
     def add_missing_columns(self, path: str, columns: Mapping[str, str]) -> None:
         """Add the columns a table made by an earlier fabgen lacks (``manifest_path``, the lease)."""
-        fields = guarded(
-            lambda: self.spark.read.format("delta").load(path).schema.fields, f"reading {path}"
-        )
+        fields = guarded(lambda: self.spark.read.format("delta").load(path).schema.fields, f"reading {path}")
         present = {f.name.lower() for f in fields}
         missing = [(name, kind) for name, kind in columns.items() if name.lower() not in present]
         if not missing:

@@ -150,6 +150,11 @@ def _combinations(file_format: str, options: dict[str, str]) -> list[tuple[str, 
     if file_format == "csv" and separator in ("\r\n", "\r") and encoding not in ("UTF-8", "UTF8"):
         # Line breaks inside values survive a lineSep other than \n only through the text writer,
         # which writes UTF-8 (fabgen_runtime.exact_values).
-        return [("lineSep", f"{separator!r} needs encoding UTF-8 for csv (got {encoding}): "
-                            "line breaks inside values would be rewritten")]
+        return [
+            (
+                "lineSep",
+                f"{separator!r} needs encoding UTF-8 for csv (got {encoding}): "
+                "line breaks inside values would be rewritten",
+            )
+        ]
     return []

@@ -184,20 +184,42 @@ def test_formats_and_codecs_through_the_orchestrator(spark, local_platform, onel
     write_orders(spark, rows, "overwrite")
     want = expected(rows)
     configs = [
-        config("csv_gzip", compression="gzip", compression_level=1,
-               trigger_file_pattern="csv_gzip_{run_date:%Y%m%d}.done"),
+        config(
+            "csv_gzip",
+            compression="gzip",
+            compression_level=1,
+            trigger_file_pattern="csv_gzip_{run_date:%Y%m%d}.done",
+        ),
         config("csv_gzip9", compression="gzip", compression_level=9),
         config("csv_zip_split", compression="zip", max_rows_per_file=1_000),
-        config("parquet_snappy", file_format="parquet", file_format_options={},
-               target_filename_pattern="parquet_snappy_{run_date:%Y%m%d}.parquet"),
-        config("json_plain", file_format="json", file_format_options={},
-               target_filename_pattern="json_plain_{run_date:%Y%m%d}.json"),
-        config("json_zstd", file_format="json", file_format_options={}, compression="zstd",
-               compression_level=3, target_filename_pattern="json_zstd_{run_date:%Y%m%d}.json"),
-        config("query_totals", source_table=None, execution_group=2,
-               source_query="SELECT customer, COUNT(*) AS orders, SUM(amount) AS total FROM dbo.orders "
-               "WHERE order_date <= DATE '{run_date:%Y-%m-%d}' GROUP BY customer",
-               target_filename_pattern="query_totals_{run_date:%Y%m%d}.csv"),
+        config(
+            "parquet_snappy",
+            file_format="parquet",
+            file_format_options={},
+            target_filename_pattern="parquet_snappy_{run_date:%Y%m%d}.parquet",
+        ),
+        config(
+            "json_plain",
+            file_format="json",
+            file_format_options={},
+            target_filename_pattern="json_plain_{run_date:%Y%m%d}.json",
+        ),
+        config(
+            "json_zstd",
+            file_format="json",
+            file_format_options={},
+            compression="zstd",
+            compression_level=3,
+            target_filename_pattern="json_zstd_{run_date:%Y%m%d}.json",
+        ),
+        config(
+            "query_totals",
+            source_table=None,
+            execution_group=2,
+            source_query="SELECT customer, COUNT(*) AS orders, SUM(amount) AS total FROM dbo.orders "
+            "WHERE order_date <= DATE '{run_date:%Y-%m-%d}' GROUP BY customer",
+            target_filename_pattern="query_totals_{run_date:%Y%m%d}.csv",
+        ),
     ]
     logger = ExportLogger(CONFIG_LH, spark=spark, platform=local_platform)
     orchestrator = ExportOrchestrator(spark, logger, max_concurrency=2, platform=local_platform)
@@ -282,7 +304,8 @@ def test_formats_and_codecs_through_the_orchestrator(spark, local_platform, onel
 
     # The log table, read without Spark: five successful runs of this execution.
     log_rows = [
-        r for r in delta_rows(state_table(onelake_root, "log_resource_export"))
+        r
+        for r in delta_rows(state_table(onelake_root, "log_resource_export"))
         if r["master_execution_id"] == "compat-formats"
     ]
     assert sorted((r["export_name"], r["export_state"], r["rows_exported"]) for r in log_rows) == sorted(
@@ -303,8 +326,9 @@ def test_incremental_watermark_across_two_runs(spark, local_platform, onelake_ro
     logger = ExportLogger(CONFIG_LH, spark=spark, platform=local_platform)
     orchestrator = ExportOrchestrator(spark, logger, max_concurrency=1, platform=local_platform)
 
-    one = result_of(orchestrator.process_exports([row], run_date=RUN_DATE, execution_id="compat-inc-1"),
-                    "orders_changes")
+    one = result_of(
+        orchestrator.process_exports([row], run_date=RUN_DATE, execution_id="compat-inc-1"), "orders_changes"
+    )
     assert one["rows_exported"] == ROWS
     last = max(r[4] for r in first)
     assert one["watermark"] == last.isoformat()
@@ -314,8 +338,9 @@ def test_incremental_watermark_across_two_runs(spark, local_platform, onelake_ro
     # New rows arrive (later updated_at); the second run exports exactly those.
     later = order_rows(ROWS + 1, NEW_ROWS)
     write_orders(spark, later, "append")
-    two = result_of(orchestrator.process_exports([row], run_date=RUN_DATE, execution_id="compat-inc-2"),
-                    "orders_changes")
+    two = result_of(
+        orchestrator.process_exports([row], run_date=RUN_DATE, execution_id="compat-inc-2"), "orders_changes"
+    )
     assert two["rows_exported"] == NEW_ROWS
     (path2,) = two["file_paths"]
     assert path2 != path  # {run_id} keeps both runs' files
@@ -325,7 +350,8 @@ def test_incremental_watermark_across_two_runs(spark, local_platform, onelake_ro
 
     # The watermark table, read without Spark, holds the second run's value; the API agrees.
     marks = [
-        r for r in delta_rows(state_table(onelake_root, "log_resource_export_watermark"))
+        r
+        for r in delta_rows(state_table(onelake_root, "log_resource_export_watermark"))
         if r["export_name"] == "orders_changes"
     ]
     assert len(marks) == 1
@@ -352,8 +378,12 @@ def test_incremental_watermark_across_two_runs(spark, local_platform, onelake_ro
 
 def _pg(env: dict[str, str], database: str = "postgres"):
     return psycopg2.connect(
-        host=env["FABGEN_PG_HOST"], port=int(env["FABGEN_PG_PORT"]), user=env["FABGEN_PG_USER"],
-        password=env["FABGEN_PG_PASSWORD"], dbname=database, connect_timeout=10,
+        host=env["FABGEN_PG_HOST"],
+        port=int(env["FABGEN_PG_PORT"]),
+        user=env["FABGEN_PG_USER"],
+        password=env["FABGEN_PG_PASSWORD"],
+        dbname=database,
+        connect_timeout=10,
     )
 
 
@@ -382,20 +412,40 @@ def test_warehouse_source_over_jdbc(spark, local_platform, warehouse) -> None:
 
     base = {"source_type": "warehouse", "source_datastore": database, "source_table": "payments"}
     configs = [
-        config("wh_table", **base, source_columns=["payment_id", "paid_on", "amount", "payer"],
-               compression="gzip",
-               target_filename_pattern="wh_table_{run_date:%Y%m%d}.csv"),
-        config("wh_query", **{**base, "source_table": None}, file_format="parquet", file_format_options={},
-               source_query="SELECT payment_id, amount FROM dbo.payments WHERE amount > 1000",
-               target_filename_pattern="wh_query_{run_date:%Y%m%d}.parquet"),
-        config("wh_period", **base, extract_type="period", period_filter_column="paid_on",
-               period_date_query="SELECT DATE '{run_date:%Y-%m-%d}' - 29 AS start_date,"
-               " DATE '{run_date:%Y-%m-%d}' - 25 AS end_date",
-               target_filename_pattern="wh_period_{period_start_date:%Y%m%d}_{period_end_date:%Y%m%d}.json",
-               file_format="json", file_format_options={}),
-        config("wh_incremental", **base, extract_type="incremental", incremental_column="posted_at",
-               incremental_initial_watermark="2025-06-01 10:00:00",
-               target_filename_pattern="wh_incremental_{run_date:%Y%m%d}.csv"),
+        config(
+            "wh_table",
+            **base,
+            source_columns=["payment_id", "paid_on", "amount", "payer"],
+            compression="gzip",
+            target_filename_pattern="wh_table_{run_date:%Y%m%d}.csv",
+        ),
+        config(
+            "wh_query",
+            **{**base, "source_table": None},
+            file_format="parquet",
+            file_format_options={},
+            source_query="SELECT payment_id, amount FROM dbo.payments WHERE amount > 1000",
+            target_filename_pattern="wh_query_{run_date:%Y%m%d}.parquet",
+        ),
+        config(
+            "wh_period",
+            **base,
+            extract_type="period",
+            period_filter_column="paid_on",
+            period_date_query="SELECT DATE '{run_date:%Y-%m-%d}' - 29 AS start_date,"
+            " DATE '{run_date:%Y-%m-%d}' - 25 AS end_date",
+            target_filename_pattern="wh_period_{period_start_date:%Y%m%d}_{period_end_date:%Y%m%d}.json",
+            file_format="json",
+            file_format_options={},
+        ),
+        config(
+            "wh_incremental",
+            **base,
+            extract_type="incremental",
+            incremental_column="posted_at",
+            incremental_initial_watermark="2025-06-01 10:00:00",
+            target_filename_pattern="wh_incremental_{run_date:%Y%m%d}.csv",
+        ),
     ]
     logger = ExportLogger(CONFIG_LH, spark=spark, platform=local_platform)
     orchestrator = ExportOrchestrator(spark, logger, max_concurrency=2, platform=local_platform)

@@ -97,8 +97,12 @@ def test_deploy_sends_exactly_the_rendered_items(server: FabricApiServer, projec
     folder = project / ".fabgen" / "deploy" / "dev"
     files = local_files(folder)
     assert sorted(files) == [
-        ("DataPipeline", "ops_pipeline"), ("DataPipeline", "sales_pipeline"), ("Environment", "shipping_env"),
-        ("Notebook", "ops_eg1"), ("Notebook", "sales_eg1"), ("Notebook", "sales_eg2"),
+        ("DataPipeline", "ops_pipeline"),
+        ("DataPipeline", "sales_pipeline"),
+        ("Environment", "shipping_env"),
+        ("Notebook", "ops_eg1"),
+        ("Notebook", "sales_eg1"),
+        ("Notebook", "sales_eg2"),
     ]
     assert "6 create" in result.output
     assert sorted((i.type, i.display_name) for i in server.items.values()) == sorted(files)
@@ -172,7 +176,9 @@ def test_prune_removes_only_fabgen_owned_orphans(server: FabricApiServer, projec
     assert "2 remove" in result.output
     remaining = {(i.type, i.display_name) for i in server.items.values()}
     assert remaining == others | {
-        ("Environment", "shipping_env"), ("Notebook", "sales_eg1"), ("Notebook", "sales_eg2"),
+        ("Environment", "shipping_env"),
+        ("Notebook", "sales_eg1"),
+        ("Notebook", "sales_eg2"),
         ("DataPipeline", "sales_pipeline"),
     }
     deletes = [r for r in server.requests if r.method == "DELETE"]
@@ -183,8 +189,14 @@ def test_server_error_mid_deploy_fails_with_one_clear_line(
     server: FabricApiServer, project: Path, wheel: Path
 ) -> None:
     # the third item created is refused (the Environment and one notebook went through)
-    server.inject(400, method="POST", path=r"/items$", skip=2, error_code="InvalidDefinition",
-                  message="The notebook definition is not valid")
+    server.inject(
+        400,
+        method="POST",
+        path=r"/items$",
+        skip=2,
+        error_code="InvalidDefinition",
+        message="The notebook definition is not valid",
+    )
     result = deploy(project, "--wheel", str(wheel))
     assert result.exit_code == 1, result.output
     errors = result.output.strip().splitlines()
@@ -199,8 +211,13 @@ def test_failed_long_running_operation_is_reported(
 ) -> None:
     deploy_ok(project, wheel)
     # an updateDefinition is accepted (202) but its operation ends Failed, as Fabric reports a bad definition
-    server.inject(200, path="/updateDefinition$", in_operation=True, error_code="InvalidItemDefinition",
-                  message="bad part")
+    server.inject(
+        200,
+        path="/updateDefinition$",
+        in_operation=True,
+        error_code="InvalidItemDefinition",
+        message="bad part",
+    )
     result = deploy(project, "--wheel", str(wheel))
     assert result.exit_code == 1
     assert "InvalidItemDefinition" in result.output and "bad part" in result.output
@@ -249,7 +266,8 @@ def test_deploy_builds_the_wheel_when_none_is_given(server: FabricApiServer, tmp
     assert result.exit_code == 0, result.output
     # inline installation: no Environment item; the pipeline lets %pip run; the wheel is left to upload
     assert sorted((i.type, i.display_name) for i in server.items.values()) == [
-        ("DataPipeline", "solo_pipeline"), ("Notebook", "solo_eg1"),
+        ("DataPipeline", "solo_pipeline"),
+        ("Notebook", "solo_eg1"),
     ]
     pipeline = server.find("DataPipeline", "solo_pipeline").parts["pipeline-content.json"].decode()
     assert '"_inlineInstallationEnabled"' in pipeline

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.spark
 
 STRINGS = [
     "a,b;c|d\te",
-    'say "hi" and \'bye\'',
+    "say \"hi\" and 'bye'",
     "new\nline",
     "cr\ronly",
     "crlf\r\nline",
@@ -81,12 +81,20 @@ def source_rows() -> list[dict[str, Any]]:
         i8, i16, i32, i64 = INTS[k]
         rows.append(
             dict(
-                id=i + 1, i8=i8, i16=i16, i32=i32, i64=i64,
-                d38=Decimal(D38[k]), d10=Decimal("-12345678.90") if k % 2 else Decimal("0.00"),
+                id=i + 1,
+                i8=i8,
+                i16=i16,
+                i32=i32,
+                i64=i64,
+                d38=Decimal(D38[k]),
+                d10=Decimal("-12345678.90") if k % 2 else Decimal("0.00"),
                 d38_0=Decimal(10**37 * (1 if k % 2 else -1)),
-                f64=F64[i % len(F64)], f32=F32[i % len(F32)],
-                day=DATES[k], ts=MOMENTS[k].replace(tzinfo=UTC), ntz=MOMENTS[(k + 1) % 6],
-                bin=bytes(range(i * 7 % 256, i * 7 % 256 + 5)) + b"\x00\r\n,\"",
+                f64=F64[i % len(F64)],
+                f32=F32[i % len(F32)],
+                day=DATES[k],
+                ts=MOMENTS[k].replace(tzinfo=UTC),
+                ntz=MOMENTS[(k + 1) % 6],
+                bin=bytes(range(i * 7 % 256, i * 7 % 256 + 5)) + b'\x00\r\n,"',
                 s=STRINGS[i],
             )
         )

@@ -25,8 +25,9 @@ def lake(spark, local_platform) -> Iterator[dict[str, Any]]:
     catalog.configure({"lakehouses": {f"{WS}/lh_flat": flat, f"{WS}/cfg_flat": flat}})
     root = Path(local_platform.onelake_root) / WS
     tables = {name: root / f"{name}.Lakehouse" / "Tables" for name in ("lh_flat", "lh_nested")}
-    orders = spark.sql("SELECT id, id * 10 AS amount, date_add(DATE'2025-01-01', CAST(id AS INT)) AS d "
-                       "FROM range(1, 31)")
+    orders = spark.sql(
+        "SELECT id, id * 10 AS amount, date_add(DATE'2025-01-01', CAST(id AS INT)) AS d FROM range(1, 31)"
+    )
     # The same table in both layouts (different rows, so a read of the wrong one shows).
     orders.where("id <= 12").write.format("delta").save(str(tables["lh_flat"] / "orders"))
     orders.where("id > 12").write.format("delta").save(str(tables["lh_nested"] / "dbo" / "orders"))
@@ -38,8 +39,12 @@ def lake(spark, local_platform) -> Iterator[dict[str, Any]]:
 
 
 def _row(name: str, lakehouse: str, **overrides: Any) -> dict[str, Any]:
-    source = {"source_type": "lakehouse", "source_workspace": WS, "source_datastore": lakehouse,
-              "source_table": "orders"}
+    source = {
+        "source_type": "lakehouse",
+        "source_workspace": WS,
+        "source_datastore": lakehouse,
+        "source_table": "orders",
+    }
     return csv_export_row("layouts", name, source, (WS, "lh_out"), **overrides)
 
 
@@ -55,8 +60,13 @@ def test_both_layouts_in_table_and_query_mode(lake) -> None:
         _row("flat_qualified", "lh_flat", source_query="SELECT o.id FROM dbo.orders o"),
         _row("nested_table", "lh_nested"),
         _row("nested_query", "lh_nested", source_query="SELECT id FROM dbo.orders WHERE id < 20"),
-        _row("flat_period", "lh_flat", extract_type="period", period_filter_column="d",
-             period_date_query="SELECT start_date, end_date FROM periods"),
+        _row(
+            "flat_period",
+            "lh_flat",
+            extract_type="period",
+            period_filter_column="d",
+            period_date_query="SELECT start_date, end_date FROM periods",
+        ),
     ]
     result = _run(lake, rows)
     assert result["success"], result

@@ -84,10 +84,7 @@ def test_spark_jdbc_reads_the_local_postgres_warehouse(spark, local_platform, wa
     assert table.count() == 500
     assert table.agg({"amount": "sum"}).first()[0] == Decimal("156562.50")
 
-    query = (
-        "(SELECT sale_id, amount FROM dbo.sales "
-        "WHERE sold_on BETWEEN '2025-12-10' AND '2025-12-12') AS q"
-    )
+    query = "(SELECT sale_id, amount FROM dbo.sales WHERE sold_on BETWEEN '2025-12-10' AND '2025-12-12') AS q"
     picked = spark.read.jdbc(wh.jdbc_url, query, properties=wh.properties)
     ids = {row.sale_id for row in picked.toLocalIterator()}
     assert ids == {g for g in range(1, 501) if 9 <= g % 31 <= 11}
@@ -102,7 +99,8 @@ def test_warehouse_script_status_and_psql(warehouse) -> None:
     assert start.returncode == 0 and "already running" in start.stderr
     psql = subprocess.run(
         ["bash", str(script), "psql", "-tAc", "SELECT current_user || ' ' || host(inet_server_addr())"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert psql.returncode == 0, psql.stderr
     assert psql.stdout.strip() == f"{warehouse['FABGEN_PG_USER']} 127.0.0.1"
@@ -159,7 +157,14 @@ def test_seed_writes_the_example_sources(spark, warehouse, tmp_path: Path, monke
     assert before["counts"] == {"orders": 300, "customers": 50, "events": 600, "fiscal_calendar": 1096}
     orders = lake_table("orders")
     assert orders.columns == [
-        "order_id", "customer_id", "order_date", "status", "channel", "amount", "currency", "modified_at"
+        "order_id",
+        "customer_id",
+        "order_date",
+        "status",
+        "channel",
+        "amount",
+        "currency",
+        "modified_at",
     ]
     bounds = orders.selectExpr(
         "min(order_date)", "max(order_date)", "max(modified_at)", "max(customer_id)"

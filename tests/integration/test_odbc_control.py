@@ -39,14 +39,28 @@ def wh(warehouse) -> Iterator[dict[str, str]]:
 
 
 def _config() -> object:
-    return parse_config({
-        "export_group_name": "g", "export_name": "fiscal", "is_active": True, "execution_group": 1,
-        "source_type": "warehouse", "source_workspace": "WS", "source_datastore": WAREHOUSE,
-        "source_schema": "dbo", "source_table": "t", "target_workspace": "WS", "target_lakehouse": "lh",
-        "target_path": "x/", "file_format": "csv", "extract_type": "period",
-        "period_filter_column": "d",
-        "period_date_query": "SELECT start_date, end_date FROM dbo.fn_GetFiscalMonth('{run_date:%Y-%m-%d}')",
-    })
+    return parse_config(
+        {
+            "export_group_name": "g",
+            "export_name": "fiscal",
+            "is_active": True,
+            "execution_group": 1,
+            "source_type": "warehouse",
+            "source_workspace": "WS",
+            "source_datastore": WAREHOUSE,
+            "source_schema": "dbo",
+            "source_table": "t",
+            "target_workspace": "WS",
+            "target_lakehouse": "lh",
+            "target_path": "x/",
+            "file_format": "csv",
+            "extract_type": "period",
+            "period_filter_column": "d",
+            "period_date_query": (
+                "SELECT start_date, end_date FROM dbo.fn_GetFiscalMonth('{run_date:%Y-%m-%d}')"
+            ),
+        }
+    )
 
 
 def test_period_date_query_runs_through_pyodbc(wh, tmp_path: Path) -> None:

@@ -172,9 +172,12 @@ def test_warehouse_sessions_are_read_only(env, warehouse) -> None:
     with pytest.raises(Exception, match="read-only transaction"):
         reader.load().collect()
     assert rows() == 10
-    for query in ("DELETE FROM dbo.orders", "SELECT 1; DELETE FROM dbo.orders",
-                  "WITH d AS (DELETE FROM dbo.orders RETURNING id) SELECT * FROM d",
-                  "SELECT id INTO dbo.copy FROM dbo.orders"):
+    for query in (
+        "DELETE FROM dbo.orders",
+        "SELECT 1; DELETE FROM dbo.orders",
+        "WITH d AS (DELETE FROM dbo.orders RETURNING id) SELECT * FROM d",
+        "SELECT id INTO dbo.copy FROM dbo.orders",
+    ):
         with pytest.raises(ConfigError, match="source_query"):
             run(env, {**row, "source_query": query})
     assert rows() == 10

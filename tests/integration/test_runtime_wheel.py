@@ -130,13 +130,19 @@ def test_wheel_runs_an_export_in_a_fresh_venv_with_only_pyspark_and_delta(
 
     onelake = tmp_path / "onelake"
     env = {
-        key: value for key, value in os.environ.items()
+        key: value
+        for key, value in os.environ.items()
         if not key.startswith(("PYTHON", "VIRTUAL_ENV", "SPARK_HOME", "PYSPARK"))
     }
-    env.update({
-        "FABGEN_ONELAKE_ROOT": str(onelake), "FABGEN_PLATFORM": "local", "FABGEN_SPARK_MASTER": "local[2]",
-        "FABGEN_SPARK_DRIVER_MEMORY": "1g", "FABGEN_SPARK_WAREHOUSE": str(tmp_path / "warehouse"),
-    })
+    env.update(
+        {
+            "FABGEN_ONELAKE_ROOT": str(onelake),
+            "FABGEN_PLATFORM": "local",
+            "FABGEN_SPARK_MASTER": "local[2]",
+            "FABGEN_SPARK_DRIVER_MEMORY": "1g",
+            "FABGEN_SPARK_WAREHOUSE": str(tmp_path / "warehouse"),
+        }
+    )
     cmd = [str(python), "-c", _EXPORT_SCRIPT]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

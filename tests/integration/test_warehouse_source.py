@@ -52,7 +52,10 @@ def wh(spark, local_platform, warehouse):
 
 def cfg(name: str, **overrides: Any) -> dict[str, Any]:
     source = dict(
-        source_type="warehouse", source_workspace=WS, source_datastore=WAREHOUSE, source_schema="dbo",
+        source_type="warehouse",
+        source_workspace=WS,
+        source_datastore=WAREHOUSE,
+        source_schema="dbo",
         source_table="orders",
     )
     return csv_export_row("wh", name, source, (WS, "lh_out"), **overrides)

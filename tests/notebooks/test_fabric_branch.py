@@ -51,9 +51,13 @@ def _fabric_env(ex: dict) -> dict[str, str]:
         IPYTHONDIR=str(ipython),
         FABRIC_STANDIN_ONELAKE=str(onelake),
         FABRIC_STANDIN_PIP_LOG=str(root / "pip.log"),
-        FABRIC_STANDIN_CONTEXT=json.dumps({
-            "currentWorkspaceName": WORKSPACE, "currentWorkspaceId": WORKSPACE_ID, "isForPipeline": True,
-        }),
+        FABRIC_STANDIN_CONTEXT=json.dumps(
+            {
+                "currentWorkspaceName": WORKSPACE,
+                "currentWorkspaceId": WORKSPACE_ID,
+                "isForPipeline": True,
+            }
+        ),
     )
     return env
 
@@ -64,10 +68,24 @@ def _papermill(ex: dict, env: dict[str, str], notebook: Path, name: str, run_dat
     exit_file = root / f"{name}.exit.json"
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "papermill", str(notebook), str(root / f"{name}.fabric.ipynb"),
-         "-p", "run_date", run_date, "--cwd", str(root), "--no-progress-bar"],
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(notebook),
+            str(root / f"{name}.fabric.ipynb"),
+            "-p",
+            "run_date",
+            run_date,
+            "--cwd",
+            str(root),
+            "--no-progress-bar",
+        ],
         env={**env, "FABRIC_STANDIN_EXIT_FILE": str(exit_file)},
-        capture_output=True, text=True, timeout=1800, check=False,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
     )
     print(f"papermill (Fabric branch) {name}: {time.perf_counter() - started:.1f} s")
     return proc, exit_file
@@ -108,7 +126,7 @@ def test_a_notebook_runs_its_fabric_branch_with_the_run_date_papermill_injects(e
             # FabricPlatform's OneLake URIs (name form), resolved by the stand-in's Hadoop mount.
             prefix = f"abfss://{WORKSPACE}@{HOST}/lh_exports.Lakehouse/Files/"
             assert path.startswith(prefix), path
-            assert (files / path[len(prefix):]).is_file(), path
+            assert (files / path[len(prefix) :]).is_file(), path
             # the names carry the injected date
             assert day in path or entry["export_name"] == "fiscal_calendar", path
     year, month, day_of_month = RUN_DATE.split("-")
@@ -145,7 +163,7 @@ def test_inline_install_cell_keeps_injected_parameters(example: dict, tmp_path: 
     import nbformat
 
     nb = nbformat.read(notebook, as_version=4)
-    install = next(i for i, c in enumerate(nb.cells) if "run_line_magic(\"pip\"" in c.source)
+    install = next(i for i, c in enumerate(nb.cells) if 'run_line_magic("pip"' in c.source)
     parameters = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     assert install < parameters
     cell = nb.cells.pop(install)

@@ -59,7 +59,12 @@ def example(tmp_path_factory: pytest.TempPathFactory, warehouse: dict[str, str])
     }
     seed = subprocess.run(
         [sys.executable, str(EXAMPLE / "seed.py"), "--rows", str(ROWS), "--project", str(EXAMPLE)],
-        env=env, cwd=root, capture_output=True, text=True, timeout=900, check=False,
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     assert seed.returncode == 0, seed.stdout[-3000:] + seed.stderr[-3000:]
     started = time.perf_counter()
@@ -72,6 +77,7 @@ def example(tmp_path_factory: pytest.TempPathFactory, warehouse: dict[str, str])
 
 def _notebooks_in_order(example: dict) -> list[Path]:
     """Every rendered .ipynb, by group, then execution group (numerically)."""
+
     def key(path: Path) -> tuple[str, int]:
         group, _, eg = path.stem.rpartition("_eg")
         return group, int(eg)
@@ -84,8 +90,14 @@ def _files(example: dict) -> Path:
 
 
 def _gold(example: dict, table: str):
-    return read_delta(Path(example["env"]["FABGEN_ONELAKE_ROOT"]) / WORKSPACE / "lh_gold.Lakehouse" / "Tables"
-                      / "dbo" / table)
+    return read_delta(
+        Path(example["env"]["FABGEN_ONELAKE_ROOT"])
+        / WORKSPACE
+        / "lh_gold.Lakehouse"
+        / "Tables"
+        / "dbo"
+        / table
+    )
 
 
 def _pg(example: dict, query: str) -> int:
@@ -93,8 +105,12 @@ def _pg(example: dict, query: str) -> int:
 
     env = example["env"]
     conn = psycopg2.connect(
-        host=env["FABGEN_PG_HOST"], port=int(env["FABGEN_PG_PORT"]), user=env["FABGEN_PG_USER"],
-        password=env["FABGEN_PG_PASSWORD"], dbname="wh_analytics", connect_timeout=10,
+        host=env["FABGEN_PG_HOST"],
+        port=int(env["FABGEN_PG_PORT"]),
+        user=env["FABGEN_PG_USER"],
+        password=env["FABGEN_PG_PASSWORD"],
+        dbname="wh_analytics",
+        connect_timeout=10,
     )
     try:
         with conn.cursor() as cur:
@@ -154,45 +170,102 @@ def _sql(query: str) -> Callable[[dict], int]:
 Expectation = tuple[str, str, str | None, Callable[[dict], int]]
 EXPECTED: dict[str, Expectation] = {
     # sales, execution group 1
-    "dim_customers": ("sales/dims/2025/12/12", r"customers_20251212\.csv", r"customers_20251212\.done",
-                      _customers),
-    "dim_customers_wh": ("sales/dims/warehouse", r"CUSTOMERS_20251212\.zip", None,
-                         _sql("SELECT count(*) FROM dbo.customers")),
+    "dim_customers": (
+        "sales/dims/2025/12/12",
+        r"customers_20251212\.csv",
+        r"customers_20251212\.done",
+        _customers,
+    ),
+    "dim_customers_wh": (
+        "sales/dims/warehouse",
+        r"CUSTOMERS_20251212\.zip",
+        None,
+        _sql("SELECT count(*) FROM dbo.customers"),
+    ),
     "fiscal_calendar": ("sales/dims/calendar", r"fiscal_calendar_\d{8}_\d{6}\.parquet", None, _calendar),
     # sales, execution group 2
-    "daily_orders": ("sales/orders/2025/12", r"orders_20251212_[0-9a-f]{8}\.csv\.gz",
-                     r"A0_ORDERS_\d{14}\.done", _orders_since_initial_watermark),
-    "orders_fiscal_month": ("sales/orders_by_month", r"orders_20251201_20251231\.parquet", None,
-                            _orders_of_the_fiscal_month),
+    "daily_orders": (
+        "sales/orders/2025/12",
+        r"orders_20251212_[0-9a-f]{8}\.csv\.gz",
+        r"A0_ORDERS_\d{14}\.done",
+        _orders_since_initial_watermark,
+    ),
+    "orders_fiscal_month": (
+        "sales/orders_by_month",
+        r"orders_20251201_20251231\.parquet",
+        None,
+        _orders_of_the_fiscal_month,
+    ),
     "events": ("sales/events", r"events_20251212_[0-9a-f]{8}\.zip", None, _events),
-    "purchase_events": ("sales/events/purchases/20251212", r"purchases_part\d+_[0-9a-f]{8}\.json",
-                        r"purchases_20251212\.ready", _purchases),
-    "orders_wh_snapshot": ("sales/warehouse/orders", r"orders_snapshot_20251212\.parquet", None,
-                           _sql("SELECT count(*) FROM dbo.orders")),
+    "purchase_events": (
+        "sales/events/purchases/20251212",
+        r"purchases_part\d+_[0-9a-f]{8}\.json",
+        r"purchases_20251212\.ready",
+        _purchases,
+    ),
+    "orders_wh_snapshot": (
+        "sales/warehouse/orders",
+        r"orders_snapshot_20251212\.parquet",
+        None,
+        _sql("SELECT count(*) FROM dbo.orders"),
+    ),
     # finance, execution group 1
-    "fiscal_transactions": ("finance/fiscal_transactions/2025", r"A0_TRANS_20251201\.zip",
-                            r"A0_TRANS_20251201\.done",
-                            _sql("SELECT count(*) FROM dbo.transactions t, "
-                                 + IN_FISCAL_MONTH.format(column="transaction_date"))),
-    "transactions_changes": ("finance/transactions/changes", r"transactions_20251212_[0-9a-f]{8}\.json\.zst",
-                             None, _sql("SELECT count(*) FROM dbo.transactions")),
+    "fiscal_transactions": (
+        "finance/fiscal_transactions/2025",
+        r"A0_TRANS_20251201\.zip",
+        r"A0_TRANS_20251201\.done",
+        _sql("SELECT count(*) FROM dbo.transactions t, " + IN_FISCAL_MONTH.format(column="transaction_date")),
+    ),
+    "transactions_changes": (
+        "finance/transactions/changes",
+        r"transactions_20251212_[0-9a-f]{8}\.json\.zst",
+        None,
+        _sql("SELECT count(*) FROM dbo.transactions"),
+    ),
     # finance, execution group 2
-    "monthly_revenue": ("finance/revenue/2025", r"revenue_202512\.csv\.br", None,
-                        _sql("SELECT count(*) FROM dbo.orders t "
-                             "JOIN dbo.customers c ON t.customer_id = c.customer_id, "
-                             + IN_FISCAL_MONTH.format(column="order_date"))),
-    "large_transactions": ("finance/large", r"large_transactions_20251212\.parquet", None,
-                           _sql("SELECT count(*) FROM dbo.transactions WHERE amount > 1000")),
+    "monthly_revenue": (
+        "finance/revenue/2025",
+        r"revenue_202512\.csv\.br",
+        None,
+        _sql(
+            "SELECT count(*) FROM dbo.orders t "
+            "JOIN dbo.customers c ON t.customer_id = c.customer_id, "
+            + IN_FISCAL_MONTH.format(column="order_date")
+        ),
+    ),
+    "large_transactions": (
+        "finance/large",
+        r"large_transactions_20251212\.parquet",
+        None,
+        _sql("SELECT count(*) FROM dbo.transactions WHERE amount > 1000"),
+    ),
 }
 
 
 def _run_nbval(example: dict, notebook: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-cell-timeout=900", "-p", "no:cacheprovider",
-         "-q", "-c", str(example["root"] / "pytest.ini"), "--rootdir", str(example["root"]), str(notebook)],
-        env={**example["env"], "FABGEN_RUN_DATE": RUN_DATE}, cwd=example["root"],
-        capture_output=True, text=True, timeout=1800, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval-lax",
+            "--nbval-cell-timeout=900",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-c",
+            str(example["root"] / "pytest.ini"),
+            "--rootdir",
+            str(example["root"]),
+            str(notebook),
+        ],
+        env={**example["env"], "FABGEN_RUN_DATE": RUN_DATE},
+        cwd=example["root"],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
     )
     return time.perf_counter() - started, proc
 

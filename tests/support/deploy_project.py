@@ -28,14 +28,16 @@ def export_rows(groups: dict[str, list[int]]) -> list[dict[str, Any]]:
     for group, execution_groups in groups.items():
         safe = re.sub(r"\W", "_", group)
         for eg in execution_groups:
-            rows.append({
-                **_ROW,
-                "export_group_name": group,
-                "export_name": f"{safe}_table_{eg}",
-                "execution_group": eg,
-                "source_table": f"{safe}_table_{eg}",
-                "target_path": f"{group}/{eg}/",
-            })
+            rows.append(
+                {
+                    **_ROW,
+                    "export_group_name": group,
+                    "export_name": f"{safe}_table_{eg}",
+                    "execution_group": eg,
+                    "source_table": f"{safe}_table_{eg}",
+                    "target_path": f"{group}/{eg}/",
+                }
+            )
     return rows
 
 

@@ -155,7 +155,9 @@ def test_owned_needs_fabgen_naming_and_description() -> None:
 
 def test_prune_selects_only_owned_orphans_in_unpublish_order() -> None:
     local = [
-        ref("Notebook", "sales_eg1"), ref("DataPipeline", "sales_pipeline"), ref("Environment", "shop_env"),
+        ref("Notebook", "sales_eg1"),
+        ref("DataPipeline", "sales_pipeline"),
+        ref("Environment", "shop_env"),
     ]
     deployed = [
         *local,
@@ -169,12 +171,18 @@ def test_prune_selects_only_owned_orphans_in_unpublish_order() -> None:
     ]
     chosen = prune_selection(local, deployed, "shop")
     assert [(i.type, i.name) for i in chosen] == [
-        ("DataPipeline", "old_pipeline"), ("Notebook", "old_eg2"), ("Notebook", "old_eg1"),
+        ("DataPipeline", "old_pipeline"),
+        ("Notebook", "old_eg2"),
+        ("Notebook", "old_eg1"),
     ]
     actions = plan_actions(local, deployed, "shop", prune=True)
     assert [(a.verb, a.item.name) for a in actions] == [
-        ("update", "shop_env"), ("update", "sales_eg1"), ("update", "sales_pipeline"),
-        ("remove", "old_pipeline"), ("remove", "old_eg2"), ("remove", "old_eg1"),
+        ("update", "shop_env"),
+        ("update", "sales_eg1"),
+        ("update", "sales_pipeline"),
+        ("remove", "old_pipeline"),
+        ("remove", "old_eg2"),
+        ("remove", "old_eg1"),
     ]
     assert all(a.verb != "remove" for a in plan_actions(local, deployed, "shop", prune=False))
 
@@ -182,7 +190,8 @@ def test_prune_selects_only_owned_orphans_in_unpublish_order() -> None:
 def test_plan_without_workspace_lists_what_would_be_published() -> None:
     local = [ref("DataPipeline", "a_pipeline"), ref("Notebook", "a_eg1")]
     assert [(a.verb, a.item.name) for a in plan_actions(local, None, "shop", prune=True)] == [
-        ("publish", "a_eg1"), ("publish", "a_pipeline"),
+        ("publish", "a_eg1"),
+        ("publish", "a_pipeline"),
     ]
 
 

@@ -29,8 +29,10 @@ def fabric(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[object]:
     monkeypatch.syspath_prepend(str(STANDIN))
     monkeypatch.delenv("FABGEN_PLATFORM", raising=False)
     monkeypatch.setenv("FABRIC_STANDIN_ONELAKE", str(tmp_path / "onelake"))
-    monkeypatch.setenv("FABRIC_STANDIN_CONTEXT", json.dumps({"currentWorkspaceName": "DEV_WORKSPACE",
-                                                              "currentWorkspaceId": WS_ID}))
+    monkeypatch.setenv(
+        "FABRIC_STANDIN_CONTEXT",
+        json.dumps({"currentWorkspaceName": "DEV_WORKSPACE", "currentWorkspaceId": WS_ID}),
+    )
     import notebookutils
 
     yield notebookutils
@@ -56,7 +58,10 @@ def test_warehouse_workspace_from_the_runtime_context(fabric, monkeypatch: pytes
     catalog.configure({"workspaces": {"OTHER_WS": other}, "warehouses": {"OTHER_WS/wh_sales": endpoint}})
     conn = platform.FabricPlatform().warehouse("OTHER_WS", "wh_sales")
     assert conn.workspace_id == other
-    assert conn.jdbc_url == "jdbc:sqlserver://x.datawarehouse.fabric.microsoft.com:1433;database={wh_sales};encrypt=true"
+    assert (
+        conn.jdbc_url
+        == "jdbc:sqlserver://x.datawarehouse.fabric.microsoft.com:1433;database={wh_sales};encrypt=true"
+    )
     assert conn.control == "odbc"  # pyodbc is importable here (it ships with Fabric Runtime 1.3)
     assert "Driver=ODBC Driver 18 for SQL Server" in conn.odbc
     monkeypatch.setenv("FABRIC_STANDIN_TOKEN", "tok")
@@ -95,10 +100,16 @@ def test_the_rendered_result_cell_exits_with_the_result_on_fabric(
     assert namespace["ON_FABRIC"] is True
     import fabgen_runtime
 
-    namespace.update(fabgen_runtime=fabgen_runtime, result={
-        "success": True, "successful": 1, "failed": 0, "total_exports": 1,
-        "results": [{"export_name": "dim_customers", "status": "success", "rows_exported": 3}],
-    })
+    namespace.update(
+        fabgen_runtime=fabgen_runtime,
+        result={
+            "success": True,
+            "successful": 1,
+            "failed": 0,
+            "total_exports": 1,
+            "results": [{"export_name": "dim_customers", "status": "success", "rows_exported": 3}],
+        },
+    )
     exec(result_cell, namespace)
     exit_value = json.loads((tmp_path / "exit.json").read_text())
     assert exit_value["successful"] == 1 and exit_value["results"][0]["export_name"] == "dim_customers"

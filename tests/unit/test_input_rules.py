@@ -164,7 +164,10 @@ def test_run_and_plan_arguments_are_checked_before_spark(
 def test_incremental_without_run_id_or_timestamp_warns(tmp_path: Path) -> None:
     root = project(tmp_path)
     row = base(
-        export_group_name="p", export_name="inc", extract_type="incremental", incremental_column="m",
+        export_group_name="p",
+        export_name="inc",
+        extract_type="incremental",
+        incremental_column="m",
         target_filename_pattern="inc_{run_date:%Y%m%d}.csv",
     )
     (root / "exports" / "inc.yaml").write_text(yaml.safe_dump({"exports": [row]}))
@@ -212,8 +215,17 @@ def test_a_spark_backslash_does_not_end_a_string_early() -> None:
 
 
 def test_writer_option_table_accepts_what_the_docs_list() -> None:
-    ok = {"header": "false", "sep": ";", "quote": '"', "escape": "\\", "nullValue": "", "lineSep": "\r\n",
-          "encoding": "utf-8", "dateFormat": "dd.MM.yyyy", "timeZone": "Europe/Amsterdam"}
+    ok = {
+        "header": "false",
+        "sep": ";",
+        "quote": '"',
+        "escape": "\\",
+        "nullValue": "",
+        "lineSep": "\r\n",
+        "encoding": "utf-8",
+        "dateFormat": "dd.MM.yyyy",
+        "timeZone": "Europe/Amsterdam",
+    }
     assert writer_options.problems("csv", ok) == []
     assert writer_options.problems("csv", {"encoding": "UTF-16BE", "lineSep": "\n"}) == []
     json_ok = {"ignoreNullFields": "true", "lineSep": "\r\n", "encoding": "UTF-32LE"}

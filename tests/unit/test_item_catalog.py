@@ -49,7 +49,9 @@ def test_lakehouse_without_schemas(tmp_path: Path) -> None:
     # Other lakehouses keep Tables/<schema>/<table>.
     nested = tmp_path / "ws" / "gold.Lakehouse" / "Tables" / "sales" / "orders"
     assert table_uri(local, "ws", "gold", "sales", "orders") == str(nested)
-    assert table_uri(FabricPlatform(), "ws", "flat", "dbo", "o") == f"abfss://ws@{HOST}/flat.Lakehouse/Tables/o"
+    assert (
+        table_uri(FabricPlatform(), "ws", "flat", "dbo", "o") == f"abfss://ws@{HOST}/flat.Lakehouse/Tables/o"
+    )
 
 
 @pytest.mark.parametrize(

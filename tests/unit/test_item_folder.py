@@ -84,7 +84,7 @@ def check_environment_item(files: dict[str, str | bytes], runtime_version: str, 
     """The Environment item holds the wheel the notebooks were rendered for, and the Spark runtime."""
     wheels = {p: c for p, c in files.items() if p.endswith(".whl")}
     assert len(wheels) == 1
-    (path, data), = wheels.items()
+    ((path, data),) = wheels.items()
     assert "/Libraries/CustomLibraries/" in path
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert zf.testzip() is None

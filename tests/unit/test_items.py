@@ -107,5 +107,6 @@ def test_inline_install_enables_pip_in_pipeline_runs(tmp_path: Path) -> None:
     content = json.loads(rendered.files["sales_pipeline.DataPipeline/pipeline-content.json"])
     for activity in content["properties"]["activities"]:
         assert activity["typeProperties"]["parameters"]["_inlineInstallationEnabled"] == {
-            "value": True, "type": "bool"
+            "value": True,
+            "type": "bool",
         }

@@ -76,7 +76,8 @@ def test_fabric_py_metadata() -> None:
     assert lakehouse["default_lakehouse"] == LAKEHOUSE.default_lakehouse
     assert lakehouse["default_lakehouse_name"] == "lh_config"
     assert lakehouse["known_lakehouses"] == [
-        {"id": LAKEHOUSE.default_lakehouse}, {"id": "99999999-2222-3333-4444-555555555555"}
+        {"id": LAKEHOUSE.default_lakehouse},
+        {"id": "99999999-2222-3333-4444-555555555555"},
     ]
     assert meta["dependencies"]["environment"] == {
         "environmentId": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
@@ -151,7 +152,7 @@ def test_py_literal_is_readable() -> None:
     text = py_literal([{"name": "a", "query": "SELECT a, b, c\nFROM some_table\nWHERE a > 1"}])
     assert text == (
         "[\n"
-        '    {\n'
+        "    {\n"
         '        "name": "a",\n'
         '        "query": (\n'
         '            "SELECT a, b, c\\n"\n'

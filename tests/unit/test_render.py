@@ -42,13 +42,21 @@ def test_one_notebook_per_execution_group_with_cells_in_order(root: Path) -> Non
     assert rendered.groups == ["ops.daily", "sales"]
     wheel = f"fabgen_runtime-{fabgen_runtime.__version__}-py3-none-any.whl"
     assert sorted(rendered.files) == [
-        "ipynb/ops_daily_eg3.ipynb", "ipynb/sales_eg1.ipynb", "ipynb/sales_eg2.ipynb",
-        "ops_daily_eg3.Notebook/.platform", "ops_daily_eg3.Notebook/notebook-content.py",
-        "ops_daily_pipeline.DataPipeline/.platform", "ops_daily_pipeline.DataPipeline/pipeline-content.json",
-        "sales_eg1.Notebook/.platform", "sales_eg1.Notebook/notebook-content.py",
-        "sales_eg2.Notebook/.platform", "sales_eg2.Notebook/notebook-content.py",
-        "sales_pipeline.DataPipeline/.platform", "sales_pipeline.DataPipeline/pipeline-content.json",
-        "shop_env.Environment/.platform", f"shop_env.Environment/Libraries/CustomLibraries/{wheel}",
+        "ipynb/ops_daily_eg3.ipynb",
+        "ipynb/sales_eg1.ipynb",
+        "ipynb/sales_eg2.ipynb",
+        "ops_daily_eg3.Notebook/.platform",
+        "ops_daily_eg3.Notebook/notebook-content.py",
+        "ops_daily_pipeline.DataPipeline/.platform",
+        "ops_daily_pipeline.DataPipeline/pipeline-content.json",
+        "sales_eg1.Notebook/.platform",
+        "sales_eg1.Notebook/notebook-content.py",
+        "sales_eg2.Notebook/.platform",
+        "sales_eg2.Notebook/notebook-content.py",
+        "sales_pipeline.DataPipeline/.platform",
+        "sales_pipeline.DataPipeline/pipeline-content.json",
+        "shop_env.Environment/.platform",
+        f"shop_env.Environment/Libraries/CustomLibraries/{wheel}",
         "shop_env.Environment/Setting/Sparkcompute.yml",
     ]
     for name, model in rendered.notebooks.items():
@@ -83,8 +91,11 @@ def test_parameters_cell(root: Path) -> None:
     exec(cell.source, namespace)
     values = {k: v for k, v in namespace.items() if not k.startswith("__")}
     assert values == {
-        "run_date": "", "execution_id": "", "is_retry": False,
-        "timezone": "Australia/Sydney", "max_concurrency": 3,
+        "run_date": "",
+        "execution_id": "",
+        "is_retry": False,
+        "timezone": "Australia/Sydney",
+        "max_concurrency": 3,
     }
 
 
@@ -96,8 +107,11 @@ def test_embedded_rows_are_the_execution_groups_configs(root: Path) -> None:
         rows = _assigned(cell.source, "EXPORT_ROWS")
         assert {row["export_name"] for row in rows} == expected
         configs = fabgen_runtime.parse_configs(rows)
-        assert configs == [c for c in sorted(project.configs, key=lambda c: c.export_name)
-                           if c.export_group_name == "sales" and c.execution_group == eg and c.is_active]
+        assert configs == [
+            c
+            for c in sorted(project.configs, key=lambda c: c.export_name)
+            if c.export_group_name == "sales" and c.execution_group == eg and c.is_active
+        ]
         lakehouse = _assigned(cell.source, "CONFIG_LAKEHOUSE")
         assert lakehouse == {"workspace": "DEV_WORKSPACE", "lakehouse": "lh_config"}
         assert "fabgen_runtime.parse_configs(EXPORT_ROWS)" in cell.source
@@ -131,18 +145,36 @@ def _run_result_cell(source: str, result: dict) -> dict:
 
 def test_result_cell_raises_when_an_export_failed(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = render_project(load_project(root)).notebooks["sales_eg1"].cells[5].source
-    ok = {"success": True, "total_exports": 1, "successful": 1, "failed": 0,
-          "results": [
-              {"export_name": "customers", "status": "success", "rows_exported": 10, "files_created": 1,
-               "duration": 1.5, "error": None},
-          ]}
+    ok = {
+        "success": True,
+        "total_exports": 1,
+        "successful": 1,
+        "failed": 0,
+        "results": [
+            {
+                "export_name": "customers",
+                "status": "success",
+                "rows_exported": 10,
+                "files_created": 1,
+                "duration": 1.5,
+                "error": None,
+            },
+        ],
+    }
     _run_result_cell(source, ok)
     out = capsys.readouterr().out
     assert "customers" in out and "1 of 1 export(s) succeeded" in out
     assert json.loads(out.strip().splitlines()[-1]) == ok
-    failed = {**ok, "success": False, "successful": 0, "failed": 1,
-              "results": [{"export_name": "customers", "status": "error", "error": "boom"},
-                          {"export_name": "products", "status": "skipped"}]}
+    failed = {
+        **ok,
+        "success": False,
+        "successful": 0,
+        "failed": 1,
+        "results": [
+            {"export_name": "customers", "status": "error", "error": "boom"},
+            {"export_name": "products", "status": "skipped"},
+        ],
+    }
     message = r"2 export\(s\) did not succeed: customers \(error\), products \(skipped\)"
     with pytest.raises(ExportError, match=message):
         _run_result_cell(source, failed)
@@ -209,14 +241,16 @@ def test_environment_maps_names_and_ids(root: Path) -> None:
     assert rows[0]["source_workspace"] == "PROD_WORKSPACE" and rows[0]["target_workspace"] == "PROD_WORKSPACE"
     assert rows[0]["source_datastore"] == "wh_sales_prod"
     assert _assigned(model.cells[3].source, "CONFIG_LAKEHOUSE") == {
-        "workspace": "PROD_WORKSPACE", "lakehouse": "lh_config_prod",
+        "workspace": "PROD_WORKSPACE",
+        "lakehouse": "lh_config_prod",
     }
     assert model.lakehouse is not None
     assert model.lakehouse.default_lakehouse == "0b9a0000-0000-4000-8000-000000000003"
     assert model.lakehouse.default_lakehouse_name == "lh_config_prod"
     assert model.lakehouse.default_lakehouse_workspace_id == "7d1e0000-0000-4000-8000-000000000002"
     assert model.lakehouse.known_lakehouses == (
-        "0b9a0000-0000-4000-8000-000000000003", "0b9a0000-0000-4000-8000-000000000004",
+        "0b9a0000-0000-4000-8000-000000000003",
+        "0b9a0000-0000-4000-8000-000000000004",
     )
     assert "environment `prod`" in model.cells[0].source
     # Logical ids do not depend on the environment.
@@ -280,7 +314,10 @@ def test_cli_render_writes_and_checks(root: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "created" in result.output and "sales_eg1.Notebook/notebook-content.py" in result.output
     assert sorted(p.name for p in out.iterdir()) == [
-        "ipynb", "sales_eg1.Notebook", "sales_eg2.Notebook", "sales_pipeline.DataPipeline",
+        "ipynb",
+        "sales_eg1.Notebook",
+        "sales_eg2.Notebook",
+        "sales_pipeline.DataPipeline",
         "shop_env.Environment",
     ]
     check = runner.invoke(main, ["render", "-p", str(root), "--group", "sales", "--out", str(out), "--check"])

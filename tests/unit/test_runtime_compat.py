@@ -95,8 +95,26 @@ def test_imports_only_what_fabric_provides() -> None:
 
 # Removed from the standard library by Python 3.13 (Runtime 2.0's Python; PEP 594 and lib2to3).
 REMOVED_IN_313 = {
-    "aifc", "audioop", "cgi", "cgitb", "chunk", "crypt", "imghdr", "mailcap", "msilib", "nis", "nntplib",
-    "ossaudiodev", "pipes", "sndhdr", "spwd", "sunau", "telnetlib", "uu", "xdrlib", "lib2to3",
+    "aifc",
+    "audioop",
+    "cgi",
+    "cgitb",
+    "chunk",
+    "crypt",
+    "imghdr",
+    "mailcap",
+    "msilib",
+    "nis",
+    "nntplib",
+    "ossaudiodev",
+    "pipes",
+    "sndhdr",
+    "spwd",
+    "sunau",
+    "telnetlib",
+    "uu",
+    "xdrlib",
+    "lib2to3",
 }
 
 
@@ -120,12 +138,28 @@ def test_runtime_declares_python_311() -> None:
 def test_state_schemas_are_built_without_the_jvm() -> None:
     # StructType.fromDDL needs Spark 4 and a live JVM; these schemas need neither.
     schema = state_model.struct(
-        {"a": "string", "b": "bigint", "c": "int", "d": "boolean", "e": "date", "f": "timestamp",
-         "g": "double", "h": "array<string>", "i": "map<string,string>"}
+        {
+            "a": "string",
+            "b": "bigint",
+            "c": "int",
+            "d": "boolean",
+            "e": "date",
+            "f": "timestamp",
+            "g": "double",
+            "h": "array<string>",
+            "i": "map<string,string>",
+        }
     )
     assert [f.dataType for f in schema.fields] == [
-        T.StringType(), T.LongType(), T.IntegerType(), T.BooleanType(), T.DateType(), T.TimestampType(),
-        T.DoubleType(), T.ArrayType(T.StringType(), True), T.MapType(T.StringType(), T.StringType(), True),
+        T.StringType(),
+        T.LongType(),
+        T.IntegerType(),
+        T.BooleanType(),
+        T.DateType(),
+        T.TimestampType(),
+        T.DoubleType(),
+        T.ArrayType(T.StringType(), True),
+        T.MapType(T.StringType(), T.StringType(), True),
     ]
     assert all(f.nullable for f in schema.fields)
     log = state_model.struct(state_model.LOG_COLUMNS)

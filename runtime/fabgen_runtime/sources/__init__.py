@@ -123,4 +123,3 @@ def period_from_rows(rows: Sequence[Mapping[str, Any]], export: str) -> tuple[da
             export,
         )
     return values["start_date"], values["end_date"]
-

@@ -47,18 +47,29 @@ def connection_string(attributes: Mapping[str, Any]) -> str:
 
 def fabric_connection_string(sql_endpoint: str, database: str, driver: str = FABRIC_DRIVER) -> str:
     """A warehouse's SQL endpoint over ODBC Driver 18, encrypted, authenticated by an access token."""
-    return connection_string({
-        "Driver": driver, "Server": f"{sql_endpoint},1433", "Database": database,
-        "Encrypt": "yes", "TrustServerCertificate": "no",
-    })
+    return connection_string(
+        {
+            "Driver": driver,
+            "Server": f"{sql_endpoint},1433",
+            "Database": database,
+            "Encrypt": "yes",
+            "TrustServerCertificate": "no",
+        }
+    )
 
 
 def local_connection_string(host: str, port: str | int, database: str, user: str, password: str) -> str:
     """The local PostgreSQL warehouse over its ODBC driver."""
-    return connection_string({
-        "Driver": LOCAL_DRIVER, "Server": host, "Port": port, "Database": database,
-        "Uid": user, "Pwd": password,
-    })
+    return connection_string(
+        {
+            "Driver": LOCAL_DRIVER,
+            "Server": host,
+            "Port": port,
+            "Database": database,
+            "Uid": user,
+            "Pwd": password,
+        }
+    )
 
 
 def token_struct(token: str) -> bytes:
@@ -85,9 +96,7 @@ def _pyodbc() -> Any:
     return pyodbc
 
 
-def control_rows(
-    odbc: str, query: str, limit: int = 2, token: str | None = None
-) -> list[dict[str, Any]]:
+def control_rows(odbc: str, query: str, limit: int = 2, token: str | None = None) -> list[dict[str, Any]]:
     """Run one control query over ODBC; at most ``limit`` rows as dicts (column names lower-cased)."""
     pyodbc = _pyodbc()
     attrs = {SQL_COPT_SS_ACCESS_TOKEN: token_struct(token)} if token else None

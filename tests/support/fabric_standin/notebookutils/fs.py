@@ -47,8 +47,13 @@ def local(path: str) -> Path:
 def ls(dir: str) -> list[FileInfo]:
     folder = local(dir)
     return [
-        FileInfo(p.name, f"{dir.rstrip('/')}/{p.name}", p.stat().st_size if p.is_file() else 0, p.is_dir(),
-                 p.is_file())
+        FileInfo(
+            p.name,
+            f"{dir.rstrip('/')}/{p.name}",
+            p.stat().st_size if p.is_file() else 0,
+            p.is_dir(),
+            p.is_file(),
+        )
         for p in sorted(folder.iterdir())
     ]
 

@@ -39,19 +39,19 @@ def to_postgres(tsql: str) -> str:
         if ch == "'":
             end = i + 1
             while end < len(tsql):
-                if tsql[end] == "'" and tsql[end + 1:end + 2] == "'":
+                if tsql[end] == "'" and tsql[end + 1 : end + 2] == "'":
                     end += 2
                 elif tsql[end] == "'":
                     break
                 else:
                     end += 1
-            out.append(tsql[i:end + 1])
+            out.append(tsql[i : end + 1])
             i = end + 1
         elif ch == "[":
             end = i + 1
-            while not (tsql[end] == "]" and tsql[end + 1:end + 2] != "]"):
+            while not (tsql[end] == "]" and tsql[end + 1 : end + 2] != "]"):
                 end += 2 if tsql[end] == "]" else 1
-            out.append('"' + tsql[i + 1:end].replace("]]", "]").replace('"', '""') + '"')
+            out.append('"' + tsql[i + 1 : end].replace("]]", "]").replace('"', '""') + '"')
             i = end + 1
         else:
             out.append(ch)
@@ -68,10 +68,13 @@ def synapsesql(self: DataFrameReader, query: str):  # type: ignore[no-untyped-de
     host, port = os.environ.get("FABGEN_PG_HOST", "127.0.0.1"), os.environ["FABGEN_PG_PORT"]
     url = f"jdbc:postgresql://{host}:{port}/{database}"
     return (
-        self.format("jdbc").option("url", url).option("driver", "org.postgresql.Driver")
+        self.format("jdbc")
+        .option("url", url)
+        .option("driver", "org.postgresql.Driver")
         .option("user", os.environ.get("FABGEN_PG_USER", "fabgen"))
         .option("password", os.environ.get("FABGEN_PG_PASSWORD", "fabgen"))
-        .option("query", to_postgres(query)).load()
+        .option("query", to_postgres(query))
+        .load()
     )
 
 
