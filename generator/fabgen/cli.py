@@ -12,17 +12,16 @@ import os
 import shlex
 import sys
 import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from fabgen_runtime.errors import ConfigError, FabgenError
 
-from . import __version__
-from .project import Project, export_count, load_project
+from . import __version__, commands
+from .options import load, project_option
+from .project import export_count
 
-F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("fabgen")
 
 
@@ -53,53 +52,6 @@ class FabgenGroup(click.Group):
                 click.echo(traceback.format_exc(), err=True)
             report_error(exc)
             ctx.exit(exc.exit_code)
-
-
-def project_option(func: F) -> F:
-    """``--project DIR``: the folder holding fabgen.yaml (or below it)."""
-    return click.option(
-        "--project",
-        "-p",
-        "project_dir",
-        default=".",
-        show_default=True,
-        type=click.Path(file_okay=False, path_type=Path),
-        help="Project folder (holding fabgen.yaml, or any folder below it).",
-    )(func)
-
-
-def group_option(required: bool = False) -> Callable[[F], F]:
-    """``--group G``: the export group to act on."""
-    return click.option("--group", "-g", required=required, help="Export group (export_group_name).")
-
-
-def run_date_option(func: F) -> F:
-    """``--run-date D``: the logical run date."""
-    return click.option("--run-date", help="Logical run date, YYYY-MM-DD (default: today in the timezone).")(
-        func
-    )
-
-
-def timezone_option(func: F) -> F:
-    """``--timezone TZ``: the timezone of run_date and process_date."""
-    return click.option("--timezone", help="IANA timezone for run_date/process_date (default: fabgen.yaml).")(
-        func
-    )
-
-
-def json_option(func: F) -> F:
-    """``--json``: one JSON document on stdout (logs and progress on stderr); exit codes unchanged."""
-    return click.option(
-        "--json",
-        "as_json",
-        is_flag=True,
-        help="Print one JSON document on stdout (see docs/running.md); logs go to stderr.",
-    )(func)
-
-
-def load(project_dir: Path) -> Project:
-    """Load and validate the project (raises ConfigError listing every issue)."""
-    return load_project(project_dir)
 
 
 @click.group(cls=FabgenGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -152,15 +104,5 @@ def validate(project_dir: Path) -> None:
     click.secho(f"OK: {counted}, in {len(groups)} group(s): {', '.join(groups)}", fg="green")
 
 
-def register(command: click.Command) -> click.Command:
-    """Add a command defined in another module to ``fabgen``."""
-    main.add_command(command)
-    return command
-
-
-def _register_commands() -> None:
-    # Each verb lives with the module that owns its concern; importing it registers it.
-    from . import commands  # noqa: F401
-
-
-_register_commands()
+for _command in commands.COMMANDS:
+    main.add_command(_command)

@@ -1,6 +1,6 @@
 """The verbs beyond init/validate, each a thin wrapper over the module that owns its concern.
 
-Importing this module registers the commands on ``fabgen.cli.main``.
+``fabgen.cli`` adds the commands listed in ``COMMANDS`` to its ``main`` group.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from typing import Any
 import click
 from fabgen_runtime.errors import ConfigError
 
-from .cli import (
+from .options import (
     group_option,
     json_option,
     load,
-    main,
     project_option,
     run_date_option,
     timezone_option,
@@ -27,7 +26,7 @@ from .cli import (
 
 
 # ---- plan / run (runtime read path, state and orchestration) -------------------------------
-@main.command()
+@click.command()
 @project_option
 @group_option(required=True)
 @click.option("--export", "-x", "export", help="Only this export (export_name).")
@@ -127,7 +126,7 @@ def log_filter(added: logging.Filter | None) -> Iterator[None]:
             handler.removeFilter(added)  # type: ignore[arg-type]
 
 
-@main.command()
+@click.command()
 @project_option
 @group_option(required=True)
 @click.option("--export", "-x", "export", help="Only this export (export_name).")
@@ -157,7 +156,7 @@ def plan(
         click.echo(line)
 
 
-@main.command()
+@click.command()
 @project_option
 @group_option(required=True)
 @click.option("--export", "-x", "export", help="Only this export (export_name).")
@@ -178,7 +177,7 @@ def recover(project_dir: Path, group: str, export: str | None) -> None:
     sys.exit(1 if recovered.problems else 0)
 
 
-@main.command()
+@click.command()
 @project_option
 @group_option(required=True)
 @json_option
@@ -199,7 +198,7 @@ def status(project_dir: Path, group: str, as_json: bool) -> None:
         click.echo(line)
 
 
-@main.command()
+@click.command()
 @project_option
 @click.option("--export", "-x", "export", required=True, help="The export (export_name).")
 @group_option()
@@ -226,7 +225,7 @@ def history(project_dir: Path, export: str, group: str | None, limit: int, as_js
         click.echo(line)
 
 
-@main.group("config")
+@click.group("config")
 def config_group() -> None:
     """The config table (config_resource_export) in the config lakehouse."""
 
@@ -252,7 +251,7 @@ def _shown(path: Path) -> Path:
         return path
 
 
-@main.command()
+@click.command()
 @project_option
 @group_option()
 @click.option("--env", "-e", "environment", help="Render for this environment of fabgen.yaml.")
@@ -299,7 +298,7 @@ def render(
 
 
 # ---- deploy / build-runtime (shipping to Fabric) ---------------------------------------------
-@main.command("build-runtime")
+@click.command("build-runtime")
 @project_option
 @click.option(
     "--out",
@@ -316,7 +315,7 @@ def build_runtime(project_dir: Path, out_dir: Path | None) -> None:
     click.secho(f"Built {info.summary()}", fg="green")
 
 
-@main.command()
+@click.command()
 @project_option
 @click.option("--env", "-e", "env", required=True, help="Environment of fabgen.yaml to deploy to.")
 @click.option("--prune", is_flag=True, help="Also remove fabgen-owned items no longer rendered.")
@@ -353,3 +352,7 @@ def deploy(
         click.secho(f"Dry run, nothing changed: {counts} in {where}; staged in {result.folder}", fg="green")
     else:
         click.secho(f"Deployed to {where}: {counts}", fg="green")
+
+
+#: the commands cli.main adds (besides init and validate)
+COMMANDS = [run, plan, recover, status, history, config_group, render, build_runtime, deploy]
