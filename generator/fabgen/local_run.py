@@ -268,7 +268,7 @@ def _describe(
     period_queries: bool,
 ) -> dict[str, Any]:
     """One export's plan as a dict (``error`` set when it cannot be planned)."""
-    from fabgen_runtime.export import resolve_inputs
+    from fabgen_runtime.inputs import resolve_inputs
     from fabgen_runtime.plan import build_plan
     from fabgen_runtime.sql import default_dialect
 
@@ -280,22 +280,26 @@ def _describe(
         source_type=config.source_type,
         filters=[],
     )
-    watermark = wtype = start = end = None
     try:
+        # the stored watermark (read once here, for its origin) goes through the runtime's own
+        # resolution, so plan refuses what run refuses (e.g. a watermark of another column)
+        stored = None
+        if config.extract_type == "incremental" and logger is not None:
+            stored = logger.get_watermark(config.export_group_name, config.export_name)
+        watermark, wtype, start, end = resolve_inputs(
+            spark, config, context, None, local, stored=stored, period_query=period_queries
+        )
         if config.extract_type == "incremental":
-            stored = logger.get_watermark(config.export_group_name, config.export_name) if logger else None
             if stored is not None:
-                watermark, wtype, origin = stored.value, stored.type, f"stored by run {stored.run_id}"
+                origin = f"stored by run {stored.run_id}"
             elif config.incremental_initial_watermark:
-                watermark, origin = config.incremental_initial_watermark, "incremental_initial_watermark"
+                origin = "incremental_initial_watermark"
             else:
                 origin = "none yet: the first run exports every row"
             entry.update(watermark=watermark, watermark_origin=origin)
-        if config.extract_type == "period":
-            if not period_queries:
-                entry["period_resolved"] = False
-                return entry
-            _w, _t, start, end = resolve_inputs(spark, config, context, None, local)
+        if config.extract_type == "period" and not period_queries:
+            entry["period_resolved"] = False
+            return entry
         plan = build_plan(
             config,
             context,

@@ -32,13 +32,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from . import failpoints, metrics, publish, schema_drift, sources, sql, writer
-from .errors import FabgenError, StateError
+from .errors import FabgenError
 from .fs import HadoopFS
+from .inputs import resolve_inputs
 from .plan import ExportPlan, RunContext, build_plan
 from .protocol import publish as protocol
 from .protocol.journal import Journal, write_marker
@@ -148,49 +148,6 @@ def _column_type(df: DataFrame, column: str | None) -> str | None:
         if f.name.lower() == column.lower():
             return f.dataType.simpleString()
     return None
-
-
-def resolve_inputs(
-    spark: SparkSession,
-    config: ExportConfig,
-    context: RunContext,
-    logger: ExportLogger | None,
-    platform: Platform,
-    stored: StoredWatermark | bool | None = False,
-) -> tuple[str | None, str | None, datetime | None, datetime | None]:
-    """The watermark (and its column type) and the period dates one run of ``config`` starts from.
-
-    ``stored`` is the watermark read beforehand (None: no stored value); without it (``False``)
-    it is read from ``logger``.
-    """
-    watermark = watermark_type = None
-    start = end = None
-    if config.extract_type == "incremental":
-        if stored is False or stored is True:
-            stored = logger.get_watermark(config.export_group_name, config.export_name) if logger else None
-        if stored is not None:
-            if (
-                stored.column
-                and config.incremental_column
-                and stored.column.lower() != config.incremental_column.lower()
-            ):
-                raise StateError(
-                    f"the stored watermark {stored.value!r} is for column {stored.column!r} "
-                    f"but incremental_column is now {config.incremental_column!r}: delete this export's row "
-                    "from log_resource_export_watermark to start again from incremental_initial_watermark",
-                    config.key,
-                )
-            watermark, watermark_type = stored.value, stored.type
-        else:
-            watermark = config.incremental_initial_watermark
-    if config.extract_type == "period" and config.period_date_query:
-        dialect = sql.default_dialect(config, platform)
-        values = {"run_date": context.run_date, "process_date": context.process_date}
-        query = sql.render_control_query(
-            config.period_date_query, values, dialect, config.key, "period_date_query"
-        )
-        start, end = sources.get(config.source_type).period(spark, config, query, platform)
-    return watermark, watermark_type, start, end
 
 
 class ExportRun:
