@@ -180,11 +180,9 @@ result = orchestrator.process_exports(
 # Result: a summary, then the result as the notebook's exit value, which the pipeline reads as
 # @activity('Run finance_eg1').output.result.exitValue. A failed export fails the notebook (and
 # the pipeline activity). Not inside try/except: notebookutils.notebook.exit does nothing there.
-SUMMARY_COLUMNS = ("export_name", "status", "rows_exported", "files_created", "duration", "error")
-summary = [[str(r.get(c) if r.get(c) is not None else "") for c in SUMMARY_COLUMNS] for r in result["results"]]
-widths = [max(len(c), *(len(row[i]) for row in summary)) for i, c in enumerate(SUMMARY_COLUMNS)]
-for row in [list(SUMMARY_COLUMNS), *summary]:
-    print("  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip())
+from fabgen_runtime.summary import summary_table
+
+print("\n".join(summary_table(result)))
 print(f"{result['successful']} of {result['total_exports']} export(s) succeeded, {result['failed']} failed")
 
 result_json = json.dumps(result, sort_keys=True, default=str)

@@ -96,7 +96,7 @@ def run(
 
 def print_run_summary(outcomes: list[Any], hint: str | None) -> None:
     """Each run date's summary table and counts, then the retry command when one failed."""
-    from .local_run import summary_table
+    from fabgen_runtime.summary import summary_table
 
     for outcome in outcomes:
         result = outcome.result

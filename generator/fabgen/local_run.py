@@ -82,36 +82,6 @@ def check_run_arguments(dates: list[str | None], timezone: str) -> None:
             raise ConfigError(ConfigIssue("run", "--run-date", message)) from None
 
 
-def summary_table(result: dict[str, Any]) -> list[str]:
-    """The result dict as a table: export, state, rows, files, bytes, seconds; then one line per
-    warning (schema drift, NULL incremental values, 0 rows)."""
-    header = ("export", "state", "rows", "files", "bytes", "seconds")
-    rows = [
-        (
-            f"{r['export_group_name']}/{r['export_name']}",
-            r["status"],
-            str(r["rows_exported"]),
-            str(r["files_created"]),
-            str(r["total_bytes"]),
-            f"{r['duration']:.1f}",
-        )
-        for r in result["results"]
-    ]
-    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=False)]
-    lines = []
-    for index, row in enumerate([header, *rows]):
-        cells = [
-            c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells))
-        if index == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    for r in result["results"]:
-        if r["status"] == "warning" and r.get("error"):
-            lines.append(f"warning: {r['export_group_name']}/{r['export_name']}: {r['error']}")
-    return lines
-
-
 @dataclass
 class RunOutcome:
     """What ``fabgen run`` did for one run date."""

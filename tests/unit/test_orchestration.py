@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 
 import pytest
-from fabgen.local_run import run_dates, summary_table
+from fabgen.local_run import run_dates
 from fabgen_runtime.commits import MergeQueue, is_conflict, retry_conflicts
 from fabgen_runtime.config import parse_configs
 from fabgen_runtime.errors import ConfigError, PlatformError
 from fabgen_runtime.export import ExportResult
 from fabgen_runtime.orchestrator import schedule, select_for_retry, summarize
 from fabgen_runtime.state_model import LakehouseLocation
+from fabgen_runtime.summary import summary_table
 
 
 def configs(*specs: tuple[str, int]):
