@@ -10,13 +10,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
-import string
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from . import compression, config_rules, formats, placeholders
+from . import formats
 from .errors import ConfigError, ConfigIssue
 
 EXTRACT_TYPES = ("full", "incremental", "period")
@@ -31,14 +30,6 @@ NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 ITEM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 # Characters OneLake (ADLS Gen2) and Windows consumers refuse in a path segment.
 FORBIDDEN_PATH_CHARS = re.compile(r'[\x00-\x1f"*:<>?|\\]')
-
-# Placeholders each pattern field may use.
-_PATH_PLACEHOLDERS = placeholders.ALL_PLACEHOLDERS - {"part", "ext"}
-_FILE_PLACEHOLDERS = placeholders.ALL_PLACEHOLDERS
-_QUERY_PLACEHOLDERS = frozenset(
-    {"run_date", "process_date", "period_start_date", "period_end_date", "watermark"}
-)
-_PERIOD_QUERY_PLACEHOLDERS = frozenset({"run_date", "process_date"})
 
 
 @dataclass(frozen=True)
@@ -203,243 +194,14 @@ def _build(row: Mapping[str, Any], where: str) -> tuple[ExportConfig | None, lis
         if values.get(name) is None and not any(i.field == name for i in issues):
             issues.append(ConfigIssue(where, name, "is required"))
     if issues:
-        return None, unknown + issues + _rules_despite(values, issues, where)
+        from .config_validation import rules_despite
+
+        return None, unknown + issues + rules_despite(values, issues, where)
     if values["file_format_options"] is None:
         values["file_format_options"] = {}
     if values["extract_type"] is None:
         values["extract_type"] = "full"
     return ExportConfig(**values), unknown
-
-
-# A row with type errors or missing fields still has its rules checked, with stand-ins for the
-# broken fields, so one `fabgen validate` lists every problem. Rules about fields a broken field
-# decides are left out (they would be guesses); without the fields in _RULES_NEED, none are checked.
-_RULES_NEED = ("source_type", "file_format", "extract_type")
-_STAND_INS: dict[str, Any] = {
-    "export_group_name": "x",
-    "export_name": "x",
-    "is_active": False,
-    "execution_group": 1,
-    "source_workspace": "x",
-    "source_datastore": "x",
-    "target_workspace": "x",
-    "target_lakehouse": "x",
-    "target_path": "",
-    "file_format_options": {},
-}
-_DECIDES: dict[str, tuple[str, ...]] = {
-    "source_table": ("source_columns", "source_query", "period_filter_column"),
-    "source_query": ("source_table", "period_filter_column"),
-    "compression": ("compression_level", "compressed_filename_pattern"),
-}
-
-
-def _rules_despite(values: dict[str, Any], issues: list[ConfigIssue], where: str) -> list[ConfigIssue]:
-    broken = {issue.field for issue in issues}
-    if broken.intersection(_RULES_NEED):
-        return []
-    stand: dict[str, Any] = {
-        name: _STAND_INS.get(name) if name in broken else value for name, value in values.items()
-    }
-    for name in ("export_group_name", "export_name", "file_format_options"):
-        stand[name] = stand[name] or _STAND_INS[name]
-    stand["extract_type"] = stand["extract_type"] or "full"
-    skip = set(broken)
-    for field_name in broken:
-        skip.update(_DECIDES.get(str(field_name), ()))
-    cfg = ExportConfig(**stand)
-    return [dataclasses.replace(i, where=where) for i in _validate(cfg) if i.field not in skip]
-
-
-def _check_patterns(cfg: ExportConfig, issue: Callable[[str, str], None]) -> None:
-    needs = {"period_start_date": "period", "period_end_date": "period", "watermark": "incremental"}
-    fields = {
-        "target_path": (cfg.target_path, _PATH_PLACEHOLDERS),
-        "target_filename_pattern": (cfg.target_filename_pattern, _FILE_PLACEHOLDERS),
-        "compressed_filename_pattern": (cfg.compressed_filename_pattern, _FILE_PLACEHOLDERS - {"part"}),
-        "trigger_file_pattern": (cfg.trigger_file_pattern, _FILE_PLACEHOLDERS - {"part"}),
-        "source_query": (cfg.source_query, _QUERY_PLACEHOLDERS),
-        "period_date_query": (cfg.period_date_query, _PERIOD_QUERY_PLACEHOLDERS),
-    }
-    for name, (pattern, allowed) in fields.items():
-        if pattern is None:
-            continue
-        for problem in placeholders.check_pattern(pattern, allowed):
-            issue(name, problem)
-        for used in sorted(placeholders.names(pattern) & allowed):
-            if used in needs and cfg.extract_type != needs[used]:
-                issue(name, f"placeholder '{{{used}}}' needs extract_type {needs[used]}")
-        if name not in ("source_query", "period_date_query"):
-            _check_path_pattern(cfg, name, pattern, issue)
-
-
-def _check_path_pattern(
-    cfg: ExportConfig, name: str, pattern: str, issue: Callable[[str, str], None]
-) -> None:
-    """Check a path pattern's literal text, then what it renders to for a sample run."""
-    allow_slash = name == "target_path"
-    literal = _blank_placeholders(pattern)
-    problems = check_path_text(literal, allow_slash=allow_slash)
-    for problem in problems:
-        issue(name, problem)
-    if problems or placeholders.check_pattern(pattern):
-        return
-    sample = placeholders.render(pattern, _sample_values(cfg))
-    for problem in check_path_text(sample, allow_slash=allow_slash):
-        issue(name, f"renders like {sample!r}, which {problem}")
-
-
-def _blank_placeholders(pattern: str) -> str:
-    """``pattern`` with every placeholder replaced by a neutral ``x`` (literal braces kept)."""
-    try:
-        parsed = list(string.Formatter().parse(pattern))
-    except ValueError:
-        return pattern
-    return "".join(literal + ("x" if name is not None else "") for literal, name, _spec, _conv in parsed)
-
-
-def _sample_values(cfg: ExportConfig) -> dict[str, Any]:
-    """Placeholder values of a made-up run, to see what a pattern's dates render to."""
-    moment = datetime(2025, 12, 12, 14, 30, 22)
-    return {
-        "run_date": datetime(2025, 12, 12),
-        "process_date": moment,
-        "timestamp": moment,
-        "period_start_date": datetime(2025, 12, 1),
-        "period_end_date": datetime(2025, 12, 31),
-        "export_name": cfg.export_name,
-        "run_id": "a1b2c3d4",
-        "watermark": "x",
-        "part": 1,
-        "ext": formats.get(cfg.file_format).extension if formats.known(cfg.file_format) else "x",
-    }
-
-
-def check_path_text(text: str, allow_slash: bool) -> list[str]:
-    """Problems with a (resolved or literal) path under ``Files/``: escapes, absolute, bad characters."""
-    problems = []
-    if text.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", text) or "://" in text:
-        problems.append("must be relative to the lakehouse's Files/ folder, not absolute")
-    segments = [s for s in text.replace("\\", "/").split("/")]
-    if any(s in ("..", ".") for s in segments):
-        problems.append("must not contain '.' or '..' segments")
-    if not allow_slash and "/" in text:
-        problems.append("must be a file name, not a path (put folders in target_path)")
-    bad = sorted(set(FORBIDDEN_PATH_CHARS.findall(text)))
-    if bad:
-        problems.append(f"contains characters OneLake does not allow: {' '.join(repr(c) for c in bad)}")
-    return problems
-
-
-def _validate(cfg: ExportConfig) -> list[ConfigIssue]:  # a flat list of rules reads best
-    found: list[ConfigIssue] = []
-
-    def issue(name: str, message: str) -> None:
-        found.append(ConfigIssue(cfg.key, name, message))
-
-    for name in ("export_group_name", "export_name"):
-        if not NAME.match(getattr(cfg, name)):
-            issue(name, "use letters, digits, '_', '-' and '.' only")
-    if cfg.execution_group < 1:
-        issue("execution_group", "must be 1 or more")
-    from . import sources
-
-    if cfg.source_type not in sources.source_types():
-        issue("source_type", f"must be one of {', '.join(sources.source_types())}, got {cfg.source_type!r}")
-    if not formats.known(cfg.file_format):
-        issue("file_format", f"must be one of {', '.join(formats.names())}, got {cfg.file_format!r}")
-    if cfg.extract_type not in EXTRACT_TYPES:
-        issue("extract_type", f"must be one of {', '.join(EXTRACT_TYPES)}, got {cfg.extract_type!r}")
-    for name in ("source_datastore", "target_lakehouse"):
-        if not ITEM_NAME.match(getattr(cfg, name)):
-            issue(name, "must be a Fabric item name: a letter, then letters, digits or '_'")
-
-    # Source: table xor query.
-    if cfg.source_table and cfg.source_query:
-        issue("source_query", "source_table and source_query are mutually exclusive; set one")
-    elif not cfg.source_table and not cfg.source_query:
-        issue("source_table", "set source_table or source_query")
-    if cfg.source_columns is not None:
-        if not cfg.source_table:
-            issue("source_columns", "only applies with source_table")
-        if not cfg.source_columns:
-            issue("source_columns", "must not be empty (omit it to export every column)")
-        if len(set(c.lower() for c in cfg.source_columns)) != len(cfg.source_columns):
-            issue("source_columns", "lists a column twice")
-    if cfg.source_type == "warehouse" and not cfg.source_schema:
-        issue("source_schema", "is required for warehouse sources")
-    identifiers: dict[str, list[str | None]] = {
-        "source_schema": [cfg.source_schema],
-        "source_table": [cfg.source_table],
-        "source_columns": list(cfg.source_columns or ()),
-        "incremental_column": [cfg.incremental_column],
-        "period_filter_column": [cfg.period_filter_column],
-    }
-    for name, values in identifiers.items():
-        for value in values:
-            if value is not None and not IDENTIFIER.match(value):
-                issue(name, f"{value!r} is not a plain identifier (letters, digits and '_')")
-
-    # Extract types.
-    if cfg.extract_type == "incremental" and not cfg.incremental_column:
-        issue("incremental_column", "is required for incremental extracts")
-    if cfg.extract_type == "period":
-        if not cfg.period_date_query:
-            issue("period_date_query", "is required for period extracts")
-        if cfg.source_table and not cfg.period_filter_column:
-            issue("period_filter_column", "is required for period extracts from source_table")
-    if cfg.extract_type != "incremental":
-        for name in ("incremental_column", "incremental_initial_watermark"):
-            if getattr(cfg, name) is not None:
-                issue(name, "only applies to incremental extracts")
-    if cfg.extract_type != "period":
-        for name in ("period_filter_column", "period_date_query"):
-            if getattr(cfg, name) is not None:
-                issue(name, "only applies to period extracts")
-    if cfg.period_filter_column and cfg.source_query:
-        issue("period_filter_column", "only applies with source_table (filter in source_query yourself)")
-
-    # Compression.
-    _validate_compression(cfg, issue)
-    if cfg.max_rows_per_file is not None and cfg.max_rows_per_file < 1:
-        issue("max_rows_per_file", "must be 1 or more")
-    if cfg.compressed_filename_pattern and not post_processed(cfg):
-        issue(
-            "compressed_filename_pattern",
-            f"does not apply to {cfg.file_format} with compression {cfg.codec}",
-        )
-    _check_patterns(cfg, issue)
-    config_rules.check(cfg, issue)
-    return found
-
-
-def post_processed(cfg: ExportConfig) -> bool:
-    """Whether ``cfg``'s compression is applied after the write (csv/json archives and streams)."""
-    if not (formats.known(cfg.file_format) and compression.known(cfg.codec)):
-        return False
-    return compression.get(cfg.codec).post_process(formats.get(cfg.file_format))
-
-
-def _validate_compression(cfg: ExportConfig, issue: Callable[[str, str], None]) -> None:
-    if not compression.known(cfg.codec):
-        issue("compression", f"must be one of {', '.join(compression.names())}, got {cfg.compression!r}")
-        return
-    codec = compression.get(cfg.codec)
-    if formats.known(cfg.file_format) and not codec.applies_to(formats.get(cfg.file_format)):
-        usable = [name for name in formats.names() if codec.applies_to(formats.get(name))]
-        issue(
-            "compression",
-            f"{cfg.codec} does not apply to {cfg.file_format} (use it with {', '.join(usable)})",
-        )
-    if cfg.compression_level is None:
-        return
-    levels = codec.levels
-    if cfg.compression is None:
-        issue("compression_level", "needs compression to be set")
-    elif levels is None:
-        issue("compression_level", f"{cfg.codec} takes no level")
-    elif cfg.compression_level not in levels:
-        issue("compression_level", f"must be {levels.start}-{levels.stop - 1} for {cfg.codec}")
 
 
 def parse_configs(
@@ -450,6 +212,8 @@ def parse_configs(
     ``sources`` optionally names where each row came from (file paths), used in messages for
     rows that cannot name themselves.
     """
+    from .config_validation import validate
+
     rows = list(rows)
     origins = list(sources) if sources is not None else [None] * len(rows)
     configs: list[ExportConfig] = []
@@ -466,7 +230,7 @@ def parse_configs(
         else:
             cfg, row_issues = _build(row, _where(row, index))
         if cfg is not None:
-            row_issues += _validate(cfg)
+            row_issues += validate(cfg)
             pk = (cfg.export_group_name, cfg.export_name)
             if pk in seen:
                 message = f"duplicate export (also defined in {seen[pk]})"

@@ -79,7 +79,8 @@ def _check_queries(cfg: ExportConfig, issue: Issue) -> None:
 def _sample_output(cfg: ExportConfig, issue: Issue) -> OutputPlan | None:
     """The output names of a sample run, or None when the patterns themselves are broken."""
     from . import compression, formats
-    from .config import EXTRACT_TYPES, _sample_values
+    from .config import EXTRACT_TYPES
+    from .config_validation import sample_values
     from .plan import build_output
 
     if (
@@ -89,7 +90,7 @@ def _sample_output(cfg: ExportConfig, issue: Issue) -> OutputPlan | None:
     ):
         return None  # the structure rules report these
 
-    values = {**_sample_values(cfg), "run_id": SAMPLE_RUN_ID[:8]}
+    values = {**sample_values(cfg), "run_id": SAMPLE_RUN_ID[:8]}
     values.pop("part", None)
     try:
         return build_output(cfg, values, SAMPLE_RUN_ID)
