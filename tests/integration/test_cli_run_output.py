@@ -166,7 +166,10 @@ def test_status_history_and_json_read_back_what_the_runs_logged(project) -> None
     planned = invoke("plan", "-p", str(project), "-g", "shop", "--run-date", "2025-06-02", "--json")
     plan = json.loads(planned.stdout)
     entries = {e["export"]: e for e in plan["exports"]}
-    assert entries["shop/items"]["filters"] == ["`id` > 5 OR `id` IS NULL"] and entries["shop/items"]["watermark"] == "5"
+    assert (
+        entries["shop/items"]["filters"] == ["`id` > 5 OR `id` IS NULL"]
+        and entries["shop/items"]["watermark"] == "5"
+    )
     assert entries["shop/late"]["output"].endswith("lh_out.Lakehouse/Files/late/late_20250602.csv")
 
 
