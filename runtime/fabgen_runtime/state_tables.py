@@ -10,7 +10,6 @@ table is reported, never touched.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, TypeVar
@@ -27,8 +26,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 POLL_SECONDS = 0.5
-#: a Delta log entry: ``00000000000000000000.json`` or a checkpoint
-COMMIT_FILE = re.compile(r"^\d{20}\.(json|checkpoint(\.\d+\.\d+)?(\.[0-9a-f-]+)?\.parquet)$")
+FIRST_COMMIT = "00000000000000000000.json"  # a Delta table's version 0
 
 
 def has_delta_log(spark: SparkSession, path: str) -> bool:
@@ -64,14 +62,21 @@ class TableSetup:
         return True
 
     def has_commit(self, path: str) -> bool:
-        """Whether ``path/_delta_log`` holds a commit or checkpoint file."""
+        """Whether ``path/_delta_log`` holds the table's first commit, or a checkpoint.
+
+        Two existence checks, never a listing (a long-lived table's log holds thousands of files):
+        a table has version 0's commit until log cleanup, which removes it only after a checkpoint
+        has been written (and ``_last_checkpoint`` with it).
+        """
         from .fs import HadoopFS
 
+        store = HadoopFS(self.spark)
         try:
-            names = [s.name for s in HadoopFS(self.spark).list(f"{path}/_delta_log")]
+            return store.exists(f"{path}/_delta_log/{FIRST_COMMIT}") or store.exists(
+                f"{path}/_delta_log/_last_checkpoint"
+            )
         except OSError as exc:
             raise StateError(f"cannot reach the config lakehouse at {path}: {exc}") from exc
-        return any(COMMIT_FILE.match(name) for name in names)
 
     def create(self, path: str, columns: Mapping[str, str]) -> None:
         """Create the table; if another run is creating it at the same moment, wait for that one."""

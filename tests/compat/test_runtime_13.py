@@ -25,10 +25,10 @@ from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
-import psycopg2
 import pyarrow.parquet as pq
 import pytest
 from fabgen_runtime import ExportLogger, ExportOrchestrator, platform
+from pg_support import pg_connect, recreate_database
 
 pytestmark = pytest.mark.spark
 
@@ -376,27 +376,11 @@ def test_incremental_watermark_across_two_runs(spark, local_platform, onelake_ro
 # --------------------------------------------------------------------------- warehouse (JDBC)
 
 
-def _pg(env: dict[str, str], database: str = "postgres"):
-    return psycopg2.connect(
-        host=env["FABGEN_PG_HOST"],
-        port=int(env["FABGEN_PG_PORT"]),
-        user=env["FABGEN_PG_USER"],
-        password=env["FABGEN_PG_PASSWORD"],
-        dbname=database,
-        connect_timeout=10,
-    )
-
-
 @pytest.mark.warehouse
 def test_warehouse_source_over_jdbc(spark, local_platform, warehouse) -> None:
     database = f"wh_compat_rt{ENGINE['runtime'].replace('.', '')}"
-    admin = _pg(warehouse)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{database}"')
-    admin.close()
-    conn = _pg(warehouse, database)
+    recreate_database(database, warehouse)
+    conn = pg_connect(database, warehouse)
     with conn, conn.cursor() as cur:
         cur.execute("CREATE SCHEMA dbo")
         cur.execute(
