@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-import yaml
+from cli_support import shop_export, write_project
 from click.testing import CliRunner
 from fabgen.cli import main
 from fabgen_runtime import ConfigExportManager, platform
@@ -20,24 +20,9 @@ WS = "WS_CLI"
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, spark, local_platform) -> Path:
     root = tmp_path_factory.mktemp("cli_project")
-    (root / "fabgen.yaml").write_text(
-        yaml.safe_dump({"name": "cli", "config_lakehouse": {"workspace": WS, "lakehouse": "lh_config"}})
-    )
-    common = dict(
-        export_group_name="shop",
-        is_active=True,
-        execution_group=1,
-        source_type="lakehouse",
-        source_workspace=WS,
-        source_datastore="lh_src",
-        target_workspace=WS,
-        target_lakehouse="lh_out",
-        file_format="csv",
-        file_format_options={"header": "true"},
-    )
     exports = [
-        dict(
-            common,
+        shop_export(
+            WS,
             export_name="items",
             source_table="items",
             target_path="shop/{run_date:%Y%m%d}",
@@ -45,8 +30,8 @@ def project(tmp_path_factory, spark, local_platform) -> Path:
             compression="gzip",
             trigger_file_pattern="items_{run_date:%Y%m%d}.done",
         ),
-        dict(
-            common,
+        shop_export(
+            WS,
             export_name="new_items",
             source_table="items",
             extract_type="incremental",
@@ -56,8 +41,8 @@ def project(tmp_path_factory, spark, local_platform) -> Path:
             target_path="shop/new",
             target_filename_pattern="new_{run_date:%Y%m%d}.csv",
         ),
-        dict(
-            common,
+        shop_export(
+            WS,
             export_group_name="broken",
             export_name="missing",
             source_table="nope",
@@ -65,8 +50,7 @@ def project(tmp_path_factory, spark, local_platform) -> Path:
             target_filename_pattern="x.csv",
         ),
     ]
-    (root / "exports").mkdir()
-    (root / "exports" / "shop.yaml").write_text(yaml.safe_dump({"exports": exports}))
+    write_project(root, "cli", WS, exports)
     path = platform.table_uri(local_platform, WS, "lh_src", "dbo", "items")
     spark.sql("SELECT id, concat('item ', id) AS name FROM range(1, 6)").write.format("delta").mode(
         "overwrite"

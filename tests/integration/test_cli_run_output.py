@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from cli_support import shop_export, write_project
 from click.testing import CliRunner
 from fabgen.cli import main
 from fabgen.jvm_output import is_startup_line
@@ -27,25 +27,9 @@ CHILD_TIMEOUT = 900
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, spark, local_platform) -> Path:
     root = tmp_path_factory.mktemp("cli_output") / "shop project"
-    (root / "exports").mkdir(parents=True)
-    (root / "fabgen.yaml").write_text(
-        yaml.safe_dump({"name": "shop", "config_lakehouse": {"workspace": WS, "lakehouse": "lh_config"}})
-    )
-    common = dict(
-        export_group_name="shop",
-        is_active=True,
-        execution_group=1,
-        source_type="lakehouse",
-        source_workspace=WS,
-        source_datastore="lh_src",
-        target_workspace=WS,
-        target_lakehouse="lh_out",
-        file_format="csv",
-        file_format_options={"header": "true"},
-    )
     exports = [
-        dict(
-            common,
+        shop_export(
+            WS,
             export_name="items",
             source_table="items",
             extract_type="incremental",
@@ -53,15 +37,15 @@ def project(tmp_path_factory, spark, local_platform) -> Path:
             target_path="items",
             target_filename_pattern="items_{run_id}.csv",
         ),
-        dict(
-            common,
+        shop_export(
+            WS,
             export_name="late",
             source_table="late_items",
             target_path="late",
             target_filename_pattern="late_{run_date:%Y%m%d}.csv",
         ),
-        dict(
-            common,
+        shop_export(
+            WS,
             export_name="old",
             source_table="items",
             is_active=False,
@@ -69,7 +53,7 @@ def project(tmp_path_factory, spark, local_platform) -> Path:
             target_filename_pattern="old.csv",
         ),
     ]
-    (root / "exports" / "shop.yaml").write_text(yaml.safe_dump({"exports": exports}))
+    write_project(root, "shop", WS, exports)
     items = platform.table_uri(local_platform, WS, "lh_src", "dbo", "items")
     spark.sql("SELECT id, concat('item ', id) AS name FROM range(1, 6)").write.format("delta").save(items)
     return root
