@@ -12,7 +12,7 @@
 #   bash scripts/compat-runtime-1.3.sh -x -k zip  extra arguments go to pytest
 #
 # FABGEN_RT13_PYTHON picks the interpreter for the venv (default: python3.11, else python3).
-# The Delta 3.2 / JDBC jars land in FABGEN_JAR_CACHE beside the Runtime 2.0 ones (platform.local_jars).
+# The Delta 3.2 / JDBC jars land in FABGEN_JAR_CACHE beside the Runtime 2.0 ones (local_spark.local_jars).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -91,7 +91,7 @@ fi
 
 # ---- 3. Delta 3.2 and JDBC jars (chosen by the installed pyspark)
 step "checking the Runtime 1.3 jars"
-"$PY" -c "from fabgen_runtime.platform import ensure_local_jars; print(*('    ' + p.name for p in ensure_local_jars()), sep='\n')"
+"$PY" -c "from fabgen_runtime.local_spark import ensure_local_jars; print(*('    ' + p.name for p in ensure_local_jars()), sep='\n')"
 
 # ---- 4. the local warehouse and the tests
 step "starting the local warehouse (PostgreSQL)"

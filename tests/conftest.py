@@ -38,7 +38,7 @@ def local_platform(onelake_root: Path):
 @pytest.fixture(scope="session")
 def spark(local_platform):
     """The one local Delta-enabled SparkSession of the test session."""
-    from fabgen_runtime.platform import local_spark
+    from fabgen_runtime.local_spark import local_spark
 
     session = local_spark()
     yield session

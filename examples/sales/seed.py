@@ -38,10 +38,49 @@ FIRST_DAY = date(2024, 1, 1)
 LAST_DAY = date(2025, 12, 12)
 CALENDAR = (date(2023, 7, 1), date(2026, 6, 30))  # Australian fiscal years FY2024-FY2026 (July-June)
 
-FIRST_NAMES = ["Olivia", "Liam", "Charlotte", "Noah", "Amelia", "Jack", "Isla", "William", "Mia", "Oliver",
-               "Ava", "Leo", "Grace", "Henry", "Chloe", "Lucas", "Zoe", "Thomas", "Ella", "James"]
-LAST_NAMES = ["Smith", "Jones", "Williams", "Brown", "Wilson", "Taylor", "Nguyen", "Johnson", "Martin",
-              "White", "Anderson", "Walker", "Thompson", "Kelly", "Lee", "Harris", "Ryan", "King", "Chen"]
+FIRST_NAMES = [
+    "Olivia",
+    "Liam",
+    "Charlotte",
+    "Noah",
+    "Amelia",
+    "Jack",
+    "Isla",
+    "William",
+    "Mia",
+    "Oliver",
+    "Ava",
+    "Leo",
+    "Grace",
+    "Henry",
+    "Chloe",
+    "Lucas",
+    "Zoe",
+    "Thomas",
+    "Ella",
+    "James",
+]
+LAST_NAMES = [
+    "Smith",
+    "Jones",
+    "Williams",
+    "Brown",
+    "Wilson",
+    "Taylor",
+    "Nguyen",
+    "Johnson",
+    "Martin",
+    "White",
+    "Anderson",
+    "Walker",
+    "Thompson",
+    "Kelly",
+    "Lee",
+    "Harris",
+    "Ryan",
+    "King",
+    "Chen",
+]
 
 WAREHOUSE_DDL = """
 CREATE SCHEMA IF NOT EXISTS dbo;
@@ -171,11 +210,13 @@ def events(spark: Any, count: int, customer_count: int) -> Any:
         (F.col("id") + 1).alias("event_id"),
         (_between("evt.customer", 1, customer_count)).alias("customer_id"),
         F.substring(F.sha2(session, 256), 1, 16).alias("session_id"),
-        _pick("evt.type", ["page_view"] * 6 + ["search"] * 2 + ["add_to_cart", "purchase"])
-        .alias("event_type"),
+        _pick("evt.type", ["page_view"] * 6 + ["search"] * 2 + ["add_to_cart", "purchase"]).alias(
+            "event_type"
+        ),
         _at(_day("evt.day"), "evt.time").alias("event_timestamp"),
-        _pick("evt.page", ["/", "/products", "/products/detail", "/search", "/cart", "/checkout", "/account"])
-        .alias("page"),
+        _pick(
+            "evt.page", ["/", "/products", "/products/detail", "/search", "/cart", "/checkout", "/account"]
+        ).alias("page"),
         _pick("evt.device", ["desktop", "mobile", "mobile", "tablet"]).alias("device"),
     )
 
@@ -279,13 +320,14 @@ def seed(project_dir: Path, rows: int, warehouse: str = WAREHOUSE) -> dict[str, 
     """Seed the project's lakehouse and warehouse; return where it wrote and how many rows."""
     from fabgen.project import load_project
     from fabgen_runtime import platform
+    from fabgen_runtime.local_spark import local_spark
 
     project = load_project(project_dir)
     customer_count = max(50, rows // 10)
     with project.local_environment():
         local = platform.LocalPlatform()  # reads FABGEN_ONELAKE_ROOT set by local_environment()
         clock = time.perf_counter()
-        spark = platform.local_spark()
+        spark = local_spark()
         print(f"  Spark ready in {time.perf_counter() - clock:.1f}s", flush=True)
         lake = {
             "customers": (customers(spark, customer_count), customer_count),
@@ -329,12 +371,18 @@ def seed(project_dir: Path, rows: int, warehouse: str = WAREHOUSE) -> dict[str, 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Command line entry point; returns the seed summary."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=20_000,
-                        help="orders (and transactions) to write (default 20,000)")
-    parser.add_argument("--project", type=Path, default=Path(__file__).resolve().parent,
-                        help="the project folder (default: this example)")
-    parser.add_argument("--warehouse", default=WAREHOUSE,
-                        help=f"warehouse (PostgreSQL database) name (default {WAREHOUSE})")
+    parser.add_argument(
+        "--rows", type=int, default=20_000, help="orders (and transactions) to write (default 20,000)"
+    )
+    parser.add_argument(
+        "--project",
+        type=Path,
+        default=Path(__file__).resolve().parent,
+        help="the project folder (default: this example)",
+    )
+    parser.add_argument(
+        "--warehouse", default=WAREHOUSE, help=f"warehouse (PostgreSQL database) name (default {WAREHOUSE})"
+    )
     args = parser.parse_args(argv)
     if args.rows < 1:
         parser.error("--rows must be 1 or more")

@@ -19,6 +19,7 @@ from .options import (
     group_option,
     json_option,
     load,
+    out_option,
     project_option,
     run_date_option,
     timezone_option,
@@ -146,13 +147,13 @@ def plan(
     """Print each export's resolved query, filters, watermark and output paths, without reading data."""
     from .local_run import describe_plans, plan_document
 
-    project = load(project_dir)
+    document = plan_document(load(project_dir), group, export, run_date, timezone, not no_period_query)
     if as_json:
         from .run_report import dumps
 
-        click.echo(dumps(plan_document(project, group, export, run_date, timezone, not no_period_query)))
+        click.echo(dumps(document))
         return
-    for line in describe_plans(project, group, export, run_date, timezone, not no_period_query):
+    for line in describe_plans(document):
         click.echo(line)
 
 
@@ -255,13 +256,7 @@ def _shown(path: Path) -> Path:
 @project_option
 @group_option()
 @click.option("--env", "-e", "environment", help="Render for this environment of fabgen.yaml.")
-@click.option(
-    "--out",
-    "-o",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder (default: the project's `output`, relative to the project).",
-)
+@out_option("the rendered items (default: the project's `output`, relative to the project)")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 when the output is not a fresh render.")
 def render(
     project_dir: Path, group: str | None, environment: str | None, out_dir: Path | None, check: bool
@@ -300,13 +295,7 @@ def render(
 # ---- deploy / build-runtime (shipping to Fabric) ---------------------------------------------
 @click.command("build-runtime")
 @project_option
-@click.option(
-    "--out",
-    "-o",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the wheel (default: dist/ in the project, or in the current folder outside one).",
-)
+@out_option("the wheel (default: dist/ in the project, or in the current folder outside one)")
 def build_runtime(project_dir: Path, out_dir: Path | None) -> None:
     """Build the runtime as a pure-Python wheel with no dependencies, for Fabric's Spark runtime."""
     from .wheel import build_runtime_wheel, default_out_dir

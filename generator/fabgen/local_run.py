@@ -162,20 +162,9 @@ def recover_project(project: Project, group: str, export: str | None = None) -> 
 # --------------------------------------------------------------------------- plan
 
 
-def describe_plans(
-    project: Project,
-    group: str,
-    export: str | None = None,
-    run_date: str | None = None,
-    timezone: str | None = None,
-    period_queries: bool = True,
-) -> list[str]:
-    """Per export: resolved query, filters, watermark and output paths, as text.
-
-    The text of :func:`plan_document`.
-    """
-    document = plan_document(project, group, export, run_date, timezone, period_queries)
-    lines = [f"plan for {group}, run date {document['run_date']} ({document['timezone']})"]
+def describe_plans(document: dict[str, Any]) -> list[str]:
+    """The text of a :func:`plan_document`: per export, resolved query, filters, watermark and outputs."""
+    lines = [f"plan for {document['group']}, run date {document['run_date']} ({document['timezone']})"]
     for entry in document["exports"]:
         lines += ["", *entry_lines(entry)]
     return lines

@@ -55,6 +55,17 @@ def json_option(func: F) -> F:
     )(func)
 
 
+def out_option(what: str) -> Callable[[F], F]:
+    """``--out DIR``: the folder to write ``what`` into (``out_dir``; None means the command's default)."""
+    return click.option(
+        "--out",
+        "-o",
+        "out_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help=f"Folder for {what}.",
+    )
+
+
 def load(project_dir: Path) -> Project:
     """Load and validate the project (raises ConfigError listing every issue)."""
     return load_project(project_dir)

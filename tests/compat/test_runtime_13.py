@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from fabgen_runtime import ExportLogger, ExportOrchestrator, platform
+from fabgen_runtime import ExportLogger, ExportOrchestrator, local_spark, platform
 from pg_support import pg_connect, recreate_database
 
 pytestmark = pytest.mark.spark
@@ -166,7 +166,7 @@ def test_engine_is_the_fabric_runtime_pair(spark) -> None:
     assert scala.startswith(ENGINE["scala"] + ".")
     assert metadata.version("delta-spark").startswith(ENGINE["delta"])
     jars = spark.conf.get("spark.jars")
-    for coordinate in platform.local_jars():
+    for coordinate in local_spark.local_jars():
         _group, artifact, version = coordinate.split(":")
         assert f"{artifact}-{version}.jar" in jars
     assert f"_{ENGINE['scala']}" in jars

@@ -74,13 +74,13 @@ _EXPORT_SCRIPT = textwrap.dedent(
     """
     import importlib.metadata, json, os, sys
     import fabgen_runtime
-    from fabgen_runtime import parse_config, platform, publish, writer
+    from fabgen_runtime import local_spark, parse_config, platform, publish, writer
     from fabgen_runtime.plan import RunContext, build_plan
 
     assert fabgen_runtime.__file__.startswith(sys.prefix), fabgen_runtime.__file__
     local = platform.LocalPlatform(os.environ["FABGEN_ONELAKE_ROOT"])
     platform.use(local)
-    spark = platform.local_spark()
+    spark = local_spark.local_spark()
     table = platform.table_uri(local, "ws", "lh_gold", "dbo", "orders")
     rows = [(i, f"customer {i}", i * 1.5) for i in range(1, 1201)]
     source = spark.createDataFrame(rows, "order_id INT, customer STRING, amount DOUBLE")

@@ -31,6 +31,23 @@ def base(**changes: Any) -> dict[str, Any]:
     return {k: v for k, v in row.items() if v is not None}
 
 
+def spec_events_row(**changes: Any) -> dict[str, Any]:
+    """The spec's split-zip example (``events``, incremental, 1M rows per file, zipdeflate)."""
+    return base(
+        **{
+            "export_name": "events",
+            "extract_type": "incremental",
+            "incremental_column": "event_timestamp",
+            "target_path": "events/",
+            "target_filename_pattern": "events_{run_date:%Y%m%d}.csv",
+            "max_rows_per_file": 1000000,
+            "compression": "zipdeflate",
+            "compressed_filename_pattern": "events_{run_date:%Y%m%d}.zip",
+            **changes,
+        }
+    )
+
+
 def issues_of(*rows: dict[str, Any]) -> list[ConfigIssue]:
     with pytest.raises(ConfigError) as caught:
         parse_configs(rows)

@@ -19,7 +19,7 @@ from fabgen.jvm_output import _forward, is_startup_line
 from fabgen.progress import Progress
 from fabgen.run_report import RepeatedByProgress, dumps, retry_command
 from fabgen.state_view import StateReport, format_table, status_lines
-from fabgen_runtime import platform
+from fabgen_runtime import local_spark
 from fabgen_runtime.export import ExportEvent, ExportResult
 
 STARTUP = [
@@ -59,15 +59,15 @@ def test_the_forwarder_drops_startup_lines_and_passes_the_rest_through_a_real_pi
 
 def test_the_quiet_log4j2_file_is_written_once_and_startup_logs_are_opt_in(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("FABGEN_JAR_CACHE", str(tmp_path / "jars"))
-    path = platform.log4j2_config()
+    path = local_spark.log4j2_config()
     assert path.parent == tmp_path and "rootLogger.level = warn" in path.read_text()
     assert "org.apache.hadoop.util.NativeCodeLoader" in path.read_text()
     path.write_text("changed")
-    assert platform.log4j2_config().read_text() == platform.LOG4J2_PROPERTIES
+    assert local_spark.log4j2_config().read_text() == local_spark.LOG4J2_PROPERTIES
     monkeypatch.delenv("FABGEN_SPARK_STARTUP_LOGS", raising=False)
-    assert not platform.startup_logs_wanted()
+    assert not local_spark.startup_logs_wanted()
     monkeypatch.setenv("FABGEN_SPARK_STARTUP_LOGS", "1")
-    assert platform.startup_logs_wanted()
+    assert local_spark.startup_logs_wanted()
 
 
 def _events() -> list[ExportEvent]:

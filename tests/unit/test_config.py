@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 import pytest
-from config_rows import KEY, base, fails
+from config_rows import KEY, base, fails, spec_events_row
 from fabgen_runtime.config import (
     COLUMNS,
     DEFAULT_FILENAME_PATTERN,
@@ -145,17 +145,7 @@ def test_every_spec_example_row_is_valid() -> None:
         "compressed_filename_pattern": "A0_TRANS_{period_start_date:%Y%m%d}.zip",
         "trigger_file_pattern": "A0_TRANS_{period_start_date:%Y%m%d}.done",
     }
-    events = base(
-        export_group_name="analytics",
-        export_name="events",
-        extract_type="incremental",
-        incremental_column="event_timestamp",
-        target_path="events/",
-        target_filename_pattern="events_{run_date:%Y%m%d}.csv",
-        max_rows_per_file=1000000,
-        compression="zipdeflate",
-        compressed_filename_pattern="events_{run_date:%Y%m%d}.zip",
-    )
+    events = spec_events_row(export_group_name="analytics")
     query = base(
         export_name="joined",
         source_table=None,

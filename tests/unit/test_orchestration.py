@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from config_rows import base
 from fabgen.local_run import run_dates
 from fabgen_runtime.commits import MergeQueue, is_conflict, retry_conflicts
 from fabgen_runtime.config import parse_configs
@@ -16,19 +17,10 @@ from fabgen_runtime.summary import summary_table
 
 
 def configs(*specs: tuple[str, int]):
-    base = dict(
-        export_group_name="g",
-        is_active=True,
-        source_type="lakehouse",
-        source_workspace="WS",
-        source_datastore="lh",
-        source_table="t",
-        target_workspace="WS",
-        target_lakehouse="out",
-        target_path="x",
-        file_format="csv",
+    """Rows of group ``g``, one per ``(export_name, execution_group)``."""
+    return parse_configs(
+        [base(export_group_name="g", export_name=name, execution_group=group) for name, group in specs]
     )
-    return parse_configs([{**base, "export_name": name, "execution_group": group} for name, group in specs])
 
 
 def test_groups_run_in_ascending_order_and_can_be_filtered() -> None:

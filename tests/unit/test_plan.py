@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from config_rows import base
+from config_rows import base, spec_events_row
 from fabgen_runtime.config import parse_config
 from fabgen_runtime.errors import ConfigError, PathError
 from fabgen_runtime.plan import STAGING_FOLDER, RunContext, build_plan
@@ -147,16 +147,7 @@ def test_split_with_part_placeholder_and_zip_drops_the_part_from_the_archive_nam
 
 def test_spec_split_zip_example() -> None:
     out = plan(
-        cfg(
-            export_name="events",
-            extract_type="incremental",
-            incremental_column="event_timestamp",
-            target_path="events/",
-            target_filename_pattern="events_{run_date:%Y%m%d}.csv",
-            max_rows_per_file=1000000,
-            compression="zipdeflate",
-            compressed_filename_pattern="events_{run_date:%Y%m%d}.zip",
-        ),
+        parse_config(spec_events_row()),
         watermark="2025-12-11T23:59:59",
     ).output
     assert (out.directory, out.compressed_filename, out.part_filename(2)) == (

@@ -6,7 +6,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from fabgen_runtime import platform
+from fabgen_runtime import local_spark
 from fabgen_runtime.errors import PlatformError
 
 RT20 = (
@@ -26,35 +26,35 @@ RT13 = (
     [("4.1.1", RT20), ("4.1.0", RT20), ("4.1.2.dev0", RT20), ("3.5.5", RT13), ("3.5.3", RT13), ("3.5", RT13)],
 )
 def test_jars_follow_the_pyspark_series(version: str, expected: tuple[str, ...]) -> None:
-    assert platform.local_jars(version) == expected
+    assert local_spark.local_jars(version) == expected
 
 
 @pytest.mark.parametrize("version", ["4.0.1", "3.4.3", "4.10.0", "3.50.1", "5.0.0", "nonsense"])
 def test_other_spark_versions_are_refused(version: str) -> None:
     with pytest.raises(PlatformError, match=r"not a Fabric runtime's Spark \(supported: 4\.1\.x, 3\.5\.x\)"):
-        platform.local_jars(version)
+        local_spark.local_jars(version)
 
 
 def test_scala_suffix_matches_the_delta_series() -> None:
     # Runtime 1.3 is Scala 2.12 (Delta 3.x); Runtime 2.0 is Scala 2.13 (Delta 4.x, named per Spark series).
-    for series, coordinates in platform.JAR_SETS.items():
+    for series, coordinates in local_spark.JAR_SETS.items():
         delta, storage, jdbc = coordinates
         delta_version = delta.rsplit(":", 1)[1]
         assert storage == f"io.delta:delta-storage:{delta_version}"
-        assert jdbc == platform.POSTGRES_JDBC
+        assert jdbc == local_spark.POSTGRES_JDBC
         if series.startswith("3."):
             assert delta.startswith("io.delta:delta-spark_2.12:3.2.")
         else:
             assert delta.startswith(f"io.delta:delta-spark_{series}_2.13:")
     # The default engine stays Runtime 2.0.
-    assert platform.LOCAL_JARS == RT20
-    assert platform.DELTA_VERSION == "4.2.0"
+    assert local_spark.LOCAL_JARS == RT20
+    assert local_spark.DELTA_VERSION == "4.2.0"
 
 
 def test_default_is_the_installed_pyspark() -> None:
     installed = metadata.version("pyspark")
-    assert platform.installed_pyspark_version() == installed
-    assert platform.local_jars() == platform.local_jars(installed)
+    assert local_spark.installed_pyspark_version() == installed
+    assert local_spark.local_jars() == local_spark.local_jars(installed)
 
 
 def test_cached_jars_are_used_without_maven(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,8 +63,8 @@ def test_cached_jars_are_used_without_maven(tmp_path: Path, monkeypatch: pytest.
     names = ["delta-spark_2.12-3.2.1.jar", "delta-storage-3.2.1.jar", "postgresql-42.7.8.jar"]
     for name in names:
         (tmp_path / name).write_bytes(b"PK")
-    assert platform.ensure_local_jars("3.5.5") == [tmp_path / name for name in names]
+    assert local_spark.ensure_local_jars("3.5.5") == [tmp_path / name for name in names]
     # The other series' jars are not there, and without mvn they cannot be fetched.
     missing = r"delta-spark_4\.1_2\.13-4\.2\.0\.jar is not in .*\(mvn\) is not installed"
     with pytest.raises(PlatformError, match=missing):
-        platform.ensure_local_jars("4.1.1")
+        local_spark.ensure_local_jars("4.1.1")
