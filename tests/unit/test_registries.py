@@ -24,8 +24,8 @@ def xz_and_tsv() -> Iterator[None]:
     compression.register(compression.Codec("xz", range(0, 10), 6, suffix=".xz", python_module="lzma"))
     formats.register(formats.FileFormat(name="tsv", spark_format="csv", extension="tsv", has_header=True))
     yield
-    compression._REGISTRY.pop("xz")
-    formats._REGISTRY.pop("tsv")
+    compression.REGISTRY.unregister("xz")
+    formats.REGISTRY.unregister("tsv")
 
 
 def test_a_registered_codec_and_format_are_accepted_and_named_from_their_registration(xz_and_tsv) -> None:

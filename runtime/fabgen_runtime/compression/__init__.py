@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CompressionError
 from ..jvm import gateway, has_class
+from ..registry import Registry
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -151,32 +152,17 @@ def hadoop_gzip_honours_level(spark: SparkSession, level: int | None) -> bool:
         return False
 
 
-_REGISTRY: dict[str, Codec] = {}
+REGISTRY: Registry[Codec] = Registry("compression", CompressionError)
 
 
 def register(codec: Codec) -> Codec:
     """Add (or replace) a codec by name."""
-    _REGISTRY[codec.name] = codec
-    return codec
+    return REGISTRY.register(codec.name, codec)
 
 
-def get(name: str, export: str | None = None) -> Codec:
-    """The codec called ``name``; ``CompressionError`` for an unknown one."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise CompressionError(f"unknown compression {name!r} (known: {known})", export) from None
-
-
-def names() -> list[str]:
-    """Registered codec names (what ``compression`` may say)."""
-    return sorted(_REGISTRY)
-
-
-def known(name: str | None) -> bool:
-    """Whether ``name`` is a registered codec."""
-    return name in _REGISTRY
+get = REGISTRY.get
+names = REGISTRY.names
+known = REGISTRY.known
 
 
 def import_optional(module: str, codec: str, export: str | None = None) -> Any:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from .. import writer_options
 from ..errors import WriteError
+from ..registry import Registry
 
 ISO_TIMESTAMP = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"
 ISO_TIMESTAMP_NTZ = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"
@@ -64,33 +65,17 @@ class FileFormat:
         return str(value).strip().lower() == "true"
 
 
-_REGISTRY: dict[str, FileFormat] = {}
+REGISTRY: Registry[FileFormat] = Registry("file format", WriteError)
 
 
 def register(fmt: FileFormat) -> FileFormat:
     """Add (or replace) a format by name."""
-    _REGISTRY[fmt.name] = fmt
-    return fmt
+    return REGISTRY.register(fmt.name, fmt)
 
 
-def get(name: str, export: str | None = None) -> FileFormat:
-    """The format called ``name``; ``WriteError`` for an unknown one."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise WriteError(
-            f"unknown file format {name!r} (known: {', '.join(sorted(_REGISTRY))})", export
-        ) from None
-
-
-def names() -> list[str]:
-    """Registered format names (what ``file_format`` may say)."""
-    return sorted(_REGISTRY)
-
-
-def known(name: str | None) -> bool:
-    """Whether ``name`` is a registered format."""
-    return name in _REGISTRY
+get = REGISTRY.get
+names = REGISTRY.names
+known = REGISTRY.known
 
 
 register(

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import SourceReadError
+from ..registry import Registry
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -51,12 +52,12 @@ class Source(Protocol):
     ) -> tuple[datetime, datetime]: ...
 
 
-_REGISTRY: dict[str, Source] = {}
+REGISTRY: Registry[Source] = Registry("source_type", SourceReadError)
 
 
 def register(name: str, source: Source) -> None:
     """Register ``source`` for ``source_type`` ``name``."""
-    _REGISTRY[name] = source
+    REGISTRY.register(name, source)
 
 
 def _load_builtins() -> None:
@@ -68,18 +69,13 @@ def _load_builtins() -> None:
 def source_types() -> list[str]:
     """Registered source types (what ``source_type`` may say)."""
     _load_builtins()
-    return sorted(_REGISTRY)
+    return REGISTRY.names()
 
 
 def get(name: str) -> Source:
     """The source for ``source_type`` ``name``."""
     _load_builtins()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise SourceReadError(
-            f"unknown source_type {name!r} (known: {', '.join(sorted(_REGISTRY))})"
-        ) from None
+    return REGISTRY.get(name)
 
 
 def _as_datetime(value: Any, column: str, export: str) -> datetime:
