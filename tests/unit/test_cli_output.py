@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from config_rows import base
 from fabgen.cli import main
 from fabgen.jvm_output import _forward, is_startup_line
 from fabgen.progress import Progress
@@ -187,18 +188,14 @@ def project(tmp_path: Path) -> Path:
     (root / "fabgen.yaml").write_text(
         yaml.safe_dump({"name": "p", "config_lakehouse": {"workspace": "WS", "lakehouse": "lh_config"}})
     )
-    common = dict(
+    common = base(
         export_group_name="g",
-        is_active=True,
-        execution_group=1,
-        source_type="lakehouse",
         source_workspace="WS",
         source_datastore="lh_src",
         source_table="items",
         target_workspace="WS",
         target_lakehouse="lh_out",
         target_path="g",
-        file_format="csv",
     )
     rows = [
         dict(common, export_name="a", target_filename_pattern="a.csv"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from config_rows import base
 from fabgen_runtime import sql
 from fabgen_runtime.config import parse_config
 from fabgen_runtime.errors import ConfigError, SourceReadError
@@ -17,22 +18,21 @@ CTX = RunContext.create("2025-12-12", "UTC", "exec-1")
 
 
 def row(**overrides):
-    base = dict(
-        export_group_name="g",
-        export_name="e",
-        is_active=True,
-        execution_group=1,
-        source_type="lakehouse",
-        source_workspace="WS",
-        source_datastore="lh_src",
-        source_table="orders",
-        target_workspace="WS",
-        target_lakehouse="lh_out",
-        target_path="out",
-        file_format="csv",
+    """A parsed lakehouse row ``g/e`` reading ``orders``; ``overrides`` change fields."""
+    return parse_config(
+        base(
+            **{
+                "export_group_name": "g",
+                "export_name": "e",
+                "source_workspace": "WS",
+                "source_datastore": "lh_src",
+                "target_workspace": "WS",
+                "target_lakehouse": "lh_out",
+                "target_path": "out",
+                **overrides,
+            }
+        )
     )
-    base.update(overrides)
-    return parse_config(base)
 
 
 def test_identifiers_are_quoted_per_dialect_with_the_closing_quote_doubled() -> None:
