@@ -2,14 +2,13 @@
 
 - :func:`count_rows`: rows of an exported file: csv (header or not, any separator and line ending,
   quoted newlines), JSON lines, parquet (any embedded codec), each plain or compressed as gzip (all
-  members), zip (every entry), brotli or zstd.
+  members), zip (every entry), brotli or zstd (all frames).
 - :func:`read_delta`: a Delta table as a pyarrow Table, from its transaction log and parquet files.
 """
 
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
 import zipfile
@@ -19,30 +18,26 @@ from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from writer_support import decompress
 
 DATA_SUFFIXES = (".csv", ".json", ".parquet")
 COMPRESSED_SUFFIXES = (".gz", ".zip", ".br", ".zst")
+SINGLE_FILE_CODECS = {".gz": "gzip", ".zst": "zstd", ".br": "brotli"}
 
 
 def _payloads(path: Path) -> Iterator[tuple[str, bytes]]:
     """(inner name, bytes) of each data file in ``path`` (one, or every zip entry)."""
     data = path.read_bytes()
     name = path.name
-    if name.endswith(".gz"):
-        yield name[:-3], gzip.decompress(data)
-    elif name.endswith(".zip"):
+    if name.endswith(".zip"):
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             for info in archive.infolist():
                 if not info.is_dir():
                     yield info.filename, archive.read(info)
-    elif name.endswith(".br"):
-        import brotli
-
-        yield name[:-3], brotli.decompress(data)
-    elif name.endswith(".zst"):
-        import zstandard
-
-        yield name[:-4], zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    elif name.endswith(tuple(SINGLE_FILE_CODECS)):
+        # every gzip member and every zstd frame (pieces compressed in parallel), checked by the tool
+        suffix = next(s for s in SINGLE_FILE_CODECS if name.endswith(s))
+        yield name[: -len(suffix)], decompress(path, SINGLE_FILE_CODECS[suffix])
     else:
         yield name, data
 
