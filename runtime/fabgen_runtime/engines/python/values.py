@@ -1,0 +1,454 @@
+"""Rows as text exactly as the Spark engine writes them: csv (univocity) and JSON Lines (Jackson).
+
+Every function takes one ``pyarrow.RecordBatch`` and returns the encoded lines of all its rows
+as one ``bytes`` (each line ends with the separator), so the writer streams batch by batch.
+Columns are turned into text with ``pyarrow.compute`` where Arrow's text is already Spark's
+(integers, booleans, dates, strings), and value by value where it is not:
+
+* doubles/floats: Java's ``Double.toString`` / ``Float.toString`` (``1.0E7``, ``1.5E-4``,
+  ``NaN``, ``Infinity``), including the exact-integer digits Java 17 prints for integral values
+  (``1.23456792E8`` for the float32 123456792); other values from the shortest round-trip digits
+  (Java 17's algorithm is not always shortest, JDK-4511638: rare values can differ in the last
+  digits; both read back as the same number).
+* decimals: plain notation with the column's scale (``0.000000000000000000``), as
+  :mod:`fabgen_runtime.exact_values` makes Spark write them.
+* timestamps: ``yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX`` in the ``timeZone`` option's zone (default
+  UTC, the session time zone of the Spark engine), ``Z`` for a zero offset; timestamps without
+  a zone ``yyyy-MM-dd'T'HH:mm:ss.SSSSSS``; dates ``yyyy-MM-dd``.
+
+csv: a value is quoted when it holds the separator, the quote, ``\\r`` or ``\\n`` (quotes inside
+doubled), or always with ``quoteAll``; an empty string is written as ``emptyValue`` (default
+``""``), a NULL as ``nullValue`` (default nothing). JSON: fields in schema order, NULLs as
+``null`` (dropped with ``ignoreNullFields=true``), strings escaped like Jackson (``\\u001F``
+upper-case, non-ASCII raw), NaN/Infinity as quoted strings, binary as base64.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import struct
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ...errors import WriteError
+from ...formats import ISO_DATE, ISO_TIMESTAMP, ISO_TIMESTAMP_NTZ
+
+TEXT = pa.large_string()
+_DEFAULT_FORMATS = {
+    "dateformat": ISO_DATE,
+    "timestampformat": ISO_TIMESTAMP,
+    "timestampntzformat": ISO_TIMESTAMP_NTZ,
+}
+_CSV_OPTIONS = {
+    "header",
+    "sep",
+    "delimiter",
+    "quote",
+    "escape",
+    "escapequotes",
+    "quoteall",
+    "nullvalue",
+    "emptyvalue",
+    "ignoreleadingwhitespace",
+    "ignoretrailingwhitespace",
+    "encoding",
+    "charset",
+    "linesep",
+    "timezone",
+    *_DEFAULT_FORMATS,
+}
+_JSON_OPTIONS = {"ignorenullfields", "encoding", "charset", "linesep", "timezone", *_DEFAULT_FORMATS}
+_ENCODINGS = {
+    "UTF-8": "utf-8",
+    "UTF-16LE": "utf-16-le",
+    "UTF-16BE": "utf-16-be",
+    "UTF-32LE": "utf-32-le",
+    "UTF-32BE": "utf-32-be",
+}
+# Jackson's escapes for control characters (everything else below 0x20 is \u00XX, upper-case hex).
+_JSON_ESCAPES = {i: f"\\u{i:04X}" for i in range(32)} | {
+    8: "\\b",
+    9: "\\t",
+    10: "\\n",
+    12: "\\f",
+    13: "\\r",
+    ord('"'): '\\"',
+    ord("\\"): "\\\\",
+}
+_CONTROL = "[\\x00-\\x1f]"
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    """The merged writer options of one csv/json export, checked for what this engine honours."""
+
+    sep: str = ","
+    quote: str = '"'
+    quote_all: bool = False
+    null_value: str = ""
+    empty_value: str = '""'
+    header: bool = False
+    line_sep: str = "\n"
+    encoding: str = "utf-8"
+    timezone: str = "UTC"
+    ignore_null_fields: bool = False
+
+
+def _flag(value: str) -> bool:
+    return str(value).strip().lower() == "true"
+
+
+def text_options(fmt: str, options: Mapping[str, str], export: str) -> TextOptions:
+    """Parse ``options`` (defaults merged, as ``FileFormat.options`` returns them).
+
+    Raises ``WriteError`` naming the export and option for a value this engine cannot honour yet
+    (another date/time pattern, trimming, a different escape character), before anything is written.
+    """
+    lowered = {k.lower(): v for k, v in options.items()}
+    allowed = _CSV_OPTIONS if fmt == "csv" else _JSON_OPTIONS
+
+    def refuse(key: str, why: str) -> WriteError:
+        original = next(k for k in options if k.lower() == key)
+        return WriteError(
+            f"file_format_options: {original}={options[original]!r}: {why} (python engine)", export
+        )
+
+    for key, value in lowered.items():
+        if key not in allowed:
+            raise refuse(key, "is not supported")
+        if key in _DEFAULT_FORMATS and value != _DEFAULT_FORMATS[key]:
+            raise refuse(key, f"only fabgen's default pattern {_DEFAULT_FORMATS[key]!r} is supported")
+    if _flag(lowered.get("ignoreleadingwhitespace", "false")) or _flag(
+        lowered.get("ignoretrailingwhitespace", "false")
+    ):
+        raise refuse(
+            "ignoreleadingwhitespace" if "ignoreleadingwhitespace" in lowered else "ignoretrailingwhitespace",
+            "trimming values is not supported",
+        )
+    quote = lowered.get("quote", '"')
+    if "escape" in lowered and lowered["escape"] != quote:
+        raise refuse("escape", "only an escape equal to the quote (quotes doubled) is supported")
+    if not _flag(lowered.get("escapequotes", "true")):
+        raise refuse("escapequotes", "only escapeQuotes=true is supported")
+    encoding = (
+        (lowered.get("encoding") or lowered.get("charset") or "UTF-8").strip().upper().replace("_", "-")
+    )
+    encoding = encoding if "-" in encoding else encoding.replace("UTF", "UTF-")
+    if encoding not in _ENCODINGS:
+        raise refuse("encoding" if "encoding" in lowered else "charset", "is not a supported encoding")
+    return TextOptions(
+        sep=lowered.get("sep", lowered.get("delimiter", ",")),
+        quote=quote,
+        quote_all=_flag(lowered.get("quoteall", "false")),
+        null_value=lowered.get("nullvalue", ""),
+        empty_value=lowered.get("emptyvalue", quote * 2),
+        header=_flag(lowered.get("header", "false")),
+        line_sep=lowered.get("linesep", "\n"),
+        encoding=_ENCODINGS[encoding],
+        timezone=lowered.get("timezone", "UTC"),
+        ignore_null_fields=_flag(lowered.get("ignorenullfields", "false")),
+    )
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def _java_format(negative: bool, digits: str, exponent: int) -> str:
+    """Java's ``toJavaFormatString`` for ``0.digits x 10^exponent``."""
+    digits = digits.rstrip("0") or "0"
+    sign = "-" if negative else ""
+    if 0 < exponent <= 7:
+        whole = (digits + "0" * exponent)[:exponent] if len(digits) < exponent else digits[:exponent]
+        fraction = digits[exponent:] or "0"
+        return f"{sign}{whole}.{fraction}"
+    if -3 < exponent <= 0:
+        return f"{sign}0.{'0' * -exponent}{digits}"
+    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{exponent - 1}"
+
+
+# Java 17 FloatingDecimal: digits dropped from exact integers wider than the mantissa.
+_INSIGNIFICANT = [
+    0,
+    0,
+    0,
+    0,
+    1,
+    1,
+    1,
+    2,
+    2,
+    2,
+    3,
+    3,
+    3,
+    3,
+    4,
+    4,
+    4,
+    5,
+    5,
+    5,
+    6,
+    6,
+    6,
+    6,
+    7,
+    7,
+    7,
+    8,
+    8,
+    8,
+    9,
+    9,
+    9,
+    9,
+    10,
+    10,
+    10,
+    11,
+    11,
+    11,
+    12,
+    12,
+    12,
+    12,
+    13,
+    13,
+    13,
+    14,
+    14,
+    14,
+    15,
+    15,
+    15,
+    15,
+    16,
+    16,
+    16,
+    17,
+    17,
+    17,
+    18,
+    18,
+    18,
+    19,
+]
+
+
+def _long_digits(value: float, significant_bits: int) -> tuple[str, int] | None:
+    """Java's exact-integer path (``developLongDigits``) for integral ``1 <= |value| < 2^63``."""
+    magnitude = abs(value)
+    if magnitude < 1 or magnitude >= 2.0**63 or magnitude != math.floor(magnitude):
+        return None
+    number = int(magnitude)
+    bin_exp = number.bit_length() - 1
+    drop = bin_exp - significant_bits - 1
+    insignificant = (
+        _INSIGNIFICANT[drop] if bin_exp > significant_bits and 1 < drop < len(_INSIGNIFICANT) else 0
+    )
+    exponent = 0
+    if insignificant:
+        scale = 10**insignificant
+        number, residue = divmod(number, scale)
+        exponent += insignificant
+        if residue >= scale // 2:
+            number += 1
+    text = str(number)
+    return text, exponent + len(text)
+
+
+# The smallest subnormals, where Java prints two digits (its well-known non-shortest output).
+_JAVA_MINIMUMS = {5e-324: "4.9E-324"}
+_JAVA_MINIMUMS_SINGLE = {struct.unpack("f", struct.pack("I", 1))[0]: "1.4E-45"}
+
+
+def java_double(value: float, single: bool = False) -> str:
+    """``Double.toString`` (``Float.toString`` with ``single``) as Java 17 writes it."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if single:
+        value = struct.unpack("f", struct.pack("f", value))[0]
+    negative = math.copysign(1.0, value) < 0
+    minimums = _JAVA_MINIMUMS_SINGLE if single else _JAVA_MINIMUMS
+    if abs(value) in minimums:
+        return ("-" if negative else "") + minimums[abs(value)]
+    if value == 0:
+        return "-0.0" if negative else "0.0"
+    long_path = _long_digits(value, 24 if single else 53)
+    if long_path is not None:
+        return _java_format(negative, long_path[0], long_path[1])
+    shortest = _shortest_single(value) if single else repr(value)
+    sign, digits, exp = Decimal(shortest).as_tuple()
+    text = "".join(map(str, digits)).lstrip("0") or "0"
+    return _java_format(negative, text, int(exp) + len("".join(map(str, digits)).lstrip("0")))
+
+
+def _shortest_single(value: float) -> str:
+    """The shortest decimal text that reads back as the same float32."""
+    target = struct.unpack("f", struct.pack("f", value))[0]
+    for precision in range(1, 10):
+        text = f"{value:.{precision}g}"
+        if struct.unpack("f", struct.pack("f", float(text)))[0] == target:
+            return text
+    return repr(value)
+
+
+def _per_value(array: pa.Array, convert: Callable[[Any], str]) -> pa.Array:
+    return pa.array([None if v is None else convert(v) for v in array.to_pylist()], type=TEXT)
+
+
+def _plain_decimals(array: pa.Array) -> pa.Array:
+    text = pc.cast(array, TEXT)
+    if not pc.any(pc.match_substring(text, "E")).as_py():
+        return text
+    scale = array.type.scale
+    quantum = Decimal(1).scaleb(-scale)
+    return _per_value(array, lambda v: format(Decimal(v).quantize(quantum), "f"))
+
+
+def _timestamps(array: pa.Array, timezone: str) -> pa.Array:
+    if array.type.tz is None:
+        return pc.strftime(array.cast(pa.timestamp("us")), format="%Y-%m-%dT%H:%M:%S").cast(TEXT)
+    if timezone.upper() in ("UTC", "Z", "ETC/UTC"):
+        moments = pc.strftime(array.cast(pa.timestamp("us", tz="UTC")), format="%Y-%m-%dT%H:%M:%S")
+        return pc.binary_join_element_wise(moments.cast(TEXT), pa.scalar("Z", TEXT), pa.scalar("", TEXT))
+    moments = pc.strftime(array.cast(pa.timestamp("us", tz=timezone)), format="%Y-%m-%dT%H:%M:%S%z")
+    moments = pc.replace_substring_regex(moments, r"([+-]\d\d)(\d\d)$", r"\1:\2")
+    return pc.replace_substring_regex(moments, r"\+00:00$", "Z").cast(TEXT)
+
+
+def column_text(
+    array: pa.Array, options: TextOptions, export: str, name: str, json: bool = False
+) -> pa.Array:
+    """One column as Spark's text for it (NULLs stay NULL); JSON strings are not quoted yet."""
+    kind = array.type
+    if pa.types.is_integer(kind) or pa.types.is_boolean(kind) or pa.types.is_date(kind):
+        return pc.cast(array, TEXT)
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return pc.cast(array, TEXT)
+    if pa.types.is_decimal(kind):
+        return _plain_decimals(array)
+    if pa.types.is_floating(kind):
+        single = kind.bit_width == 32
+        return _per_value(array, lambda v: java_double(v, single))
+    if pa.types.is_timestamp(kind):
+        return _timestamps(array, options.timezone)
+    if json and (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
+        return _per_value(array, lambda v: base64.b64encode(v).decode("ascii"))
+    raise WriteError(f"column {name!r} of type {kind} cannot be written by the python engine yet", export)
+
+
+# --------------------------------------------------------------------------- csv
+
+
+def _csv_field(text: pa.Array, options: TextOptions) -> pa.Array:
+    q = options.quote
+    empty = pc.equal(pc.binary_length(text), 0)
+    if q:
+        quoted = pc.binary_join_element_wise(
+            pa.scalar(q, TEXT), pc.replace_substring(text, q, q + q), pa.scalar(q, TEXT), pa.scalar("", TEXT)
+        )
+        if options.quote_all:
+            text = quoted
+        else:
+            needs = pc.or_(
+                pc.or_(pc.match_substring(text, options.sep), pc.match_substring(text, q)),
+                pc.or_(pc.match_substring(text, "\n"), pc.match_substring(text, "\r")),
+            )
+            text = pc.if_else(needs, quoted, text)
+    text = pc.if_else(empty, pa.scalar(options.empty_value, TEXT), text)
+    return pc.fill_null(text, pa.scalar(options.null_value, TEXT))
+
+
+def csv_header(names: list[str], options: TextOptions) -> bytes:
+    """The header line (column names quoted by the same rules as values)."""
+    fields = [_csv_field(pa.array([n], TEXT), options)[0].as_py() for n in names]
+    return (options.sep.join(fields) + options.line_sep).encode(options.encoding)
+
+
+def csv_lines(batch: pa.RecordBatch, options: TextOptions, export: str) -> bytes:
+    """The batch's rows as csv lines."""
+    fields = [
+        _csv_field(column_text(column, options, export, name), options)
+        for name, column in zip(batch.schema.names, batch.columns, strict=True)
+    ]
+    return _join_lines(fields, options.sep, options)
+
+
+def _join_lines(fields: list[pa.Array], sep: str, options: TextOptions, skip_nulls: bool = False) -> bytes:
+    if not fields or not len(fields[0]):
+        return b""
+    handling = "skip" if skip_nulls else "emit_null"
+    line = pc.binary_join_element_wise(*fields, pa.scalar(sep, TEXT), null_handling=handling)
+    line = pc.binary_join_element_wise(line, pa.scalar("", TEXT), pa.scalar(options.line_sep, TEXT))
+    return _concat(line).encode(options.encoding) if options.encoding != "utf-8" else _concat_bytes(line)
+
+
+def _concat_bytes(lines: pa.Array) -> bytes:
+    """Every string of ``lines`` joined, straight from the Arrow data buffer (UTF-8)."""
+    lines = lines.cast(TEXT)
+    if isinstance(lines, pa.ChunkedArray):
+        return b"".join(_concat_bytes(chunk) for chunk in lines.chunks)
+    _validity, offsets, data = lines.buffers()
+    if data is None or not len(lines):
+        return b""
+    bounds = memoryview(offsets).cast("q")  # int64 offsets of large_string
+    start, end = bounds[lines.offset], bounds[lines.offset + len(lines)]
+    return data.to_pybytes()[start:end] if start or end != data.size else data.to_pybytes()
+
+
+def _concat(lines: pa.Array) -> str:
+    return _concat_bytes(lines).decode("utf-8")
+
+
+# --------------------------------------------------------------------------- json
+
+
+def _json_string(text: pa.Array) -> pa.Array:
+    escaped = pc.replace_substring(pc.replace_substring(text, "\\", "\\\\"), '"', '\\"')
+    if pc.any(pc.match_substring_regex(text, _CONTROL)).as_py():
+        escaped = _per_value(text, lambda v: v.translate(_JSON_ESCAPES))
+    return pc.binary_join_element_wise(
+        pa.scalar('"', TEXT), escaped, pa.scalar('"', TEXT), pa.scalar("", TEXT)
+    )
+
+
+def json_key(name: str) -> str:
+    """A field name as Jackson writes it, with its colon."""
+    return '"' + name.translate(_JSON_ESCAPES) + '":'
+
+
+def _json_value(column: pa.Array, options: TextOptions, export: str, name: str) -> pa.Array:
+    kind = column.type
+    text = column_text(column, options, export, name, json=True)
+    if pa.types.is_floating(kind):
+        special = pc.is_in(text, pa.array(["NaN", "Infinity", "-Infinity"], TEXT))
+        return pc.if_else(special, _json_string(text), text)
+    if pa.types.is_integer(kind) or pa.types.is_boolean(kind) or pa.types.is_decimal(kind):
+        return text
+    return _json_string(text)
+
+
+def json_lines(batch: pa.RecordBatch, options: TextOptions, export: str) -> bytes:
+    """The batch's rows as JSON Lines."""
+    pieces = []
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        value = _json_value(column, options, export, name)
+        if not options.ignore_null_fields:
+            value = pc.fill_null(value, pa.scalar("null", TEXT))
+        pieces.append(
+            pc.binary_join_element_wise(pa.scalar(json_key(name), TEXT), value, pa.scalar("", TEXT))
+        )
+    if not batch.num_rows:
+        return b""
+    body = pc.binary_join_element_wise(*pieces, pa.scalar(",", TEXT), null_handling="skip")
+    row = pc.binary_join_element_wise(pa.scalar("{", TEXT), body, pa.scalar("}", TEXT), pa.scalar("", TEXT))
+    return _join_lines([row], "", options)
