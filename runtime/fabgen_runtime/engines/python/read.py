@@ -78,7 +78,11 @@ def read(
     try:
         table = DeltaTable(path, storage_options=storage_options)
         version = table.version()
-        dataset = table.to_pyarrow_dataset()
+        # Spark writes timestamps as INT96 by default: read them as microseconds (nanoseconds would
+        # overflow before 1677 and after 2262).
+        dataset = table.to_pyarrow_dataset(
+            parquet_read_options=ds.ParquetReadOptions(coerce_int96_timestamp_unit="us")
+        )
     except TableNotFoundError as exc:
         raise SourceReadError(
             f"cannot read lakehouse table {label}: no Delta table at {path}", export

@@ -26,11 +26,11 @@ upper-case, non-ASCII raw), NaN/Infinity as quoted strings, binary as base64.
 from __future__ import annotations
 
 import base64
-import math
-import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from datetime import datetime, timedelta
+from decimal import Context, Decimal
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import pyarrow as pa
@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 
 from ...errors import WriteError
 from ...formats import ISO_DATE, ISO_TIMESTAMP, ISO_TIMESTAMP_NTZ
+from .numbers import java_double
 
 TEXT = pa.large_string()
 _DEFAULT_FORMATS = {
@@ -159,148 +160,6 @@ def text_options(fmt: str, options: Mapping[str, str], export: str) -> TextOptio
 # --------------------------------------------------------------------------- numbers
 
 
-def _java_format(negative: bool, digits: str, exponent: int) -> str:
-    """Java's ``toJavaFormatString`` for ``0.digits x 10^exponent``."""
-    digits = digits.rstrip("0") or "0"
-    sign = "-" if negative else ""
-    if 0 < exponent <= 7:
-        whole = (digits + "0" * exponent)[:exponent] if len(digits) < exponent else digits[:exponent]
-        fraction = digits[exponent:] or "0"
-        return f"{sign}{whole}.{fraction}"
-    if -3 < exponent <= 0:
-        return f"{sign}0.{'0' * -exponent}{digits}"
-    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{exponent - 1}"
-
-
-# Java 17 FloatingDecimal: digits dropped from exact integers wider than the mantissa.
-_INSIGNIFICANT = [
-    0,
-    0,
-    0,
-    0,
-    1,
-    1,
-    1,
-    2,
-    2,
-    2,
-    3,
-    3,
-    3,
-    3,
-    4,
-    4,
-    4,
-    5,
-    5,
-    5,
-    6,
-    6,
-    6,
-    6,
-    7,
-    7,
-    7,
-    8,
-    8,
-    8,
-    9,
-    9,
-    9,
-    9,
-    10,
-    10,
-    10,
-    11,
-    11,
-    11,
-    12,
-    12,
-    12,
-    12,
-    13,
-    13,
-    13,
-    14,
-    14,
-    14,
-    15,
-    15,
-    15,
-    15,
-    16,
-    16,
-    16,
-    17,
-    17,
-    17,
-    18,
-    18,
-    18,
-    19,
-]
-
-
-def _long_digits(value: float, significant_bits: int) -> tuple[str, int] | None:
-    """Java's exact-integer path (``developLongDigits``) for integral ``1 <= |value| < 2^63``."""
-    magnitude = abs(value)
-    if magnitude < 1 or magnitude >= 2.0**63 or magnitude != math.floor(magnitude):
-        return None
-    number = int(magnitude)
-    bin_exp = number.bit_length() - 1
-    drop = bin_exp - significant_bits - 1
-    insignificant = (
-        _INSIGNIFICANT[drop] if bin_exp > significant_bits and 1 < drop < len(_INSIGNIFICANT) else 0
-    )
-    exponent = 0
-    if insignificant:
-        scale = 10**insignificant
-        number, residue = divmod(number, scale)
-        exponent += insignificant
-        if residue >= scale // 2:
-            number += 1
-    text = str(number)
-    return text, exponent + len(text)
-
-
-# The smallest subnormals, where Java prints two digits (its well-known non-shortest output).
-_JAVA_MINIMUMS = {5e-324: "4.9E-324"}
-_JAVA_MINIMUMS_SINGLE = {struct.unpack("f", struct.pack("I", 1))[0]: "1.4E-45"}
-
-
-def java_double(value: float, single: bool = False) -> str:
-    """``Double.toString`` (``Float.toString`` with ``single``) as Java 17 writes it."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    if single:
-        value = struct.unpack("f", struct.pack("f", value))[0]
-    negative = math.copysign(1.0, value) < 0
-    minimums = _JAVA_MINIMUMS_SINGLE if single else _JAVA_MINIMUMS
-    if abs(value) in minimums:
-        return ("-" if negative else "") + minimums[abs(value)]
-    if value == 0:
-        return "-0.0" if negative else "0.0"
-    long_path = _long_digits(value, 24 if single else 53)
-    if long_path is not None:
-        return _java_format(negative, long_path[0], long_path[1])
-    shortest = _shortest_single(value) if single else repr(value)
-    sign, digits, exp = Decimal(shortest).as_tuple()
-    text = "".join(map(str, digits)).lstrip("0") or "0"
-    return _java_format(negative, text, int(exp) + len("".join(map(str, digits)).lstrip("0")))
-
-
-def _shortest_single(value: float) -> str:
-    """The shortest decimal text that reads back as the same float32."""
-    target = struct.unpack("f", struct.pack("f", value))[0]
-    for precision in range(1, 10):
-        text = f"{value:.{precision}g}"
-        if struct.unpack("f", struct.pack("f", float(text)))[0] == target:
-            return text
-    return repr(value)
-
-
 def _per_value(array: pa.Array, convert: Callable[[Any], str]) -> pa.Array:
     return pa.array([None if v is None else convert(v) for v in array.to_pylist()], type=TEXT)
 
@@ -311,18 +170,38 @@ def _plain_decimals(array: pa.Array) -> pa.Array:
         return text
     scale = array.type.scale
     quantum = Decimal(1).scaleb(-scale)
-    return _per_value(array, lambda v: format(Decimal(v).quantize(quantum), "f"))
+    context = Context(prec=80)  # 38 digits and a scale of up to 38 (the default context keeps 28)
+    return _per_value(array, lambda v: format(Decimal(v).quantize(quantum, context=context), "f"))
 
 
-def _timestamps(array: pa.Array, timezone: str) -> pa.Array:
+def _offset(moment: datetime) -> str:
+    """Spark's ``XXX``: ``Z`` or ``+01:00`` (an offset's seconds, as in LMT ``+00:17:30``, are dropped)."""
+    delta = moment.utcoffset() or timedelta(0)
+    if not delta:
+        return "Z"
+    seconds = int(delta.total_seconds())
+    sign, seconds = ("-", -seconds) if seconds < 0 else ("+", seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{sign}{hours:02d}:{minutes:02d}"
+
+
+def _timestamps(array: pa.Array, timezone: str, export: str) -> pa.Array:
     if array.type.tz is None:
         return pc.strftime(array.cast(pa.timestamp("us")), format="%Y-%m-%dT%H:%M:%S").cast(TEXT)
     if timezone.upper() in ("UTC", "Z", "ETC/UTC"):
         moments = pc.strftime(array.cast(pa.timestamp("us", tz="UTC")), format="%Y-%m-%dT%H:%M:%S")
         return pc.binary_join_element_wise(moments.cast(TEXT), pa.scalar("Z", TEXT), pa.scalar("", TEXT))
-    moments = pc.strftime(array.cast(pa.timestamp("us", tz=timezone)), format="%Y-%m-%dT%H:%M:%S%z")
-    moments = pc.replace_substring_regex(moments, r"([+-]\d\d)(\d\d)$", r"\1:\2")
-    return pc.replace_substring_regex(moments, r"\+00:00$", "Z").cast(TEXT)
+    zone = ZoneInfo(timezone)
+
+    def text(value: datetime) -> str:
+        try:
+            local = value.astimezone(zone)
+        except OverflowError:
+            raise WriteError(f"{value} is before year 1 in timeZone {timezone}", export) from None
+        return local.strftime("%Y-%m-%dT%H:%M:%S.%f").rjust(26, "0") + _offset(local)
+
+    return _per_value(array.cast(pa.timestamp("us", tz="UTC")), text)
 
 
 def column_text(
@@ -340,7 +219,7 @@ def column_text(
         single = kind.bit_width == 32
         return _per_value(array, lambda v: java_double(v, single))
     if pa.types.is_timestamp(kind):
-        return _timestamps(array, options.timezone)
+        return _timestamps(array, options.timezone, export)
     if json and (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
         return _per_value(array, lambda v: base64.b64encode(v).decode("ascii"))
     raise WriteError(f"column {name!r} of type {kind} cannot be written by the python engine yet", export)
@@ -351,7 +230,9 @@ def column_text(
 
 def _csv_field(text: pa.Array, options: TextOptions) -> pa.Array:
     q = options.quote
-    empty = pc.equal(pc.binary_length(text), 0)
+    empty = pc.fill_null(pc.equal(pc.binary_length(text), 0), False)
+    if q and options.quote_all:  # every field quoted, NULLs (as nullValue) too
+        text = pc.fill_null(text, pa.scalar(options.null_value, TEXT))
     if q:
         quoted = pc.binary_join_element_wise(
             pa.scalar(q, TEXT), pc.replace_substring(text, q, q + q), pa.scalar(q, TEXT), pa.scalar("", TEXT)
@@ -402,7 +283,7 @@ def _concat_bytes(lines: pa.Array) -> bytes:
         return b""
     bounds = memoryview(offsets).cast("q")  # int64 offsets of large_string
     start, end = bounds[lines.offset], bounds[lines.offset + len(lines)]
-    return data.to_pybytes()[start:end] if start or end != data.size else data.to_pybytes()
+    return bytes(data[start:end].to_pybytes())
 
 
 def _concat(lines: pa.Array) -> str:
