@@ -336,7 +336,7 @@ def test_staged_output_publishes_through_the_protocol_unchanged(local_platform, 
     assert Path(published.destination).name == plan.output.compressed_filename
     assert not Path(staged.staging_uri).exists()
     header, *records = _csv_rows(decompress(Path(published.destination), "gzip"))
-    assert len(records) == table.num_rows
+    assert header == table.column_names and len(records) == table.num_rows
     manifest = json.loads(Path(publish.files_root(plan, local_platform), done.manifest_path).read_text())
     assert manifest["export_run_id"] == plan.export_run_id
 
