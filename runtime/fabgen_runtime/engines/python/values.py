@@ -26,6 +26,7 @@ upper-case, non-ASCII raw), NaN/Infinity as quoted strings, binary as base64.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -187,21 +188,24 @@ def _offset(moment: datetime) -> str:
 
 
 def _timestamps(array: pa.Array, timezone: str, export: str) -> pa.Array:
+    # Arrow's cast prints "2024-01-02 03:04:05.000001" (always six fraction digits) and a "Z" for
+    # UTC: only the separator differs from Spark's pattern (strftime is ~30x slower).
     if array.type.tz is None:
-        return pc.strftime(array.cast(pa.timestamp("us")), format="%Y-%m-%dT%H:%M:%S").cast(TEXT)
+        text = pc.cast(array.cast(pa.timestamp("us")), TEXT)
+        return pc.replace_substring(text, " ", "T", max_replacements=1)
     if timezone.upper() in ("UTC", "Z", "ETC/UTC"):
-        moments = pc.strftime(array.cast(pa.timestamp("us", tz="UTC")), format="%Y-%m-%dT%H:%M:%S")
-        return pc.binary_join_element_wise(moments.cast(TEXT), pa.scalar("Z", TEXT), pa.scalar("", TEXT))
+        text = pc.cast(array.cast(pa.timestamp("us", tz="UTC")), TEXT)
+        return pc.replace_substring(text, " ", "T", max_replacements=1)
     zone = ZoneInfo(timezone)
 
-    def text(value: datetime) -> str:
+    def render(value: datetime) -> str:
         try:
             local = value.astimezone(zone)
         except OverflowError:
             raise WriteError(f"{value} is before year 1 in timeZone {timezone}", export) from None
-        return local.strftime("%Y-%m-%dT%H:%M:%S.%f").rjust(26, "0") + _offset(local)
+        return f"{local.year:04d}-{local:%m-%dT%H:%M:%S.%f}{_offset(local)}"
 
-    return _per_value(array.cast(pa.timestamp("us", tz="UTC")), text)
+    return _per_value(array.cast(pa.timestamp("us", tz="UTC")), render)
 
 
 def column_text(
@@ -228,25 +232,32 @@ def column_text(
 # --------------------------------------------------------------------------- csv
 
 
-def _csv_field(text: pa.Array, options: TextOptions) -> pa.Array:
+# Characters of every non-string column's text (numbers, NaN/Infinity, dates, timestamps, booleans).
+_NON_STRING_TEXT = frozenset("0123456789+-.:TZEaNInfityrueals")
+
+
+def _csv_field(text: pa.Array, options: TextOptions, string: bool = True) -> pa.Array:
     q = options.quote
     empty = pc.fill_null(pc.equal(pc.binary_length(text), 0), False)
     if q and options.quote_all:  # every field quoted, NULLs (as nullValue) too
         text = pc.fill_null(text, pa.scalar(options.null_value, TEXT))
-    if q:
+    special = options.sep + q + "\r\n"
+    plain = not string and not options.quote_all and not (set(special) & _NON_STRING_TEXT)
+    if q and not plain:
         quoted = pc.binary_join_element_wise(
             pa.scalar(q, TEXT), pc.replace_substring(text, q, q + q), pa.scalar(q, TEXT), pa.scalar("", TEXT)
         )
         if options.quote_all:
             text = quoted
         else:
-            needs = pc.or_(
-                pc.or_(pc.match_substring(text, options.sep), pc.match_substring(text, q)),
-                pc.or_(pc.match_substring(text, "\n"), pc.match_substring(text, "\r")),
-            )
-            text = pc.if_else(needs, quoted, text)
+            pattern = "|".join(re.escape(c) for c in (options.sep, q, "\n", "\r"))
+            text = pc.if_else(pc.match_substring_regex(text, pattern), quoted, text)
     text = pc.if_else(empty, pa.scalar(options.empty_value, TEXT), text)
     return pc.fill_null(text, pa.scalar(options.null_value, TEXT))
+
+
+def _is_string(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 
 def csv_header(names: list[str], options: TextOptions) -> bytes:
@@ -258,7 +269,7 @@ def csv_header(names: list[str], options: TextOptions) -> bytes:
 def csv_lines(batch: pa.RecordBatch, options: TextOptions, export: str) -> bytes:
     """The batch's rows as csv lines."""
     fields = [
-        _csv_field(column_text(column, options, export, name), options)
+        _csv_field(column_text(column, options, export, name), options, _is_string(column.type))
         for name, column in zip(batch.schema.names, batch.columns, strict=True)
     ]
     return _join_lines(fields, options.sep, options)
