@@ -368,3 +368,15 @@ def test_java_double_text(value: float, single: bool, text: str) -> None:
 def test_every_registered_codec_is_covered() -> None:
     covered = set(TEXT_CODECS) | {"snappy", "lz4"}
     assert set(compression.names()) == covered
+
+
+def test_watermark_of_an_early_timestamp_keeps_four_year_digits(local_platform) -> None:
+    moments = [datetime(1, 1, 1, tzinfo=UTC), datetime(999, 12, 31, 23, 59, 59, 500000, tzinfo=UTC), None]
+    table = pa.table({"id": [1, 2, 3], "ts": pa.array(moments, pa.timestamp("us", tz="UTC"))})
+    name, _path = new_table(local_platform, table)
+    _plan, _stream, staged = export(
+        local_platform, name, file_format="csv", extract_type="incremental", incremental_column="ts"
+    )
+    assert staged.max_watermark == "0999-12-31T23:59:59.5" and staged.null_watermark_rows == 1
+    lines = Path(staged.files[0].uri).read_bytes().splitlines()
+    assert lines[1:] == [b"1,0001-01-01T00:00:00.000000Z", b"2,0999-12-31T23:59:59.500000Z", b"3,"]

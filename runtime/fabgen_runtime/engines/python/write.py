@@ -85,7 +85,7 @@ class _Metrics:
             return None
         if isinstance(value, datetime):
             moment = value.astimezone(platform_tz()) if value.tzinfo else value
-            return render_watermark(moment.replace(tzinfo=None).strftime("%Y-%m-%dT%H:%M:%S.%f"), "timestamp")
+            return render_watermark(f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S.%f}", "timestamp")
         if isinstance(value, date):
             return value.isoformat()
         if isinstance(value, Decimal):
