@@ -149,7 +149,7 @@ def text_options(fmt: str, options: Mapping[str, str], export: str) -> TextOptio
         quote=quote,
         quote_all=_flag(lowered.get("quoteall", "false")),
         null_value=lowered.get("nullvalue", ""),
-        empty_value=lowered.get("emptyvalue", "\"\""),  # Spark writes "" whatever the quote is
+        empty_value=lowered.get("emptyvalue", '""'),  # Spark writes "" whatever the quote is
         header=_flag(lowered.get("header", "false")),
         line_sep=lowered.get("linesep", "\n"),
         encoding=_ENCODINGS[encoding],
