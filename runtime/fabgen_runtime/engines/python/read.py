@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ...plan import ExportPlan
 
 BATCH_ROWS = 64 * 1024  # rows per record batch handed to the writer
+READAHEAD_BATCHES = 4  # batches decoded ahead of the writer
 SESSION_TIMEZONE = "UTC"  # how naive watermark/period values read against timestamp columns (as Spark's)
 
 
@@ -96,7 +97,16 @@ def read(
     files_scanned = (
         files_total if condition is None else sum(1 for _ in dataset.get_fragments(filter=condition))
     )
-    scanner = dataset.scanner(columns=columns, filter=condition, batch_size=batch_rows, use_threads=True)
+    # Bounded read-ahead: the writer is slower than the parquet decoder, and pyarrow's defaults
+    # (4 files x 16 batches ahead) would buffer a large part of a big table in memory.
+    scanner = dataset.scanner(
+        columns=columns,
+        filter=condition,
+        batch_size=batch_rows,
+        batch_readahead=READAHEAD_BATCHES,
+        fragment_readahead=1,
+        use_threads=True,
+    )
     return PythonRead(scanner.to_reader(), f"{label}@{version}", path, files_total, files_scanned, condition)
 
 
