@@ -380,3 +380,34 @@ def test_watermark_of_an_early_timestamp_keeps_four_year_digits(local_platform) 
     assert staged.max_watermark == "0999-12-31T23:59:59.5" and staged.null_watermark_rows == 1
     lines = Path(staged.files[0].uri).read_bytes().splitlines()
     assert lines[1:] == [b"1,0001-01-01T00:00:00.000000Z", b"2,0999-12-31T23:59:59.500000Z", b"3,"]
+
+
+def _peak_allocation(local_platform, files: int) -> tuple[int, int]:
+    """Export a table of ``files`` files of 40,000 rows; Arrow's peak live bytes, and the table's."""
+    name, path = new_table(
+        local_platform, *[source_table(40_000, first_id=1 + 40_000 * k) for k in range(files)]
+    )
+    whole = DeltaTable(path).to_pyarrow_table().nbytes
+    plan = make_plan(unique_lakehouse(), source_table=name, file_format="csv", compression="gzip")
+    stream = python_read.read(plan, local_platform, batch_rows=8192)
+    peaks: list[int] = []
+
+    def watched():
+        for batch in stream.reader:
+            peaks.append(pa.total_allocated_bytes())
+            yield batch
+
+    staged = python_write.write(
+        pa.RecordBatchReader.from_batches(stream.reader.schema, watched()), plan, local_platform
+    )
+    assert staged.rows == 40_000 * files and len(peaks) >= 5 * files
+    return max(peaks), whole
+
+
+def test_rows_stream_through_in_batches_never_the_whole_table(local_platform) -> None:
+    # Memory follows a file's row group and the batch, not the table: four times the files, same peak.
+    small_peak, small_whole = _peak_allocation(local_platform, 4)
+    large_peak, large_whole = _peak_allocation(local_platform, 16)
+    assert large_whole > 3.5 * small_whole
+    assert large_peak < 1.5 * small_peak, (small_peak, large_peak)
+    assert large_peak < large_whole / 2, (large_peak, large_whole)

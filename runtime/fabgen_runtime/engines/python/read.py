@@ -13,6 +13,7 @@ Query mode (``source_query``) is not supported by this engine yet: :class:`Confi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -97,17 +98,34 @@ def read(
     files_scanned = (
         files_total if condition is None else sum(1 for _ in dataset.get_fragments(filter=condition))
     )
-    # Bounded read-ahead: the writer is slower than the parquet decoder, and pyarrow's defaults
-    # (4 files x 16 batches ahead) would buffer a large part of a big table in memory.
-    scanner = dataset.scanner(
-        columns=columns,
-        filter=condition,
-        batch_size=batch_rows,
-        batch_readahead=READAHEAD_BATCHES,
-        fragment_readahead=1,
-        use_threads=True,
-    )
-    return PythonRead(scanner.to_reader(), f"{label}@{version}", path, files_total, files_scanned, condition)
+    schema = pa.schema([dataset.schema.field(c) for c in columns])
+    batches = _stream(dataset, schema, condition, batch_rows)
+    reader = pa.RecordBatchReader.from_batches(schema, batches)
+    return PythonRead(reader, f"{label}@{version}", path, files_total, files_scanned, condition)
+
+
+def _stream(
+    dataset: ds.Dataset, schema: pa.Schema, condition: ds.Expression | None, batch_rows: int
+) -> Iterator[pa.RecordBatch]:
+    """The rows, one row group at a time, in the dataset's file order.
+
+    A dataset scanner reads ahead across files without bound when its consumer is slower than
+    the decoder (the writer always is), so it would end up holding the table; scanning row group
+    by row group keeps memory at one row group and a few batches. Row groups whose statistics
+    cannot match the filter are skipped as well.
+    """
+    for fragment in dataset.get_fragments(filter=condition):
+        parts = fragment.split_by_row_group(filter=condition, schema=dataset.schema)
+        for part in parts:
+            scanner = part.scanner(
+                schema=dataset.schema,
+                columns=schema.names,
+                filter=condition,
+                batch_size=batch_rows,
+                batch_readahead=READAHEAD_BATCHES,
+                use_threads=True,
+            )
+            yield from scanner.to_batches()
 
 
 def select_columns(schema: pa.Schema, wanted: list[str] | tuple[str, ...] | None, export: str) -> list[str]:
