@@ -411,3 +411,45 @@ def test_rows_stream_through_in_batches_never_the_whole_table(local_platform) ->
     assert large_whole > 3.5 * small_whole
     assert large_peak < 1.5 * small_peak, (small_peak, large_peak)
     assert large_peak < large_whole / 2, (large_peak, large_whole)
+
+
+@pytest.mark.parametrize(
+    ("column", "watermark", "newer"),
+    [
+        ("amount", "30000.5", lambda f: f["amount"] > Decimal("30000.5")),
+        ("qty", "-100", lambda f: f["qty"] > -100),
+        ("qty", "-100.5", lambda f: f["qty"] > -100.5),
+        ("amount", "30000.555", lambda f: f["amount"] > Decimal("30000.555")),
+        ("order_date", "2025-12-01", lambda f: f["order_date"] > date(2025, 12, 1)),
+        ("note", "plain", lambda f: f["note"] > "plain"),
+    ],
+)
+def test_watermarks_compare_as_the_columns_type(local_platform, orders, column, watermark, newer) -> None:
+    name, table = orders
+    frame = table.to_pandas()
+    _plan, _stream, staged = export(
+        local_platform,
+        name,
+        watermark=watermark,
+        file_format="csv",
+        extract_type="incremental",
+        incremental_column=column,
+    )
+    kept = frame[newer(frame).fillna(False).astype(bool)]
+    assert staged.rows == len(kept) > 0
+    assert staged.null_watermark_rows == int(frame[column].isna().sum())
+
+
+def test_a_watermark_that_is_not_of_the_columns_type_names_the_field(local_platform, orders) -> None:
+    name, _table = orders
+    plan = make_plan(
+        unique_lakehouse(),
+        watermark="2025-01-01",
+        source_table=name,
+        file_format="csv",
+        extract_type="incremental",
+        incremental_column="qty",
+    )
+    with pytest.raises(ConfigError, match="incremental_column") as caught:
+        python_read.read(plan, local_platform)
+    assert "sales/orders" in str(caught.value)

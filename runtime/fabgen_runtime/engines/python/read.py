@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, Context, Decimal
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -210,6 +210,22 @@ def period_condition(
     return (field >= _bound(start, arrow_type)) & (field <= _bound(end, arrow_type))
 
 
+def _exact_number(number: Decimal, arrow_type: pa.DataType, text: str) -> pa.Scalar:
+    """``col > number`` for an integer or decimal column, as a scalar of the column's own type.
+
+    The column only holds multiples of its unit (1, or 10^-scale), so ``col > number`` is exactly
+    ``col > floor(number)`` at that unit: no common type with more digits than 38 is needed.
+    """
+    scale = arrow_type.scale if pa.types.is_decimal(arrow_type) else 0
+    floor = number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_FLOOR, context=Context(prec=80))
+    try:
+        if pa.types.is_integer(arrow_type):
+            return pa.scalar(int(floor), type=pa.int64())
+        return pa.scalar(floor, type=arrow_type)
+    except (pa.ArrowInvalid, OverflowError):
+        raise ValueError(f"watermark {text!r} is out of the range of a {arrow_type} column") from None
+
+
 def typed_value(text: str, arrow_type: pa.DataType) -> Any:
     """The watermark text as a value of the incremental column's type (``ValueError`` on a mismatch).
 
@@ -223,13 +239,7 @@ def typed_value(text: str, arrow_type: pa.DataType) -> Any:
             raise ValueError(f"watermark {text!r} is not a number but the column is {arrow_type}")
         if pa.types.is_floating(arrow_type):
             return pa.scalar(float(value), type=pa.float64())
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            raise ValueError(f"watermark {text!r} is not a number") from None
-        if pa.types.is_integer(arrow_type) and number == number.to_integral_value():
-            return pa.scalar(int(number), type=pa.int64())
-        return pa.scalar(number, type=pa.decimal128(38, max(0, -int(number.as_tuple().exponent))))
+        return _exact_number(Decimal(value), arrow_type, text)
     if pa.types.is_date(arrow_type):
         if ISO_DATE.match(value):
             return pa.scalar(date.fromisoformat(value), type=pa.date32())
