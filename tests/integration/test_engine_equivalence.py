@@ -119,7 +119,11 @@ CASES = [
     ),
     pytest.param("csv", "zip", 25, {"header": "true"}, id="csv-split-zip"),
     pytest.param("csv", "zstd", 25, {"header": "true"}, id="csv-split-tar-zstd"),
+    pytest.param("csv", "none", None, {"header": "true", "encoding": "UTF-16LE"}, id="csv-utf16le"),
     pytest.param("json", "none", None, {}, id="json"),
+    pytest.param(
+        "json", "gzip", None, {"lineSep": "\r\n", "encoding": "UTF-16BE"}, id="json-crlf-utf16be-gzip"
+    ),
     pytest.param("json", "brotli", None, {"ignoreNullFields": "true"}, id="json-nonulls-brotli"),
     pytest.param("json", "none", 40, {"timeZone": "Asia/Tokyo"}, id="json-split-tokyo"),
 ]
