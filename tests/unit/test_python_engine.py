@@ -453,3 +453,24 @@ def test_a_watermark_that_is_not_of_the_columns_type_names_the_field(local_platf
     with pytest.raises(ConfigError, match="incremental_column") as caught:
         python_read.read(plan, local_platform)
     assert "sales/orders" in str(caught.value)
+
+
+def test_parquet_writer_options_shape_row_groups_and_dictionary(local_platform, orders) -> None:
+    name, table = orders
+    options = {"parquet.block.size": "4096", "parquet.enable.dictionary": "false"}
+    plan = make_plan(
+        unique_lakehouse(),
+        source_table=name,
+        file_format="parquet",
+        compression="zstd",
+        file_format_options=options,
+    )
+    stream = python_read.read(plan, local_platform, batch_rows=100)  # batches of ~6 KiB
+    staged = python_write.write(stream.reader, plan, local_platform)
+    python_read_back = pq.ParquetFile(staged.files[0].uri)
+    assert python_read_back.read().equals(table)
+    assert python_read_back.metadata.num_row_groups == 5  # a row group once 4 KiB of rows are buffered
+    note = python_read_back.metadata.row_group(0).column(table.column_names.index("note"))
+    assert "RLE_DICTIONARY" not in note.encodings and "PLAIN_DICTIONARY" not in note.encodings
+    _plan, _stream, default = export(local_platform, name, file_format="parquet", compression="zstd")
+    assert pq.ParquetFile(default.files[0].uri).metadata.num_row_groups == 1

@@ -52,6 +52,27 @@ PARQUET_CODECS = {
 }
 
 
+@dataclass(frozen=True)
+class ParquetOptions:
+    """The parquet writer options fabgen accepts (``writer_options``), with parquet-mr's defaults."""
+
+    block_size: int = 128 * 1024 * 1024  # bytes of buffered rows per row group
+    page_size: int = 1024 * 1024
+    dictionary: bool = True
+
+
+def parquet_options(options: dict[str, str]) -> ParquetOptions:
+    """``parquet.block.size``, ``parquet.page.size`` and ``parquet.enable.dictionary`` (checked by
+    :mod:`fabgen_runtime.writer_options` already)."""
+    lowered = {k.lower(): v for k, v in options.items()}
+    defaults = ParquetOptions()
+    return ParquetOptions(
+        block_size=int(lowered.get("parquet.block.size", defaults.block_size)),
+        page_size=int(lowered.get("parquet.page.size", defaults.page_size)),
+        dictionary=str(lowered.get("parquet.enable.dictionary", "true")).strip().lower() == "true",
+    )
+
+
 @dataclass
 class _Metrics:
     """Counted while the batches pass: rows written, NULL incremental values, the max."""
@@ -112,6 +133,7 @@ class _Job:
     text: values.TextOptions | None
     metrics: _Metrics
     schema: pa.Schema
+    parquet: ParquetOptions
     made: list[tuple[str, str, int]] = field(default_factory=list)  # (name, path, rows)
 
     @property
@@ -142,7 +164,8 @@ def write(
     options = fmt.options(out.writer_options, export)
     text = values.text_options(fmt.name, options, export) if fmt.name != "parquet" else None
     staging = staging_uri(plan, platform)
-    job = _Job(plan, fmt, codec, level, staging, text, _metrics(plan, reader.schema), reader.schema)
+    parquet = parquet_options(options)
+    job = _Job(plan, fmt, codec, level, staging, text, _metrics(plan, reader.schema), reader.schema, parquet)
     store = LocalFileStore()
     if any(s.name != MARKER for s in store.list(staging)):
         raise WriteError(f"staging directory {staging} is not empty", export)
@@ -225,30 +248,45 @@ class _Part:
         self.job, self.name, self.path, self.rows = job, name, path, 0
         self.sink = sink
         self.parquet: pq.ParquetWriter | None = None
+        self.buffered: list[pa.RecordBatch] = []
         if job.fmt.name == "parquet":
             codec = job.codec.name
             level = job.level if codec in ("gzip", "zstd", "brotli") else None
             os.makedirs(os.path.dirname(path or "."), exist_ok=True)
             self.sink = open(path or "", "xb")  # noqa: SIM115 - closed in close()
             self.parquet = pq.ParquetWriter(
-                self.sink, schema, compression=PARQUET_CODECS[codec], compression_level=level
+                self.sink,
+                schema,
+                compression=PARQUET_CODECS[codec],
+                compression_level=level,
+                use_dictionary=job.parquet.dictionary,
+                data_page_size=job.parquet.page_size,
             )
         elif job.text is not None and job.text.header and self.sink is not None:
             self.sink.write(values.csv_header(schema.names, job.text))
 
     def write(self, batch: pa.RecordBatch) -> None:
         self.rows += batch.num_rows
-        if self.parquet is not None:
-            self.parquet.write_batch(batch)
+        if self.parquet is not None:  # one row group per parquet.block.size of buffered rows
+            self.buffered.append(batch)
+            if sum(b.nbytes for b in self.buffered) >= self.job.parquet.block_size:
+                self._flush()
             return
         text, export = self.job.text, self.job.export
         assert text is not None and self.sink is not None
         encode = values.csv_lines if self.job.fmt.name == "csv" else values.json_lines
         self.sink.write(encode(batch, text, export))
 
+    def _flush(self) -> None:
+        if self.parquet is not None and self.buffered:
+            table = pa.Table.from_batches(self.buffered)
+            self.parquet.write_table(table, row_group_size=table.num_rows)
+        self.buffered = []
+
     def close(self) -> None:
         try:
             if self.parquet is not None:
+                self._flush()
                 self.parquet.close()
         finally:
             if self.sink is not None:
