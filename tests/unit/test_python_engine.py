@@ -474,3 +474,21 @@ def test_parquet_writer_options_shape_row_groups_and_dictionary(local_platform, 
     assert "RLE_DICTIONARY" not in note.encodings and "PLAIN_DICTIONARY" not in note.encodings
     _plan, _stream, default = export(local_platform, name, file_format="parquet", compression="zstd")
     assert pq.ParquetFile(default.files[0].uri).metadata.num_row_groups == 1
+
+
+def test_json_strings_escape_like_jackson_on_both_paths() -> None:
+    from fabgen_runtime.engines.python import values
+
+    common = ['back\\slash "q"', "new\nline\r\ttab\b\f", "ünï 日本 \u2028 /", "", None]
+    rare = [*common, "bell\x07 vt\x0b us\x1f nul\x00"]
+    expected = {  # Jackson: short escapes, \u00XX upper-case for the rest, non-ASCII and / raw
+        'back\\slash "q"': '"back\\\\slash \\"q\\""',
+        "new\nline\r\ttab\b\f": '"new\\nline\\r\\ttab\\b\\f"',
+        "ünï 日本 \u2028 /": '"ünï 日本 \u2028 /"',
+        "": '""',
+        "bell\x07 vt\x0b us\x1f nul\x00": '"bell\\u0007 vt\\u000B us\\u001F nul\\u0000"',
+    }
+    for strings in (common, rare):  # vectorised, and value by value when a rare control character is present
+        got = values._json_string(pa.array(strings, values.TEXT)).to_pylist()
+        assert got == [None if s is None else expected[s] for s in strings]
+        assert [json.loads(g) for g in got if g is not None] == [s for s in strings if s is not None]

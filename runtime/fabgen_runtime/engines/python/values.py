@@ -83,7 +83,9 @@ _JSON_ESCAPES = {i: f"\\u{i:04X}" for i in range(32)} | {
     ord('"'): '\\"',
     ord("\\"): "\\\\",
 }
-_CONTROL = "[\\x00-\\x1f]"
+_SHORT_ESCAPES = (("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"), ("\b", "\\b"), ("\f", "\\f"))
+_NEEDS_ESCAPE = '[\\\\"\\x00-\\x1f]'
+_RARE_CONTROL = "[\\x00-\\x07\\x0b\\x0e-\\x1f]"  # control characters Jackson writes as \u00XX
 
 
 @dataclass(frozen=True)
@@ -276,13 +278,19 @@ def csv_lines(batch: pa.RecordBatch, options: TextOptions, export: str) -> bytes
     return _join_lines(fields, options.sep, options)
 
 
-def _join_lines(fields: list[pa.Array], sep: str, options: TextOptions, skip_nulls: bool = False) -> bytes:
+def _join_lines(fields: list[pa.Array], sep: str, options: TextOptions) -> bytes:
+    """Each row's fields joined by ``sep`` and ended by the line separator, as encoded bytes."""
     if not fields or not len(fields[0]):
         return b""
-    handling = "skip" if skip_nulls else "emit_null"
-    line = pc.binary_join_element_wise(*fields, pa.scalar(sep, TEXT), null_handling=handling)
-    line = pc.binary_join_element_wise(line, pa.scalar("", TEXT), pa.scalar(options.line_sep, TEXT))
-    return _concat(line).encode(options.encoding) if options.encoding != "utf-8" else _concat_bytes(line)
+    ended = pc.binary_join_element_wise(fields[-1], pa.scalar(options.line_sep, TEXT), pa.scalar("", TEXT))
+    line = (
+        pc.binary_join_element_wise(*fields[:-1], ended, pa.scalar(sep, TEXT)) if len(fields) > 1 else ended
+    )
+    return _encoded(line, options)
+
+
+def _encoded(lines: pa.Array, options: TextOptions) -> bytes:
+    return _concat(lines).encode(options.encoding) if options.encoding != "utf-8" else _concat_bytes(lines)
 
 
 def _concat_bytes(lines: pa.Array) -> bytes:
@@ -305,13 +313,20 @@ def _concat(lines: pa.Array) -> str:
 # --------------------------------------------------------------------------- json
 
 
+def _quoted(text: pa.Array) -> pa.Array:
+    return pc.binary_join_element_wise(pa.scalar('"', TEXT), text, pa.scalar('"', TEXT), pa.scalar("", TEXT))
+
+
 def _json_string(text: pa.Array) -> pa.Array:
-    escaped = pc.replace_substring(pc.replace_substring(text, "\\", "\\\\"), '"', '\\"')
-    if pc.any(pc.match_substring_regex(text, _CONTROL)).as_py():
+    if not pc.any(pc.match_substring_regex(text, _NEEDS_ESCAPE)).as_py():
+        return _quoted(text)
+    if pc.any(pc.match_substring_regex(text, _RARE_CONTROL)).as_py():
         escaped = _per_value(text, lambda v: v.translate(_JSON_ESCAPES))
-    return pc.binary_join_element_wise(
-        pa.scalar('"', TEXT), escaped, pa.scalar('"', TEXT), pa.scalar("", TEXT)
-    )
+    else:  # backslash first, then the quote and the short escapes, all vectorised
+        escaped = text
+        for char, escape in (("\\", "\\\\"), ('"', '\\"'), *_SHORT_ESCAPES):
+            escaped = pc.replace_substring(escaped, char, escape)
+    return _quoted(escaped)
 
 
 def json_key(name: str) -> str:
@@ -327,7 +342,9 @@ def _json_value(column: pa.Array, options: TextOptions, export: str, name: str) 
         return pc.if_else(special, _json_string(text), text)
     if pa.types.is_integer(kind) or pa.types.is_boolean(kind) or pa.types.is_decimal(kind):
         return text
-    return _json_string(text)
+    if _is_string(kind):
+        return _json_string(text)
+    return _quoted(text)  # dates, timestamps, base64: nothing to escape
 
 
 def json_lines(batch: pa.RecordBatch, options: TextOptions, export: str) -> bytes:
@@ -343,5 +360,7 @@ def json_lines(batch: pa.RecordBatch, options: TextOptions, export: str) -> byte
     if not batch.num_rows:
         return b""
     body = pc.binary_join_element_wise(*pieces, pa.scalar(",", TEXT), null_handling="skip")
-    row = pc.binary_join_element_wise(pa.scalar("{", TEXT), body, pa.scalar("}", TEXT), pa.scalar("", TEXT))
-    return _join_lines([row], "", options)
+    end = pa.scalar("}" + options.line_sep, TEXT)
+    return _encoded(
+        pc.binary_join_element_wise(pa.scalar("{", TEXT), body, end, pa.scalar("", TEXT)), options
+    )
