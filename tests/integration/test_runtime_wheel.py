@@ -97,6 +97,10 @@ _EXPORT_SCRIPT = textwrap.dedent(
     df = spark.read.format("delta").load(table).orderBy("order_id")
     staged = writer.write(df, plan, local)
     publish.publish(staged, plan, local)
+    # The Python engine ships in the wheel but is never imported by a Spark run (no pyarrow here).
+    import importlib.util
+    assert importlib.util.find_spec("fabgen_runtime.engines.python") is not None
+    assert "fabgen_runtime.engines.python" not in sys.modules
     print(json.dumps({
         "requires": importlib.metadata.requires("fabgen-runtime"),
         "files": [f.name for f in staged.files],

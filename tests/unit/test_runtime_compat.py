@@ -88,9 +88,35 @@ def test_imports_only_what_fabric_provides() -> None:
                 roots = {node.module.split(".")[0]}
             else:
                 continue
-            unknown = roots - stdlib - provided - optional - {"fabgen_runtime"}
+            allowed = PYTHON_ENGINE_IMPORTS if PYTHON_ENGINE in path.parents else set()
+            unknown = roots - stdlib - provided - optional - allowed - {"fabgen_runtime"}
             strangers |= {f"{path.name}:{r}" for r in unknown}
     assert not strangers, sorted(strangers)
+
+
+# The Python engine runs in Fabric Python notebooks, which preinstall these (docs/runtimes.md);
+# only its own package imports them, and nothing outside the package imports it.
+PYTHON_ENGINE = RUNTIME / "fabgen_runtime" / "engines" / "python"
+PYTHON_ENGINE_IMPORTS = {"deltalake", "pyarrow"}
+
+
+def test_only_the_python_engine_imports_deltalake_and_pyarrow_and_nothing_imports_it() -> None:
+    offenders = []
+    for path in SOURCES:
+        inside = PYTHON_ENGINE in path.parents
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [("." * node.level) + node.module]
+            else:
+                continue
+            for name in names:
+                if not inside and (name.split(".")[0] in PYTHON_ENGINE_IMPORTS or "engines.python" in name):
+                    offenders.append(f"{path.name}: {name}")
+                if inside and name.split(".")[0] in {"pyspark", "py4j", "delta"}:
+                    offenders.append(f"{path.name}: {name} (the python engine runs without Spark)")
+    assert not offenders, offenders
 
 
 # Removed from the standard library by Python 3.13 (Runtime 2.0's Python; PEP 594 and lib2to3).

@@ -1,0 +1,381 @@
+"""Write a ``pyarrow.RecordBatchReader`` into the run's staging folder, as the Spark writer would.
+
+:func:`write` is the Python engine's :func:`fabgen_runtime.writer.write`: the same file names
+(``OutputPlan``), split parts (every part but the last holds exactly ``max_rows_per_file`` rows,
+one header-only part when there are no rows), codecs, csv header and options, JSON Lines and
+parquet, and the same :class:`~fabgen_runtime.writer.StagedOutput`, so
+:func:`fabgen_runtime.publish.build_journal` and :mod:`fabgen_runtime.protocol` publish it
+unchanged (with :class:`~fabgen_runtime.protocol.store.LocalFileStore`).
+
+One pass over the batches: each batch is counted (rows, NULLs of the incremental column, its
+max: the metrics of :mod:`fabgen_runtime.metrics`), filtered (NULL incremental values read only
+to be counted), encoded (:mod:`.values`) and written into its sink (:mod:`.sinks`); memory holds
+one batch at a time. Files land in ``<staging>/out/<name>`` as the Spark writer's do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import IO, TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ... import compression, formats, split
+from ... import platform as platform_mod
+from ...errors import CompressionError, FabgenError, WriteError
+from ...fs import join
+from ...metrics import render_watermark
+from ...protocol.journal import MARKER
+from ...protocol.store import LocalFileStore
+from ...publish import staging_uri
+from ...writer import StagedFile, StagedOutput
+from . import sinks, values
+
+if TYPE_CHECKING:
+    from ...plan import ExportPlan
+
+log = logging.getLogger(__name__)
+PARQUET_CODECS = {
+    "none": "NONE",
+    "snappy": "SNAPPY",
+    "gzip": "GZIP",
+    "zstd": "ZSTD",
+    "brotli": "BROTLI",
+    "lz4": "LZ4",
+}
+
+
+@dataclass(frozen=True)
+class ParquetOptions:
+    """The parquet writer options fabgen accepts (``writer_options``), with parquet-mr's defaults."""
+
+    block_size: int = 128 * 1024 * 1024  # bytes of buffered rows per row group
+    page_size: int = 1024 * 1024
+    dictionary: bool = True
+
+
+def parquet_options(options: dict[str, str]) -> ParquetOptions:
+    """``parquet.block.size``, ``parquet.page.size`` and ``parquet.enable.dictionary`` (checked by
+    :mod:`fabgen_runtime.writer_options` already)."""
+    lowered = {k.lower(): v for k, v in options.items()}
+    defaults = ParquetOptions()
+    return ParquetOptions(
+        block_size=int(lowered.get("parquet.block.size", defaults.block_size)),
+        page_size=int(lowered.get("parquet.page.size", defaults.page_size)),
+        dictionary=str(lowered.get("parquet.enable.dictionary", "true")).strip().lower() == "true",
+    )
+
+
+@dataclass
+class _Metrics:
+    """Counted while the batches pass: rows written, NULL incremental values, the max."""
+
+    column: str | None = None  # the incremental column's name in the batches
+    drop_nulls: bool = False
+    rows: int = 0
+    nulls: int = 0
+    best: Any = None
+    kind: str = "value"
+
+    def take(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Count ``batch`` and return the rows to write."""
+        if self.column is None:
+            self.rows += batch.num_rows
+            return batch
+        values_ = batch.column(self.column)
+        self.nulls += values_.null_count
+        top = pc.max(values_).as_py()
+        if top is not None and (self.best is None or top > self.best):
+            self.best = top
+        if self.drop_nulls and values_.null_count:
+            batch = batch.filter(pc.is_valid(values_))
+        self.rows += batch.num_rows
+        return batch
+
+    def watermark(self) -> str | None:
+        """``max(incremental_column)`` as :func:`fabgen_runtime.metrics.render_watermark` text."""
+        value = self.best
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            moment = value.astimezone(platform_tz()) if value.tzinfo else value
+            return render_watermark(f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S.%f}", "timestamp")
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, Decimal):
+            return render_watermark(value)
+        return render_watermark(value, self.kind)
+
+
+def platform_tz() -> Any:
+    """The zone timestamps are rendered in for the watermark (the Spark engine's session zone)."""
+    from zoneinfo import ZoneInfo
+
+    from .read import SESSION_TIMEZONE
+
+    return ZoneInfo(SESSION_TIMEZONE)
+
+
+@dataclass
+class _Job:
+    plan: ExportPlan
+    fmt: formats.FileFormat
+    codec: compression.Codec
+    level: int | None
+    staging: str
+    text: values.TextOptions | None
+    metrics: _Metrics
+    schema: pa.Schema
+    parquet: ParquetOptions
+    made: list[tuple[str, str, int]] = field(default_factory=list)  # (name, path, rows)
+
+    @property
+    def export(self) -> str:
+        return self.plan.config.key
+
+    def out(self, name: str) -> str:
+        return join(self.staging, "out", name)
+
+
+def write(
+    reader: pa.RecordBatchReader, plan: ExportPlan, platform: platform_mod.Platform | None = None
+) -> StagedOutput:
+    """Write the reader's rows into ``plan.output.staging_directory`` as the files the plan names.
+
+    Raises ``WriteError`` / ``CompressionError`` naming the export; options this engine cannot
+    honour are refused before any file is written.
+    """
+    platform = platform or platform_mod.current()
+    out = plan.output
+    export = plan.config.key
+    fmt = formats.get(out.file_format, export)
+    codec = compression.get(out.compression, export)
+    codec.check_available(None, fmt.name, export)
+    if codec.name == "zstd" and fmt.name != "parquet":
+        compression.import_optional("zstandard", "zstd", export)
+    level = codec.level(out.compression_level, export)
+    options = fmt.options(out.writer_options, export)
+    text = values.text_options(fmt.name, options, export) if fmt.name != "parquet" else None
+    staging = staging_uri(plan, platform)
+    parquet = parquet_options(options)
+    job = _Job(plan, fmt, codec, level, staging, text, _metrics(plan, reader.schema), reader.schema, parquet)
+    store = LocalFileStore()
+    if any(s.name != MARKER for s in store.list(staging)):
+        raise WriteError(f"staging directory {staging} is not empty", export)
+    try:
+        part_rows = _write_parts(job, _batches(job, reader))
+    except FabgenError:
+        raise
+    except (OSError, pa.ArrowException) as exc:
+        raise WriteError(f"writing {fmt.name} ({codec.name}) failed: {exc}", export) from exc
+    files = []
+    for name, path, rows in job.made:
+        size, sha = sinks.digest(path)
+        files.append(StagedFile(name, path, size, rows, sha))
+    staged = StagedOutput(
+        export=export,
+        staging_uri=staging,
+        files=tuple(files),
+        rows=job.metrics.rows,
+        max_watermark=job.metrics.watermark(),
+        part_rows=tuple(part_rows),
+        null_watermark_rows=job.metrics.nulls,
+    )
+    log.info(
+        "%s: staged %d file(s), %d rows, %d bytes",
+        export,
+        staged.files_count,
+        staged.rows,
+        staged.total_bytes,
+    )
+    return staged
+
+
+def _metrics(plan: ExportPlan, schema: pa.Schema) -> _Metrics:
+    config = plan.config
+    if config.extract_type != "incremental" or not config.incremental_column:
+        return _Metrics()
+    wanted = config.incremental_column.lower()
+    name = next((n for n in schema.names if n.lower() == wanted), None)
+    if name is None:
+        raise WriteError(
+            f"incremental_column {config.incremental_column!r} is not a column of the source", config.key
+        )
+    kind = schema.field(name).type
+    label = "timestamp" if pa.types.is_timestamp(kind) else "date" if pa.types.is_date(kind) else "value"
+    return _Metrics(
+        column=name, drop_nulls=bool(plan.source and plan.source.drops_null_incremental), kind=label
+    )
+
+
+def _batches(job: _Job, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    for batch in reader:
+        kept = job.metrics.take(batch)
+        if kept.num_rows:
+            yield kept
+
+
+def _sliced(batches: Iterator[pa.RecordBatch], max_rows: int | None) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """``(part number, batch)``: batches cut so that part n holds rows ``[(n-1)*max, n*max)``."""
+    part, used = 1, 0
+    for batch in batches:
+        offset = 0
+        while offset < batch.num_rows:
+            if max_rows and used == max_rows:
+                part, used = part + 1, 0
+            take = batch.num_rows - offset if not max_rows else min(batch.num_rows - offset, max_rows - used)
+            yield part, batch.slice(offset, take)
+            offset += take
+            used += take
+
+
+# --------------------------------------------------------------------------- parts
+
+
+class _Part:
+    """One data file being written: its encoder and sink."""
+
+    def __init__(
+        self, job: _Job, name: str, path: str | None, sink: IO[bytes] | sinks.Stream | None, schema: pa.Schema
+    ):
+        self.job, self.name, self.path, self.rows = job, name, path, 0
+        self.sink = sink
+        self.parquet: pq.ParquetWriter | None = None
+        self.buffered: list[pa.RecordBatch] = []
+        if job.fmt.name == "parquet":
+            codec = job.codec.name
+            level = job.level if codec in ("gzip", "zstd", "brotli") else None
+            os.makedirs(os.path.dirname(path or "."), exist_ok=True)
+            self.sink = open(path or "", "xb")  # noqa: SIM115 - closed in close()
+            self.parquet = pq.ParquetWriter(
+                self.sink,
+                schema,
+                compression=PARQUET_CODECS[codec],
+                compression_level=level,
+                use_dictionary=job.parquet.dictionary,
+                data_page_size=job.parquet.page_size,
+            )
+        elif job.text is not None and job.text.header and self.sink is not None:
+            self.sink.write(values.csv_header(schema.names, job.text))
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.rows += batch.num_rows
+        if self.parquet is not None:  # one row group per parquet.block.size of buffered rows
+            self.buffered.append(batch)
+            if sum(b.nbytes for b in self.buffered) >= self.job.parquet.block_size:
+                self._flush()
+            return
+        text, export = self.job.text, self.job.export
+        assert text is not None and self.sink is not None
+        encode = values.csv_lines if self.job.fmt.name == "csv" else values.json_lines
+        self.sink.write(encode(batch, text, export))
+
+    def _flush(self) -> None:
+        if self.parquet is not None and self.buffered:
+            table = pa.Table.from_batches(self.buffered)
+            self.parquet.write_table(table, row_group_size=table.num_rows)
+        self.buffered = []
+
+    def close(self) -> None:
+        try:
+            if self.parquet is not None:
+                self._flush()
+                self.parquet.close()
+        finally:
+            if self.sink is not None:
+                self.sink.close()
+
+
+def _write_parts(job: _Job, batches: Iterator[pa.RecordBatch]) -> list[int]:
+    """Write every part; returns the rows of each (``job.made`` gets the files to publish)."""
+    out, codec = job.plan.output, job.codec.name
+    max_rows = out.max_rows_per_file
+    post = out.post_process
+    zip_sink: sinks.ZipSink | None = None
+    tar_members: list[tuple[str, str]] = []
+    part: _Part | None = None
+    counts: list[int] = []
+    pending = _sliced(batches, max_rows)
+
+    def name_of(number: int) -> str:
+        return out.part_filename(number) if max_rows else out.filename
+
+    def open_part(number: int, batch_schema: pa.Schema) -> _Part:
+        nonlocal zip_sink
+        name = name_of(number)
+        if not post or job.fmt.name == "parquet":
+            return _Part(
+                job,
+                name,
+                job.out(name),
+                sinks.stream(job.out(name), "none", None, job.export) if job.fmt.name != "parquet" else None,
+                batch_schema,
+            )
+        if job.codec.archive == "zip":
+            if zip_sink is None:
+                zip_sink = sinks.ZipSink(
+                    job.out(_compressed(job)), job.level or 0, job.plan.context.process_date
+                )
+            return _Part(job, name, None, zip_sink.entry(name), batch_schema)
+        if max_rows:  # tar member: plain first, archived once every part is known
+            path = join(job.staging, "parts", name)
+            tar_members.append((name, path))
+            return _Part(job, name, path, sinks.stream(path, "none", None, job.export), batch_schema)
+        return _Part(
+            job,
+            name,
+            None,
+            sinks.stream(job.out(_compressed(job)), codec, job.level, job.export),
+            batch_schema,
+        )
+
+    def finish(current: _Part) -> None:
+        current.close()
+        counts.append(current.rows)
+        if not post or job.fmt.name == "parquet":
+            job.made.append((current.name, job.out(current.name), current.rows))
+
+    try:
+        for number, batch in pending:
+            if part is None or number != len(counts) + 1:
+                if part is not None:
+                    finish(part)
+                part = open_part(number, batch.schema)
+            part.write(batch)
+        if part is None:  # no rows: one file with the header (or the schema) only
+            part = open_part(1, job.schema)
+        finish(part)
+        part = None
+    finally:
+        if part is not None:
+            part.close()
+        if zip_sink is not None:
+            zip_sink.close()
+    if post and job.fmt.name != "parquet":
+        name = _compressed(job)
+        if tar_members:
+            sinks.write_tar(
+                sinks.stream(job.out(name), codec, job.level, job.export),
+                tar_members,
+                job.plan.context.process_date,
+            )
+            sinks.remove_tree(join(job.staging, "parts"))
+        job.made.append((name, job.out(name), sum(counts)))
+    expected = split.part_rows(sum(counts), max_rows) if max_rows else [sum(counts)]
+    if counts != expected:
+        raise WriteError(f"parts hold {counts} rows, expected {expected}", job.export)
+    return counts
+
+
+def _compressed(job: _Job) -> str:
+    name = job.plan.output.compressed_filename
+    if name is None:
+        raise CompressionError("the plan names no compressed file", job.export)
+    return name
