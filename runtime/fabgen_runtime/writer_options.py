@@ -19,8 +19,10 @@ RESERVED = {
     "partitionby": "fabgen writes one file (or parts by max_rows_per_file)",
 }
 # Every encoding that represents all of Unicode without a byte order mark per stream (parts
-# written in parallel are joined into one file, so a BOM per part would corrupt it).
-ENCODINGS = ("UTF-8", "UTF-16LE", "UTF-16BE", "UTF-32LE", "UTF-32BE")
+# written in parallel are joined into one file, so a BOM per part would corrupt it), and that
+# Spark 4's csv and json writers accept (Fabric Runtime 2.0 refuses UTF-32LE/UTF-32BE with
+# INVALID_PARAMETER_VALUE.CHARSET; its only UTF-32 is plain UTF-32, which writes a BOM).
+ENCODINGS = ("UTF-8", "UTF-16LE", "UTF-16BE")
 LINE_SEPARATORS = ("\n", "\r\n", "\r")
 
 Check = Callable[[str], str | None]  # value -> problem or None
@@ -53,7 +55,8 @@ def _encoding(value: str) -> str | None:
             return None
     return (
         f"must be one of {', '.join(ENCODINGS)} (plain UTF-16/UTF-32 write a byte order mark per "
-        "part; other encodings cannot hold every character)"
+        "part; Spark 4 (Fabric Runtime 2.0) refuses UTF-32LE/UTF-32BE; other encodings cannot "
+        "hold every character)"
     )
 
 

@@ -62,6 +62,12 @@ RULES = [
     (base(file_format_options={"path": "/tmp/x"}), "file_format_options", "path is set by fabgen"),
     (base(file_format_options={"encoding": "UTF-16"}), "file_format_options", "byte order mark"),
     (base(file_format_options={"encoding": "latin1"}), "file_format_options", "cannot hold every character"),
+    (base(file_format_options={"encoding": "UTF-32BE"}), "file_format_options", "Spark 4"),
+    (
+        base(file_format="json", file_format_options={"encoding": "UTF-32LE"}),
+        "file_format_options",
+        "refuses UTF-32LE/UTF-32BE",
+    ),
     (base(file_format_options={"heder": "true"}), "file_format_options", "heder is not a csv writer option"),
     (base(file_format_options={"timeZone": "Mars/Olympus"}), "file_format_options", "not a known timezone"),
     (base(file_format_options={"lineSep": "||"}), "file_format_options", "lineSep"),
@@ -228,7 +234,7 @@ def test_writer_option_table_accepts_what_the_docs_list() -> None:
     }
     assert writer_options.problems("csv", ok) == []
     assert writer_options.problems("csv", {"encoding": "UTF-16BE", "lineSep": "\n"}) == []
-    json_ok = {"ignoreNullFields": "true", "lineSep": "\r\n", "encoding": "UTF-32LE"}
+    json_ok = {"ignoreNullFields": "true", "lineSep": "\r\n", "encoding": "UTF-16LE"}
     assert writer_options.problems("json", json_ok) == []
     assert writer_options.problems("parquet", {"parquet.block.size": "134217728"}) == []
     assert [k for k, _ in writer_options.problems("csv", {"sep": ",", "delimiter": ";"})] == ["delimiter"]

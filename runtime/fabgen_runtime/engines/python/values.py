@@ -70,8 +70,6 @@ _ENCODINGS = {
     "UTF-8": "utf-8",
     "UTF-16LE": "utf-16-le",
     "UTF-16BE": "utf-16-be",
-    "UTF-32LE": "utf-32-le",
-    "UTF-32BE": "utf-32-be",
 }
 # Jackson's escapes for control characters (everything else below 0x20 is \u00XX, upper-case hex).
 _JSON_ESCAPES = {i: f"\\u{i:04X}" for i in range(32)} | {
