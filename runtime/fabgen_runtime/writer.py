@@ -80,6 +80,16 @@ class StagedOutput:
         """Bytes of every file to publish."""
         return sum(f.size for f in self.files)
 
+    def log_staged(self) -> None:
+        """Log what was staged (both engines' writers call this once)."""
+        log.info(
+            "%s: staged %d file(s), %d rows, %d bytes",
+            self.export,
+            self.files_count,
+            self.rows,
+            self.total_bytes,
+        )
+
 
 @dataclass
 class _Job:
@@ -166,13 +176,7 @@ def write(df: DataFrame, plan: ExportPlan, platform: platform_mod.Platform | Non
         raise
     except (OSError, Py4JError, PySparkException) as exc:
         raise WriteError(f"writing {fmt.name} ({codec.name}) failed: {_message(exc)}", export) from exc
-    log.info(
-        "%s: staged %d file(s), %d rows, %d bytes",
-        export,
-        staged.files_count,
-        staged.rows,
-        staged.total_bytes,
-    )
+    staged.log_staged()
     return staged
 
 

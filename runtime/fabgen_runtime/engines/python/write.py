@@ -188,13 +188,7 @@ def write(
         part_rows=tuple(part_rows),
         null_watermark_rows=job.metrics.nulls,
     )
-    log.info(
-        "%s: staged %d file(s), %d rows, %d bytes",
-        export,
-        staged.files_count,
-        staged.rows,
-        staged.total_bytes,
-    )
+    staged.log_staged()
     return staged
 
 
