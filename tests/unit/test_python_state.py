@@ -248,3 +248,30 @@ def test_processes_racing_for_one_lease_exactly_one_wins(tmp_path: Path, row_exi
         mine = [r for r in rows if (r["export_group_name"], r["export_name"]) == key]
         assert len(mine) == 1 and mine[0]["lease_owner"] == winners[0]  # one row per export, the winner's
     assert conflicts >= 1  # the commits really raced: delta-rs refused some and they were re-run
+
+
+def _create_in_process(root: str, barrier: Any, out: Any) -> None:
+    store = tables(Path(root))
+    barrier.wait()
+    store.ensure_tables()
+    store.append_runs([record(f"r-{mp.current_process().name}")])
+    out.put(store.commits)
+
+
+def test_processes_creating_the_tables_at_once_share_one_table(tmp_path: Path) -> None:
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(3), ctx.Queue()
+    procs = [ctx.Process(target=_create_in_process, args=(str(tmp_path), barrier, out)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    commits = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert len(commits) == 3
+    store = tables(tmp_path)
+    assert (
+        len(DeltaTable(store.log_path).to_pyarrow_table().column("export_run_id")) == 3
+    )  # every append kept
+    history = DeltaTable(store.log_path).history()
+    assert sum(1 for h in history if h["operation"] == "CREATE TABLE") == 1
