@@ -34,9 +34,9 @@ def delta_rs(project: KillProject) -> DeltaRsTables:
     return DeltaRsTables(project.state_path(LOG_TABLE), project.state_path(WATERMARK_TABLE))
 
 
-def terms(owner: str) -> LeaseTerms:
+def terms(owner: str, host: str = "") -> LeaseTerms:
     now = now_utc()
-    return LeaseTerms(owner, now + timedelta(seconds=300), now)
+    return LeaseTerms(owner, now + timedelta(seconds=300), now, host, 1 if host else 0)
 
 
 def entry(result: dict[str, Any]) -> dict[str, Any]:
@@ -121,11 +121,14 @@ def test_delta_rs_creates_spark_writes_delta_rs_reads(
 # ---------------------------------------------------------------------- Spark and delta-rs racing
 
 
-def _take_in_process(watermark: str, log: str, owner: str, barrier: Any, out: Any) -> None:
+def _take_in_process(
+    watermark: str, log: str, key: tuple[str, str], owner: str, barrier: Any, out: Any
+) -> None:
     store = DeltaRsTables(log, watermark)
     barrier.wait()
-    _rows, refused = take_leases(store, [LeaseClaim(KEY, "py-run", "py-exec")], terms(owner))
-    out.put(KEY not in refused)
+    # another host's lease: the child exits at once, and a dead LOCAL holder would be taken over
+    _rows, refused = take_leases(store, [LeaseClaim(key, "py-run", "py-exec")], terms(owner, "python-host"))
+    out.put(key not in refused)
 
 
 def test_spark_and_delta_rs_racing_for_one_lease_one_wins(
@@ -144,7 +147,7 @@ def test_spark_and_delta_rs_racing_for_one_lease_one_wins(
         barrier, out = ctx.Barrier(2), ctx.Queue()
         proc = ctx.Process(
             target=_take_in_process,
-            args=(store.watermark_path, store.log_path, f"python:{round_}", barrier, out),
+            args=(store.watermark_path, store.log_path, key, f"python:{round_}", barrier, out),
         )
         proc.start()
         leases = LeaseTable(logger)
