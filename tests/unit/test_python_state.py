@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing as mp
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from deltalake import DeltaTable
 from fabgen_runtime.engines.python.tables import DeltaRsTables, arrow_schema
 from fabgen_runtime.errors import StateError
 from fabgen_runtime.protocol import lease as rules
+from fabgen_runtime.protocol.leasing import Leases
 from fabgen_runtime.protocol.tables import LeaseClaim, LeaseTerms, WatermarkWrite, take_leases
 from fabgen_runtime.state_model import LOG_COLUMNS, WATERMARK_COLUMNS, ExportRunRecord, now_utc
 
@@ -275,3 +277,57 @@ def test_processes_creating_the_tables_at_once_share_one_table(tmp_path: Path) -
     )  # every append kept
     history = DeltaTable(store.log_path).history()
     assert sum(1 for h in history if h["operation"] == "CREATE TABLE") == 1
+
+
+# ---------------------------------------------------------------------- Leases over the port
+
+
+def test_leases_acquire_store_and_release(tmp_path: Path) -> None:
+    store = tables(tmp_path)
+    other = ("sales", "customers")
+    leases = Leases(store, "owner-a")
+    _rows, refused = leases.acquire({KEY: ("r1", "e1"), other: ("r2", "e1")})
+    assert refused == {} and leases.held == {KEY, other} and leases.holds(KEY)
+    _rows, refused = Leases(store, "owner-b").acquire({KEY: ("r9", "e9")})
+    assert refused[KEY].owner == "owner-a"
+    stored = leases.store_watermarks(
+        [
+            WatermarkWrite(KEY, "10", None, "id", "bigint", "r1", "e1"),
+            WatermarkWrite(other, "3", "2", "id", "bigint", "r2", "e1"),  # refused: the stored one is NULL
+        ]
+    )
+    assert stored == {KEY} and leases.held == set()  # the refused one released afterwards
+    rows = store.read_watermarks([KEY, other])
+    assert rows[KEY]["watermark_value"] == "10" and rows[other]["watermark_value"] is None
+    assert rows[KEY]["lease_owner"] is None and rows[other]["lease_owner"] is None
+
+
+def test_leases_lapsed_lease_is_checked_and_lost_to_a_new_holder(tmp_path: Path) -> None:
+    store = tables(tmp_path)
+    leases = Leases(store, "owner-a", seconds=1.0)  # valid() is False at once (1 s safety margin)
+    leases.acquire({KEY: ("r1", "e1")})
+    assert not leases.valid()
+    assert leases.holds(KEY)  # renewed and read back: still ours
+    # it lapses; another run takes it over
+    take_leases(store, [LeaseClaim(KEY, "r1", "e1")], terms("owner-a", seconds=-5))
+    _rows, refused = Leases(store, "owner-b").acquire({KEY: ("r2", "e2")})
+    assert refused == {}
+    assert not leases.holds(KEY) and KEY not in leases.held  # our renew touches only rows still ours
+    assert store.read_watermarks([KEY])[KEY]["lease_owner"] == "owner-b"
+
+
+def test_leases_heartbeat_renews(tmp_path: Path) -> None:
+    store = tables(tmp_path)
+    leases = Leases(store, "owner-a", seconds=1.5)
+    leases.acquire({KEY: ("r1", "e1")})
+    first = store.read_watermarks([KEY])[KEY]["lease_expires_at"]
+    leases.start_heartbeat()
+    try:
+        deadline = time.monotonic() + 10
+        while store.read_watermarks([KEY])[KEY]["lease_expires_at"] == first:
+            assert time.monotonic() < deadline, "no renewal within 10 s"
+            time.sleep(0.2)
+    finally:
+        leases.stop_heartbeat()
+    assert leases.renew_error is None
+    assert store.read_watermarks([KEY])[KEY]["lease_expires_at"] > first
