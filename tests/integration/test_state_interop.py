@@ -49,7 +49,9 @@ def exported_ids(project: KillProject) -> list[int]:
 
 def check_lease_refuses_spark_then_watermark_moves_it(project: KillProject, store: DeltaRsTables) -> None:
     """delta-rs takes the lease: Spark refuses; delta-rs stores 7 and releases: Spark exports 8..10."""
-    start = store.read_watermarks([KEY])[KEY]["watermark_value"]
+    before = store.read_watermarks([KEY])[KEY]
+    start, column, kind = before["watermark_value"], before["incremental_column"], before["watermark_type"]
+    assert (start, column) == ("5", "id")
     python_run = terms("python-engine:test")
     _rows, refused = take_leases(store, [LeaseClaim(KEY, "py-run-1", "py-exec-1")], python_run)
     assert refused == {}
@@ -60,7 +62,7 @@ def check_lease_refuses_spark_then_watermark_moves_it(project: KillProject, stor
     assert "py-run-1" in entry(held)["error"] and "py-exec-1" in entry(held)["error"]
     assert exported_ids(project) == [1, 2, 3, 4, 5]  # nothing exported while delta-rs held the lease
 
-    write = WatermarkWrite(KEY, "7", start, "id", None, "py-run-1", "py-exec-1")
+    write = WatermarkWrite(KEY, "7", start, column, kind, "py-run-1", "py-exec-1")
     assert store.store([write], python_run, release=True) == 1
     assert project.stored_watermark("inc") == "7"  # Spark reads what delta-rs wrote
     moved = project.run_in_process(execution_id="spark-after-release")
@@ -79,15 +81,17 @@ def test_spark_creates_and_logs_delta_rs_reads_leases_and_stores(
     store = delta_rs(project)
 
     protocol = DeltaTable(store.watermark_path).protocol()
-    assert protocol.min_writer_version <= 7 and not protocol.reader_features  # delta-rs writes it
+    assert (protocol.min_reader_version, protocol.min_writer_version) == (1, 2)  # Spark's, no features
+    assert not protocol.reader_features and not protocol.writer_features
     latest = store.latest_states("spark-1")
     assert latest[KEY]["export_state"] == "success" and latest[KEY]["rows_exported"] == 5
     run = store.get_runs([latest[KEY]["export_run_id"]])[latest[KEY]["export_run_id"]]
     spark_row = next(r for r in project.log_rows() if r["export_run_id"] == run.export_run_id)
     for column in ("export_state", "rows_exported", "files_created", "file_paths", "watermark_value"):
         assert getattr(run, column) == spark_row[column], column
-    # timestamps: the same instant either way (Spark reads session-local naive, delta-rs UTC-aware)
-    assert run.completed_at is not None and spark_row["completed_at"] is not None
+    # timestamps: the same instant (PySpark gives naive local time, delta-rs aware UTC)
+    for column in ("queued_at", "started_at", "completed_at", "updated_at"):
+        assert getattr(run, column).timestamp() == spark_row[column].timestamp(), column
     row = store.read_watermarks([KEY])[KEY]
     assert row["watermark_value"] == "5" and row["lease_owner"] is None and row["exported_schema"]
 
