@@ -41,13 +41,22 @@ def is_conflict(exc: BaseException) -> bool:
     return any(marker in text for marker in _CONFLICTS)
 
 
-def retry_conflicts(action: Callable[[], T], what: str, attempts: int = 8, base: float = 0.2) -> T:
-    """Run ``action``; on a Delta conflict wait (exponential backoff with jitter) and run it again."""
+def retry_conflicts(
+    action: Callable[[], T],
+    what: str,
+    attempts: int = 8,
+    base: float = 0.2,
+    conflict: Callable[[BaseException], bool] = is_conflict,
+) -> T:
+    """Run ``action``; on a Delta conflict wait (exponential backoff with jitter) and run it again.
+
+    ``conflict`` tells a conflict from other failures (Spark's by default; delta-rs passes its own).
+    """
     for attempt in range(1, attempts + 1):
         try:
             return action()
         except Exception as exc:
-            if not is_conflict(exc) or attempt == attempts:
+            if not conflict(exc) or attempt == attempts:
                 raise
             delay = min(5.0, base * 2 ** (attempt - 1)) * (0.5 + random.random())
             log.info("%s: concurrent Delta commit, retrying in %.2fs (attempt %d)", what, delay, attempt)
