@@ -16,10 +16,15 @@ so its condition is evaluated again against the winner's rows.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
+import hashlib
 import logging
+import os
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -79,6 +84,31 @@ def is_conflict(exc: BaseException) -> bool:
     return isinstance(exc, CommitFailedError)
 
 
+@contextlib.contextmanager
+def creation_lock(path: str) -> Iterator[None]:
+    """Serialise creating the table at a local ``path`` across the processes of this machine.
+
+    delta-rs's ``DeltaTable.create(mode="error")`` is not exclusive: two processes creating one
+    table at once can both succeed, the second as a ``CREATE TABLE`` commit at version 1 (seen with
+    deltalake 1.6.6; the schema is the same and no rows are lost). An ``flock`` on a file in the
+    temporary folder (never beside the table) keeps that to one commit on one machine; on OneLake
+    (a URI) nothing is held: there, two machines creating the tables at the same moment can still
+    both record a ``CREATE TABLE`` (``docs/runtimes.md``).
+    """
+    if "://" in path:
+        yield
+        return
+    folder = os.path.join(tempfile.gettempdir(), "fabgen-create-locks")
+    os.makedirs(folder, exist_ok=True)
+    name = hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:32] + ".lock"
+    with open(os.path.join(folder, name), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class DeltaRsTables:
     """The two state tables at ``log_path`` and ``watermark_path``, read and written with delta-rs."""
 
@@ -121,7 +151,9 @@ class DeltaRsTables:
         from deltalake.exceptions import DeltaError
 
         try:
-            with table_lock(path):
+            with table_lock(path), creation_lock(path):
+                if self._exists(path):
+                    return
                 DeltaTable.create(
                     path, arrow_schema(columns), mode="error", storage_options=self.storage_options
                 )
