@@ -22,12 +22,20 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .commits import retry_conflicts, table_lock
 from .protocol import lease as rules
 from .protocol.journal import this_host
+from .protocol.tables import (
+    CAS_CONDITION,
+    KEY_MATCH,
+    LEASE_COLUMNS,
+    NO_WATERMARK_CONDITION,
+    TAKE_CONDITION,
+    Key,
+    WatermarkWrite,
+)
 from .state_model import WATERMARK_COLUMNS, WATERMARK_TABLE, now_utc
 
 if TYPE_CHECKING:
@@ -36,30 +44,7 @@ if TYPE_CHECKING:
     from .state import ExportLogger
 
 log = logging.getLogger(__name__)
-Key = tuple[str, str]
-KEY_MATCH = "t.export_group_name = s.export_group_name AND t.export_name = s.export_name"
-LEASE_COLUMNS = (
-    "lease_owner",
-    "lease_run_id",
-    "lease_execution_id",
-    "lease_host",
-    "lease_pid",
-    "lease_expires_at",
-)
-
-
-@dataclass(frozen=True)
-class WatermarkWrite:
-    """One export's new watermark for :meth:`LeaseTable.store` (``value`` None: release only)."""
-
-    key: Key
-    value: str | None
-    expected: str | None
-    column: str | None
-    type: str | None
-    run_id: str
-    execution_id: str
-    schema: str | None = None  # exported_schema of a published run (stored with or without a watermark)
+__all__ = ["KEY_MATCH", "LEASE_COLUMNS", "Key", "LeaseTable", "WatermarkWrite"]
 
 
 class LeaseTable:
@@ -128,10 +113,7 @@ class LeaseTable:
             for (g, n), (run, execution) in sorted(runs.items())
         ]
         path = self.logger.watermark_path
-        condition = (
-            "t.lease_owner IS NULL OR t.lease_expires_at < s.now_ts OR t.lease_owner = s.lease_owner"
-            " OR t.lease_owner = s.takeover_owner"
-        )
+        condition = TAKE_CONDITION  # the port's predicates: the same for every engine
         lease_set: dict[str, str | Column] = {c: F.col(f"s.{c}") for c in LEASE_COLUMNS}
         insert: dict[str, str | Column] = {
             **lease_set,
@@ -279,10 +261,7 @@ class LeaseTable:
             )
             for w in writes
         ]
-        cas = (
-            "t.lease_owner = s.lease_owner AND s.new_watermark IS NOT NULL"
-            " AND (t.watermark_value <=> s.expected_watermark OR t.updated_by_run_id = s.run_id)"
-        )
+        cas = CAS_CONDITION
         freed: dict[str, str | Column] = {c: F.lit(None) for c in LEASE_COLUMNS} if release else {}
         schema: dict[str, str | Column] = {
             "exported_schema": F.coalesce(F.col("s.exported_schema"), F.col("t.exported_schema"))
@@ -307,7 +286,7 @@ class LeaseTable:
                 .merge(source.alias("s"), KEY_MATCH)
                 .whenMatchedUpdate(condition=cas, set={**stored, **freed})
             )
-            no_watermark = "t.lease_owner = s.lease_owner AND s.new_watermark IS NULL"
+            no_watermark = NO_WATERMARK_CONDITION
             if release:  # rows without a new watermark: release (a refused CAS keeps its lease)
                 builder = builder.whenMatchedUpdate(condition=no_watermark, set={**freed, **schema})
             else:  # recovery of a run without a new watermark: its schema only
