@@ -24,26 +24,43 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import failpoints
 from . import platform as platform_mod
 from .errors import FabgenError
-from .fs import HadoopFS, join
-from .leases import Key, LeaseTable, WatermarkWrite
+from .fs import join
 from .protocol import publish as protocol
 from .protocol.journal import Journal, list_staging
 from .protocol.publish import STAGING_FOLDER
-from .state import UNFINISHED, ExportLogger, ExportRunRecord, StoredWatermark, now_utc
+from .protocol.tables import Key, WatermarkWrite
+from .state_model import UNFINISHED, ExportRunRecord, StoredWatermark, now_utc
 
 if TYPE_CHECKING:
     from .config import ExportConfig
     from .export import ExportResult
+    from .protocol.store import FileStore
 
 log = logging.getLogger(__name__)
 FLUSH_SECONDS = 30.0
+
+
+class StateLog(Protocol):
+    """What bookkeeping needs of the log table (``ExportLogger``, ``PythonExportLogger``)."""
+
+    def commit_rows(self, records: Iterable[ExportRunRecord]) -> None: ...
+
+    def get_runs(self, export_run_ids: Iterable[str]) -> dict[str, ExportRunRecord]: ...
+
+
+class LeaseTable(Protocol):
+    """What bookkeeping needs of one call's leases (``leases.LeaseTable``, ``protocol.leasing.Leases``)."""
+
+    held: set[Key]
+
+    def store(self, writes: list[WatermarkWrite], release: bool = True) -> set[Key]: ...
 
 
 @dataclass
@@ -58,7 +75,7 @@ class Recovered:
     watermarks: bool = False  # a watermark was stored (re-read the table)
     staging: list[str] = field(default_factory=list)
 
-    def cleanup(self, fs: HadoopFS) -> None:
+    def cleanup(self, fs: FileStore) -> None:
         """Delete the journals and staging folders whose bookkeeping is committed."""
         for uri in self.staging:
             protocol.finish(fs, uri)
@@ -70,10 +87,13 @@ def _record(journal: Journal) -> ExportRunRecord:
 
 
 def recover_exports(
-    logger: ExportLogger, leases: LeaseTable, configs: list[ExportConfig], platform: platform_mod.Platform
+    logger: StateLog,
+    leases: LeaseTable,
+    configs: list[ExportConfig],
+    platform: platform_mod.Platform,
+    fs: FileStore,
 ) -> Recovered:
     """Recover the interrupted runs of ``configs`` (whose leases we hold); see the module docstring."""
-    fs = HadoopFS(logger.spark)
     keys = {c.key for c in configs}
     outcome = Recovered()
     published: list[tuple[Journal, ExportRunRecord]] = []
@@ -172,7 +192,7 @@ def _store_watermarks(
         outcome.records.append(record)
 
 
-def _close_swept(logger: ExportLogger, swept: dict[str, str], outcome: Recovered) -> None:
+def _close_swept(logger: StateLog, swept: dict[str, str], outcome: Recovered) -> None:
     if not swept:
         return
     for run_id, record in logger.get_runs(swept).items():
@@ -192,7 +212,7 @@ def _close_swept(logger: ExportLogger, swept: dict[str, str], outcome: Recovered
 class Completions:
     """Final log rows of a group's exports, committed together (at most every 30 s in long groups)."""
 
-    def __init__(self, logger: ExportLogger, flush_seconds: float = FLUSH_SECONDS):
+    def __init__(self, logger: StateLog, flush_seconds: float = FLUSH_SECONDS):
         self.logger = logger
         self.flush_seconds = flush_seconds
         self._pending: list[tuple[ExportRunRecord, str | None]] = []
@@ -225,7 +245,7 @@ def key_of(config: ExportConfig) -> Key:
     return (config.export_group_name, config.export_name)
 
 
-def safe_cleanup(fs: HadoopFS, staging: str, export: str) -> str | None:
+def safe_cleanup(fs: FileStore, staging: str, export: str) -> str | None:
     """Remove a finished run's staging; the problem as text instead of an exception."""
     try:
         protocol.finish(fs, staging)
@@ -253,11 +273,11 @@ def stored_watermark(row: Mapping[str, Any] | None) -> StoredWatermark | None:
 
 
 def finish_group(
-    logger: ExportLogger,
+    logger: StateLog,
     leases: LeaseTable,
     configs: list[ExportConfig],
     results: list[ExportResult],
-    fs: HadoopFS,
+    fs: FileStore,
 ) -> None:
     """Group end: ONE MERGE stores the watermarks (compare-and-set) and releases the group's
     leases; then journals and staging of the published runs are removed.

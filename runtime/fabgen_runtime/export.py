@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from . import failpoints, metrics, publish, schema_drift, sources, sql, writer
+from . import failpoints, metrics, publish, schema_drift, sql, writer
+from .engines import Engine, column_type, struct_string
 from .errors import FabgenError
-from .fs import HadoopFS
 from .inputs import resolve_inputs
 from .plan import ExportPlan, RunContext, build_plan
 from .protocol import publish as protocol
@@ -45,9 +45,8 @@ from .protocol.journal import Journal, write_marker
 from .state import ExportLogger, ExportRunRecord, StoredWatermark, now_utc
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
-
     from .config import ExportConfig
+    from .engines.python.state import PythonExportLogger
     from .platform import Platform
 
 log = logging.getLogger(__name__)
@@ -141,24 +140,15 @@ def new_record(
     )
 
 
-def _column_type(df: DataFrame, column: str | None) -> str | None:
-    if not column:
-        return None
-    for f in df.schema.fields:
-        if f.name.lower() == column.lower():
-            return f.dataType.simpleString()
-    return None
-
-
 class ExportRun:
     """Runs one export up to a published journal; the orchestrator completes its bookkeeping."""
 
     def __init__(
         self,
-        spark: SparkSession,
+        engine: Engine,
         config: ExportConfig,
         context: RunContext,
-        logger: ExportLogger,
+        logger: ExportLogger | PythonExportLogger,
         record: ExportRunRecord,
         platform: Platform,
         on_event: EventHandler | None = None,
@@ -167,7 +157,7 @@ class ExportRun:
         lease_owner: str | None = None,
         stored_schema: str | None = None,
     ):
-        self.spark, self.config, self.context = spark, config, context
+        self.engine, self.config, self.context = engine, config, context
         self.stored_schema = stored_schema  # exported_schema of the last successful run
         self.warnings: list[str] = []  # schema drift (warn), NULL incremental values
         self.logger, self.record, self.platform = logger, record, platform
@@ -176,7 +166,8 @@ class ExportRun:
         self.lease_ok = lease_ok
         self.lease_owner = lease_owner
         self.plan: ExportPlan | None = None
-        self.fs = HadoopFS(spark)
+        self.fs = engine.fs
+        self.columns: list[schema_drift.Column] = []
 
     def _event(self, stage: str, detail: str = "", result: ExportResult | None = None) -> None:
         if self.on_event is not None:
@@ -212,7 +203,7 @@ class ExportRun:
                 record.export_state, record.started_at = "running", now_utc()
             self._event("started")
             watermark, wtype, start, end = resolve_inputs(
-                self.spark, self.config, self.context, self.logger, self.platform, self.stored
+                self.engine.spark, self.config, self.context, self.logger, self.platform, self.stored
             )
             self.plan = plan = build_plan(
                 self.config,
@@ -235,15 +226,16 @@ class ExportRun:
                 self.context.execution_id,
                 self.lease_owner,
             )
-            read = sources.get(self.config.source_type).read(self.spark, plan, self.platform)
+            read = self.engine.read(plan, self.platform)
             record.source_version, record.source_query = read.version, plan.source.query
             self._event("read", read.version or "")
-            self._check_schema(read.df)
+            self.columns = self.engine.columns(read)
+            self._check_schema()
             self._failpoint("after_read")
-            staged = writer.write(read.df, plan, self.platform)
+            staged = self.engine.write(read, plan, self.platform)
             self._failpoint("after_staging")
             self._event("written", f"{staged.rows} rows")
-            journal = self._journal(plan, staged, read.df, started)
+            journal = self._journal(plan, staged, started)
             if self.lease_ok is not None and not self.lease_ok():
                 from .errors import LeaseHeld
 
@@ -265,9 +257,7 @@ class ExportRun:
         self._event("finished", result.status, result)
         return result
 
-    def _journal(
-        self, plan: ExportPlan, staged: writer.StagedOutput, df: DataFrame, started: float
-    ) -> Journal:
+    def _journal(self, plan: ExportPlan, staged: writer.StagedOutput, started: float) -> Journal:
         """The publish intent (see :func:`publish.build_journal`) carrying the final log row."""
         config, record = self.config, self.record
         stored = self.stored if isinstance(self.stored, StoredWatermark) else None
@@ -277,9 +267,9 @@ class ExportRun:
             self.platform,
             self.fs,
             start_watermark=stored.value if stored else None,
-            watermark_type=_column_type(df, config.incremental_column),
-            schema=df.schema.simpleString(),
-            exported_schema=schema_drift.describe(df.schema),
+            watermark_type=column_type(self.columns, config.incremental_column),
+            schema=struct_string(self.columns),
+            exported_schema=schema_drift.dumps(self.columns),
         )
         warnings = self.warnings + metrics.null_warning(staged.null_watermark_rows, plan)
         record.export_state = "success" if staged.rows and not warnings else "warning"
@@ -305,12 +295,11 @@ class ExportRun:
         journal.log_row = dataclasses.asdict(record)
         return journal
 
-    def _check_schema(self, df: DataFrame) -> None:
+    def _check_schema(self) -> None:
         """The schema-drift guard (:mod:`fabgen_runtime.schema_drift`), before anything is written."""
         stored = self.stored if isinstance(self.stored, StoredWatermark) else None
-        columns = schema_drift.columns(df.schema)
         warning = schema_drift.check(
-            self.config, self.stored_schema, columns, stored.type if stored else None
+            self.config, self.stored_schema, self.columns, stored.type if stored else None
         )
         if warning:
             log.warning("%s: %s", self.config.key, warning)
@@ -344,7 +333,7 @@ class ExportRun:
         log.error("%s failed: %s", self.config.key, message, exc_info=not isinstance(exc, FabgenError))
         if self.plan is not None:
             try:
-                publish.discard(self.plan, self.platform)
+                publish.discard(self.plan, self.platform, self.fs)
             except FabgenError as cleanup:
                 message += f" (and staging was not removed: {cleanup})"
         if read is not None:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from .config import ExportConfig
+    from .engines.python.state import PythonExportLogger
     from .plan import RunContext
     from .platform import Platform
     from .state import ExportLogger
@@ -27,7 +28,7 @@ def resolve_inputs(
     spark: SparkSession | None,
     config: ExportConfig,
     context: RunContext,
-    logger: ExportLogger | None,
+    logger: ExportLogger | PythonExportLogger | None,
     platform: Platform,
     stored: StoredWatermark | bool | None = False,
     period_query: bool = True,

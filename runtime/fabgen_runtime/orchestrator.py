@@ -54,14 +54,15 @@ from .bookkeeping import (
 )
 from .config import ExportConfig, as_configs
 from .export import EventHandler, ExportEvent, ExportResult, ExportRun, fail_record, new_record
-from .fs import HadoopFS
-from .leases import LeaseTable
 from .plan import RunContext
 from .protocol import lease as lease_rules
 from .state import UNFINISHED, ExportLogger, ExportRunRecord, now_utc
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from .engines import Engine
+    from .engines.python.state import PythonExportLogger
 
 log = logging.getLogger(__name__)
 
@@ -126,18 +127,25 @@ class ExportOrchestrator:
     def __init__(
         self,
         spark: SparkSession | None = None,
-        export_logger: ExportLogger | None = None,
+        export_logger: ExportLogger | PythonExportLogger | None = None,
         max_concurrency: int = 4,
         platform: platform_mod.Platform | None = None,
         on_event: EventHandler | None = None,
     ):
+        """``export_logger`` picks the engine: :class:`ExportLogger` runs the exports on Spark
+        (``spark``, default the platform's), a
+        :class:`~fabgen_runtime.engines.python.state.PythonExportLogger` on the Python engine
+        (no SparkSession is created)."""
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be 1 or more")
-        self.platform = platform or (export_logger.platform if export_logger else platform_mod.current())
-        self.spark = spark or self.platform.spark()
         if export_logger is None:
             raise ValueError("export_logger is required (ExportLogger(config_lakehouse))")
+        self.platform = platform or export_logger.platform
         self.logger = export_logger
+        if isinstance(export_logger, ExportLogger):
+            spark = spark or self.platform.spark()
+        self.engine: Engine = export_logger.engine(spark)
+        self.spark = self.engine.spark
         self.max_concurrency = max_concurrency
         self.on_event = on_event
         self.last_recovery: Recovered | None = None
@@ -158,17 +166,17 @@ class ExportOrchestrator:
         bookkeeping; run nothing else (``fabgen recover``). Exports whose lease another live run
         holds are reported in ``problems``."""
         configs = as_configs(configs)
-        leases = LeaseTable(self.logger)
+        leases = self.engine.leases(self.logger)
         runs = {key_of(c): ("recover", "recover") for c in configs}
         try:
             _rows, refused = leases.acquire(runs)
             held = [c for c in configs if key_of(c) in leases.held]
-            recovered = recover_exports(self.logger, leases, held, self.platform)
+            recovered = recover_exports(self.logger, leases, held, self.platform, self.engine.fs)
             for c in configs:
                 if key_of(c) in refused:
                     recovered.problems.append(f"{c.key}: {lease_rules.refusal(c.key, refused[key_of(c)])}")
             self.logger.commit_rows(recovered.records)
-            recovered.cleanup(HadoopFS(self.spark))
+            recovered.cleanup(self.engine.fs)
             return recovered
         finally:
             leases.release()
@@ -193,12 +201,12 @@ class ExportOrchestrator:
         context = RunContext.create(run_date, timezone, execution_id)
         candidates = [c for _g, group in schedule(configs, execution_group) for c in group]
         run_ids = {c.key: str(uuid.uuid4()) for c in candidates}
-        leases = LeaseTable(self.logger)
+        leases = self.engine.leases(self.logger)
         try:
             rows, refused = leases.acquire({key_of(c): (run_ids[c.key], execution_id) for c in candidates})
             leases.start_heartbeat()
             held = [c for c in candidates if key_of(c) in leases.held]
-            recovered = recover_exports(self.logger, leases, held, self.platform)
+            recovered = recover_exports(self.logger, leases, held, self.platform, self.engine.fs)
             self.last_recovery = recovered
             for line in recovered.lines:
                 log.info("recovery: %s", line)
@@ -217,7 +225,7 @@ class ExportOrchestrator:
             mine = [c for c in selected if key_of(c) not in refused]  # a live holder's rows stay open
             closures = self._abandon(mine, latest, recovered.handled) if is_retry else []
             self.logger.commit_rows(recovered.records + closures + list(records.values()))
-            recovered.cleanup(HadoopFS(self.spark))
+            recovered.cleanup(self.engine.fs)
             leases.release({key_of(c) for c in candidates} - {key_of(c) for c in selected})
             log.info(
                 "execution %s: %d export(s) in %d group(s), run_date %s",
@@ -261,7 +269,7 @@ class ExportOrchestrator:
         context: RunContext,
         records: dict[str, ExportRunRecord],
         rows: Mapping[Any, Mapping[str, Any]],
-        leases: LeaseTable,
+        leases: Any,
         refusals: dict[str, ExportResult],
         stop_on_group_failure: bool,
     ) -> list[ExportResult]:
@@ -296,7 +304,7 @@ class ExportOrchestrator:
             }
             done.update({c.key: refusals[c.key] for c in group_configs if c.key in refusals})
             group_results = [done[c.key] for c in group_configs]
-            finish_group(self.logger, leases, runnable, group_results, HadoopFS(self.spark))
+            finish_group(self.logger, leases, runnable, group_results, self.engine.fs)
             results += group_results
             if any(r.status == "error" for r in group_results) and failed_group is None:
                 failed_group = group
@@ -338,23 +346,20 @@ class ExportOrchestrator:
         context: RunContext,
         records: dict[str, Any],
         rows: Mapping[Any, Mapping[str, Any]],
-        leases: LeaseTable,
+        leases: Any,
     ) -> list[ExportResult]:
         slots = threading.local()
         counter = iter(range(1_000_000))
         counter_lock = threading.Lock()
-        sc = self.spark.sparkContext
         completions = Completions(self.logger)
 
         def task(config: ExportConfig) -> ExportResult:
-            if not hasattr(slots, "pool"):
+            if not hasattr(slots, "slot"):
                 with counter_lock:
-                    slots.pool = f"fabgen_{next(counter)}"
-            sc.setLocalProperty("spark.scheduler.pool", slots.pool)
-            sc.setLocalProperty("spark.job.description", f"fabgen export {config.key}")
-            try:
+                    slots.slot = next(counter)
+            with self.engine.task(config, slots.slot):
                 runner = ExportRun(
-                    self.spark,
+                    self.engine,
                     config,
                     context,
                     self.logger,
@@ -367,12 +372,8 @@ class ExportOrchestrator:
                     lease_owner=leases.owner,
                 )
                 result = runner.run()
-                completions.add(records[config.key], config.export_name if result.journal else None)
-                return result
-            finally:
-                # None removes a local property (pyspark's stub types the value as str only)
-                sc.setLocalProperty("spark.job.description", None)  # type: ignore[arg-type]
-                sc.setLocalProperty("spark.scheduler.pool", None)  # type: ignore[arg-type]
+            completions.add(records[config.key], config.export_name if result.journal else None)
+            return result
 
         try:
             if len(configs) <= 1 or self.max_concurrency == 1:

@@ -25,6 +25,7 @@ from .protocol.journal import Journal, JournalFile
 
 if TYPE_CHECKING:
     from .plan import ExportPlan
+    from .protocol.store import FileStore
     from .writer import StagedOutput
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def build_journal(
     staged: StagedOutput,
     plan: ExportPlan,
     platform: platform_mod.Platform,
-    fs: HadoopFS,
+    fs: FileStore,
     **extra: Any,
 ) -> Journal:
     """The publish intent of ``staged`` (phase ``intent``); ``extra`` sets further journal fields.
@@ -153,11 +154,13 @@ def publish(
     )
 
 
-def discard(plan: ExportPlan, platform: platform_mod.Platform | None = None) -> None:
+def discard(
+    plan: ExportPlan, platform: platform_mod.Platform | None = None, fs: FileStore | None = None
+) -> None:
     """Remove the plan's staging directory, journal included (safe after any failure, or twice)."""
     platform = platform or platform_mod.current()
     staging = staging_uri(plan, platform)
     try:
-        protocol.finish(_fs(platform), staging)
+        protocol.finish(fs or _fs(platform), staging)
     except OSError as exc:
         raise PublishError(f"could not remove staging {staging}: {exc}", plan.config.key) from exc

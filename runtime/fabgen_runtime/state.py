@@ -49,6 +49,8 @@ from .state_tables import TableSetup
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
+    from .engines.spark import SparkEngine
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -92,6 +94,12 @@ class ExportLogger:
         self._log_queue = MergeQueue(self._merge_runs)
         self._commits = 0
         self._commits_lock = threading.Lock()
+
+    def engine(self, spark: SparkSession | None = None) -> SparkEngine:
+        """The engine whose runs this logger records: Spark, on ``spark`` (default: the logger's)."""
+        from .engines.spark import SparkEngine
+
+        return SparkEngine(spark or self.spark)
 
     @property
     def commits(self) -> int:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import pytest
 from kill_support import (
     GROUP,
+    SNAPSHOTS,
     ChildRun,
     KillProject,
     check_clean,
@@ -50,9 +51,6 @@ KILL_POINTS = [
     ("before_watermark", "inc"),
     ("after_watermark", "inc"),
 ]
-
-SNAPSHOTS = [list(range(1, 11)), list(range(1, 21)), list(range(1, 31))]
-
 
 CHILDREN_AT_ONCE = 4  # child JVMs killed concurrently (each ~1 GB; 2 cores: JVM start-up overlaps waits)
 

@@ -37,6 +37,8 @@ SOURCE = ("lh_src", "dbo", "items")
 TARGET_LAKEHOUSE = "lh_out"
 CONFIG_LAKEHOUSE = "lh_config"
 STAGING = "_fabgen_staging"
+#: the source rows the full export sees over a kill-matrix case (baseline, killed run, next run)
+SNAPSHOTS = [list(range(1, 11)), list(range(1, 21)), list(range(1, 31))]
 MANIFESTS = "_fabgen_manifests"
 FABGEN = Path(sys.executable).with_name("fabgen")
 CHILD_TIMEOUT = float(os.environ.get("FABGEN_CHILD_TIMEOUT", "900"))  # a loaded machine is slow
@@ -270,7 +272,13 @@ class ChildRun:
 
 
 def new_project(
-    root: Path, workspace: str, spark: Any, local: Any, exports: list[dict[str, Any]], concurrency: int = 2
+    root: Path,
+    workspace: str,
+    spark: Any,
+    local: Any,
+    exports: list[dict[str, Any]],
+    concurrency: int = 2,
+    kind: type[KillProject] = KillProject,
 ) -> KillProject:
     """Write fabgen.yaml and ``exports/kill.yaml`` under ``root`` for ``exports``."""
     root.mkdir(parents=True, exist_ok=True)
@@ -282,7 +290,7 @@ def new_project(
     (root / "fabgen.yaml").write_text(yaml.safe_dump(settings))
     (root / "exports").mkdir(exist_ok=True)
     (root / "exports" / "kill.yaml").write_text(yaml.safe_dump({"exports": exports}))
-    return KillProject(root, workspace, spark, local, exports)
+    return kind(root, workspace, spark, local, exports)
 
 
 # --------------------------------------------------------------------------- readers

@@ -290,7 +290,7 @@ def test_leases_acquire_store_and_release(tmp_path: Path) -> None:
     assert refused == {} and leases.held == {KEY, other} and leases.holds(KEY)
     _rows, refused = Leases(store, "owner-b").acquire({KEY: ("r9", "e9")})
     assert refused[KEY].owner == "owner-a"
-    stored = leases.store_watermarks(
+    stored = leases.store(
         [
             WatermarkWrite(KEY, "10", None, "id", "bigint", "r1", "e1"),
             WatermarkWrite(other, "3", "2", "id", "bigint", "r2", "e1"),  # refused: the stored one is NULL

@@ -24,7 +24,7 @@ class Leases:
     """One owner's leases on a state-table store."""
 
     def __init__(self, store: TableStore, owner: str | None = None, seconds: float | None = None):
-        self.store = store
+        self.tables = store
         self.owner = owner or rules.new_owner()
         self.seconds = seconds if seconds is not None else rules.lease_seconds()
         self.held: set[Key] = set()
@@ -43,10 +43,14 @@ class Leases:
         """Take the leases of ``runs`` ({key: (run_id, execution_id)}): (rows, refused by a live holder)."""
         started = time.monotonic()
         claims = [LeaseClaim(key, run, execution) for key, (run, execution) in sorted(runs.items())]
-        rows, refused = take_leases(self.store, claims, self.terms())
+        rows, refused = take_leases(self.tables, claims, self.terms())
         self.held |= {key for key in runs if key not in refused}
         self.valid_until = started + self.seconds
         return rows, refused
+
+    def read(self, keys: Iterable[Key]) -> dict[Key, Row]:
+        """The watermark-table rows of ``keys`` (watermark, lease, exported schema)."""
+        return self.tables.read_watermarks(keys)
 
     # ------------------------------------------------------------------ heartbeat
     def start_heartbeat(self) -> None:
@@ -78,7 +82,7 @@ class Leases:
         if not self.held:
             return
         started = time.monotonic()
-        self.store.renew(self.terms())
+        self.tables.renew(self.terms())
         self.valid_until = started + self.seconds
 
     def valid(self) -> bool:
@@ -95,7 +99,7 @@ class Leases:
             if self.valid():
                 return True
             self.renew()
-            row = self.store.read_watermarks([key]).get(key, {})
+            row = self.tables.read_watermarks([key]).get(key, {})
             if row.get("lease_owner") == self.owner:
                 return True
             self.held.discard(key)
@@ -103,7 +107,7 @@ class Leases:
             return False
 
     # ------------------------------------------------------------------ store + release
-    def store_watermarks(self, writes: Sequence[WatermarkWrite], release: bool = True) -> set[Key]:
+    def store(self, writes: Sequence[WatermarkWrite], release: bool = True) -> set[Key]:
         """Store watermarks (compare-and-set) and release the leases of ``writes`` in ONE commit.
 
         Returns the keys whose new watermark is stored. A refused compare-and-set keeps its lease
@@ -113,12 +117,12 @@ class Leases:
             return set()
         wanted = [w for w in writes if w.value is not None]
         schema_only = [w for w in writes if w.value is None and w.schema is not None]
-        updated = self.store.store(writes, self.terms(), release)
+        updated = self.tables.store(writes, self.terms(), release)
         expected = len(writes) if release else len(wanted) + len(schema_only)
         if updated == expected:
             done = {w.key for w in wanted}  # every row updated by its clause: no read needed
         else:
-            done = stored_keys(self.store.read_watermarks(w.key for w in wanted), wanted)
+            done = stored_keys(self.tables.read_watermarks(w.key for w in wanted), wanted)
         if release:
             self.held -= {w.key for w in writes if w.value is None or w.key in done}
             refused = [w.key for w in wanted if w.key not in done]
@@ -132,7 +136,7 @@ class Leases:
         if not chosen:
             return
         if chosen != self.held:
-            self.store_watermarks([WatermarkWrite(k, None, None, None, None, "", "") for k in sorted(chosen)])
+            self.store([WatermarkWrite(k, None, None, None, None, "", "") for k in sorted(chosen)])
             return
-        self.store.release(self.terms())
+        self.tables.release(self.terms())
         self.held -= chosen

@@ -1,0 +1,116 @@
+"""``PythonExportLogger``: the log and watermark tables written with delta-rs (no Spark).
+
+The same two Delta tables of the config lakehouse as :class:`fabgen_runtime.state.ExportLogger`
+(``Tables/dbo/log_resource_export`` and ``log_resource_export_watermark``, same columns), read and
+written through :class:`.tables.DeltaRsTables`, so Spark and Python runs of one project share
+their log, watermarks and leases. Handing one to :class:`fabgen_runtime.ExportOrchestrator` runs
+the exports on the Python engine (:class:`.engine.PythonEngine`): no SparkSession is created.
+
+On Fabric itself the Python engine is not wired yet (OneLake writes from a Python notebook need
+``storage_options`` and a file store over ``abfss://``): constructing one there raises
+:class:`~fabgen_runtime.errors.PlatformError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ... import platform as platform_mod
+from ...bookkeeping import stored_watermark
+from ...errors import PlatformError
+from ...protocol.tables import Key, Row
+from ...state_model import (
+    LOG_TABLE,
+    SCHEMA,
+    WATERMARK_TABLE,
+    ExportRunRecord,
+    LakehouseLocation,
+    StoredWatermark,
+    now_utc,
+)
+from .engine import PythonEngine
+from .tables import DeltaRsTables
+
+
+class PythonExportLogger:
+    """The log and watermark tables of one config lakehouse, through delta-rs."""
+
+    def __init__(
+        self,
+        config_lakehouse: Any,
+        auto_create_tables: bool = True,
+        platform: platform_mod.Platform | None = None,
+        storage_options: dict[str, str] | None = None,
+    ):
+        self.location = LakehouseLocation.of(config_lakehouse)
+        self.platform = platform or platform_mod.current()
+        if self.platform.name != "local":
+            raise PlatformError(
+                "the python engine runs on local Fabric only for now: on Fabric, run this group with "
+                "engine: spark (OneLake writes from Python notebooks are not wired yet)"
+            )
+        self.storage_options = storage_options
+        self.tables = DeltaRsTables(
+            self.table_path(LOG_TABLE),
+            self.table_path(WATERMARK_TABLE),
+            storage_options=storage_options,
+            auto_create_tables=auto_create_tables,
+        )
+
+    def engine(self, spark: Any = None) -> PythonEngine:
+        """The engine whose runs this logger records (``spark`` is ignored: there is none)."""
+        return PythonEngine(self.storage_options)
+
+    @property
+    def commits(self) -> int:
+        """Delta commits made to the state tables so far."""
+        return self.tables.commits
+
+    def table_path(self, table: str) -> str:
+        """Location of one of the state tables."""
+        return platform_mod.table_uri(
+            self.platform, self.location.workspace, self.location.lakehouse, SCHEMA, table
+        )
+
+    @property
+    def log_path(self) -> str:
+        return self.tables.log_path
+
+    @property
+    def watermark_path(self) -> str:
+        return self.tables.watermark_path
+
+    def ensure_tables(self) -> None:
+        """Create both tables when missing (``auto_create_tables``); add missing columns."""
+        self.tables.ensure_tables()
+
+    def commit_rows(self, records: Iterable[ExportRunRecord]) -> None:
+        """Upsert run rows by ``export_run_id`` in ONE MERGE, now (stamping ``updated_at``)."""
+        records = list(records)
+        if not records:
+            return
+        stamp = now_utc()
+        for record in records:
+            record.updated_at = stamp
+        self.tables.upsert_runs(records)
+
+    def flush(self) -> None:
+        """Nothing is queued: every :meth:`commit_rows` commits at once."""
+
+    def get_runs(self, export_run_ids: Iterable[str]) -> dict[str, ExportRunRecord]:
+        """Run rows by id (absent ids are missing from the result)."""
+        return self.tables.get_runs(export_run_ids)
+
+    def get_run(self, export_run_id: str) -> ExportRunRecord | None:
+        """One run row (None when absent)."""
+        return self.get_runs([export_run_id]).get(export_run_id)
+
+    def latest_states(self, execution_id: str) -> dict[Key, Row]:
+        """For each export of ``execution_id``: its latest run row."""
+        return self.tables.latest_states(execution_id)
+
+    def get_watermark(self, export_group_name: str, export_name: str) -> StoredWatermark | None:
+        """The stored watermark of one export, or None."""
+        key = (export_group_name, export_name)
+        return stored_watermark(self.tables.read_watermarks([key]).get(key))

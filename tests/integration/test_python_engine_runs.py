@@ -1,0 +1,175 @@
+"""Runs on the Python engine (no JVM): the run protocol end to end, and its kill matrix.
+
+Each run is a child process that cannot import pyspark (``tests/support/python_child.py``):
+ExportOrchestrator with a PythonExportLogger reads the source with delta-rs, writes the files,
+publishes them through the shared protocol and keeps the same log and watermark tables (with
+delta-rs). The kill matrix is ``test_run_protocol_kill``'s scenario and checks, on this engine:
+a run SIGKILLed at every named point, then a retry of that execution and a next run, each
+checked against the source table (no row lost, none in two published files, no trigger beside a
+partial set, staging empty, log rows final, watermark at the highest exported id).
+"""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from kill_support import (
+    DAY,
+    GROUP,
+    SNAPSHOTS,
+    check_clean,
+    check_full,
+    check_inc_triggers,
+    check_incremental,
+    full_export,
+    inc_export,
+    new_project,
+    summary,
+)
+from python_kill_support import PythonKillProject
+
+pytestmark = [pytest.mark.slow]
+
+KILL_POINTS = [
+    ("after_read", "inc"),
+    ("after_staging", "inc"),
+    ("after_journal", "inc"),
+    ("after_aside", "full"),
+    ("after_rename_1", "full"),
+    ("after_rename_2", "full"),
+    ("after_trigger", "inc"),
+    ("after_success_log", "inc"),
+    ("before_watermark", "inc"),
+    ("after_watermark", "inc"),
+]
+
+
+def project(tmp_path: Path, local_platform, exports, concurrency: int = 2) -> PythonKillProject:
+    workspace = f"py_{uuid.uuid4().hex[:8]}"
+    built = new_project(
+        tmp_path / workspace,
+        workspace,
+        None,
+        local_platform,
+        [e(workspace) for e in exports],
+        concurrency,
+        kind=PythonKillProject,
+    )
+    assert isinstance(built, PythonKillProject)
+    return built
+
+
+def test_a_python_group_runs_without_a_jvm_and_keeps_the_state_tables(tmp_path, local_platform) -> None:
+    gz = lambda ws: inc_export(  # noqa: E731
+        ws, "gz", compression="gzip", target_filename_pattern="gz_{run_date:%Y%m%d}.csv"
+    )
+    parquet = lambda ws: full_export(  # noqa: E731
+        ws,
+        "pq",
+        max_rows=None,
+        file_format="parquet",
+        compression="snappy",
+        target_filename_pattern="pq_{run_date:%Y%m%d}.parquet",
+        file_format_options={},
+    )
+    p = project(tmp_path, local_platform, [gz, parquet])
+    p.add_rows(1, 10)
+    first = p.run_in_process()
+    assert first["success"], summary(first)
+    assert first["commits"] <= 6, first["commits"]  # create 2 tables, take, log, completions, store
+    gz_files = sorted(p.target("gz").glob("*.gz"))
+    assert [f.name for f in gz_files] == [f"gz_{DAY}.csv.gz"]
+    lines = gzip.decompress(gz_files[0].read_bytes()).decode().splitlines()
+    assert lines[0] == "id,name" and [int(x.split(",")[0]) for x in lines[1:]] == list(range(1, 11))
+    assert pq.read_table(p.target("pq") / f"pq_{DAY}.parquet").column("id").to_pylist() == list(range(1, 11))
+    assert p.stored_watermark("gz") == "10"
+    watermark_row = next(r for r in p.watermark_rows() if r["export_name"] == "gz")
+    assert (watermark_row["watermark_type"], watermark_row["lease_owner"]) == ("bigint", None)
+    assert watermark_row["exported_schema"] == '[["id","bigint"],["name","string"]]'  # Spark's type names
+    rows = {r["export_name"]: r for r in p.log_rows()}
+    assert rows["gz"]["export_state"] == "success" and rows["gz"]["rows_exported"] == 10
+    assert rows["gz"]["source_version"] == "dbo.items@0"
+    check_clean(p, "after the first run")
+
+    p.add_rows(11, 15)
+    second = p.run_in_process(run_date="2025-06-02")
+    assert second["success"], summary(second)
+    newest = gzip.decompress((p.target("gz") / "gz_20250602.csv.gz").read_bytes()).decode().splitlines()
+    assert [int(x.split(",")[0]) for x in newest[1:]] == list(range(11, 16))  # only the new rows
+    assert p.stored_watermark("gz") == "15"
+    assert len(pq.read_table(p.target("pq") / "pq_20250602.parquet")) == 15
+
+
+def test_a_lease_held_by_a_live_python_run_refuses_a_second_one(tmp_path, local_platform) -> None:
+    p = project(tmp_path, local_platform, [inc_export])
+    p.add_rows(1, 5)
+    env = p.child_env(FABGEN_PAUSE_AT="after_staging@inc:8")
+    holder = subprocess.Popen(
+        p.child_args("2025-06-02", None, False),
+        env=env,
+        cwd=p.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not p.staging_files() and time.monotonic() < deadline:  # the holder has its lease and staging
+        time.sleep(0.1)
+    second = p.run_in_process()
+    out, _ = holder.communicate(timeout=120)
+    assert holder.returncode == 0, out[-2000:]
+    refused = second["results"][0]
+    assert (refused["status"], refused["error_type"]) == ("error", "LeaseHeld"), summary(second)
+    check_incremental(p, "inc", p.source_ids(), "after the race")  # the holder exported every row once
+    assert p.stored_watermark("inc") == "5"
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory, local_platform) -> dict[str, tuple[PythonKillProject, str, int, str]]:
+    out = {}
+    for point, export in KILL_POINTS:
+        p = project(tmp_path_factory.mktemp(point), local_platform, [inc_export, full_export])
+        p.add_rows(1, 10)
+        baseline = p.run_in_process()
+        assert baseline["success"], summary(baseline)
+        p.add_rows(11, 20)
+        execution_id = f"kill-{point}"
+        child = p.run_child("--execution-id", execution_id, kill_at=f"{point}@{export}")
+        out[point] = (p, execution_id, child.returncode, child.tail())
+    return out
+
+
+@pytest.mark.parametrize(("point", "export"), KILL_POINTS, ids=[f"{p}@{e}" for p, e in KILL_POINTS])
+def test_a_python_run_killed_at_a_point_is_finished_by_its_retry_and_the_next_run(
+    killed, point: str, export: str
+) -> None:
+    p, execution_id, returncode, tail = killed[point]
+    assert returncode == -9, f"not SIGKILLed at {point}@{export} (exit {returncode}):\n{tail}"
+    check_inc_triggers(p, "inc", f"after the kill at {point}", complete=False)
+    inc_files = p.data_files("inc")
+    seen = sorted(i for ids in inc_files.values() for i in ids)
+    assert len(seen) == len(set(seen)), f"after the kill at {point}: ids in two files: {inc_files}"
+    check_full(p, "full", SNAPSHOTS, f"after the kill at {point}", expected=None)
+
+    retry = p.run_in_process(execution_id=execution_id, retry=True)
+    assert retry["success"], f"retry failed: {summary(retry)}\n{retry['output'][-3000:]}"
+    for when in (f"after the retry of the kill at {point}",):
+        check_incremental(p, "inc", p.source_ids(), when)
+        check_full(p, "full", SNAPSHOTS, when, expected=p.source_ids())
+        check_clean(p, when)
+
+    p.add_rows(21, 30)
+    after = p.run_in_process()
+    assert after["success"], f"next run failed: {summary(after)}"
+    when = f"after the next run (kill at {point})"
+    check_incremental(p, "inc", p.source_ids(), when)
+    check_full(p, "full", SNAPSHOTS, when, expected=p.source_ids())
+    check_clean(p, when)
+    assert p.stored_watermark("inc") == "30"
+    assert {r["export_group_name"] for r in p.log_rows()} == {GROUP}

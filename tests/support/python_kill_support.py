@@ -1,0 +1,94 @@
+"""The kill project of ``kill_support`` on the Python engine: delta-rs for tables, child processes
+without a JVM (``python_child.py``), so the same checks run against the same scenario."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from kill_support import RUN_DATE, ChildRun, KillProject, finish
+
+CHILD = Path(__file__).with_name("python_child.py")
+
+
+class PythonKillProject(KillProject):
+    """A :class:`KillProject` whose tables are read and written with delta-rs and whose runs are
+    Python-engine processes (``spark`` is None)."""
+
+    def _write(self, first: int, last: int, mode: str) -> None:
+        from deltalake import write_deltalake
+
+        ids = list(range(first, max(first, last + 1)))
+        table = pa.table({"id": pa.array(ids, pa.int64()), "name": [f"item {i}" for i in ids]})
+        write_deltalake(self.source_path, table, mode=mode)  # type: ignore[arg-type]
+
+    def source_ids(self) -> list[int]:
+        from deltalake import DeltaTable
+
+        return sorted(DeltaTable(self.source_path).to_pyarrow_table(columns=["id"]).column("id").to_pylist())
+
+    def _table_rows(self, table: str) -> list[dict[str, Any]]:
+        from deltalake import DeltaTable
+
+        path = self.state_path(table)
+        if not Path(path, "_delta_log").is_dir():
+            return []
+        rows: list[dict[str, Any]] = DeltaTable(path).to_pyarrow_table().to_pylist()
+        return rows
+
+    def child_args(self, run_date: str, execution_id: str | None, retry: bool) -> list[str]:
+        args = [sys.executable, str(CHILD), str(self.root), str(self.local.onelake_root), run_date]
+        if execution_id:
+            args.append(execution_id)
+            if retry:
+                args.append("retry")
+        return args
+
+    def run_child(self, *extra: str, kill_at: str | None = None, **env: str) -> ChildRun:
+        """A Python-engine run in a child process (``extra``: ``--execution-id X`` / ``--retry``)."""
+        execution_id = extra[extra.index("--execution-id") + 1] if "--execution-id" in extra else None
+        child_env = self.child_env(**env)
+        if kill_at:
+            child_env["FABGEN_KILL_AT"] = kill_at
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            self.child_args(RUN_DATE, execution_id, "--retry" in extra),
+            cwd=self.root,
+            env=child_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        output = finish(proc)
+        return ChildRun(proc.returncode, output, time.monotonic() - started)
+
+    def run_in_process(
+        self,
+        execution_id: str | None = None,
+        retry: bool = False,
+        run_date: str = RUN_DATE,
+        export: str | None = None,
+    ) -> dict[str, Any]:
+        """A Python-engine run to its end (a child process: it must not import pyspark)."""
+        assert export is None, "python runs cover every export of the project"
+        proc = subprocess.run(
+            self.child_args(run_date, execution_id, retry),
+            cwd=self.root,
+            env=self.child_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == 0, (
+            f"python-engine run failed (exit {proc.returncode}):\n"
+            f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+        result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+        result["output"] = proc.stderr
+        assert result["jvm_modules"] == [], result["jvm_modules"]
+        return result
