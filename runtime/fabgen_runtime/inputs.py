@@ -51,14 +51,19 @@ def resolve_inputs(
         else:
             watermark = config.incremental_initial_watermark
     if config.extract_type == "period" and config.period_date_query and period_query:
-        if spark is None:
-            raise StateError("resolving period_date_query needs a SparkSession", config.key)
         dialect = sql.default_dialect(config, platform)
         values = {"run_date": context.run_date, "process_date": context.process_date}
         query = sql.render_control_query(
             config.period_date_query, values, dialect, config.key, "period_date_query"
         )
-        start, end = sources.get(config.source_type).period(spark, config, query, platform)
+        if spark is not None:
+            start, end = sources.get(config.source_type).period(spark, config, query, platform)
+        elif config.source_type == "warehouse":  # no Spark (the Python engine): over ODBC
+            from .sources.warehouse import odbc_period
+
+            start, end = odbc_period(config, query, platform)
+        else:
+            raise StateError("resolving a lakehouse period_date_query needs a SparkSession", config.key)
     return watermark, watermark_type, start, end
 
 

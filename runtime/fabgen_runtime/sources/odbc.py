@@ -85,6 +85,25 @@ def fabric_token(audience: str = SQL_AUDIENCE) -> str:
     return str(notebookutils.credentials.getToken(audience))
 
 
+def pyodbc_module() -> Any:
+    """The pyodbc module (:class:`PlatformError` when it is not installed)."""
+    return _pyodbc()
+
+
+def connect(odbc: str, token: str | None = None) -> Any:
+    """A read-only pyodbc connection (``token``: an Entra access token for ODBC Driver 18).
+
+    Raises ``pyodbc.Error`` as pyodbc does."""
+    pyodbc = _pyodbc()
+    attrs = {SQL_COPT_SS_ACCESS_TOKEN: token_struct(token)} if token else None
+    return pyodbc.connect(odbc, attrs_before=attrs, timeout=LOGIN_TIMEOUT_SECONDS, readonly=True)
+
+
+def message(exc: BaseException) -> str:
+    """A pyodbc error as one short line."""
+    return _message(exc)
+
+
 def _pyodbc() -> Any:
     try:
         import pyodbc
@@ -99,9 +118,8 @@ def _pyodbc() -> Any:
 def control_rows(odbc: str, query: str, limit: int = 2, token: str | None = None) -> list[dict[str, Any]]:
     """Run one control query over ODBC; at most ``limit`` rows as dicts (column names lower-cased)."""
     pyodbc = _pyodbc()
-    attrs = {SQL_COPT_SS_ACCESS_TOKEN: token_struct(token)} if token else None
     try:
-        connection = pyodbc.connect(odbc, attrs_before=attrs, timeout=LOGIN_TIMEOUT_SECONDS, readonly=True)
+        connection = connect(odbc, token)
     except pyodbc.Error as exc:
         raise SourceReadError(f"cannot connect over ODBC: {_message(exc)}") from exc
     try:

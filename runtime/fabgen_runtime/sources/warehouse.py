@@ -176,6 +176,19 @@ def _jdbc_read(spark: SparkSession, conn: WarehouseConnection, plan: ExportPlan)
     return _jdbc(spark, conn).option("query", source.query).load()
 
 
+def odbc_period(config: ExportConfig, query: str, platform: Platform) -> tuple[datetime, datetime]:
+    """``period_date_query`` over ODBC, without Spark (the Python engine)."""
+    from . import odbc
+
+    conn = platform.warehouse(config.source_workspace, config.source_datastore)
+    token = odbc.fabric_token() if conn.dialect == "tsql" else None
+    try:
+        rows = odbc.control_rows(conn.odbc, query, 2, token)
+    except SourceReadError as exc:
+        raise SourceReadError(f"period_date_query failed: {exc}", config.key) from exc
+    return period_from_rows(rows, config.key)
+
+
 class WarehouseSource:
     """``source_type: warehouse``."""
 

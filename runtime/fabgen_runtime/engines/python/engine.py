@@ -20,6 +20,7 @@ import pyarrow as pa
 from ...protocol.leasing import Leases
 from ...protocol.store import LocalFileStore
 from . import read as reading
+from . import warehouse
 from . import write as writing
 
 if TYPE_CHECKING:
@@ -89,6 +90,8 @@ class PythonEngine:
         self.fs = LocalFileStore()
 
     def read(self, plan: ExportPlan, platform: Platform) -> PythonRows:
+        if plan.config.source_type == "warehouse":
+            return PythonRows(warehouse.read(plan, platform))
         return PythonRows(reading.read(plan, platform, self.storage_options))
 
     def columns(self, rows: Any) -> list[Column]:

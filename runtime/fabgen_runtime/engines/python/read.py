@@ -39,7 +39,7 @@ class PythonRead:
     """The source rows as a stream, and what the log records about the read."""
 
     reader: pa.RecordBatchReader
-    version: str  # e.g. "dbo.orders@12", like SourceRead.version on Spark
+    version: str | None  # e.g. "dbo.orders@12", like SourceRead.version on Spark (None: a warehouse)
     path: str  # the Delta table's location
     files_total: int  # data files of the pinned version
     files_scanned: int  # data files left after the filter's statistics pruning
