@@ -45,7 +45,8 @@ SELECT g,
        DATE '2024-01-01' + g,
        TIMESTAMP '2024-02-28 23:59:59.123456' + g * INTERVAL '1 hour',
        TIMESTAMPTZ '2025-03-30 01:30:00+00' + g * INTERVAL '17 minutes',
-       (ARRAY['plain', 'a,b;c', 'say "hi"', E'new\\nline', E'crlf\\r\\nx', '', 'ünïcødé 日本語 😀', NULL])[g % 8 + 1],
+       (ARRAY['plain', 'a,b;c', 'say "hi"', E'new\\nline', E'crlf\\r\\nx', '',
+              'ünïcødé 日本語 😀', NULL])[g % 8 + 1],
        'c' || g
 FROM generate_series(1, 120) g;
 CREATE FUNCTION dbo.fn_month(p date) RETURNS TABLE(start_date date, end_date date)
@@ -79,7 +80,9 @@ def row(engine: str, name: str, **overrides: Any) -> dict[str, Any]:
 def run_both(engines, name: str, **overrides: Any) -> dict[str, list[Path]]:
     files = {}
     for engine, orchestrator in engines.items():
-        result = orchestrator.process_exports([row(engine, name, **overrides)], str(uuid.uuid4()), "2025-06-01")
+        result = orchestrator.process_exports(
+            [row(engine, name, **overrides)], str(uuid.uuid4()), "2025-06-01"
+        )
         (entry,) = result["results"]
         assert entry["status"] == "success", (engine, entry["error"])
         files[engine] = [Path(p) for p in entry["file_paths"]]
@@ -155,7 +158,9 @@ def test_incremental_and_period_exports_agree(engines) -> None:
     for name, overrides in (("t_inc", incremental), ("t_period", period)):
         texts, marks = {}, {}
         for engine, orchestrator in engines.items():
-            result = orchestrator.process_exports([row(engine, name, **overrides)], str(uuid.uuid4()), "2025-06-01")
+            result = orchestrator.process_exports(
+                [row(engine, name, **overrides)], str(uuid.uuid4()), "2025-06-01"
+            )
             (entry,) = result["results"]
             assert entry["status"] == "success", (engine, entry["error"])
             texts[engine] = b"".join(Path(p).read_bytes() for p in entry["file_paths"])
