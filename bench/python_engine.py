@@ -26,7 +26,6 @@ run that would need a JVM fails. Results: bench/results/python_engine.json.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.abc
 import json
 import os
@@ -37,22 +36,19 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from python_tables import DATA, ONELAKE, WORKSPACE, ensure_orders, ensure_tiny
+
 ROOT = Path(__file__).resolve().parent
 REPO = ROOT.parent
-DATA = Path(os.environ.get("FABGEN_BENCH_DIR", ROOT / ".data")) / "python"
-ONELAKE = DATA / "onelake"
 RESULTS = ROOT / "results"
-WORKSPACE = "bench_py"
 RUN_DATE = "2025-12-12"
 BLOCKED = ("pyspark", "py4j", "delta")
-BUILD_BATCH = 1_000_000
 WRITE_CASES: dict[str, dict[str, Any]] = {
     "csv": {"file_format": "csv"},
     "csv.gz": {"file_format": "csv", "compression": "gzip", "compression_level": 6},
@@ -67,80 +63,6 @@ class NoSpark(importlib.abc.MetaPathFinder):
         if name.split(".")[0] in BLOCKED:
             raise ImportError(f"{name} imported by the Python-engine benchmark")
         return None
-
-
-# --------------------------------------------------------------------------- source tables
-
-
-def table_path(name: str) -> Path:
-    return ONELAKE / WORKSPACE / "lh_src.Lakehouse" / "Tables" / "dbo" / name
-
-
-def orders_batch(start: int, stop: int) -> Any:
-    """Rows ``[start, stop)`` shaped like bench/cases.py's Spark-built orders table."""
-    import numpy as np
-    import pyarrow as pa
-
-    ids = np.arange(start, stop, dtype=np.int64)
-    n = len(ids)
-    cents = np.zeros((n, 2), dtype=np.int64)  # decimal128 little-endian: low word, high word (>= 0)
-    cents[:, 0] = ids * 7919 % 10_000_000
-    days = (18262 + ids % 2000).astype(np.int32)  # 2020-01-01 + id % 2000
-    micros = 1_600_000_000_000_000 + ids * 7_654_321
-    notes = [hashlib.sha256(str(i).encode()).hexdigest()[:20] for i in range(start, stop)]
-    return pa.record_batch(
-        [
-            pa.array(ids),
-            pa.array((ids % 100_000).astype(np.int32)),
-            pa.Array.from_buffers(pa.decimal128(18, 2), n, [None, pa.py_buffer(cents.tobytes())]),
-            pa.Array.from_buffers(pa.date32(), n, [None, pa.py_buffer(days.tobytes())]),
-            pa.Array.from_buffers(pa.timestamp("us", tz="UTC"), n, [None, pa.py_buffer(micros.tobytes())]),
-            pa.array(notes, pa.string()),
-        ],
-        names=["id", "customer_id", "amount", "order_date", "updated_at", "note"],
-    )
-
-
-def ensure_orders(rows: int) -> Path:
-    """The orders Delta table of ``rows`` rows (built once, in 1M-row batches, then reused)."""
-    import pyarrow as pa
-    from deltalake import write_deltalake
-
-    path = table_path(f"orders_{rows}")
-    if (path / "_delta_log").is_dir():
-        return path
-    shutil.rmtree(path, ignore_errors=True)
-    print(f"building {rows:,} orders rows into {path} (once) ...", flush=True)
-    schema = orders_batch(0, 1).schema
-
-    def batches() -> Iterator[Any]:
-        for start in range(0, rows, BUILD_BATCH):
-            yield orders_batch(start, min(rows, start + BUILD_BATCH))
-
-    write_deltalake(str(path), pa.RecordBatchReader.from_batches(schema, batches()))
-    return path
-
-
-def ensure_tiny(count: int, rows: int) -> list[Path]:
-    """``count`` Delta tables ``t_000..`` of ``rows`` rows (id, name, decimal amount)."""
-    import pyarrow as pa
-    from deltalake import write_deltalake
-
-    ids = list(range(rows))
-    table = pa.table(
-        {
-            "id": pa.array(ids, pa.int64()),
-            "name": [f"row {i}" for i in ids],
-            "amount": pa.array([Decimal(i) * Decimal("1.5") for i in ids], pa.decimal128(18, 2)),
-        }
-    )
-    paths = []
-    for index in range(count):
-        path = table_path(f"tiny_{rows}_{index:03d}")
-        if not (path / "_delta_log").is_dir():
-            write_deltalake(str(path), table)
-        paths.append(path)
-    return paths
 
 
 # --------------------------------------------------------------------------- the Python engine
@@ -362,6 +284,8 @@ def child_scale(rows: int) -> int:
 
 def limit_memory(gib: float) -> Callable[[], None]:
     def apply() -> None:
+        if gib <= 0:  # no limit: to measure peak RSS with an allocator RLIMIT_AS refuses
+            return
         limit = int(gib * 1024**3)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
@@ -385,7 +309,7 @@ def run_scale(rows: int, gib: float, arrow_pool: str) -> dict[str, Any]:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     outcome: dict[str, Any] = {
         "rows": rows,
-        "limit": f"RLIMIT_AS = {gib} GiB (setrlimit in the child's preexec_fn)",
+        "limit": f"RLIMIT_AS = {gib} GiB (setrlimit in the child's preexec_fn)" if gib > 0 else "none",
         "arrow_pool_env": arrow_pool,
         "exit_code": proc.returncode,
         "wall_s": round(wall, 2),
@@ -449,7 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", action="store_true", help="also run the 20M-row csv.gz scale case")
     parser.add_argument("--scale-only", action="store_true", help="only the scale case")
     parser.add_argument("--scale-rows", type=int, default=20_000_000)
-    parser.add_argument("--memory-gib", type=float, default=2.0)
+    parser.add_argument(
+        "--memory-gib", type=float, default=2.0, help="RLIMIT_AS of the scale child (0: none)"
+    )
     parser.add_argument("--arrow-pool", default="system", help="the scale child's pyarrow memory pool")
     parser.add_argument("--child-scale", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(RESULTS / "python_engine.json"))
