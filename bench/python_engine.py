@@ -300,7 +300,8 @@ def run_scale(rows: int, gib: float, arrow_pool: str) -> dict[str, Any]:
     load = round(os.getloadavg()[0], 1)
     command = [sys.executable, str(Path(__file__).resolve()), "--child-scale", str(rows)]
     env = {**os.environ, "ARROW_DEFAULT_MEMORY_POOL": arrow_pool}
-    print(f"scale: {rows:,} rows to one csv.gz in a child limited to RLIMIT_AS {gib} GiB ...", flush=True)
+    limit = f"RLIMIT_AS {gib} GiB" if gib > 0 else "no memory limit"
+    print(f"scale: {rows:,} rows to one csv.gz in a child ({limit}) ...", flush=True)
     started = time.perf_counter()
     proc = subprocess.run(
         command, preexec_fn=limit_memory(gib), env=env, capture_output=True, text=True, check=False
