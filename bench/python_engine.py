@@ -1,0 +1,424 @@
+"""Benchmark the Python engine (no JVM) against bare Polars writing the same files.
+
+One command (see bench/README.md)::
+
+    .venv/bin/python bench/python_engine.py [--rows 2000000] [--repeat 3] [--only tiny,write] [--scale]
+
+* tiny: 20 incremental csv exports of 100 rows in ONE execution group, ``max_concurrency`` 4, run
+  by ``ExportOrchestrator`` with a ``PythonExportLogger`` (leases, log rows, publish, watermarks:
+  the whole run), versus bare Polars reading the same 20 Delta tables and writing them to csv from
+  a thread pool of 4. Target: python <= 1.5x Polars + 5 s. Also the state-table commits.
+* write: ``--rows`` rows of an orders-shaped table (long id, int, decimal(18,2), date, timestamp,
+  20-character string) to one csv, csv.gz (level 6) and parquet (snappy) file: a full export run
+  through the orchestrator (read, write, publish, log, no trigger) versus Polars
+  ``scan_delta(...).sink_csv/sink_parquet`` with the same codec and level. Also the bare data path
+  (``engines.python.read.read`` + ``engines.python.write.write`` into staging, no publish), for
+  reference. Target: python <= 1.5x Polars. Medians of ``--repeat`` runs.
+* scale (``--scale`` / ``--scale-only``): ``--scale-rows`` (20,000,000) rows to ONE csv.gz by the
+  orchestrator in a child process whose address space is limited with ``RLIMIT_AS``
+  (``--memory-gib``, 2); the file is checked with ``gzip -t`` and its lines counted.
+
+Every source table is built with pyarrow + deltalake (cached under ``$FABGEN_BENCH_DIR`` or
+bench/.data). Importing pyspark, py4j or delta-spark raises in this process and in the child, so a
+run that would need a JVM fails. Results: bench/results/python_engine.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.abc
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from python_tables import DATA, ONELAKE, WORKSPACE, ensure_orders, ensure_tiny
+
+ROOT = Path(__file__).resolve().parent
+REPO = ROOT.parent
+RESULTS = ROOT / "results"
+RUN_DATE = "2025-12-12"
+BLOCKED = ("pyspark", "py4j", "delta")
+WRITE_CASES: dict[str, dict[str, Any]] = {
+    "csv": {"file_format": "csv"},
+    "csv.gz": {"file_format": "csv", "compression": "gzip", "compression_level": 6},
+    "parquet": {"file_format": "parquet", "compression": "snappy"},
+}
+
+
+class NoSpark(importlib.abc.MetaPathFinder):
+    """Refuses pyspark, py4j and delta-spark: the benchmark must run without a JVM."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{name} imported by the Python-engine benchmark")
+        return None
+
+
+# --------------------------------------------------------------------------- the Python engine
+
+
+def export_row(name: str, table: str, group: str, **overrides: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "export_group_name": group,
+        "export_name": name,
+        "is_active": True,
+        "execution_group": 1,
+        "source_type": "lakehouse",
+        "source_workspace": WORKSPACE,
+        "source_datastore": "lh_src",
+        "source_table": table,
+        "target_workspace": WORKSPACE,
+        "target_lakehouse": "lh_out",
+        "target_path": f"{group}/{name}",
+        "target_filename_pattern": name + "_{run_id}.{ext}",
+        "file_format": "csv",
+    }
+    row.update(overrides)
+    return row
+
+
+def target_dir(row: dict[str, Any]) -> Path:
+    return ONELAKE / WORKSPACE / "lh_out.Lakehouse" / "Files" / row["target_path"]
+
+
+def orchestrator(concurrency: int) -> Any:
+    from fabgen_runtime import ExportOrchestrator
+    from fabgen_runtime import platform as platform_mod
+    from fabgen_runtime.engines.python.state import PythonExportLogger
+
+    local = platform_mod.LocalPlatform(str(ONELAKE))
+    platform_mod.use(local)
+    logger = PythonExportLogger({"workspace": WORKSPACE, "lakehouse": "lh_config"}, platform=local)
+    return ExportOrchestrator(None, logger, concurrency, platform=local)
+
+
+def run_group(orch: Any, rows: list[dict[str, Any]], expected: int) -> tuple[float, int, dict[str, Any]]:
+    """Seconds and state-table commits of one execution group; checks every export's rows."""
+    commits = orch.logger.commits
+    started = time.perf_counter()
+    result = orch.process_exports(rows, f"bench-{uuid.uuid4().hex[:8]}", run_date=RUN_DATE, timezone="UTC")
+    seconds = time.perf_counter() - started
+    exported = [r["rows_exported"] for r in result["results"]]
+    if not result["success"] or exported != [expected] * len(rows):
+        raise SystemExit(f"python-engine group failed: {json.dumps(result, default=str)[:3000]}")
+    return seconds, orch.logger.commits - commits, result
+
+
+def data_path(row: dict[str, Any]) -> int:
+    """The bare data path: read + write into staging (no publish, no log); staging is removed."""
+    from fabgen_runtime import platform as platform_mod
+    from fabgen_runtime.config import parse_config
+    from fabgen_runtime.engines.python import read, write
+    from fabgen_runtime.plan import RunContext, build_plan
+
+    plan = build_plan(parse_config(row), RunContext.create(RUN_DATE), export_run_id=str(uuid.uuid4()))
+    local = platform_mod.current()
+    source = read.read(plan, local)
+    try:
+        staged = write.write(source.reader, plan, local)
+    finally:
+        source.reader.close()
+    size = sum(f.size for f in staged.files)
+    shutil.rmtree(staged.staging_uri.removeprefix("file://").removeprefix("file:"), ignore_errors=True)
+    return size
+
+
+# --------------------------------------------------------------------------- bare Polars
+
+
+def polars_write(path: Path, case: str, out: Path) -> int:
+    import polars as pl
+
+    frame = pl.scan_delta(str(path))
+    spec = WRITE_CASES[case]
+    if spec["file_format"] == "parquet":
+        frame.sink_parquet(out, compression="snappy")
+    elif spec.get("compression") == "gzip":
+        frame.sink_csv(out, compression="gzip", compression_level=6)
+    else:
+        frame.sink_csv(out)
+    return out.stat().st_size
+
+
+def polars_tiny(paths: list[Path], out: Path, concurrency: int) -> float:
+    import polars as pl
+
+    out.mkdir(parents=True, exist_ok=True)
+
+    def one(item: tuple[int, Path]) -> None:
+        index, path = item
+        pl.read_delta(str(path)).write_csv(out / f"t_{index:03d}.csv")
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        list(pool.map(one, enumerate(paths)))
+    return time.perf_counter() - started
+
+
+# --------------------------------------------------------------------------- cases
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
+    """Wall seconds, CPU seconds of this process (all threads) and the result of ``fn()``."""
+    cpu, started = time.process_time(), time.perf_counter()
+    value = fn()
+    return time.perf_counter() - started, time.process_time() - cpu, value
+
+
+def med(values: list[float]) -> float:
+    return round(statistics.median(values), 2)
+
+
+def run_tiny(orch: Any, exports: int, rows: int, concurrency: int, repeat: int) -> dict[str, Any]:
+    paths = ensure_tiny(exports, rows)
+    group = f"tiny_{uuid.uuid4().hex[:6]}"
+    run_group(orch, [export_row("warmup", paths[0].name, group)], rows)  # creates the state tables
+    polars_tiny(paths[:1], DATA / "out" / "tiny_warmup", 1)
+    python_s, polars_s, commits, load = [], [], [], []
+    for rep in range(repeat):
+        load.append(round(os.getloadavg()[0], 1))
+        configs = [export_row(f"e{rep}_{i:03d}", p.name, group) for i, p in enumerate(paths)]
+        seconds, made, _ = run_group(orch, configs, rows)
+        python_s.append(round(seconds, 2))
+        commits.append(made)
+        out = DATA / "out" / f"tiny_{rep}"
+        shutil.rmtree(out, ignore_errors=True)
+        polars_s.append(round(polars_tiny(paths, out, concurrency), 2))
+    target = 1.5 * med(polars_s) + 5
+    return {
+        "exports": exports,
+        "rows_per_export": rows,
+        "concurrency": concurrency,
+        "python_s": med(python_s),
+        "polars_s": med(polars_s),
+        "ratio": round(med(python_s) / med(polars_s), 2),
+        "target_s": round(target, 2),
+        "target_met": med(python_s) <= target,
+        "state_commits": commits,
+        "runs": {"python": python_s, "polars": polars_s},
+        "load": load,
+    }
+
+
+def run_write(orch: Any, rows: int, case: str, repeat: int) -> dict[str, Any]:
+    path = ensure_orders(rows)
+    row = export_row(f"w_{case.replace('.', '_')}", path.name, "write", **WRITE_CASES[case])
+    runs: dict[str, list[float]] = {"python": [], "datapath": [], "polars": []}
+    cpu: dict[str, list[float]] = {k: [] for k in runs}
+    sizes: dict[str, int] = {}
+    load = []
+    out = DATA / "out" / f"polars_{case}"
+    for _ in range(repeat):
+        load.append(round(os.getloadavg()[0], 1))
+        shutil.rmtree(target_dir(row), ignore_errors=True)
+        wall, used, (_s, _c, result) = timed(lambda: run_group(orch, [row], rows))
+        runs["python"].append(round(wall, 2))
+        cpu["python"].append(round(used, 2))
+        sizes["python"] = result["results"][0]["total_bytes"]
+        shutil.rmtree(target_dir(row), ignore_errors=True)
+        wall, used, sizes["datapath"] = timed(lambda: data_path(row))
+        runs["datapath"].append(round(wall, 2))
+        cpu["datapath"].append(round(used, 2))
+        out.unlink(missing_ok=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        wall, used, sizes["polars"] = timed(lambda: polars_write(path, case, out))
+        runs["polars"].append(round(wall, 2))
+        cpu["polars"].append(round(used, 2))
+        out.unlink(missing_ok=True)
+    return {
+        "rows": rows,
+        "python_s": med(runs["python"]),
+        "datapath_s": med(runs["datapath"]),
+        "polars_s": med(runs["polars"]),
+        "ratio": round(med(runs["python"]) / med(runs["polars"]), 2),
+        "datapath_ratio": round(med(runs["datapath"]) / med(runs["polars"]), 2),
+        "target_ratio": 1.5,
+        "target_met": med(runs["python"]) <= 1.5 * med(runs["polars"]),
+        "cpu_s": {k: med(v) for k, v in cpu.items()},
+        "bytes": sizes,
+        "runs": runs,
+        "load": load,
+    }
+
+
+# --------------------------------------------------------------------------- scale (child process)
+
+
+def scale_row(rows: int) -> dict[str, Any]:
+    return export_row("scale", f"orders_{rows}", "scale", compression="gzip", compression_level=6)
+
+
+def child_scale(rows: int) -> int:
+    """Runs in the memory-limited child: one full csv.gz export of the table; prints JSON."""
+    row = scale_row(rows)
+    shutil.rmtree(target_dir(row), ignore_errors=True)
+    orch = orchestrator(1)
+    seconds, commits, result = run_group(orch, [row], rows)
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    print(
+        json.dumps(
+            {
+                "export_s": round(seconds, 2),
+                "commits": commits,
+                "vm_hwm_kib": int(status["VmHWM"].split()[0]),  # peak resident set
+                "vm_peak_kib": int(status["VmPeak"].split()[0]),  # peak address space (what RLIMIT_AS caps)
+                "arrow_pool": __import__("pyarrow").default_memory_pool().backend_name,
+                "file": result["results"][0]["file_paths"][0],
+                "jvm_modules": sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED),
+            }
+        )
+    )
+    return 0
+
+
+def limit_memory(gib: float) -> Callable[[], None]:
+    def apply() -> None:
+        if gib <= 0:  # no limit: to measure peak RSS with an allocator RLIMIT_AS refuses
+            return
+        limit = int(gib * 1024**3)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
+
+
+def run_scale(rows: int, gib: float, arrow_pool: str) -> dict[str, Any]:
+    """The scale case. pyarrow's default jemalloc pool cannot even start its background threads
+    under RLIMIT_AS (it reserves address space up front), so the child uses ``arrow_pool``
+    (``ARROW_DEFAULT_MEMORY_POOL``, default ``system``: glibc malloc)."""
+    ensure_orders(rows)
+    load = round(os.getloadavg()[0], 1)
+    command = [sys.executable, str(Path(__file__).resolve()), "--child-scale", str(rows)]
+    env = {**os.environ, "ARROW_DEFAULT_MEMORY_POOL": arrow_pool}
+    limit = f"RLIMIT_AS {gib} GiB" if gib > 0 else "no memory limit"
+    print(f"scale: {rows:,} rows to one csv.gz in a child ({limit}) ...", flush=True)
+    started = time.perf_counter()
+    proc = subprocess.run(
+        command, preexec_fn=limit_memory(gib), env=env, capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    outcome: dict[str, Any] = {
+        "rows": rows,
+        "limit": f"RLIMIT_AS = {gib} GiB (setrlimit in the child's preexec_fn)" if gib > 0 else "none",
+        "arrow_pool_env": arrow_pool,
+        "exit_code": proc.returncode,
+        "wall_s": round(wall, 2),
+        "children_maxrss_kib": usage.ru_maxrss,
+        "load": load,
+    }
+    if proc.returncode != 0:
+        outcome["stderr_tail"] = proc.stderr[-3000:]
+        return outcome
+    child = json.loads(proc.stdout.strip().splitlines()[-1])
+    outcome.update(child)
+    path = child["file"].removeprefix("file://").removeprefix("file:")
+    outcome["bytes"] = Path(path).stat().st_size
+    outcome["gzip_t_ok"] = subprocess.run(["gzip", "-t", path], check=False).returncode == 0
+    count = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", 'gzip -dc -- "$1" | wc -l', "count", path],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    outcome["lines"] = int(count.stdout.strip())
+    outcome["lines_ok"] = outcome["lines"] == rows + 1  # header + rows
+    return outcome
+
+
+# --------------------------------------------------------------------------- main
+
+
+def git_commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    return out.stdout.strip() or "?"
+
+
+def report(results: dict[str, Any]) -> None:
+    tiny = results["cases"].get("tiny")
+    if tiny:
+        print(
+            f"tiny: {tiny['exports']} exports: python {tiny['python_s']}s, Polars {tiny['polars_s']}s, "
+            f"{tiny['ratio']}x; target <= {tiny['target_s']}s: {'met' if tiny['target_met'] else 'MISSED'}; "
+            f"state-table commits per group {tiny['state_commits']}"
+        )
+    for case, item in results["cases"].get("write", {}).items():
+        print(
+            f"{case:8s} python {item['python_s']:6.2f}s  data path {item['datapath_s']:6.2f}s  "
+            f"Polars {item['polars_s']:6.2f}s  python/Polars {item['ratio']:.2f}x "
+            f"(target <= 1.5x: {'met' if item['target_met'] else 'MISSED'})"
+        )
+    scale = results["cases"].get("scale")
+    if scale:
+        print(f"scale: {json.dumps(scale)[:1500]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--rows", type=int, default=2_000_000, help="rows of the write-path table")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", default="tiny,write", help="tiny, write (comma-separated)")
+    parser.add_argument("--cases", default=",".join(WRITE_CASES), help="write cases: csv, csv.gz, parquet")
+    parser.add_argument("--exports", type=int, default=20, help="exports in the tiny group")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--scale", action="store_true", help="also run the 20M-row csv.gz scale case")
+    parser.add_argument("--scale-only", action="store_true", help="only the scale case")
+    parser.add_argument("--scale-rows", type=int, default=20_000_000)
+    parser.add_argument(
+        "--memory-gib", type=float, default=2.0, help="RLIMIT_AS of the scale child (0: none)"
+    )
+    parser.add_argument("--arrow-pool", default="system", help="the scale child's pyarrow memory pool")
+    parser.add_argument("--child-scale", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--out", default=str(RESULTS / "python_engine.json"))
+    args = parser.parse_args(argv)
+    sys.meta_path.insert(0, NoSpark())
+    if args.child_scale:
+        return child_scale(args.child_scale)
+    only = set() if args.scale_only else {s.strip() for s in args.only.split(",") if s.strip()}
+    results: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": git_commit(),
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "load_before": os.getloadavg(),
+        "cases": {},
+    }
+    orch = orchestrator(args.concurrency) if only else None
+    if "tiny" in only:
+        results["cases"]["tiny"] = run_tiny(orch, args.exports, 100, args.concurrency, args.repeat)
+        report(results)
+    if "write" in only:
+        results["cases"]["write"] = {}
+        for case in [c.strip() for c in args.cases.split(",") if c.strip()]:
+            results["cases"]["write"][case] = run_write(orch, args.rows, case, args.repeat)
+            print(f"{case}: {results['cases']['write'][case]['runs']}", flush=True)
+    if args.scale or args.scale_only:
+        results["cases"]["scale"] = run_scale(args.scale_rows, args.memory_gib, args.arrow_pool)
+    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["load_after"] = os.getloadavg()
+    results["jvm_modules"] = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+    report(results)
+    out = Path(args.out)
+    if args.scale_only and out.exists():  # keep the other cases of an earlier run in the same file
+        earlier = json.loads(out.read_text())
+        earlier["cases"]["scale"] = results["cases"]["scale"]
+        earlier["scale_run"] = {k: v for k, v in results.items() if k != "cases"}
+        results = earlier
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"results: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
