@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -234,13 +234,26 @@ def _sliced(batches: Iterator[pa.RecordBatch], max_rows: int | None) -> Iterator
 
 
 class _Part:
-    """One data file being written: its encoder and sink."""
+    """One data file being written: its encoder and sink.
+
+    Text batches are encoded (and, with ``pack``, compressed into gzip members) on a thread pool
+    and written in order (:class:`.sinks.Ordered`); the csv header goes in front of the first chunk.
+    """
 
     def __init__(
-        self, job: _Job, name: str, path: str | None, sink: IO[bytes] | sinks.Stream | None, schema: pa.Schema
+        self,
+        job: _Job,
+        name: str,
+        path: str | None,
+        sink: IO[bytes] | sinks.Stream | None,
+        schema: pa.Schema,
+        pack: Callable[[bytes], bytes] | None = None,
     ):
         self.job, self.name, self.path, self.rows = job, name, path, 0
         self.sink = sink
+        self.pack = pack
+        self.prefix = b""  # the csv header, sent with the first chunk
+        self.ordered: sinks.Ordered | None = None
         self.parquet: pq.ParquetWriter | None = None
         self.buffered: list[pa.RecordBatch] = []
         if job.fmt.name == "parquet":
@@ -256,8 +269,22 @@ class _Part:
                 use_dictionary=job.parquet.dictionary,
                 data_page_size=job.parquet.page_size,
             )
-        elif job.text is not None and job.text.header and self.sink is not None:
-            self.sink.write(values.csv_header(schema.names, job.text))
+        else:
+            if job.text is not None and job.text.header and self.sink is not None:
+                self.prefix = values.csv_header(schema.names, job.text)
+            if self.sink is not None:
+                self.ordered = sinks.Ordered(self.sink)
+
+    def _chunk(self, batch: pa.RecordBatch | None, prefix: bytes) -> bytes:
+        """One batch as the bytes its sink receives: encoded text, as a gzip member with ``pack``."""
+        text, export = self.job.text, self.job.export
+        assert text is not None
+        data = prefix
+        if batch is not None:
+            encode = values.csv_lines if self.job.fmt.name == "csv" else values.json_lines
+            encoded = encode(batch, text, export)
+            data = prefix + encoded if prefix else encoded
+        return self.pack(data) if self.pack is not None else data
 
     def write(self, batch: pa.RecordBatch) -> None:
         self.rows += batch.num_rows
@@ -266,10 +293,9 @@ class _Part:
             if sum(b.nbytes for b in self.buffered) >= self.job.parquet.block_size:
                 self._flush()
             return
-        text, export = self.job.text, self.job.export
-        assert text is not None and self.sink is not None
-        encode = values.csv_lines if self.job.fmt.name == "csv" else values.json_lines
-        self.sink.write(encode(batch, text, export))
+        assert self.ordered is not None
+        self.ordered.submit(self._chunk, batch, self.prefix)
+        self.prefix = b""
 
     def _flush(self) -> None:
         if self.parquet is not None and self.buffered:
@@ -277,11 +303,17 @@ class _Part:
             self.parquet.write_table(table, row_group_size=table.num_rows)
         self.buffered = []
 
-    def close(self) -> None:
+    def close(self, complete: bool = True) -> None:
+        """Finish the file (``complete=False``: a failure; drop what is in flight)."""
         try:
             if self.parquet is not None:
-                self._flush()
+                if complete:
+                    self._flush()
                 self.parquet.close()
+            if self.ordered is not None:
+                if complete and (self.prefix or (self.pack is not None and self.rows == 0)):
+                    self.ordered.submit(self._chunk, None, self.prefix)  # header only / empty member
+                self.ordered.close(write=complete)
         finally:
             if self.sink is not None:
                 self.sink.close()
@@ -312,6 +344,10 @@ def _write_parts(job: _Job, batches: Iterator[pa.RecordBatch]) -> list[int]:
                 sinks.stream(job.out(name), "none", None, job.export) if job.fmt.name != "parquet" else None,
                 batch_schema,
             )
+        pack = sinks.member_packer(codec, job.level)
+        if pack is not None and not max_rows and job.codec.archive is None:  # one file of gzip members
+            path = job.out(_compressed(job))
+            return _Part(job, name, None, sinks.stream(path, "none", None, job.export), batch_schema, pack)
         if job.codec.archive == "zip":
             if zip_sink is None:
                 zip_sink = sinks.ZipSink(
@@ -349,7 +385,7 @@ def _write_parts(job: _Job, batches: Iterator[pa.RecordBatch]) -> list[int]:
         part = None
     finally:
         if part is not None:
-            part.close()
+            part.close(complete=False)
         if zip_sink is not None:
             zip_sink.close()
     if post and job.fmt.name != "parquet":
