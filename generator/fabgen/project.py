@@ -134,6 +134,14 @@ class ProjectSettings(_Model):
             return chosen.engine
         return self.defaults.engine
 
+    def inline_install(self, group: str) -> bool:
+        """True when ``group``'s notebooks ``%pip install`` the runtime wheel themselves.
+
+        With ``runtime.install: inline``, and always for a python group: a Fabric Python notebook
+        cannot attach an Environment item.
+        """
+        return self.runtime.install == "inline" or self.engine(group) == "python"
+
 
 @dataclass(frozen=True)
 class Project:
