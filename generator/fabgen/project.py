@@ -111,6 +111,8 @@ class GroupSettings(_Model):
     """Settings of one export group (``groups:`` in ``fabgen.yaml``, keyed by ``export_group_name``)."""
 
     engine: Engine | None = None  # None: ``defaults.engine``
+    # python groups: vCores of the notebook (%%configure, a pipeline parameter); None: Fabric's default
+    vcores: Literal[4, 8, 16, 32, 64] | None = None
 
 
 class ProjectSettings(_Model):
@@ -133,6 +135,11 @@ class ProjectSettings(_Model):
         if chosen is not None and chosen.engine is not None:
             return chosen.engine
         return self.defaults.engine
+
+    def vcores(self, group: str) -> int | None:
+        """The vCores of a python group's notebook (``groups.<group>.vcores``), None for Fabric's default."""
+        chosen = self.groups.get(group)
+        return chosen.vcores if chosen is not None and self.engine(group) == "python" else None
 
     def inline_install(self, group: str) -> bool:
         """True when ``group``'s notebooks ``%pip install`` the runtime wheel themselves.
@@ -305,6 +312,11 @@ def engine_issues(
     issues = [
         ConfigIssue(PROJECT_FILE, f"groups.{name}", f"no export row has export_group_name {name!r}")
         for name in sorted(set(settings.groups) - used)
+    ]
+    issues += [
+        ConfigIssue(PROJECT_FILE, f"groups.{name}.vcores", "applies to engine: python groups only")
+        for name, group in sorted(settings.groups.items())
+        if group.vcores is not None and settings.engine(name) != "python"
     ]
     for index, config in enumerate(configs):
         if settings.engine(config.export_group_name) == "python":

@@ -206,6 +206,7 @@ def notebook_context(
         "project": settings.name,
         "group": group,
         "engine": settings.engine(group),
+        "vcores": settings.vcores(group),
         "execution_group": execution_group,
         "execution_groups": execution_groups,
         "notebook_name": items.notebook_name(group, execution_group),
@@ -310,7 +311,10 @@ def render_project(
             rendered.files[f"{IPYNB_FOLDER}/{nb_name}.ipynb"] = to_ipynb(model)
             rendered.notebooks[nb_name] = model
             notebooks.append((nb_name, logical))
-        parameters = items.pipeline_parameters(settings.defaults.timezone, settings.defaults.max_concurrency)
+        defaults = settings.defaults
+        parameters = items.pipeline_parameters(
+            defaults.timezone, defaults.max_concurrency, settings.vcores(name)
+        )
         rendered.add_item(
             items.pipeline_item(
                 settings.name,

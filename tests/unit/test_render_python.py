@@ -13,7 +13,7 @@ from fabgen.notebook import KERNEL, PYTHON_KERNEL, from_fabric_py, from_ipynb, t
 from fabgen.project import load_project
 from fabgen.render import render_project
 from fabgen_runtime.errors import ConfigError
-from sample_projects import PROJECT, write_project
+from sample_projects import EXPORTS, PROJECT, write_project
 
 PROD = "prod"
 CONFIG_LAKEHOUSE_ID = "0b9a0000-0000-4000-8000-000000000003"  # sample_projects: prod's lh_config id
@@ -126,3 +126,50 @@ def test_project_override_of_a_shared_cell_applies_to_python_notebooks(root: Pat
     rendered = render_project(load_project(root))
     assert rendered.notebooks["ops_daily_eg3"].cells[-1].source == 'print("custom result")'
     assert rendered.notebooks["sales_eg1"].cells[-1].source == 'print("custom result")'
+
+
+def test_vcores_configure_cell_and_pipeline_parameter(tmp_path: Path) -> None:
+    groups = {"ops.daily": {"engine": "python", "vcores": 8}}
+    rendered = render_project(load_project(write_project(tmp_path / "shop", groups=groups)))
+    model = rendered.notebooks["ops_daily_eg3"]
+    # %%configure -f comes first: it restarts the session, so nothing before it would survive
+    configure = model.cells[1]
+    assert configure.kind == "code" and configure.is_magic
+    first, _, body = configure.source.partition("\n")
+    assert first == "%%configure -f"
+    assert json.loads(body) == {"vCores": {"parameterName": "vcores", "defaultValue": 8}}
+    assert "run_line_magic" in model.cells[2].source  # then the in-line install
+    text = rendered.files["ops_daily_eg3.Notebook/notebook-content.py"]
+    assert "# MAGIC %%configure -f\n" in text
+    assert from_fabric_py(text) == model
+    pipeline = json.loads(rendered.files["ops_daily_pipeline.DataPipeline/pipeline-content.json"])
+    assert pipeline["properties"]["parameters"]["vcores"] == {"type": "int", "defaultValue": 8}
+    [activity] = pipeline["properties"]["activities"]
+    passed = activity["typeProperties"]["parameters"]["vcores"]
+    assert passed == {
+        "value": {"value": "@pipeline().parameters.vcores", "type": "Expression"},
+        "type": "int",
+    }
+    # without vcores: no configure cell, no parameter; spark groups never get one
+    assert not any(c.source.startswith("%%configure") for c in rendered.notebooks["sales_eg1"].cells)
+    sales = json.loads(rendered.files["sales_pipeline.DataPipeline/pipeline-content.json"])
+    assert "vcores" not in sales["properties"]["parameters"]
+
+
+@pytest.mark.parametrize(
+    ("groups", "field", "message"),
+    [
+        ({"sales": {"vcores": 8}}, "groups.sales.vcores", "applies to engine: python groups only"),
+        (
+            {"sales": {"engine": "python", "vcores": 6}},
+            "groups.sales.vcores",
+            "Input should be 4, 8, 16, 32 or 64",
+        ),
+    ],
+)
+def test_bad_vcores(tmp_path: Path, groups: dict, field: str, message: str) -> None:
+    rows = [r for r in EXPORTS if r["export_group_name"] == "sales" and r["source_type"] == "lakehouse"]
+    with pytest.raises(ConfigError) as caught:
+        load_project(write_project(tmp_path / "shop", rows, groups=groups))
+    [issue] = caught.value.issues
+    assert (issue.field, issue.message) == (field, message)
