@@ -25,7 +25,6 @@ from .strict_load import load_json, load_yaml
 
 PROJECT_FILE = "fabgen.yaml"
 Engine = Literal["spark", "python"]
-ENGINES: tuple[str, ...] = ("spark", "python")
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 
 
