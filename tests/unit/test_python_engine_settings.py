@@ -177,7 +177,7 @@ def test_validate_passes_python_groups_it_can_run(tmp_path: Path) -> None:
     root = write_project(tmp_path, groups={"ops.daily": {"engine": "python"}})
     result = _validate(root)
     assert result.exit_code == 0, result.output
-    assert "OK: 5 export(s), 4 active" in result.output
+    assert "OK: 5 export(s), 4 active, in 2 group(s): ops.daily (engine: python), sales" in result.output
 
 
 def test_render_and_run_refuse_before_writing(tmp_path: Path) -> None:
