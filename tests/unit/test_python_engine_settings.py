@@ -5,6 +5,7 @@ No JVM: ``fabgen validate`` loads the project only; ``check_config`` parses opti
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -189,3 +190,31 @@ def test_render_and_run_refuse_before_writing(tmp_path: Path) -> None:
         assert any("sales/orders source_type:" in line for line in _errors(result))
     assert not out.exists()
     assert not (root / ".onelake").exists()
+
+
+def test_without_pyarrow_the_options_are_left_to_the_writer(tmp_path: Path) -> None:
+    blocker = tmp_path / "pyarrow"
+    blocker.mkdir()
+    (blocker / "__init__.py").write_text('raise ImportError("no pyarrow here")\n')
+    code = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format='%(message)s')\n"
+        "from fabgen_runtime.config import parse_configs\n"
+        "from fabgen_runtime.engines.python.support import check_config\n"
+        f"row = {LAKEHOUSE_CSV!r}\n"
+        "row.update(source_type='warehouse', source_schema='dbo')\n"
+        "row.update(file_format_options={'escapeQuotes': 'false'})\n"
+        "print([i.field for i in check_config(parse_configs([row])[0])])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "py/customers: file_format_options not checked for the python engine: pyarrow is not installed here",
+        "['source_type']",
+    ]
