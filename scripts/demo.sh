@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo, end to end on local Fabric: set up, start the warehouse, seed the sales example,
-# validate it, plan and run both export groups, and render the Fabric notebooks and pipelines.
+# validate it, plan and run the export groups (sales_py on the python engine, without a JVM), and
+# render the Fabric notebooks and pipelines.
 #
 #   bash scripts/demo.sh
 #
@@ -38,6 +39,13 @@ for group in sales finance; do
     echo "==> fabgen run -p $PROJECT -g $group --run-date $RUN_DATE"
     "$FABGEN" run -p "$PROJECT" -g "$group" --run-date "$RUN_DATE"
 done
+# sales_py has engine: python (fabgen.yaml): delta-rs reads, pyarrow writes, no SparkSession, no JVM.
+if .venv/bin/python -c "import fabgen_runtime.engines.python.state" 2>/dev/null; then
+    echo "==> fabgen run -p $PROJECT -g sales_py --run-date $RUN_DATE  (engine: python, no JVM)"
+    "$FABGEN" run -p "$PROJECT" -g sales_py --run-date "$RUN_DATE"
+else
+    echo "==> skipping sales_py: this runtime has no python-engine state tables (fabgen_runtime.engines.python.state)"
+fi
 
 echo "==> exported files (under $ONELAKE/DEV_WORKSPACE/lh_exports.Lakehouse/Files)"
 (cd "$ONELAKE/DEV_WORKSPACE/lh_exports.Lakehouse/Files" && find . -type f | sort | sed 's|^\./|    |')

@@ -101,7 +101,8 @@ def validate(project_dir: Path) -> None:
             click.secho(f"Warning: {' '.join(str(warning).split())}", fg="yellow", err=True)
     groups = project.groups()
     counted = export_count(project.configs)
-    click.secho(f"OK: {counted}, in {len(groups)} group(s): {', '.join(groups)}", fg="green")
+    named = [f"{g} (engine: python)" if project.engine(g) == "python" else g for g in groups]
+    click.secho(f"OK: {counted}, in {len(groups)} group(s): {', '.join(named)}", fg="green")
 
 
 for _command in commands.COMMANDS:

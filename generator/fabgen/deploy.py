@@ -316,7 +316,7 @@ def deploy_project(
     built = prepare(project, env, folder, wheel)
     local = scan_items(folder)
     notes = []
-    if project.settings.runtime.install == "inline":
+    if any(project.settings.inline_install(g) for g in project.groups()):
         target = f"{project.settings.runtime.wheel_path.strip('/')}/{built.path.name}"
         notes.append(f"inline install: upload {built.path} to the config lakehouse's {target}")
     if dry_run:

@@ -183,7 +183,11 @@ class EnvironmentMapping:
 
         ref = settings.config_lakehouse
         config_lh = f"{ref.workspace}/{ref.lakehouse}"
-        if settings.runtime.install == "inline" or self.lakehouse_id(ref.workspace, ref.lakehouse):
+        # in-line installation: runtime.install inline, or a python group (no Environment item there)
+        inline = settings.runtime.install == "inline" or any(
+            settings.inline_install(c.export_group_name) for c in configs
+        )
+        if inline or self.lakehouse_id(ref.workspace, ref.lakehouse):
             why = "the notebooks' default lakehouse (the config lakehouse)"
             if self.lakehouse_id(ref.workspace, ref.lakehouse) is None:
                 need(f"{where}.lakehouses.{config_lh}.id", why + ", which inline installation needs")

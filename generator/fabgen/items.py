@@ -121,13 +121,18 @@ class PipelineParameter:
     expression: str  # what the notebook activity passes
 
 
-def pipeline_parameters(timezone: str, max_concurrency: int) -> list[PipelineParameter]:
+def pipeline_parameters(
+    timezone: str, max_concurrency: int, vcores: int | None = None
+) -> list[PipelineParameter]:
     """The pipeline's parameters, in the notebooks' parameter order.
 
     ``execution_id`` left empty becomes the pipeline's run id, so every notebook of one pipeline
     run logs under the same execution (and ``is_retry`` re-runs what that execution left failed).
+    ``vcores`` (python groups with ``groups.<G>.vcores``) adds ``vcores``, which the Python
+    notebook's ``%%configure`` cell reads by name (parameterized session configuration).
     """
     param = "@pipeline().parameters."
+    extra = [PipelineParameter("vcores", "int", vcores, f"{param}vcores")] if vcores else []
     return [
         PipelineParameter("run_date", "string", "", f"{param}run_date"),
         PipelineParameter(
@@ -140,6 +145,7 @@ def pipeline_parameters(timezone: str, max_concurrency: int) -> list[PipelinePar
         PipelineParameter("is_retry", "bool", False, f"{param}is_retry"),
         PipelineParameter("timezone", "string", timezone, f"{param}timezone"),
         PipelineParameter("max_concurrency", "int", max_concurrency, f"{param}max_concurrency"),
+        *extra,
     ]
 
 

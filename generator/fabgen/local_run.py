@@ -3,6 +3,10 @@
 Everything runs inside :meth:`Project.local_environment`, on the runtime's local platform
 pointed at the project's OneLake folder and warehouse, through the same
 :class:`~fabgen_runtime.ExportOrchestrator` the rendered notebooks call on Fabric.
+
+Each group runs on its engine (``Project.engine``): ``spark`` starts the local SparkSession;
+``python`` hands the orchestrator a :class:`PythonExportLogger` (delta-rs state tables) and no
+SparkSession, so no JVM starts.
 """
 
 from __future__ import annotations
@@ -82,6 +86,29 @@ def check_run_arguments(dates: list[str | None], timezone: str) -> None:
             raise ConfigError(ConfigIssue("run", "--run-date", message)) from None
 
 
+def orchestrator_for(
+    project: Project,
+    group: str,
+    local: platform_mod.LocalPlatform,
+    max_concurrency: int,
+    on_event: Any = None,
+) -> Any:
+    """An :class:`~fabgen_runtime.ExportOrchestrator` on ``group``'s engine (python: no JVM)."""
+    from fabgen_runtime import ExportOrchestrator
+
+    lakehouse = project.settings.config_lakehouse
+    if project.engine(group) == "python":
+        from fabgen_runtime.engines.python.state import PythonExportLogger
+
+        python_logger = PythonExportLogger(lakehouse, auto_create_tables=True, platform=local)
+        return ExportOrchestrator(None, python_logger, max_concurrency, platform=local, on_event=on_event)
+    from fabgen_runtime import ExportLogger
+
+    spark = local.spark()
+    logger = ExportLogger(lakehouse, auto_create_tables=True, spark=spark, platform=local)
+    return ExportOrchestrator(spark, logger, max_concurrency, platform=local, on_event=on_event)
+
+
 @dataclass
 class RunOutcome:
     """What ``fabgen run`` did for one run date."""
@@ -107,10 +134,9 @@ def run_project(
 ) -> list[RunOutcome]:
     """Run a group's exports locally, once per run date (stopping at the first date that fails).
 
-    Lines go to ``progress`` (default: plain lines to ``echo``).
+    Lines go to ``progress`` (default: plain lines to ``echo``). The group runs on its engine
+    (:func:`orchestrator_for`).
     """
-    from fabgen_runtime import ExportLogger, ExportOrchestrator
-
     configs = project.select(group, export)
     counted = export_count(project.select(group, export, active_only=False))
     dates = run_dates(run_date, date_from, date_to)
@@ -122,18 +148,15 @@ def run_project(
     progress.total = len(configs) * len(dates)
     outcomes: list[RunOutcome] = []
     with local_runtime(project) as local:
-        spark = local.spark()
-        logger = ExportLogger(
-            project.settings.config_lakehouse, auto_create_tables=True, spark=spark, platform=local
-        )
-        orchestrator = ExportOrchestrator(spark, logger, concurrency, platform=local, on_event=progress)
+        orchestrator = orchestrator_for(project, group, local, concurrency, on_event=progress)
         for day in dates:
             if execution_id and len(dates) > 1:
                 run_id = f"{execution_id}-{day}"
             else:
                 run_id = execution_id or str(uuid.uuid4())
             echo(
-                f"{'retrying' if retry else 'running'} {len(configs)} export(s) of {group} ({counted}; "
+                f"{'retrying' if retry else 'running'} {len(configs)} export(s) of {group} "
+                f"({counted}; engine {project.engine(group)}; "
                 f"run date {day or 'today'}, {tz}), execution id {run_id}"
             )
             result = orchestrator.process_exports(configs, run_id, run_date=day, timezone=tz, is_retry=retry)
@@ -147,16 +170,10 @@ def run_project(
 
 
 def recover_project(project: Project, group: str, export: str | None = None) -> Any:
-    """``fabgen recover``: finish or roll back the interrupted publishes of a group's exports."""
-    from fabgen_runtime import ExportLogger, ExportOrchestrator
-
+    """``fabgen recover``: finish or roll back the interrupted publishes of a group's exports (its engine)."""
     configs = project.select(group, export)
     with local_runtime(project) as local:
-        spark = local.spark()
-        logger = ExportLogger(
-            project.settings.config_lakehouse, auto_create_tables=True, spark=spark, platform=local
-        )
-        return ExportOrchestrator(spark, logger, 1, platform=local).recover(configs)
+        return orchestrator_for(project, group, local, 1).recover(configs)
 
 
 # --------------------------------------------------------------------------- plan

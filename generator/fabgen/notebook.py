@@ -8,6 +8,12 @@ One :class:`Notebook` (cells plus Fabric metadata) is written as:
   ``synapse_pyspark``), which runs locally under nbval and papermill (:func:`to_ipynb`, parsed back
   by :func:`from_ipynb`).
 
+A Fabric *Python* notebook (no Spark; ``kernel`` :data:`PYTHON_KERNEL`) has the notebook-level
+``kernel_info`` ``{"name": "jupyter", "jupyter_kernel_name": "python3.11"}`` and the cell language
+group ``jupyter_python``; its ``.ipynb`` has the kernelspec ``python3`` (run locally by the
+venv's own ipykernel) and keeps ``kernel_info.name`` ``jupyter``, which decides the kind on the
+way back.
+
 Both writers are deterministic: the same model gives byte-identical text.
 """
 
@@ -25,6 +31,10 @@ CELL_KINDS: tuple[str, ...] = ("markdown", "code", "parameters")
 
 KERNEL = "synapse_pyspark"
 KERNEL_DISPLAY_NAME = "Synapse PySpark"
+PYTHON_KERNEL = "jupyter"  # Fabric Python notebooks (single node, no Spark)
+PYTHON_KERNEL_NAME = "python3.11"  # kernel_info.jupyter_kernel_name of a Fabric Python notebook
+PYTHON_LANGUAGE_GROUP = "jupyter_python"
+PYTHON_KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 ZERO_GUID = "00000000-0000-0000-0000-000000000000"
 
 FABRIC_HEADER = "# Fabric notebook source"
@@ -116,13 +126,25 @@ class Notebook:
             deps["environment"] = self.environment.to_dict()
         return deps
 
+    @property
+    def is_python(self) -> bool:
+        """True for a Fabric Python notebook (kernel ``jupyter``, no Spark)."""
+        return self.kernel == PYTHON_KERNEL
+
+    def kernel_info(self) -> dict[str, str]:
+        """The ``kernel_info`` object (a Python notebook's names its Jupyter kernel too)."""
+        if self.is_python:
+            return {"name": self.kernel, "jupyter_kernel_name": PYTHON_KERNEL_NAME}
+        return {"name": self.kernel}
+
     def fabric_metadata(self) -> dict[str, Any]:
         """The notebook-level metadata block of ``notebook-content.py``."""
-        return {"kernel_info": {"name": self.kernel}, "dependencies": self.dependencies()}
+        return {"kernel_info": self.kernel_info(), "dependencies": self.dependencies()}
 
 
 def _cell_metadata(kernel: str) -> dict[str, str]:
-    return {"language": "python", "language_group": kernel}
+    group = PYTHON_LANGUAGE_GROUP if kernel == PYTHON_KERNEL else kernel
+    return {"language": "python", "language_group": group}
 
 
 def _meta_lines(value: dict[str, Any]) -> list[str]:
@@ -262,9 +284,10 @@ def to_nbformat(notebook: Notebook) -> nbformat.NotebookNode:
         if cell.kind == "parameters":
             metadata["tags"] = ["parameters"]
         cells.append(nbformat.v4.new_code_cell(cell.source, id=cell_id, metadata=metadata))
+    kernelspec = {"name": notebook.kernel, "display_name": KERNEL_DISPLAY_NAME, "language": "python"}
     metadata = {
-        "kernel_info": {"name": notebook.kernel},
-        "kernelspec": {"name": notebook.kernel, "display_name": KERNEL_DISPLAY_NAME, "language": "python"},
+        "kernel_info": notebook.kernel_info(),
+        "kernelspec": dict(PYTHON_KERNELSPEC) if notebook.is_python else kernelspec,
         "language_info": {"name": "python"},
         "dependencies": notebook.dependencies(),
     }
@@ -292,5 +315,7 @@ def from_ipynb(text: str) -> Notebook:
             cells.append(Cell("parameters" if "parameters" in tags else "code", cell.source))
     meta = dict(node.metadata)
     kernel = (meta.get("kernelspec") or {}).get("name") or (meta.get("kernel_info") or {}).get("name", KERNEL)
+    if (meta.get("kernel_info") or {}).get("name") == PYTHON_KERNEL:
+        kernel = PYTHON_KERNEL  # a kernelspec alone does not decide it (python3 locally)
     lakehouse, environment = _dependencies_from(meta)
     return Notebook(tuple(cells), lakehouse=lakehouse, environment=environment, kernel=kernel)

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .strict_load import load_json, load_yaml
 
 PROJECT_FILE = "fabgen.yaml"
+Engine = Literal["spark", "python"]
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -59,6 +60,7 @@ class RunDefaults(_Model):
 
     timezone: str = "UTC"
     max_concurrency: int = Field(default=4, ge=1)
+    engine: Engine = "spark"  # the engine of every group that ``groups:`` does not set
 
     @field_validator("timezone")
     @classmethod
@@ -104,6 +106,14 @@ class RuntimeInstall(_Model):
     spark_compute: dict[str, Any] = Field(default_factory=dict)
 
 
+class GroupSettings(_Model):
+    """Settings of one export group (``groups:`` in ``fabgen.yaml``, keyed by ``export_group_name``)."""
+
+    engine: Engine | None = None  # None: ``defaults.engine``
+    # python groups: vCores of the notebook (%%configure, a pipeline parameter); None: Fabric's default
+    vcores: Literal[4, 8, 16, 32, 64] | None = None
+
+
 class ProjectSettings(_Model):
     """The contents of ``fabgen.yaml``."""
 
@@ -116,6 +126,27 @@ class ProjectSettings(_Model):
     runtime: RuntimeInstall = RuntimeInstall()
     environments: dict[str, Environment] = Field(default_factory=dict)
     lakehouses: dict[str, LakehouseLayout] = Field(default_factory=dict)  # "workspace/lakehouse" -> layout
+    groups: dict[str, GroupSettings] = Field(default_factory=dict)  # export_group_name -> settings
+
+    def engine(self, group: str) -> Engine:
+        """The engine that runs ``group``: its ``groups:`` entry, else ``defaults.engine``."""
+        chosen = self.groups.get(group)
+        if chosen is not None and chosen.engine is not None:
+            return chosen.engine
+        return self.defaults.engine
+
+    def vcores(self, group: str) -> int | None:
+        """The vCores of a python group's notebook (``groups.<group>.vcores``), None for Fabric's default."""
+        chosen = self.groups.get(group)
+        return chosen.vcores if chosen is not None and self.engine(group) == "python" else None
+
+    def inline_install(self, group: str) -> bool:
+        """True when ``group``'s notebooks ``%pip install`` the runtime wheel themselves.
+
+        With ``runtime.install: inline``, and always for a python group: a Fabric Python notebook
+        cannot attach an Environment item.
+        """
+        return self.runtime.install == "inline" or self.engine(group) == "python"
 
 
 @dataclass(frozen=True)
@@ -134,6 +165,10 @@ class Project:
     def groups(self) -> list[str]:
         """Export group names, sorted."""
         return sorted({c.export_group_name for c in self.configs})
+
+    def engine(self, group: str) -> Engine:
+        """The engine (``spark`` or ``python``) of ``group``: ``groups:``, else ``defaults.engine``."""
+        return self.settings.engine(group)
 
     def select(
         self, group: str | None = None, export: str | None = None, active_only: bool = True
@@ -265,6 +300,32 @@ def read_rows(path: Path) -> tuple[list[Any], list[ConfigIssue]]:
     return [{**defaults, **row} if isinstance(row, dict) else row for row in data], []
 
 
+def engine_issues(
+    settings: ProjectSettings, configs: Sequence[ExportConfig], origins: Sequence[str] = ()
+) -> list[ConfigIssue]:
+    """``groups:`` entries no export row uses, and the exports their group's engine cannot honour.
+
+    Inactive rows are checked too: activating a row must not make a valid project invalid.
+    """
+    used = {c.export_group_name for c in configs}
+    issues = [
+        ConfigIssue(PROJECT_FILE, f"groups.{name}", f"no export row has export_group_name {name!r}")
+        for name in sorted(set(settings.groups) - used)
+    ]
+    issues += [
+        ConfigIssue(PROJECT_FILE, f"groups.{name}.vcores", "applies to engine: python groups only")
+        for name, group in sorted(settings.groups.items())
+        if group.vcores is not None and settings.engine(name) != "python"
+    ]
+    for index, config in enumerate(configs):
+        if settings.engine(config.export_group_name) == "python":
+            from fabgen_runtime.engines.python.support import check_config
+
+            origin = origins[index] if index < len(origins) else None
+            issues += [replace(i, source=origin) for i in check_config(config)]
+    return issues
+
+
 def load_project(start: Path | str = ".") -> Project:
     """Load the project around ``start``; raise one ``ConfigError`` listing every problem in every file."""
     root = find_root(Path(start))
@@ -286,6 +347,8 @@ def load_project(start: Path | str = ".") -> Project:
     except ConfigError as exc:
         issues += exc.issues
         configs = []
+    else:
+        issues += engine_issues(settings, configs, origins)
     if issues:
         raise ConfigError(issues)
     return Project(root=root, settings=settings, configs=configs)

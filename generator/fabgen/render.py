@@ -41,7 +41,7 @@ from . import __version__, items
 from .environments import EnvironmentMapping, environment_mapping
 from .fabric_environment import environment_item, environment_item_name
 from .items import Item
-from .notebook import Cell, EnvironmentDependency, Notebook, to_fabric_py, to_ipynb
+from .notebook import KERNEL, PYTHON_KERNEL, Cell, EnvironmentDependency, Notebook, to_fabric_py, to_ipynb
 from .project import Project
 from .pyliteral import py_literal
 from .wheel import WheelInfo, cached_runtime_wheel, wheel_payload
@@ -49,6 +49,7 @@ from .wheel import WheelInfo, cached_runtime_wheel, wheel_payload
 log = logging.getLogger(__name__)
 
 NOTEBOOK_TEMPLATE = "notebook.j2"
+PYTHON_NOTEBOOK_TEMPLATE = "notebook_python.j2"  # groups with engine: python (Fabric Python notebooks)
 PROJECT_TEMPLATES = "templates"
 IPYNB_FOLDER = "ipynb"
 LAKEHOUSE_MOUNT = "/lakehouse/default"
@@ -200,9 +201,12 @@ def notebook_context(
     runtime_version = fabgen_runtime.__version__
     ref = settings.config_lakehouse
     wheel = f"{LAKEHOUSE_MOUNT}/{settings.runtime.wheel_path.strip('/')}/{wheel_filename(runtime_version)}"
+    inline = settings.inline_install(group)
     return {
         "project": settings.name,
         "group": group,
+        "engine": settings.engine(group),
+        "vcores": settings.vcores(group),
         "execution_group": execution_group,
         "execution_groups": execution_groups,
         "notebook_name": items.notebook_name(group, execution_group),
@@ -218,7 +222,7 @@ def notebook_context(
             "max_concurrency": settings.defaults.max_concurrency,
         },
         "runtime": {
-            "install": settings.runtime.install,
+            "install": "inline" if inline else settings.runtime.install,
             "wheel": wheel,
             "spark_runtime": settings.runtime.spark_runtime,
         },
@@ -236,16 +240,21 @@ def render_notebook(
     project: Project,
     configs: list[ExportConfig],
 ) -> Notebook:
-    """One execution group's notebook model."""
-    cells = split_cells(render_template(env, NOTEBOOK_TEMPLATE, context))
+    """One execution group's notebook model (a Fabric Python notebook for an ``engine: python`` group)."""
+    python = context["engine"] == "python"
+    template = PYTHON_NOTEBOOK_TEMPLATE if python else NOTEBOOK_TEMPLATE
+    cells = split_cells(render_template(env, template, context))
     if not any(cell.kind == "parameters" for cell in cells):
-        raise TemplateError(ConfigIssue("templates", NOTEBOOK_TEMPLATE, "renders no parameters cell"))
+        raise TemplateError(ConfigIssue("templates", template, "renders no parameters cell"))
     environment = None
-    if project.settings.runtime.install == "environment":
+    if context["runtime"]["install"] == "environment":
         # The project's Environment item (fabgen.fabric_environment) holds the runtime wheel.
         environment = EnvironmentDependency(items.environment_logical_id(project.settings.name))
     return Notebook(
-        cells, lakehouse=mapping.lakehouse_dependency(project.settings, configs), environment=environment
+        cells,
+        lakehouse=mapping.lakehouse_dependency(project.settings, configs),
+        environment=environment,
+        kernel=PYTHON_KERNEL if python else KERNEL,
     )
 
 
@@ -280,7 +289,7 @@ def render_project(
     missing = mapping.missing(settings, selected)
     if missing:
         raise ConfigError(missing)
-    if environment is None and settings.runtime.install == "inline":
+    if environment is None and any(settings.inline_install(g) for g in groups):
         log.warning(
             "inline install needs the config lakehouse as the notebooks' default lakehouse, and a render "
             "without --env knows no ids: these notebooks have none (render with --env E to attach it)"
@@ -302,14 +311,17 @@ def render_project(
             rendered.files[f"{IPYNB_FOLDER}/{nb_name}.ipynb"] = to_ipynb(model)
             rendered.notebooks[nb_name] = model
             notebooks.append((nb_name, logical))
-        parameters = items.pipeline_parameters(settings.defaults.timezone, settings.defaults.max_concurrency)
+        defaults = settings.defaults
+        parameters = items.pipeline_parameters(
+            defaults.timezone, defaults.max_concurrency, settings.vcores(name)
+        )
         rendered.add_item(
             items.pipeline_item(
                 settings.name,
                 name,
                 notebooks,
                 parameters,
-                inline_install=settings.runtime.install == "inline",
+                inline_install=settings.inline_install(name),
                 description=f"fabgen: runs the execution groups of {name} in order",
             )
         )

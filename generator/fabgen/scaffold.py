@@ -19,6 +19,7 @@ config_lakehouse:           # holds the log tables (and the optional config tabl
 defaults:
   timezone: UTC
   max_concurrency: 4
+  engine: spark             # spark | python (Fabric Python notebooks, no Spark); per group under groups:
 local:
   onelake_root: .onelake    # local OneLake folder
 """

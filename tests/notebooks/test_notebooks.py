@@ -2,7 +2,9 @@
 
 The example is seeded (small), rendered, and every ``.ipynb`` runs under nbval (``--nbval-lax``, one
 kernel per notebook, execution groups in order) with the local kernel named ``synapse_pyspark``
-(``scripts/setup.sh`` registers it). Then the files each notebook should have written are read back
+(``scripts/setup.sh`` registers it); the ``engine: python`` group's Fabric Python notebook runs with
+the venv's own ``python3`` kernel, with a ``pyspark`` that refuses to import (Fabric's Python
+notebooks have none). Then the files each notebook should have written are read back
 with tools independent of Spark (stdlib, pyarrow, brotli, zstandard) and their rows compared with
 the sources, counted independently (the Delta log + pyarrow, psycopg2). papermill's ``run_date``
 injection, as a Fabric pipeline does it, is checked on the Fabric branch (test_fabric_branch.py).
@@ -75,14 +77,18 @@ def example(tmp_path_factory: pytest.TempPathFactory, warehouse: dict[str, str])
     return {"root": root, "env": env, "out": root / "out", "rendered": rendered}
 
 
-def _notebooks_in_order(example: dict) -> list[Path]:
-    """Every rendered .ipynb, by group, then execution group (numerically)."""
+PYTHON_GROUPS = ("sales_py",)  # groups of the example with engine: python (Fabric Python notebooks)
+
+
+def _notebooks_in_order(example: dict, python: bool = False) -> list[Path]:
+    """Every rendered .ipynb of the spark groups (or of the python groups), by group, then execution group."""
 
     def key(path: Path) -> tuple[str, int]:
         group, _, eg = path.stem.rpartition("_eg")
         return group, int(eg)
 
-    return sorted((example["out"] / IPYNB_FOLDER).glob("*.ipynb"), key=key)
+    found = sorted((example["out"] / IPYNB_FOLDER).glob("*.ipynb"), key=key)
+    return [p for p in found if (key(p)[0] in PYTHON_GROUPS) == python]
 
 
 def _files(example: dict) -> Path:
@@ -240,9 +246,21 @@ EXPECTED: dict[str, Expectation] = {
         _sql("SELECT count(*) FROM dbo.transactions WHERE amount > 1000"),
     ),
 }
+# sales_py (engine: python), execution group 1
+EXPECTED_PYTHON: dict[str, Expectation] = {
+    "orders_py": (
+        "sales_py/orders/2025/12",
+        r"orders_20251212\.csv\.gz",
+        None,
+        lambda ex: _gold(ex, "orders").num_rows,
+    ),
+    "customers_py": ("sales_py/customers", r"customers_20251212\.parquet", None, _customers),
+}
 
 
-def _run_nbval(example: dict, notebook: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
+def _run_nbval(
+    example: dict, notebook: Path, env: dict[str, str] | None = None
+) -> tuple[float, subprocess.CompletedProcess[str]]:
     started = time.perf_counter()
     proc = subprocess.run(
         [
@@ -260,7 +278,7 @@ def _run_nbval(example: dict, notebook: Path) -> tuple[float, subprocess.Complet
             str(example["root"]),
             str(notebook),
         ],
-        env={**example["env"], "FABGEN_RUN_DATE": RUN_DATE},
+        env={**example["env"], "FABGEN_RUN_DATE": RUN_DATE, **(env or {})},
         cwd=example["root"],
         capture_output=True,
         text=True,
@@ -282,9 +300,16 @@ def test_every_rendered_notebook_runs_under_nbval_and_writes_its_files(example: 
 
     project = load_project(EXAMPLE)
     active = {c.export_name: c for c in project.configs if c.is_active}
-    assert set(EXPECTED) == set(active), "every active export of the example has an expectation"
+    spark = {n: c for n, c in active.items() if project.engine(c.export_group_name) == "spark"}
+    assert set(EXPECTED) == set(spark), "every active export of the spark groups has an expectation"
+    _check_files(example, EXPECTED, active)
+    _check_logged(example, set(EXPECTED))
+
+
+def _check_files(example: dict, expected_files: dict[str, Expectation], active: dict) -> None:
+    """Each export's data (and trigger) files, their rows counted independently of the runtime."""
     files = _files(example)
-    for name, (folder, data_name, trigger_name, expected) in EXPECTED.items():
+    for name, (folder, data_name, trigger_name, expected) in expected_files.items():
         config = active[name]
         directory = files / folder
         assert directory.is_dir(), f"{name}: {directory} was not written"
@@ -300,8 +325,32 @@ def test_every_rendered_notebook_runs_under_nbval_and_writes_its_files(example: 
         if config.max_rows_per_file and config.file_format == "json":
             assert len(data) == -(-want // config.max_rows_per_file), f"{name}: {data}"
 
-    # Every export run is in the log table (read from its Delta log, not through Spark).
+
+def _check_logged(example: dict, exports: set[str]) -> None:
+    """Every export run is in the log table (read from its Delta log, not through Spark)."""
     onelake = Path(example["env"]["FABGEN_ONELAKE_ROOT"])
     log = read_delta(onelake / WORKSPACE / "lh_config.Lakehouse" / "Tables" / "dbo" / "log_resource_export")
     done = {r["export_name"] for r in log.to_pylist() if r["export_state"] in ("success", "warning")}
-    assert done == set(active)
+    assert exports <= done, f"not logged as done: {sorted(exports - done)}"
+
+
+def test_rendered_python_notebook_runs_under_nbval_without_spark(example: dict, tmp_path: Path) -> None:
+    notebooks = _notebooks_in_order(example, python=True)
+    assert [n.stem for n in notebooks] == ["sales_py_eg1"]
+    # Fabric's Python notebooks have no pyspark: here importing it fails, so nothing can start a JVM.
+    blocker = tmp_path / "no_pyspark" / "pyspark"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text('raise ImportError("a Fabric Python notebook has no pyspark")\n')
+    path = os.pathsep.join(p for p in (str(blocker.parent), os.environ.get("PYTHONPATH")) if p)
+    for notebook in notebooks:
+        seconds, proc = _run_nbval(example, notebook, {"PYTHONPATH": path})
+        print(f"nbval {notebook.name}: {seconds:.1f} s")
+        output = f"{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+        assert proc.returncode == 0, f"{notebook.name} failed under nbval:\n{output}"
+        assert "passed" in proc.stdout and "failed" not in proc.stdout
+    project = load_project(EXAMPLE)
+    active = {c.export_name: c for c in project.configs if c.is_active}
+    python = {n for n, c in active.items() if project.engine(c.export_group_name) == "python"}
+    assert set(EXPECTED_PYTHON) == python, "every active export of the python groups has an expectation"
+    _check_files(example, EXPECTED_PYTHON, active)
+    _check_logged(example, python)
