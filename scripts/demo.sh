@@ -40,12 +40,8 @@ for group in sales finance; do
     "$FABGEN" run -p "$PROJECT" -g "$group" --run-date "$RUN_DATE"
 done
 # sales_py has engine: python (fabgen.yaml): delta-rs reads, pyarrow writes, no SparkSession, no JVM.
-if .venv/bin/python -c "import fabgen_runtime.engines.python.state" 2>/dev/null; then
-    echo "==> fabgen run -p $PROJECT -g sales_py --run-date $RUN_DATE  (engine: python, no JVM)"
-    "$FABGEN" run -p "$PROJECT" -g sales_py --run-date "$RUN_DATE"
-else
-    echo "==> skipping sales_py: this runtime has no python-engine state tables (fabgen_runtime.engines.python.state)"
-fi
+echo "==> fabgen run -p $PROJECT -g sales_py --run-date $RUN_DATE  (engine: python, no JVM)"
+"$FABGEN" run -p "$PROJECT" -g sales_py --run-date "$RUN_DATE"
 
 echo "==> exported files (under $ONELAKE/DEV_WORKSPACE/lh_exports.Lakehouse/Files)"
 (cd "$ONELAKE/DEV_WORKSPACE/lh_exports.Lakehouse/Files" && find . -type f | sort | sed 's|^\./|    |')
