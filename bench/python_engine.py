@@ -299,7 +299,9 @@ def run_scale(rows: int, gib: float, arrow_pool: str) -> dict[str, Any]:
     ensure_orders(rows)
     load = round(os.getloadavg()[0], 1)
     command = [sys.executable, str(Path(__file__).resolve()), "--child-scale", str(rows)]
-    env = {**os.environ, "ARROW_DEFAULT_MEMORY_POOL": arrow_pool}
+    # glibc gives each thread that allocates a malloc arena of 64 MiB of address space: the engine's
+    # encode/compress and read-ahead threads would spend the RLIMIT_AS on reservations, not rows.
+    env = {**os.environ, "ARROW_DEFAULT_MEMORY_POOL": arrow_pool, "MALLOC_ARENA_MAX": "2"}
     limit = f"RLIMIT_AS {gib} GiB" if gib > 0 else "no memory limit"
     print(f"scale: {rows:,} rows to one csv.gz in a child ({limit}) ...", flush=True)
     started = time.perf_counter()
@@ -312,6 +314,7 @@ def run_scale(rows: int, gib: float, arrow_pool: str) -> dict[str, Any]:
         "rows": rows,
         "limit": f"RLIMIT_AS = {gib} GiB (setrlimit in the child's preexec_fn)" if gib > 0 else "none",
         "arrow_pool_env": arrow_pool,
+        "malloc_arena_max": env["MALLOC_ARENA_MAX"],
         "exit_code": proc.returncode,
         "wall_s": round(wall, 2),
         "children_maxrss_kib": usage.ru_maxrss,

@@ -23,15 +23,18 @@ import gzip
 import hashlib
 import os
 import shutil
+import threading
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from typing import IO, Any, Protocol
+from queue import Full, Queue
+from typing import IO, Any, Protocol, TypeVar
 
 from ...compression import archive, import_optional
 
 COPY_CHUNK = 4 * 1024 * 1024
+T = TypeVar("T")
 
 
 class Stream(Protocol):
@@ -149,6 +152,56 @@ class Ordered:
                 future.cancel()
             self.pending.clear()
             self.pool.shutdown(wait=True)
+
+
+#: record batches read ahead of the writer by :func:`prefetched`
+PREFETCH_BATCHES = 4
+_END = object()
+
+
+class _Failure:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+def prefetched(items: Iterator[T], depth: int = PREFETCH_BATCHES) -> Iterator[T]:
+    """``items``, produced by a background thread up to ``depth`` ahead (reading and decoding the
+    source overlaps writing, and both release the GIL); an error in the producer is raised here,
+    and closing the generator stops the producer."""
+    queue: Queue[Any] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(_Failure(exc))
+
+    thread = threading.Thread(target=produce, name="fabgen-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=60)
 
 
 class ZipSink:

@@ -210,7 +210,7 @@ def _metrics(plan: ExportPlan, schema: pa.Schema) -> _Metrics:
 
 
 def _batches(job: _Job, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
-    for batch in reader:
+    for batch in sinks.prefetched(iter(reader)):
         kept = job.metrics.take(batch)
         if kept.num_rows:
             yield kept
