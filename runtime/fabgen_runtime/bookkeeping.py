@@ -56,7 +56,7 @@ class StateLog(Protocol):
 
 
 class LeaseTable(Protocol):
-    """What bookkeeping needs of one call's leases (``leases.LeaseTable``, ``protocol.leasing.Leases``)."""
+    """What bookkeeping needs of one call's leases (:class:`~fabgen_runtime.protocol.leasing.Leases`)."""
 
     held: set[Key]
 

@@ -1,32 +1,34 @@
-"""Leases and watermarks on Delta: the commits that apply :mod:`fabgen_runtime.protocol.lease`.
+"""Leases and watermarks on Delta with Spark: the lease-store adapter of the run protocol.
 
 ``log_resource_export_watermark`` holds one row per export: the spec's watermark columns plus the
 lease (``lease_owner``, ``lease_run_id``, ``lease_execution_id``, ``lease_host``, ``lease_pid``,
 ``lease_expires_at``). Full and period exports get a row with a NULL watermark.
 
-* :meth:`LeaseTable.acquire`: ONE conditional MERGE takes every lease that is free, ours or
-  expired, then ONE read gives which we hold and every watermark. Two processes MERGE-ing at
-  once conflict (Delta optimistic concurrency); the loser is re-run and sees the winner's lease.
-  A lease held by a process of this host that is gone is taken over at once (a second MERGE,
-  only then).
-* :meth:`LeaseTable.renew`: one UPDATE of our leases' expiry (a heartbeat every TTL/3).
-* :meth:`LeaseTable.store`: ONE MERGE stores the new watermarks as a compare-and-set (only where
-  the stored value is still the one the run started from, or already this run's), records each
-  published run's ``exported_schema`` (also without a new watermark: 0 rows, full, period) and
-  releases the leases; a read then tells which watermarks were stored.
+The lease protocol itself (take, read back, take over a dead local holder, heartbeat, "do we
+surely still hold it", compare-and-set store and release) is written once, in
+:class:`fabgen_runtime.protocol.leasing.Leases`, for both engines. :class:`SparkLeaseStore` gives it
+the table operations as Delta-on-Spark commits, with the shared MERGE predicates of
+:mod:`fabgen_runtime.protocol.tables` (values travel in the MERGE's source rows):
+
+* :meth:`SparkLeaseStore.take`: ONE conditional MERGE takes every claimed lease that is free, ours,
+  expired or a dead holder's; two processes MERGE-ing at once conflict (Delta optimistic
+  concurrency) and the loser is re-run, so it sees the winner's lease;
+* :meth:`SparkLeaseStore.renew`: one UPDATE of our leases' expiry;
+* :meth:`SparkLeaseStore.store`: ONE MERGE stores the new watermarks as a compare-and-set, records
+  each published run's ``exported_schema`` and (``release``) frees the leases;
+* :meth:`SparkLeaseStore.release`: one UPDATE freeing every lease we hold.
+
+:func:`LeaseTable` is the Spark engine's ``Leases`` over a logger's watermark table.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .commits import retry_conflicts, table_lock
-from .protocol import lease as rules
-from .protocol.journal import this_host
+from .protocol.leasing import Leases
 from .protocol.tables import (
     CAS_CONDITION,
     KEY_MATCH,
@@ -34,9 +36,12 @@ from .protocol.tables import (
     NO_WATERMARK_CONDITION,
     TAKE_CONDITION,
     Key,
+    LeaseClaim,
+    LeaseTerms,
+    Row,
     WatermarkWrite,
 )
-from .state_model import WATERMARK_COLUMNS, WATERMARK_TABLE, now_utc
+from .state_model import WATERMARK_COLUMNS, WATERMARK_TABLE
 
 if TYPE_CHECKING:
     from pyspark.sql import Column
@@ -44,76 +49,54 @@ if TYPE_CHECKING:
     from .state import ExportLogger
 
 log = logging.getLogger(__name__)
-__all__ = ["KEY_MATCH", "LEASE_COLUMNS", "Key", "LeaseTable", "WatermarkWrite"]
+__all__ = ["KEY_MATCH", "LEASE_COLUMNS", "Key", "LeaseTable", "SparkLeaseStore", "WatermarkWrite"]
+
+_TAKE_COLUMNS = {
+    "export_group_name": "string", "export_name": "string", "lease_owner": "string",
+    "lease_run_id": "string", "lease_execution_id": "string", "lease_host": "string",
+    "lease_pid": "bigint", "lease_expires_at": "timestamp", "now_ts": "timestamp",
+    "takeover_owner": "string",
+}  # fmt: skip
+_STORE_COLUMNS = {
+    "export_group_name": "string", "export_name": "string", "lease_owner": "string",
+    "new_watermark": "string", "expected_watermark": "string", "incremental_column": "string",
+    "watermark_type": "string", "run_id": "string", "execution_id": "string", "now_ts": "timestamp",
+    "exported_schema": "string",
+}  # fmt: skip
 
 
-class LeaseTable:
-    """The leases of one orchestrator call (one owner id) on a logger's watermark table."""
+def LeaseTable(logger: ExportLogger, owner: str | None = None) -> Leases:
+    """The leases of one orchestrator call (one owner id) on ``logger``'s watermark table."""
+    return Leases(SparkLeaseStore(logger), owner)
 
-    def __init__(self, logger: ExportLogger, owner: str | None = None):
+
+class SparkLeaseStore:
+    """The lease operations of :class:`~fabgen_runtime.protocol.tables.TableStore` on Spark."""
+
+    def __init__(self, logger: ExportLogger):
         self.logger = logger
-        self.owner = owner or rules.new_owner()
-        self.seconds = rules.lease_seconds()
-        self.held: set[Key] = set()
-        self.valid_until = 0.0  # time.monotonic() until which our leases surely hold
-        self.renew_error: str | None = None
-        self._check_lock = threading.Lock()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    # ------------------------------------------------------------------ acquire
-    def acquire(
-        self, runs: dict[Key, tuple[str, str]]
-    ) -> tuple[dict[Key, dict[str, Any]], dict[Key, rules.Lease]]:
-        """Take the leases of ``runs`` ({key: (run_id, execution_id)}).
-
-        Returns (rows of every key, as read after the MERGE; leases refused by a live holder).
-        """
-        self.logger.ensure_tables()
-        started = self._merge_take(runs, {})
-        rows = self.read(runs)
-        stale = {
-            key: row["lease_owner"]
-            for key, row in rows.items()
-            if row.get("lease_owner") not in (None, self.owner)
-            and rules.dead_local_holder(rules.Lease.of(row), this_host())
-        }
-        if stale:
-            log.info("taking over %d lease(s) of processes of this host that are gone", len(stale))
-            started = self._merge_take({k: runs[k] for k in stale}, stale)
-            rows = self.read(runs)
-        refused = {}
-        for key in runs:
-            row = rows.get(key, {})
-            if row.get("lease_owner") == self.owner:
-                self.held.add(key)
-            else:
-                refused[key] = rules.Lease.of(row)
-        self.valid_until = started + self.seconds
-        return rows, refused
-
-    def _merge_take(self, runs: dict[Key, tuple[str, str]], takeover: dict[Key, str]) -> float:
-        """One MERGE taking the leases; returns ``time.monotonic()`` of the moment the expiry counts from."""
+    def take(self, claims: Sequence[LeaseClaim], terms: LeaseTerms) -> None:
+        """ONE MERGE taking each claimed lease where the shared take condition holds."""
         from delta.tables import DeltaTable
         from pyspark.sql import functions as F
 
-        started = time.monotonic()
-        now = now_utc()
-        expires = rules.expiry(now, self.seconds)
-        host, pid = this_host(), _pid()
-        columns = {
-            "export_group_name": "string", "export_name": "string", "lease_owner": "string",
-            "lease_run_id": "string", "lease_execution_id": "string", "lease_host": "string",
-            "lease_pid": "bigint", "lease_expires_at": "timestamp", "now_ts": "timestamp",
-            "takeover_owner": "string",
-        }  # fmt: skip
+        self.logger.ensure_tables()
         rows = [
-            (g, n, self.owner, run, execution, host, pid, expires, now, takeover.get((g, n)))
-            for (g, n), (run, execution) in sorted(runs.items())
+            (
+                c.key[0],
+                c.key[1],
+                terms.owner,
+                c.run_id,
+                c.execution_id,
+                terms.host,
+                terms.pid,
+                terms.expires_at,
+                terms.now,
+                c.takeover,
+            )
+            for c in sorted(claims, key=lambda c: c.key)
         ]
-        path = self.logger.watermark_path
-        condition = TAKE_CONDITION  # the port's predicates: the same for every engine
         lease_set: dict[str, str | Column] = {c: F.col(f"s.{c}") for c in LEASE_COLUMNS}
         insert: dict[str, str | Column] = {
             **lease_set,
@@ -122,24 +105,25 @@ class LeaseTable:
         }
 
         def merge() -> None:
-            source = self.logger.frame(rows, columns)
+            source = self.logger.frame(rows, _TAKE_COLUMNS)
             (
-                DeltaTable.forPath(self.logger.writer_session, path)
+                DeltaTable.forPath(self.logger.writer_session, self.logger.watermark_path)
                 .alias("t")
                 .merge(source.alias("s"), KEY_MATCH)
-                .whenMatchedUpdate(condition=condition, set=lease_set)
+                .whenMatchedUpdate(condition=TAKE_CONDITION, set=lease_set)
                 .whenNotMatchedInsert(values=insert)
                 .execute()
             )
 
         self._commit(merge, f"taking {len(rows)} lease(s)")
-        return started
 
-    def read(self, keys: Iterable[Key]) -> dict[Key, dict[str, Any]]:
+    def read_watermarks(self, keys: Iterable[Key]) -> dict[Key, Row]:
         """The watermark-table rows of ``keys`` (one read)."""
         from pyspark.sql import functions as F
 
         wanted = set(keys)
+        if not wanted:
+            return {}
         groups = sorted({g for g, _n in wanted})
         names = sorted({n for _g, n in wanted})
 
@@ -149,119 +133,44 @@ class LeaseTable:
                 F.col("export_group_name").isin(groups) & F.col("export_name").isin(names)
             ).collect()
 
-        rows = self.logger.guard(read, f"reading {WATERMARK_TABLE}")
         out = {}
-        for row in rows:
+        for row in self.logger.guard(read, f"reading {WATERMARK_TABLE}"):
             item = row.asDict()
             key = (item["export_group_name"], item["export_name"])
             if key in wanted:
                 out[key] = item
         return out
 
-    # ------------------------------------------------------------------ heartbeat
-    def start_heartbeat(self) -> None:
-        """Renew our leases every TTL/3 on a daemon thread until :meth:`stop_heartbeat`."""
-        if self._thread is not None or not self.held:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._beat, name="fabgen-lease-heartbeat", daemon=True)
-        self._thread.start()
+    def renew(self, terms: LeaseTerms) -> None:
+        """Push the expiry of every lease ``terms.owner`` holds (one UPDATE)."""
+        self._update_own(terms.owner, {"lease_expires_at": terms.expires_at}, "renewing leases")
 
-    def stop_heartbeat(self) -> None:
-        """Stop renewing (called in ``finally``)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+    def release(self, terms: LeaseTerms) -> None:
+        """Free every lease ``terms.owner`` still holds (one UPDATE)."""
+        self._update_own(terms.owner, dict.fromkeys(LEASE_COLUMNS), "releasing leases")
 
-    def _beat(self) -> None:
-        while not self._stop.wait(self.seconds / 3):
-            try:
-                self.renew()
-                self.renew_error = None
-            except Exception as exc:  # kept and reported: publishing refuses once valid() is False
-                self.renew_error = f"{type(exc).__name__}: {exc}"
-                log.warning("lease renewal failed (the next beat tries again): %s", self.renew_error)
-
-    def renew(self) -> None:
-        """Push the expiry of every lease we hold (one UPDATE)."""
+    def store(self, writes: Sequence[WatermarkWrite], terms: LeaseTerms, release: bool) -> int:
+        """ONE MERGE: compare-and-set the new watermarks (with their exported schema) and, when
+        ``release``, free the leases; returns the rows updated (-1: Delta did not say)."""
         from delta.tables import DeltaTable
         from pyspark.sql import functions as F
 
-        if not self.held:
-            return
-        started = time.monotonic()
-        expires = rules.expiry(now_utc(), self.seconds)
-
-        def update() -> None:
-            DeltaTable.forPath(self.logger.writer_session, self.logger.watermark_path).update(
-                F.col("lease_owner") == F.lit(self.owner), {"lease_expires_at": F.lit(expires)}
-            )
-
-        self._commit(update, "renewing leases")
-        self.valid_until = started + self.seconds
-
-    def valid(self) -> bool:
-        """True while our leases have surely not lapsed (by the local clock)."""
-        return time.monotonic() < self.valid_until - 1.0
-
-    def holds(self, key: Key) -> bool:
-        """True when we surely hold ``key``'s lease (checked before publishing).
-
-        When the local clock says it may have lapsed (a slow heartbeat), the leases are renewed
-        (an UPDATE that only touches rows still ours) and the row is read back: the lease holds
-        only if it is still ours then.
-        """
-        if key not in self.held:
-            return False
-        if self.valid():
-            return True
-        with self._check_lock:
-            if self.valid():
-                return True
-            self.renew()
-            row = self.read([key]).get(key, {})
-            if row.get("lease_owner") == self.owner:
-                return True
-            self.held.discard(key)
-            log.error("%s/%s: lease lost to %s", key[0], key[1], rules.Lease.of(row).describe())
-            return False
-
-    # ------------------------------------------------------------------ store + release
-    def store(self, writes: list[WatermarkWrite], release: bool = True) -> set[Key]:
-        """Store watermarks (compare-and-set) and release the leases of ``writes`` in ONE MERGE.
-
-        Returns the keys whose new watermark is stored (read back after the MERGE).
-        """
-        from delta.tables import DeltaTable
-        from pyspark.sql import functions as F
-
-        if not writes:
-            return set()
-        now = now_utc()
-        columns = {
-            "export_group_name": "string", "export_name": "string", "lease_owner": "string",
-            "new_watermark": "string", "expected_watermark": "string", "incremental_column": "string",
-            "watermark_type": "string", "run_id": "string", "execution_id": "string", "now_ts": "timestamp",
-            "exported_schema": "string",
-        }  # fmt: skip
         rows = [
             (
                 w.key[0],
                 w.key[1],
-                self.owner,
+                terms.owner,
                 w.value,
                 w.expected,
                 w.column,
                 w.type,
                 w.run_id,
                 w.execution_id,
-                now,
+                terms.now,
                 w.schema,
             )
             for w in writes
         ]
-        cas = CAS_CONDITION
         freed: dict[str, str | Column] = {c: F.lit(None) for c in LEASE_COLUMNS} if release else {}
         schema: dict[str, str | Column] = {
             "exported_schema": F.coalesce(F.col("s.exported_schema"), F.col("t.exported_schema"))
@@ -275,23 +184,21 @@ class LeaseTable:
             "master_execution_id": F.col("s.execution_id"),
             **schema,
         }
-        path = self.logger.watermark_path
         metrics: dict[str, Any] = {}
 
         def merge() -> None:
-            source = self.logger.frame(rows, columns)
+            source = self.logger.frame(rows, _STORE_COLUMNS)
             builder = (
-                DeltaTable.forPath(self.logger.writer_session, path)
+                DeltaTable.forPath(self.logger.writer_session, self.logger.watermark_path)
                 .alias("t")
                 .merge(source.alias("s"), KEY_MATCH)
-                .whenMatchedUpdate(condition=cas, set={**stored, **freed})
+                .whenMatchedUpdate(condition=CAS_CONDITION, set={**stored, **freed})
             )
-            no_watermark = NO_WATERMARK_CONDITION
             if release:  # rows without a new watermark: release (a refused CAS keeps its lease)
-                builder = builder.whenMatchedUpdate(condition=no_watermark, set={**freed, **schema})
+                builder = builder.whenMatchedUpdate(condition=NO_WATERMARK_CONDITION, set={**freed, **schema})
             else:  # recovery of a run without a new watermark: its schema only
                 builder = builder.whenMatchedUpdate(
-                    condition=f"{no_watermark} AND s.exported_schema IS NOT NULL", set=schema
+                    condition=f"{NO_WATERMARK_CONDITION} AND s.exported_schema IS NOT NULL", set=schema
                 )
             outcome = builder.execute()  # Delta >= 3: a one-row DataFrame of metrics
             metrics.clear()
@@ -299,54 +206,24 @@ class LeaseTable:
                 metrics.update(outcome.collect()[0].asDict())
 
         self._commit(merge, f"storing {sum(1 for w in writes if w.value)} watermark(s)")
-        wanted = [w for w in writes if w.value is not None]
-        schema_only = [w for w in writes if w.value is None and w.schema is not None]
-        expected_updates = len(writes) if release else len(wanted) + len(schema_only)
-        if metrics.get("num_updated_rows") == expected_updates:
-            done = {w.key for w in wanted}  # every clause applied: no read needed
-        else:
-            after = self.read(w.key for w in wanted) if wanted else {}
-            done = {
-                w.key for w in wanted if rules.watermark_stored(after.get(w.key), w.value or "", w.run_id)
-            }
-        if release:
-            self.held -= {w.key for w in writes if w.value is None or w.key in done}
-            refused = [w.key for w in wanted if w.key not in done]
-            if refused:
-                self.release(refused)
-        return done
+        return int(metrics.get("num_updated_rows", -1))
 
-    def release(self, keys: Iterable[Key] | None = None) -> None:
-        """Release leases without storing anything (all we still hold by default)."""
+    def _update_own(self, owner: str, values: dict[str, Any], what: str) -> None:
         from delta.tables import DeltaTable
         from pyspark.sql import functions as F
 
-        keys = set(self.held if keys is None else keys) & self.held
-        if not keys:
-            return
-        if keys != self.held:
-            self.store([WatermarkWrite(k, None, None, None, None, "", "") for k in sorted(keys)])
-            return
-
         def update() -> None:
             DeltaTable.forPath(self.logger.writer_session, self.logger.watermark_path).update(
-                F.col("lease_owner") == F.lit(self.owner), {c: F.lit(None) for c in LEASE_COLUMNS}
+                F.col("lease_owner") == F.lit(owner), {c: F.lit(v) for c, v in values.items()}
             )
 
-        self._commit(update, f"releasing {len(keys)} lease(s)")
-        self.held -= keys
+        self._commit(update, what)
 
     def _commit(self, action: Any, what: str) -> None:
         path = self.logger.watermark_path
         with table_lock(path):
             self.logger.guard(lambda: retry_conflicts(action, what), f"writing {WATERMARK_TABLE}")
         self.logger.count_commit()
-
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()
 
 
 assert set(LEASE_COLUMNS) <= set(WATERMARK_COLUMNS)

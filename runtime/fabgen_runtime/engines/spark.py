@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .. import schema_drift, sources, writer
 from ..fs import HadoopFS
 from ..leases import LeaseTable
+from ..protocol.leasing import Leases
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -55,5 +56,5 @@ class SparkEngine:
             sc.setLocalProperty("spark.job.description", None)  # type: ignore[arg-type]
             sc.setLocalProperty("spark.scheduler.pool", None)  # type: ignore[arg-type]
 
-    def leases(self, logger: Any) -> LeaseTable:
+    def leases(self, logger: Any) -> Leases:
         return LeaseTable(logger)

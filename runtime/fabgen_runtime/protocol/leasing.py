@@ -1,8 +1,9 @@
-"""The leases of one orchestrator call over the :class:`~.tables.TableStore` port (any engine).
+"""The leases of one orchestrator call over the :class:`~.tables.LeaseStore` port, for every engine.
 
-The engine-neutral counterpart of Spark's :class:`fabgen_runtime.leases.LeaseTable` (which the
-Spark engine still uses): take the leases, renew them on a heartbeat thread every TTL/3, tell
+Take the leases (:func:`~.tables.take_leases`), renew them on a heartbeat thread every TTL/3, tell
 whether one surely still holds before publishing, store watermarks (compare-and-set) and release.
+Spark runs it over :class:`fabgen_runtime.leases.SparkLeaseStore`, the Python engine over
+:class:`fabgen_runtime.engines.python.tables.DeltaRsTables`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from ..errors import FabgenError
 from ..state_model import now_utc
 from . import lease as rules
-from .tables import Key, LeaseClaim, LeaseTerms, Row, TableStore, WatermarkWrite, stored_keys, take_leases
+from .tables import Key, LeaseClaim, LeaseStore, LeaseTerms, Row, WatermarkWrite, stored_keys, take_leases
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 class Leases:
     """One owner's leases on a state-table store."""
 
-    def __init__(self, store: TableStore, owner: str | None = None, seconds: float | None = None):
+    def __init__(self, store: LeaseStore, owner: str | None = None, seconds: float | None = None):
         self.tables = store
         self.owner = owner or rules.new_owner()
         self.seconds = seconds if seconds is not None else rules.lease_seconds()

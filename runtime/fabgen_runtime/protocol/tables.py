@@ -100,12 +100,42 @@ class LeaseTerms:
             object.__setattr__(self, "pid", os.getpid())
 
 
-class TableStore(Protocol):
-    """The state-table operations of the run protocol (one Delta commit per write).
+class LeaseStore(Protocol):
+    """The watermark-table operations the lease protocol (:class:`.leasing.Leases`) runs on.
 
     Writers retry Delta's commit conflicts themselves (backoff with jitter) and raise
-    :class:`~fabgen_runtime.errors.StateError` on any other failure.
+    :class:`~fabgen_runtime.errors.StateError` on any other failure. Spark's is
+    :class:`fabgen_runtime.leases.SparkLeaseStore`; every :class:`TableStore` is one.
     """
+
+    def read_watermarks(self, keys: Iterable[Key]) -> dict[Key, Row]:
+        """The watermark-table rows (watermark, lease, exported schema) of ``keys``."""
+        ...
+
+    def take(self, claims: Sequence[LeaseClaim], terms: LeaseTerms) -> None:
+        """ONE conditional MERGE: take each claimed lease where :data:`TAKE_CONDITION` holds;
+        insert a row for an export that has none. Read back to see which were taken."""
+        ...
+
+    def renew(self, terms: LeaseTerms) -> None:
+        """Push the expiry of every lease ``terms.owner`` holds (one commit)."""
+        ...
+
+    def store(self, writes: Sequence[WatermarkWrite], terms: LeaseTerms, release: bool) -> int:
+        """ONE MERGE: store each new watermark where :data:`CAS_CONDITION` holds (with its
+        exported schema), and, when ``release``, free the leases of the rows it stored and of the
+        rows without a new watermark (a refused CAS keeps its lease). Returns the rows updated
+        (-1 when the engine cannot tell: the caller reads back)."""
+        ...
+
+    def release(self, terms: LeaseTerms) -> None:
+        """Free every lease ``terms.owner`` still holds (one commit)."""
+        ...
+
+
+class TableStore(LeaseStore, Protocol):
+    """The state-table operations of the run protocol (one Delta commit per write): the lease
+    operations plus the log table's."""
 
     def ensure_tables(self) -> None:
         """Create both tables when missing (same schema for every engine); add missing columns."""
@@ -127,32 +157,9 @@ class TableStore(Protocol):
         """Each export's latest run row of one execution (by ``queued_at``, then ``updated_at``)."""
         ...
 
-    def read_watermarks(self, keys: Iterable[Key]) -> dict[Key, Row]:
-        """The watermark-table rows (watermark, lease, exported schema) of ``keys``."""
-        ...
-
-    def take(self, claims: Sequence[LeaseClaim], terms: LeaseTerms) -> None:
-        """ONE conditional MERGE: take each claimed lease where :data:`TAKE_CONDITION` holds;
-        insert a row for an export that has none. Read back to see which were taken."""
-        ...
-
-    def renew(self, terms: LeaseTerms) -> None:
-        """Push the expiry of every lease ``terms.owner`` holds (one commit)."""
-        ...
-
-    def store(self, writes: Sequence[WatermarkWrite], terms: LeaseTerms, release: bool) -> int:
-        """ONE MERGE: store each new watermark where :data:`CAS_CONDITION` holds (with its
-        exported schema), and, when ``release``, free the leases of the rows it stored and of the
-        rows without a new watermark (a refused CAS keeps its lease). Returns the rows updated."""
-        ...
-
-    def release(self, terms: LeaseTerms) -> None:
-        """Free every lease ``terms.owner`` still holds (one commit)."""
-        ...
-
 
 def take_leases(
-    store: TableStore, claims: Sequence[LeaseClaim], terms: LeaseTerms
+    store: LeaseStore, claims: Sequence[LeaseClaim], terms: LeaseTerms
 ) -> tuple[dict[Key, Row], dict[Key, rules.Lease]]:
     """Take the leases of ``claims``: one MERGE, one read; a lease held by a process of this host
     that is gone (:func:`.lease.dead_local_holder`) is taken over by a second MERGE, only then.
