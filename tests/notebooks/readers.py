@@ -106,5 +106,24 @@ def read_delta(table: Path) -> pa.Table:
     for add in files.values():
         if add.get("deletionVector") or add.get("partitionValues"):
             raise ValueError(f"{table}: deletion vectors and partitions are not supported by this reader")
-    tables = [pq.read_table(table / unquote(path)) for path in sorted(files)]
-    return pa.concat_tables(tables) if tables else pa.table({})
+    tables = [_normalised(pq.read_table(table / unquote(path))) for path in sorted(files)]
+    return pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
+
+
+def _normalised(data: pa.Table) -> pa.Table:
+    """One data file's columns in one type per Delta type, whichever engine wrote it: Spark writes
+    ``string`` and INT96 timestamps (read as ``timestamp[ns]``), delta-rs ``string_view`` and
+    ``timestamp[us, UTC]``; strings become ``string`` and timestamps naive UTC microseconds."""
+    columns = []
+    for column in data.columns:
+        kind = column.type
+        if pa.types.is_string_view(kind) or pa.types.is_large_string(kind):
+            column = column.cast(pa.string())
+        elif pa.types.is_list(kind) and (
+            pa.types.is_string_view(kind.value_type) or pa.types.is_large_string(kind.value_type)
+        ):
+            column = column.cast(pa.list_(pa.string()))
+        elif pa.types.is_timestamp(kind):
+            column = column.cast(pa.timestamp(kind.unit)).cast(pa.timestamp("us"))
+        columns.append(column)
+    return pa.table(columns, names=data.column_names)
