@@ -15,6 +15,7 @@ from typing import IO, Any
 
 import click
 from fabgen_runtime.export import ExportEvent
+from fabgen_runtime.summary import error_text
 
 Echo = Callable[[str], None]
 
@@ -106,7 +107,8 @@ class Progress:
         if event.stage == "finished" and event.result is not None:
             r = event.result
             self.rows += r.rows_exported or 0
-            detail = f"{r.status}, {r.rows_exported} rows" + (f": {r.error}" if r.error else "")
+            error = error_text(event.export, r.error) if r.error else ""
+            detail = f"{r.status}, {r.rows_exported} rows" + (f": {error}" if error else "")
         return f"  [{seconds:6.1f}s] {event.export}: {event.stage} {detail}".rstrip()
 
     def status(self) -> str:

@@ -12,6 +12,13 @@ def _name(entry: Mapping[str, Any]) -> str:
     return f"{group}/{entry['export_name']}" if group else str(entry["export_name"])
 
 
+def error_text(export: str, error: str) -> str:
+    """``error`` without a leading ``<export>: `` (fabgen's errors name their export; the line
+    that shows it already does)."""
+    prefix = f"{export}: "
+    return error[len(prefix) :] if error.startswith(prefix) else error
+
+
 def summary_table(result: Mapping[str, Any]) -> list[str]:
     """The result dict as a table: export, state, rows, files, bytes, seconds; then one line per
     warning (schema drift, NULL incremental values, 0 rows). ``fabgen run`` and the notebooks'
@@ -39,7 +46,7 @@ def summary_table(result: Mapping[str, Any]) -> list[str]:
             lines.append("  ".join("-" * w for w in widths))
     for r in result["results"]:
         if r.get("status") == "warning" and r.get("error"):
-            lines.append(f"warning: {_name(r)}: {r['error']}")
+            lines.append(f"warning: {_name(r)}: {error_text(_name(r), r['error'])}")
         elif r.get("status") not in ("success", "warning") and r.get("error"):
-            lines.append(f"{r.get('status')}: {_name(r)}: {r['error']}")
+            lines.append(f"{r.get('status')}: {_name(r)}: {error_text(_name(r), r['error'])}")
     return lines

@@ -99,7 +99,7 @@ def test_progress_prints_one_line_per_shown_event_and_counts_done_and_rows() -> 
         "g/a: written 5 rows",
         "g/a: finished success, 5 rows",
         "g/b: started",
-        "g/b: finished error, 0 rows: g/b: no table",
+        "g/b: finished error, 0 rows: no table",  # the error's own "g/b: " prefix is not repeated
         "g/c: skipped not run: execution group 1 failed",
     ]
     assert progress.status().startswith("3/3 export(s) done, 5 rows written, 00:0")

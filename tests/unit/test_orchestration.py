@@ -163,3 +163,12 @@ def test_backfill_dates_and_summary_table() -> None:
     table = summary_table(summarize([ExportResult("g", "a", "success"), warned]))
     assert table[3].split()[:2] == ["g/b", "warning"]
     assert table[4:] == ["warning: g/b: 2 row(s) with a NULL incremental_column"]
+    failed = ExportResult(
+        "g", "c", "error", error="g/c: cannot read lakehouse table dbo.x"
+    )  # FabgenError text
+    other = ExportResult("g", "d", "error", error="OSError: g/c: disk full")  # not its own prefix: kept
+    table = summary_table(summarize([failed, other]))
+    assert table[4:] == [
+        "error: g/c: cannot read lakehouse table dbo.x",
+        "error: g/d: OSError: g/c: disk full",
+    ]
