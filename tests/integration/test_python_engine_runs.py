@@ -22,11 +22,11 @@ import pytest
 from kill_support import (
     DAY,
     GROUP,
-    SNAPSHOTS,
+    KILL_POINTS,
+    check_after_kill,
     check_clean,
-    check_full,
-    check_inc_triggers,
     check_incremental,
+    check_settled,
     full_export,
     inc_export,
     new_project,
@@ -35,19 +35,6 @@ from kill_support import (
 from python_kill_support import PythonKillProject
 
 pytestmark = [pytest.mark.slow]
-
-KILL_POINTS = [
-    ("after_read", "inc"),
-    ("after_staging", "inc"),
-    ("after_journal", "inc"),
-    ("after_aside", "full"),
-    ("after_rename_1", "full"),
-    ("after_rename_2", "full"),
-    ("after_trigger", "inc"),
-    ("after_success_log", "inc"),
-    ("before_watermark", "inc"),
-    ("after_watermark", "inc"),
-]
 
 
 def project(tmp_path: Path, local_platform, exports, concurrency: int = 2) -> PythonKillProject:
@@ -151,25 +138,15 @@ def test_a_python_run_killed_at_a_point_is_finished_by_its_retry_and_the_next_ru
 ) -> None:
     p, execution_id, returncode, tail = killed[point]
     assert returncode == -9, f"not SIGKILLed at {point}@{export} (exit {returncode}):\n{tail}"
-    check_inc_triggers(p, "inc", f"after the kill at {point}", complete=False)
-    inc_files = p.data_files("inc")
-    seen = sorted(i for ids in inc_files.values() for i in ids)
-    assert len(seen) == len(set(seen)), f"after the kill at {point}: ids in two files: {inc_files}"
-    check_full(p, "full", SNAPSHOTS, f"after the kill at {point}", expected=None)
+    check_after_kill(p, f"after the kill at {point}")
 
     retry = p.run_in_process(execution_id=execution_id, retry=True)
     assert retry["success"], f"retry failed: {summary(retry)}\n{retry['output'][-3000:]}"
-    for when in (f"after the retry of the kill at {point}",):
-        check_incremental(p, "inc", p.source_ids(), when)
-        check_full(p, "full", SNAPSHOTS, when, expected=p.source_ids())
-        check_clean(p, when)
+    check_settled(p, p.source_ids(), f"after the retry of the kill at {point}")
 
     p.add_rows(21, 30)
     after = p.run_in_process()
     assert after["success"], f"next run failed: {summary(after)}"
-    when = f"after the next run (kill at {point})"
-    check_incremental(p, "inc", p.source_ids(), when)
-    check_full(p, "full", SNAPSHOTS, when, expected=p.source_ids())
-    check_clean(p, when)
+    check_settled(p, p.source_ids(), f"after the next run (kill at {point})")
     assert p.stored_watermark("inc") == "30"
     assert {r["export_group_name"] for r in p.log_rows()} == {GROUP}

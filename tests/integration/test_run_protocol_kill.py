@@ -21,14 +21,12 @@ from dataclasses import dataclass
 import pytest
 from kill_support import (
     GROUP,
-    SNAPSHOTS,
+    KILL_POINTS,
     ChildRun,
     KillProject,
-    check_clean,
-    check_full,
-    check_inc_triggers,
-    check_incremental,
+    check_after_kill,
     check_manifest_paths,
+    check_settled,
     full_export,
     inc_export,
     new_project,
@@ -37,20 +35,6 @@ from kill_support import (
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-# (point, export it is armed for). The incremental export has one file per run (named by run id);
-# the full export is split into 2-4 files named per run date, so a re-run replaces its own set.
-KILL_POINTS = [
-    ("after_read", "inc"),
-    ("after_staging", "inc"),
-    ("after_journal", "inc"),
-    ("after_aside", "full"),
-    ("after_rename_1", "full"),
-    ("after_rename_2", "full"),
-    ("after_trigger", "inc"),
-    ("after_success_log", "inc"),
-    ("before_watermark", "inc"),
-    ("after_watermark", "inc"),
-]
 
 CHILDREN_AT_ONCE = 4  # child JVMs killed concurrently (each ~1 GB; 2 cores: JVM start-up overlaps waits)
 
@@ -97,22 +81,6 @@ def killed(tmp_path_factory, spark, local_platform) -> dict[str, Killed]:
     with ThreadPoolExecutor(max_workers=CHILDREN_AT_ONCE) as pool:
         children = dict(pool.map(kill, KILL_POINTS))
     return {point: Killed(projects[point], f"kill-{point}", children[point]) for point, _e in KILL_POINTS}
-
-
-def check_after_kill(project: KillProject, when: str) -> None:
-    """What a consumer may see right after the kill: no trigger beside a partial set."""
-    check_inc_triggers(project, "inc", when, complete=False)
-    inc_files = project.data_files("inc")
-    seen = sorted(i for ids in inc_files.values() for i in ids)
-    assert len(seen) == len(set(seen)), f"{when}: inc: ids in two files: {inc_files}"
-    check_full(project, "full", SNAPSHOTS, when, expected=None)
-
-
-def check_settled(project: KillProject, source: list[int], when: str) -> None:
-    """After a retry or a normal run: everything published exactly once, bookkeeping final."""
-    check_incremental(project, "inc", source, when)
-    check_full(project, "full", SNAPSHOTS, when, expected=source)
-    check_clean(project, when)
 
 
 @pytest.mark.parametrize(("point", "export"), KILL_POINTS, ids=[f"{p}@{e}" for p, e in KILL_POINTS])

@@ -39,6 +39,21 @@ CONFIG_LAKEHOUSE = "lh_config"
 STAGING = "_fabgen_staging"
 #: the source rows the full export sees over a kill-matrix case (baseline, killed run, next run)
 SNAPSHOTS = [list(range(1, 11)), list(range(1, 21)), list(range(1, 31))]
+#: (point, export it is armed for), for the kill matrix of either engine. The incremental export has
+#: one file per run (named by run id); the full export is split into 2-4 files named per run date,
+#: so a re-run replaces its own set.
+KILL_POINTS = [
+    ("after_read", "inc"),
+    ("after_staging", "inc"),
+    ("after_journal", "inc"),
+    ("after_aside", "full"),
+    ("after_rename_1", "full"),
+    ("after_rename_2", "full"),
+    ("after_trigger", "inc"),
+    ("after_success_log", "inc"),
+    ("before_watermark", "inc"),
+    ("after_watermark", "inc"),
+]
 MANIFESTS = "_fabgen_manifests"
 FABGEN = Path(sys.executable).with_name("fabgen")
 CHILD_TIMEOUT = float(os.environ.get("FABGEN_CHILD_TIMEOUT", "900"))  # a loaded machine is slow
@@ -443,6 +458,22 @@ def check_clean(project: KillProject, when: str) -> None:
         if r["export_state"] in ("pending", "running")
     ]
     assert not open_rows, f"{when}: log rows not final: {open_rows}"
+
+
+def check_after_kill(project: KillProject, when: str) -> None:
+    """What a consumer may see right after the kill: no trigger beside a partial set."""
+    check_inc_triggers(project, "inc", when, complete=False)
+    inc_files = project.data_files("inc")
+    seen = sorted(i for ids in inc_files.values() for i in ids)
+    assert len(seen) == len(set(seen)), f"{when}: inc: ids in two files: {inc_files}"
+    check_full(project, "full", SNAPSHOTS, when, expected=None)
+
+
+def check_settled(project: KillProject, source: list[int], when: str) -> None:
+    """After a retry or a normal run: everything published exactly once, bookkeeping final."""
+    check_incremental(project, "inc", source, when)
+    check_full(project, "full", SNAPSHOTS, when, expected=source)
+    check_clean(project, when)
 
 
 def summary(result: dict[str, Any]) -> str:

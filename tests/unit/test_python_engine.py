@@ -9,6 +9,7 @@ pushed-down filters, the pinned version, the metrics and the publish path are ch
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import uuid
@@ -124,6 +125,23 @@ def test_csv_every_codec_reads_back(local_platform, orders, codec: str) -> None:
     header, *records = _csv_rows(_text(Path(staged_file.uri), codec, plan.output.filename))
     assert header == table.column_names
     assert records == _expected_csv(table)
+
+
+@pytest.mark.parametrize(
+    ("codec", "max_rows"), [*((c, None) for c in TEXT_CODECS), ("gzip", 200), ("none", 200)]
+)
+def test_staged_size_and_sha256_are_the_files(
+    local_platform, orders, codec: str, max_rows: int | None
+) -> None:
+    """Taken while writing (or read back for zip): the journal's checksums must be the files' own."""
+    name, _table = orders
+    _plan, _stream, staged = export(
+        local_platform, name, file_format="csv", compression=codec, max_rows_per_file=max_rows
+    )
+    assert staged.files
+    for staged_file in staged.files:
+        data = Path(staged_file.uri).read_bytes()
+        assert (staged_file.size, staged_file.sha256) == (len(data), hashlib.sha256(data).hexdigest())
 
 
 @pytest.mark.parametrize("codec", TEXT_CODECS)

@@ -85,26 +85,17 @@ def fabric_token(audience: str = SQL_AUDIENCE) -> str:
     return str(notebookutils.credentials.getToken(audience))
 
 
-def pyodbc_module() -> Any:
-    """The pyodbc module (:class:`PlatformError` when it is not installed)."""
-    return _pyodbc()
-
-
 def connect(odbc: str, token: str | None = None) -> Any:
     """A read-only pyodbc connection (``token``: an Entra access token for ODBC Driver 18).
 
     Raises ``pyodbc.Error`` as pyodbc does."""
-    pyodbc = _pyodbc()
+    pyodbc = pyodbc_module()
     attrs = {SQL_COPT_SS_ACCESS_TOKEN: token_struct(token)} if token else None
     return pyodbc.connect(odbc, attrs_before=attrs, timeout=LOGIN_TIMEOUT_SECONDS, readonly=True)
 
 
-def message(exc: BaseException) -> str:
-    """A pyodbc error as one short line."""
-    return _message(exc)
-
-
-def _pyodbc() -> Any:
+def pyodbc_module() -> Any:
+    """The pyodbc module (:class:`PlatformError` when it is not installed)."""
     try:
         import pyodbc
     except ImportError as exc:
@@ -117,11 +108,11 @@ def _pyodbc() -> Any:
 
 def control_rows(odbc: str, query: str, limit: int = 2, token: str | None = None) -> list[dict[str, Any]]:
     """Run one control query over ODBC; at most ``limit`` rows as dicts (column names lower-cased)."""
-    pyodbc = _pyodbc()
+    pyodbc = pyodbc_module()
     try:
         connection = connect(odbc, token)
     except pyodbc.Error as exc:
-        raise SourceReadError(f"cannot connect over ODBC: {_message(exc)}") from exc
+        raise SourceReadError(f"cannot connect over ODBC: {message(exc)}") from exc
     try:
         cursor = connection.cursor()
         cursor.execute(query)
@@ -130,11 +121,12 @@ def control_rows(odbc: str, query: str, limit: int = 2, token: str | None = None
         names = [column[0].lower() for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchmany(limit)]
     except pyodbc.Error as exc:
-        raise SourceReadError(f"control query failed over ODBC: {_message(exc)}") from exc
+        raise SourceReadError(f"control query failed over ODBC: {message(exc)}") from exc
     finally:
         connection.close()
 
 
-def _message(exc: BaseException) -> str:
+def message(exc: BaseException) -> str:
+    """A pyodbc error as one short line."""
     text = " ".join(str(part) for part in getattr(exc, "args", ()) or (exc,))
     return " ".join(text.split())[:500]

@@ -45,10 +45,44 @@ class Stream(Protocol):
     def close(self) -> None: ...
 
 
+Digests = dict[str, tuple[int, str]]  # path -> (size, sha256 hex) of a finished file
+
+
+class Hashed:
+    """A new file written in order whose size and SHA-256 are taken as its bytes go by (no second
+    read); closing it records them in ``digests`` under its path."""
+
+    def __init__(self, path: str, digests: Digests):
+        self.raw = open(path, "xb")  # noqa: SIM115 - closed in close()
+        self.path, self.digests = path, digests
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        self.size += len(data)
+        return self.raw.write(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    @property
+    def closed(self) -> bool:
+        return self.raw.closed
+
+    def close(self) -> None:
+        if not self.raw.closed:
+            self.raw.close()
+            self.digests[self.path] = (self.size, self.sha.hexdigest())
+
+
 class _Layered:
     """A compressing writer over an exclusive raw file; closing closes both, in order."""
 
-    def __init__(self, outer: IO[bytes] | Any, raw: IO[bytes]):
+    def __init__(self, outer: IO[bytes] | Any, raw: IO[bytes] | Hashed):
         self.outer, self.raw = outer, raw
 
     def write(self, data: bytes) -> None:
@@ -63,7 +97,7 @@ class _Layered:
 
 
 class _Brotli:
-    def __init__(self, raw: IO[bytes], level: int, export: str):
+    def __init__(self, raw: IO[bytes] | Hashed, level: int, export: str):
         brotli = import_optional("brotli", "brotli", export)
         self.raw, self.compressor = raw, brotli.Compressor(quality=level)
 
@@ -79,10 +113,13 @@ class _Brotli:
             self.raw.close()
 
 
-def stream(path: str, codec: str, level: int | None, export: str) -> Stream:
-    """A new file at ``path``: plain (``none``), or one gzip / zstd / brotli stream."""
+def stream(path: str, codec: str, level: int | None, export: str, digests: Digests | None = None) -> Stream:
+    """A new file at ``path``: plain (``none``), or one gzip / zstd / brotli stream. With
+    ``digests``, the file's size and SHA-256 are recorded there when it is closed."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    raw = open(path, "xb")  # noqa: SIM115 - closed by the returned stream
+    raw: IO[bytes] | Hashed = (
+        Hashed(path, digests) if digests is not None else open(path, "xb")  # noqa: SIM115 - closed by the stream
+    )
     if codec == "none":
         return raw
     if codec == "gzip":
@@ -239,7 +276,8 @@ def write_tar(dest: Stream, members: Sequence[tuple[str, str]], modified: dateti
 
 
 def digest(path: str) -> tuple[int, str]:
-    """``(size, sha256 hex)`` of a finished file."""
+    """``(size, sha256 hex)`` of a finished file, read back (for the files not written through
+    :class:`Hashed`: parquet, zip)."""
     sha = hashlib.sha256()
     with open(path, "rb") as source:
         while chunk := source.read(COPY_CHUNK):

@@ -135,6 +135,7 @@ class _Job:
     schema: pa.Schema
     parquet: ParquetOptions
     made: list[tuple[str, str, int]] = field(default_factory=list)  # (name, path, rows)
+    digests: sinks.Digests = field(default_factory=dict)  # size and SHA-256 taken while writing
 
     @property
     def export(self) -> str:
@@ -177,7 +178,7 @@ def write(
         raise WriteError(f"writing {fmt.name} ({codec.name}) failed: {exc}", export) from exc
     files = []
     for name, path, rows in job.made:
-        size, sha = sinks.digest(path)
+        size, sha = job.digests.get(path) or sinks.digest(path)  # read back: parquet and zip only
         files.append(StagedFile(name, path, size, rows, sha))
     staged = StagedOutput(
         export=export,
@@ -341,13 +342,17 @@ def _write_parts(job: _Job, batches: Iterator[pa.RecordBatch]) -> list[int]:
                 job,
                 name,
                 job.out(name),
-                sinks.stream(job.out(name), "none", None, job.export) if job.fmt.name != "parquet" else None,
+                sinks.stream(job.out(name), "none", None, job.export, job.digests)
+                if job.fmt.name != "parquet"
+                else None,
                 batch_schema,
             )
         pack = sinks.member_packer(codec, job.level)
         if pack is not None and not max_rows and job.codec.archive is None:  # one file of gzip members
             path = job.out(_compressed(job))
-            return _Part(job, name, None, sinks.stream(path, "none", None, job.export), batch_schema, pack)
+            return _Part(
+                job, name, None, sinks.stream(path, "none", None, job.export, job.digests), batch_schema, pack
+            )
         if job.codec.archive == "zip":
             if zip_sink is None:
                 zip_sink = sinks.ZipSink(
@@ -362,7 +367,7 @@ def _write_parts(job: _Job, batches: Iterator[pa.RecordBatch]) -> list[int]:
             job,
             name,
             None,
-            sinks.stream(job.out(_compressed(job)), codec, job.level, job.export),
+            sinks.stream(job.out(_compressed(job)), codec, job.level, job.export, job.digests),
             batch_schema,
         )
 
@@ -392,7 +397,7 @@ def _write_parts(job: _Job, batches: Iterator[pa.RecordBatch]) -> list[int]:
         name = _compressed(job)
         if tar_members:
             sinks.write_tar(
-                sinks.stream(job.out(name), codec, job.level, job.export),
+                sinks.stream(job.out(name), codec, job.level, job.export, job.digests),
                 tar_members,
                 job.plan.context.process_date,
             )
