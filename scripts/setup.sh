@@ -6,6 +6,8 @@
 #   2. .venv with fabgen and fabgen-runtime installed editable, extras local, dev and deploy
 #   3. the local Spark jars (Delta Lake, PostgreSQL JDBC), cached in FABGEN_JAR_CACHE
 #   4. a Jupyter kernel named synapse_pyspark (Fabric's kernel name) running the venv's Python
+#   5. Azurite (Microsoft's Azure Storage emulator, npm) in .fabgen/azurite: the Python engine's Fabric
+#      branch reads and writes OneLake-shaped abfss:// Delta tables through it in the tests
 #
 # FABGEN_PYTHON picks the interpreter that creates the venv (default python3).
 set -euo pipefail
@@ -74,6 +76,25 @@ if [[ ! -f "$KERNEL" ]] || ! grep -q "\"$PY\"" "$KERNEL"; then
     "$PY" -m ipykernel install --sys-prefix --name synapse_pyspark --display-name "Synapse PySpark (local)" >/dev/null
 else
     step "Jupyter kernel synapse_pyspark registered"
+fi
+
+# ---- 5. Azurite for the Python engine's Fabric-branch tests (tests/support/azurite.py)
+AZURITE_VERSION="3.35.0"
+AZURITE="$REPO/.fabgen/azurite"
+if ! grep -qs "\"version\": \"$AZURITE_VERSION\"" "$AZURITE/node_modules/azurite/package.json"; then
+    if ! command -v npm >/dev/null 2>&1; then
+        step "installing Node.js and npm (for Azurite)"
+        apt_install nodejs npm
+    fi
+    step "installing Azurite $AZURITE_VERSION into .fabgen/azurite"
+    mkdir -p "$AZURITE"
+    if ! npm install --prefix "$AZURITE" --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION" \
+        >"$AZURITE/npm-install.log" 2>&1; then
+        tail -n 20 "$AZURITE/npm-install.log" >&2
+        die "npm install azurite failed (full log: $AZURITE/npm-install.log)"
+    fi
+else
+    step "Azurite $AZURITE_VERSION installed"
 fi
 
 step "setup done (activate with: source .venv/bin/activate)"

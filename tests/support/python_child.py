@@ -5,12 +5,16 @@ every export of ``<project root>/exports/*.yaml`` through :class:`fabgen_runtime
 with a :class:`~fabgen_runtime.engines.python.state.PythonExportLogger` and prints the result dict
 as its last line (JSON). ``FABGEN_KILL_AT`` makes it SIGKILL itself at a failpoint. Importing
 pyspark, py4j or delta-spark raises, so a run that would need a JVM fails instead.
+``FABGEN_CHILD_PLATFORM=fabric`` takes the Fabric branch instead (the stand-in's ``notebookutils``
+on ``PYTHONPATH``, OneLake tables in Azurite: ``python_kill_support.FabricPythonKillProject``);
+``<onelake root>`` is then unused.
 """
 
 from __future__ import annotations
 
 import importlib.abc
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,10 +46,14 @@ def main(argv: list[str]) -> int:
         for f in sorted((root / "exports").glob("*.yaml"))
         for row in yaml.safe_load(f.read_text())["exports"]
     ]
-    local = platform_mod.LocalPlatform(onelake)
-    platform_mod.use(local)
-    logger = PythonExportLogger(settings["config_lakehouse"], platform=local)
-    orchestrator = ExportOrchestrator(None, logger, settings["defaults"]["max_concurrency"], platform=local)
+    if os.environ.get("FABGEN_CHILD_PLATFORM") == "fabric":
+        here = platform_mod.current()
+        assert here.name == "fabric", "the Fabric stand-in is not on PYTHONPATH"
+    else:
+        here = platform_mod.LocalPlatform(onelake)
+        platform_mod.use(here)
+    logger = PythonExportLogger(settings["config_lakehouse"], platform=here)
+    orchestrator = ExportOrchestrator(None, logger, settings["defaults"]["max_concurrency"], platform=here)
     result = orchestrator.process_exports(
         rows, execution_id, run_date=run_date, timezone=settings["defaults"]["timezone"], is_retry=retry
     )

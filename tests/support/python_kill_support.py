@@ -4,6 +4,7 @@ without a JVM (``python_child.py``), so the same checks run against the same sce
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -11,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from kill_support import RUN_DATE, ChildRun, KillProject, finish
+from fabgen_runtime import platform
+from kill_support import CONFIG_LAKEHOUSE, RUN_DATE, SOURCE, ChildRun, KillProject, finish
 
 CHILD = Path(__file__).with_name("python_child.py")
 
@@ -92,3 +94,63 @@ class PythonKillProject(KillProject):
         result["output"] = proc.stderr
         assert result["jvm_modules"] == [], result["jvm_modules"]
         return result
+
+
+STANDIN = Path(__file__).resolve().parent / "fabric_standin"
+
+
+class FabricPythonKillProject(PythonKillProject):
+    """The same project on the Python engine's Fabric branch: runs import the stand-in's
+    ``notebookutils`` (so the runtime picks ``FabricPlatform`` and ``NotebookFileStore``), tables are
+    OneLake ``abfss://`` URIs that delta-rs reaches in Azurite (``azurite.py``), and files are the
+    stand-in's local OneLake folder, which is this project's ``local`` root (so the file checks are
+    the local ones). Set :attr:`azurite` before use."""
+
+    azurite: Any = None
+
+    @property
+    def fabric(self) -> Any:
+        from fabgen_runtime.platform import FabricPlatform
+
+        return FabricPlatform()
+
+    @property
+    def source_path(self) -> str:
+        return platform.table_uri(self.fabric, self.workspace, *SOURCE)
+
+    def state_path(self, table: str) -> str:
+        return platform.table_uri(self.fabric, self.workspace, CONFIG_LAKEHOUSE, "dbo", table)
+
+    def _write(self, first: int, last: int, mode: str) -> None:
+        from deltalake import write_deltalake
+
+        ids = list(range(first, max(first, last + 1)))
+        table = pa.table({"id": pa.array(ids, pa.int64()), "name": [f"item {i}" for i in ids]})
+        write_deltalake(self.source_path, table, mode=mode, storage_options=self.azurite.storage_options())  # type: ignore[arg-type]
+
+    def source_ids(self) -> list[int]:
+        from deltalake import DeltaTable
+
+        table = DeltaTable(self.source_path, storage_options=self.azurite.storage_options())
+        return sorted(table.to_pyarrow_table(columns=["id"]).column("id").to_pylist())
+
+    def _table_rows(self, table: str) -> list[dict[str, Any]]:
+        from deltalake import DeltaTable
+
+        path, options = self.state_path(table), self.azurite.storage_options()
+        if not DeltaTable.is_deltatable(path, storage_options=options):
+            return []
+        rows: list[dict[str, Any]] = DeltaTable(path, storage_options=options).to_pyarrow_table().to_pylist()
+        return rows
+
+    def child_env(self, **extra: str) -> dict[str, str]:
+        env = super().child_env()
+        env.pop("FABGEN_PLATFORM", None)
+        env.update(self.azurite.env())
+        env.update(
+            PYTHONPATH=os.pathsep.join(p for p in (str(STANDIN), env.get("PYTHONPATH", "")) if p),
+            FABRIC_STANDIN_ONELAKE=str(self.local.onelake_root),
+            FABGEN_CHILD_PLATFORM="fabric",
+        )
+        env.update(extra)
+        return env

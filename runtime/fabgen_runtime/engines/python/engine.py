@@ -1,9 +1,11 @@
 """The Python engine: :class:`fabgen_runtime.engines.Engine` over delta-rs, pyarrow and local files.
 
 Reads stream a lakehouse table through delta-rs (:mod:`.read`), writes go batch by batch into
-staging (:mod:`.write`), the protocol publishes through
-:class:`~fabgen_runtime.protocol.store.LocalFileStore` and the leases are
-:class:`~fabgen_runtime.protocol.leasing.Leases` over the delta-rs state tables (:mod:`.tables`).
+staging (:mod:`.write`), the protocol publishes through a
+:class:`~fabgen_runtime.protocol.store.FileStore` (local Fabric:
+:class:`~fabgen_runtime.protocol.store.LocalFileStore`; Fabric: :class:`.onelake.NotebookFileStore`)
+and the leases are :class:`~fabgen_runtime.protocol.leasing.Leases` over the delta-rs state tables
+(:mod:`.tables`).
 Column types are named as Spark names them, so the exported schema a run records (schema drift)
 and the watermark type are the same whichever engine ran the export.
 """
@@ -18,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from ...protocol.leasing import Leases
-from ...protocol.store import LocalFileStore
+from ...protocol.store import FileStore, LocalFileStore
 from . import read as reading
 from . import warehouse
 from . import write as writing
+from .onelake import StorageOptions
 
 if TYPE_CHECKING:
     from ...config import ExportConfig
@@ -85,9 +88,9 @@ class PythonEngine:
     name = "python"
     spark = None
 
-    def __init__(self, storage_options: dict[str, str] | None = None):
+    def __init__(self, storage_options: StorageOptions = None, fs: FileStore | None = None):
         self.storage_options = storage_options
-        self.fs = LocalFileStore()
+        self.fs: FileStore = fs or LocalFileStore()
 
     def read(self, plan: ExportPlan, platform: Platform) -> PythonRows:
         if plan.config.source_type == "warehouse":
@@ -99,7 +102,7 @@ class PythonEngine:
         return [(field.name, spark_type(field.type)) for field in schema]
 
     def write(self, rows: Any, plan: ExportPlan, platform: Platform) -> StagedOutput:
-        return writing.write(rows.read.reader, plan, platform)
+        return writing.write(rows.read.reader, plan, platform, self.fs)
 
     @contextmanager
     def task(self, config: ExportConfig, slot: int) -> Iterator[None]:

@@ -25,6 +25,7 @@ import pyarrow.dataset as ds
 from ... import platform as platform_mod
 from ...errors import ConfigError, ConfigIssue, SourceReadError
 from ...sql import ISO_DATE, ISO_TIMESTAMP, NUMBER, parse_timestamp
+from .onelake import StorageOptions, resolve
 
 if TYPE_CHECKING:
     from ...plan import ExportPlan
@@ -49,7 +50,7 @@ class PythonRead:
 def read(
     plan: ExportPlan,
     platform: platform_mod.Platform | None = None,
-    storage_options: dict[str, str] | None = None,
+    storage_options: StorageOptions = None,
     batch_rows: int = BATCH_ROWS,
 ) -> PythonRead:
     """Open the plan's lakehouse table at its current version and stream the rows it selects.
@@ -78,7 +79,7 @@ def read(
     )
     label = f"{source.schema}.{source.table}"
     try:
-        table = DeltaTable(path, storage_options=storage_options)
+        table = DeltaTable(path, storage_options=resolve(storage_options))
         version = table.version()
         # Spark writes timestamps as INT96 by default: read them as microseconds (nanoseconds would
         # overflow before 1677 and after 2262).

@@ -6,9 +6,9 @@ written through :class:`.tables.DeltaRsTables`, so Spark and Python runs of one 
 their log, watermarks and leases. Handing one to :class:`fabgen_runtime.ExportOrchestrator` runs
 the exports on the Python engine (:class:`.engine.PythonEngine`): no SparkSession is created.
 
-On Fabric itself the Python engine is not wired yet (OneLake writes from a Python notebook need
-``storage_options`` and a file store over ``abfss://``): constructing one there raises
-:class:`~fabgen_runtime.errors.PlatformError`.
+On Fabric the tables are OneLake URIs read and written with a bearer token
+(:class:`.onelake.FabricStorageOptions`, unless ``storage_options`` is given) and the engine's
+files go through ``notebookutils.fs`` (:class:`.onelake.NotebookFileStore`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from ... import platform as platform_mod
 from ...bookkeeping import stored_watermark
-from ...errors import PlatformError
+from ...protocol.store import FileStore, LocalFileStore
 from ...protocol.tables import Key, Row
 from ...state_model import (
     LOG_TABLE,
@@ -30,6 +30,7 @@ from ...state_model import (
     now_utc,
 )
 from .engine import PythonEngine
+from .onelake import FabricStorageOptions, NotebookFileStore, StorageOptions
 from .tables import DeltaRsTables
 
 
@@ -41,16 +42,15 @@ class PythonExportLogger:
         config_lakehouse: Any,
         auto_create_tables: bool = True,
         platform: platform_mod.Platform | None = None,
-        storage_options: dict[str, str] | None = None,
+        storage_options: StorageOptions = None,
     ):
         self.location = LakehouseLocation.of(config_lakehouse)
         self.platform = platform or platform_mod.current()
-        if self.platform.name != "local":
-            raise PlatformError(
-                "the python engine runs on local Fabric only for now: on Fabric, run this group with "
-                "engine: spark (OneLake writes from Python notebooks are not wired yet)"
-            )
+        on_fabric = self.platform.name != "local"
+        if storage_options is None and on_fabric:
+            storage_options = FabricStorageOptions()
         self.storage_options = storage_options
+        self.file_store: FileStore = NotebookFileStore() if on_fabric else LocalFileStore()
         self.tables = DeltaRsTables(
             self.table_path(LOG_TABLE),
             self.table_path(WATERMARK_TABLE),
@@ -60,7 +60,7 @@ class PythonExportLogger:
 
     def engine(self, spark: Any = None) -> PythonEngine:
         """The engine whose runs this logger records (``spark`` is ignored: there is none)."""
-        return PythonEngine(self.storage_options)
+        return PythonEngine(self.storage_options, self.file_store)
 
     @property
     def commits(self) -> int:

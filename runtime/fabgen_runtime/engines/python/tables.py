@@ -42,6 +42,7 @@ from ...state_model import (
     WATERMARK_TABLE,
     ExportRunRecord,
 )
+from .onelake import StorageOptions, resolve
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -116,7 +117,7 @@ class DeltaRsTables:
         self,
         log_path: str,
         watermark_path: str,
-        storage_options: dict[str, str] | None = None,
+        storage_options: StorageOptions = None,
         auto_create_tables: bool = True,
     ):
         self.log_path = log_path
@@ -126,6 +127,11 @@ class DeltaRsTables:
         self.create_wait_seconds = CREATE_WAIT_SECONDS
         self.commits = 0  # commits made to the state tables so far
         self._ready: set[str] = set()
+
+    @property
+    def options(self) -> dict[str, str] | None:
+        """delta-rs ``storage_options`` for the next call (OneLake: a current token)."""
+        return resolve(self.storage_options)
 
     # ------------------------------------------------------------------ tables
     def ensure_tables(self) -> None:
@@ -142,8 +148,12 @@ class DeltaRsTables:
 
     def _exists(self, path: str) -> bool:
         from deltalake import DeltaTable
+        from deltalake.exceptions import DeltaError
 
-        return bool(DeltaTable.is_deltatable(path, storage_options=self.storage_options))
+        try:
+            return bool(DeltaTable.is_deltatable(path, storage_options=self.options))
+        except (DeltaError, OSError) as exc:  # e.g. OneLake refusing the token
+            raise StateError(f"cannot reach the state table {path}: {exc}") from exc
 
     def _create(self, path: str, columns: Mapping[str, str]) -> None:
         """Create the table; if another process creates it at the same moment, use that one."""
@@ -154,9 +164,7 @@ class DeltaRsTables:
             with table_lock(path), creation_lock(path):
                 if self._exists(path):
                     return
-                DeltaTable.create(
-                    path, arrow_schema(columns), mode="error", storage_options=self.storage_options
-                )
+                DeltaTable.create(path, arrow_schema(columns), mode="error", storage_options=self.options)
             self.commits += 1
             return
         except (DeltaError, OSError) as exc:
@@ -188,7 +196,7 @@ class DeltaRsTables:
     def _table(self, path: str) -> DeltaTable:
         from deltalake import DeltaTable
 
-        return DeltaTable(path, storage_options=self.storage_options)
+        return DeltaTable(path, storage_options=self.options)
 
     def _commit(self, path: str, action: Callable[[], T], what: str) -> T:
         """Run one commit under the table's in-process lock, re-running it on a commit conflict."""
@@ -230,7 +238,7 @@ class DeltaRsTables:
         data = _rows_table([r.row() for r in records], LOG_COLUMNS)
         self._commit(
             self.log_path,
-            lambda: write_deltalake(self.log_path, data, mode="append", storage_options=self.storage_options),
+            lambda: write_deltalake(self.log_path, data, mode="append", storage_options=self.options),
             f"appending {len(records)} run row(s)",
         )
 

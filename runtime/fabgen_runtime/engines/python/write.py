@@ -15,8 +15,11 @@ one batch at a time. Files land in ``<staging>/out/<name>`` as the Spark writer'
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -33,10 +36,11 @@ from ...errors import CompressionError, FabgenError, WriteError
 from ...fs import join
 from ...metrics import render_watermark
 from ...protocol.journal import MARKER
-from ...protocol.store import LocalFileStore
+from ...protocol.store import FileStore, LocalFileStore
 from ...publish import staging_uri
 from ...writer import StagedFile, StagedOutput
 from . import sinks, values
+from .onelake import Uploads
 
 if TYPE_CHECKING:
     from ...plan import ExportPlan
@@ -146,7 +150,10 @@ class _Job:
 
 
 def write(
-    reader: pa.RecordBatchReader, plan: ExportPlan, platform: platform_mod.Platform | None = None
+    reader: pa.RecordBatchReader,
+    plan: ExportPlan,
+    platform: platform_mod.Platform | None = None,
+    store: FileStore | None = None,
 ) -> StagedOutput:
     """Write the reader's rows into ``plan.output.staging_directory`` as the files the plan names.
 
@@ -166,20 +173,28 @@ def write(
     text = values.text_options(fmt.name, options, export) if fmt.name != "parquet" else None
     staging = staging_uri(plan, platform)
     parquet = parquet_options(options)
-    job = _Job(plan, fmt, codec, level, staging, text, _metrics(plan, reader.schema), reader.schema, parquet)
-    store = LocalFileStore()
+    store = store or LocalFileStore()
     if any(s.name != MARKER for s in store.list(staging)):
         raise WriteError(f"staging directory {staging} is not empty", export)
-    try:
-        part_rows = _write_parts(job, _batches(job, reader))
-    except FabgenError:
-        raise
-    except (OSError, pa.ArrowException) as exc:
-        raise WriteError(f"writing {fmt.name} ({codec.name}) failed: {exc}", export) from exc
-    files = []
-    for name, path, rows in job.made:
-        size, sha = job.digests.get(path) or sinks.digest(path)  # read back: parquet and zip only
-        files.append(StagedFile(name, path, size, rows, sha))
+    with _scratch(staging) as local_staging:
+        job = _Job(
+            plan,
+            fmt,
+            codec,
+            level,
+            local_staging,
+            text,
+            _metrics(plan, reader.schema),
+            reader.schema,
+            parquet,
+        )
+        try:
+            part_rows = _write_parts(job, _batches(job, reader))
+        except FabgenError:
+            raise
+        except (OSError, pa.ArrowException) as exc:
+            raise WriteError(f"writing {fmt.name} ({codec.name}) failed: {exc}", export) from exc
+        files = [_staged_file(job, store, staging, made) for made in job.made]
     staged = StagedOutput(
         export=export,
         staging_uri=staging,
@@ -191,6 +206,38 @@ def write(
     )
     staged.log_staged()
     return staged
+
+
+@contextlib.contextmanager
+def _scratch(staging: str) -> Iterator[str]:
+    """Where the files are encoded: ``staging`` itself when local, else a local folder removed after.
+
+    On Fabric the staging folder is in OneLake (``abfss://``), which a Python notebook reaches
+    through ``notebookutils.fs`` only: files are encoded locally, then uploaded (:func:`_staged_file`).
+    """
+    if "://" not in staging:
+        yield staging
+        return
+    folder = tempfile.mkdtemp(prefix="fabgen-scratch-")
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _staged_file(job: _Job, store: FileStore, staging: str, made: tuple[str, str, int]) -> StagedFile:
+    """One written file as the protocol publishes it (uploaded into ``staging`` when encoded elsewhere)."""
+    name, path, rows = made
+    size, sha = job.digests.get(path) or sinks.digest(path)  # read back: parquet and zip only
+    target = join(staging, "out", name)
+    if target != path:
+        if not isinstance(store, Uploads):
+            raise WriteError(f"{type(store).__name__} cannot receive the local file {path}", job.export)
+        try:
+            store.upload(path, target)
+        except OSError as exc:
+            raise WriteError(f"uploading {name} into {staging} failed: {exc}", job.export) from exc
+    return StagedFile(name, target, size, rows, sha)
 
 
 def _metrics(plan: ExportPlan, schema: pa.Schema) -> _Metrics:

@@ -1,0 +1,169 @@
+"""The Python engine's Fabric branch: OneLake through ``notebookutils.fs`` and delta-rs over abfss.
+
+Each run is a child process without a JVM (``python_child.py``) that takes the Fabric branch: the
+stand-in's ``notebookutils`` is importable, so the runtime picks ``FabricPlatform`` (abfss URIs),
+``NotebookFileStore`` (files: the stand-in's local OneLake folder) and ``FabricStorageOptions`` (a
+bearer token from ``notebookutils.credentials.getToken("storage")``, ``use_fabric_endpoint``).
+delta-rs reads the source and keeps the log and watermark tables at those abfss URIs in Azurite
+(``tests/support/azurite.py``), over HTTPS with the token checked. This shows the branch runs
+end to end and survives SIGKILLs at every point of the protocol; it does not show how OneLake or
+``notebookutils`` on Fabric behave (docs/runtimes.md).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import azurite
+import pyarrow.parquet as pq
+import pytest
+from kill_support import (
+    CONFIG_LAKEHOUSE,
+    DAY,
+    KILL_POINTS,
+    check_after_kill,
+    check_clean,
+    check_settled,
+    full_export,
+    inc_export,
+    new_project,
+    summary,
+)
+from python_kill_support import FabricPythonKillProject
+
+pytestmark = [pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory) -> Iterator[azurite.Azurite]:
+    """Azurite, with this process's delta-rs pointed at it too (to seed sources and read tables)."""
+    running = azurite.start(tmp_path_factory.mktemp("azurite"))
+    saved = {k: os.environ.get(k) for k in running.env()}
+    os.environ.update(running.env())
+    yield running
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    running.stop()
+
+
+def project(tmp_path: Path, local_platform, emulator, exports) -> FabricPythonKillProject:
+    workspace = f"pyfab-{uuid.uuid4().hex[:8]}"  # a container name: lowercase, digits, '-'
+    emulator.create_container(workspace)
+    built = new_project(
+        tmp_path / workspace,
+        workspace,
+        None,
+        local_platform,
+        [e(workspace) for e in exports],
+        2,
+        kind=FabricPythonKillProject,
+    )
+    assert isinstance(built, FabricPythonKillProject)
+    built.azurite = emulator
+    return built
+
+
+def test_a_python_group_runs_its_fabric_branch_over_onelake_uris(tmp_path, local_platform, emulator) -> None:
+    gz = lambda ws: inc_export(  # noqa: E731
+        ws, "gz", compression="gzip", target_filename_pattern="gz_{run_date:%Y%m%d}.csv"
+    )
+    parquet = lambda ws: full_export(  # noqa: E731
+        ws,
+        "pq",
+        max_rows=None,
+        file_format="parquet",
+        compression="snappy",
+        target_filename_pattern="pq_{run_date:%Y%m%d}.parquet",
+        file_format_options={},
+    )
+    p = project(tmp_path, local_platform, emulator, [gz, parquet])
+    p.add_rows(1, 10)
+    first = p.run_in_process()
+    assert first["success"], summary(first)
+    host = "onelake.dfs.fabric.microsoft.com"
+    for entry in first["results"]:
+        # FabricPlatform's URIs, published through notebookutils.fs into the stand-in's folder
+        assert all(
+            f.startswith(f"abfss://{p.workspace}@{host}/lh_out.Lakehouse/Files/") for f in entry["file_paths"]
+        )
+    gz_file = p.target("gz") / f"gz_{DAY}.csv.gz"
+    lines = gzip.decompress(gz_file.read_bytes()).decode().splitlines()
+    assert lines[0] == "id,name" and [int(x.split(",")[0]) for x in lines[1:]] == list(range(1, 11))
+    assert pq.read_table(p.target("pq") / f"pq_{DAY}.parquet").column("id").to_pylist() == list(range(1, 11))
+    # The state tables are in Azurite (abfss through delta-rs), not in the local folder.
+    assert not (p.local.onelake_root / p.workspace / f"{CONFIG_LAKEHOUSE}.Lakehouse" / "Tables").exists()
+    rows = {r["export_name"]: r for r in p.log_rows()}
+    assert rows["gz"]["export_state"] == "success" and rows["gz"]["rows_exported"] == 10
+    assert rows["gz"]["source_version"] == "dbo.items@0"
+    assert p.stored_watermark("gz") == "10"
+    check_clean(p, "after the first run")
+
+    p.add_rows(11, 15)
+    second = p.run_in_process(run_date="2025-06-02")
+    assert second["success"], summary(second)
+    newest = gzip.decompress((p.target("gz") / "gz_20250602.csv.gz").read_bytes()).decode().splitlines()
+    assert [int(x.split(",")[0]) for x in newest[1:]] == list(range(11, 16))  # only the new rows
+    assert p.stored_watermark("gz") == "15"
+
+
+def test_a_rejected_token_fails_the_run_and_moves_nothing(tmp_path, local_platform, emulator) -> None:
+    """A token OneLake (here Azurite) refuses: the run fails with the table named, no file is
+    published and the watermark stays where it was."""
+    p = project(tmp_path, local_platform, emulator, [inc_export])
+    p.add_rows(1, 5)
+    assert p.run_in_process()["success"]
+    p.add_rows(6, 9)
+    expired = azurite.storage_token(lifetime=-3600)
+    env = p.child_env(FABRIC_STANDIN_TOKEN=expired)
+    proc = subprocess.run(p.child_args("2025-06-02", None, False), env=env, capture_output=True, text=True)
+    assert proc.returncode != 0
+    # fabgen's StateError, naming the table OneLake refused, and why
+    assert "StateError: cannot reach the state table abfss://" in proc.stderr, proc.stderr[-3000:]
+    assert "lh_config.Lakehouse/Tables/dbo/log_resource_export" in proc.stderr
+    assert "The token is expired" in proc.stderr
+    assert p.stored_watermark("inc") == "5"
+    check_clean(p, "after the refused run")
+
+
+@pytest.fixture(scope="module")
+def killed(
+    tmp_path_factory, local_platform, emulator
+) -> dict[str, tuple[FabricPythonKillProject, str, int, str]]:
+    out = {}
+    for point, export in KILL_POINTS:
+        p = project(tmp_path_factory.mktemp(point), local_platform, emulator, [inc_export, full_export])
+        p.add_rows(1, 10)
+        baseline = p.run_in_process()
+        assert baseline["success"], summary(baseline)
+        p.add_rows(11, 20)
+        execution_id = f"kill-{point}"
+        child = p.run_child("--execution-id", execution_id, kill_at=f"{point}@{export}")
+        out[point] = (p, execution_id, child.returncode, child.tail())
+    return out
+
+
+@pytest.mark.parametrize(("point", "export"), KILL_POINTS, ids=[f"{p}@{e}" for p, e in KILL_POINTS])
+def test_a_fabric_branch_run_killed_at_a_point_is_finished_by_its_retry_and_the_next_run(
+    killed, point: str, export: str
+) -> None:
+    p, execution_id, returncode, tail = killed[point]
+    assert returncode == -9, f"not SIGKILLed at {point}@{export} (exit {returncode}):\n{tail}"
+    check_after_kill(p, f"after the kill at {point}")
+
+    retry = p.run_in_process(execution_id=execution_id, retry=True)
+    assert retry["success"], f"retry failed: {summary(retry)}\n{retry['output'][-3000:]}"
+    check_settled(p, p.source_ids(), f"after the retry of the kill at {point}")
+
+    p.add_rows(21, 30)
+    after = p.run_in_process()
+    assert after["success"], f"next run failed: {summary(after)}"
+    check_settled(p, p.source_ids(), f"after the next run (kill at {point})")
+    assert p.stored_watermark("inc") == "30"

@@ -1,0 +1,168 @@
+"""Azurite (Microsoft's Azure Storage emulator) standing in for OneLake's blob endpoint, for delta-rs.
+
+The Python engine on Fabric reads and writes Delta tables at ``abfss://<ws>@onelake.dfs.fabric.
+microsoft.com/...`` with ``{"bearer_token": ..., "use_fabric_endpoint": "true"}``. Here those exact
+URIs and options reach a local Azurite over HTTPS: delta-rs's object store takes
+``AZURE_STORAGE_USE_EMULATOR`` / ``AZURITE_BLOB_STORAGE_URL`` / ``AZURE_ALLOW_INVALID_CERTIFICATES``
+from the environment, the account is ``onelake`` (what the URI's host names), and Azurite's
+``--oauth basic`` checks the bearer token's issuer, audience and lifetime (not its signature). So the
+Fabric branch's table I/O runs through real Azure Blob REST calls, conditional commits included;
+it does not show how OneLake itself behaves.
+
+Installed by ``scripts/setup.sh`` (npm, into ``.fabgen/azurite``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from email.utils import formatdate
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BINARY = REPO / ".fabgen" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
+ACCOUNT = "onelake"  # the account object_store takes from onelake.dfs.fabric.microsoft.com
+TENANT = "ab1f708d-50f6-404c-a006-d71b2ac7a606"
+
+
+def _b64url(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def storage_token(lifetime: int = 4 * 3600) -> str:
+    """An unsigned Entra-shaped token for audience ``https://storage.azure.com`` (Azurite checks claims)."""
+    now = int(time.time())
+    claims = {
+        "aud": "https://storage.azure.com",
+        "iss": f"https://sts.windows.net/{TENANT}/",
+        "iat": now - 60,
+        "nbf": now - 60,
+        "exp": now + lifetime,
+        "oid": "fabgen-tests",
+        "tid": TENANT,
+    }
+    return f"{_b64url({'alg': 'none', 'typ': 'JWT'})}.{_b64url(claims)}.c2lnbmF0dXJl"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Azurite:
+    """One running Azurite blob service (HTTPS, OAuth) with the ``onelake`` account."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    token: str
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """What a process needs so delta-rs's OneLake URIs reach this Azurite (and the stand-in's token)."""
+        return {
+            "AZURE_STORAGE_USE_EMULATOR": "true",
+            "AZURITE_BLOB_STORAGE_URL": self.url,
+            "AZURE_ALLOW_INVALID_CERTIFICATES": "true",
+            "FABRIC_STANDIN_TOKEN": self.token,
+        }
+
+    def storage_options(self) -> dict[str, str]:
+        """What the runtime hands delta-rs on Fabric (``FabricStorageOptions``), with this token."""
+        return {"bearer_token": self.token, "use_fabric_endpoint": "true"}
+
+    def create_container(self, name: str) -> None:
+        """Create the container a OneLake workspace name maps to (``PUT ?restype=container``)."""
+        request = urllib.request.Request(
+            f"{self.url}/{ACCOUNT}/{name}?restype=container",
+            method="PUT",
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "x-ms-version": "2021-08-06",
+                "x-ms-date": formatdate(usegmt=True),
+                "Content-Length": "0",
+            },
+        )
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # Azurite's self-signed certificate, on 127.0.0.1
+        with urllib.request.urlopen(request, context=context, timeout=30) as response:
+            assert response.status == 201, response.status
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start(folder: Path) -> Azurite:
+    """Start Azurite's blob service on a free port with data, certificate and log under ``folder``."""
+    if not BINARY.exists():
+        raise RuntimeError(f"{BINARY} is missing: run scripts/setup.sh (it installs Azurite with npm)")
+    folder.mkdir(parents=True, exist_ok=True)
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            *(
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+            ),
+            *("-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = _free_port()
+    account_key = base64.b64encode(b"fabgen-tests-key").decode()
+    log = (folder / "azurite.log").open("wb")
+    process = subprocess.Popen(
+        [
+            *(
+                str(BINARY),
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(port),
+                "--location",
+                str(folder / "data"),
+            ),
+            *("--oauth", "basic", "--cert", str(cert), "--key", str(key)),
+            *("--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent"),
+        ],
+        env={**os.environ, "AZURITE_ACCOUNTS": f"{ACCOUNT}:{account_key}"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError as exc:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                log_text = (folder / "azurite.log").read_text()[-2000:]
+                raise RuntimeError(f"Azurite did not start: {log_text}") from exc
+            time.sleep(0.2)
+    return Azurite(process, port, storage_token())

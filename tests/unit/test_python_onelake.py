@@ -1,0 +1,95 @@
+"""The Python engine's OneLake pieces (engines/python/onelake.py) against the Fabric stand-in.
+
+``NotebookFileStore`` must behave as ``LocalFileStore`` does for every call the run protocol makes,
+so the same contract runs on both (the stand-in's ``notebookutils.fs`` over abfss URIs mapped to a
+local folder). The stand-in has Microsoft's documented signatures; it does not show how
+``notebookutils`` behaves on Fabric.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fabgen_runtime.engines.python.onelake import (
+    FabricStorageOptions,
+    NotebookFileStore,
+    Uploads,
+    resolve,
+)
+from fabgen_runtime.protocol.store import FileStore, LocalFileStore
+
+STANDIN = Path(__file__).resolve().parents[1] / "support" / "fabric_standin"
+ROOT = "abfss://ws@onelake.dfs.fabric.microsoft.com/lh.Lakehouse/Files"
+
+
+@pytest.fixture()
+def notebook_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> NotebookFileStore:
+    """A NotebookFileStore over the stand-in's ``notebookutils.fs``."""
+    monkeypatch.syspath_prepend(str(STANDIN))
+    monkeypatch.setenv("FABRIC_STANDIN_ONELAKE", str(tmp_path / "onelake"))
+    import notebookutils
+
+    return NotebookFileStore(notebookutils.fs)
+
+
+@pytest.fixture(params=["local", "notebookutils"])
+def store(request, notebook_store: NotebookFileStore, tmp_path: Path) -> Iterator[tuple[FileStore, str]]:
+    """A store and the root URI to use with it."""
+    if request.param == "local":
+        yield LocalFileStore(), str(tmp_path / "Files")
+    else:
+        yield notebook_store, ROOT
+
+
+def test_a_store_reads_writes_lists_and_renames_as_the_protocol_needs(store) -> None:
+    fs, root = store
+    assert fs.list(f"{root}/nothing") == [] and not fs.exists(f"{root}/nothing")
+    fs.write_bytes(f"{root}/a/journal.json", b'{"phase": "intent"}')
+    with pytest.raises(OSError):
+        fs.write_bytes(f"{root}/a/journal.json", b"{}")  # overwrite=False refuses
+    fs.write_bytes(f"{root}/a/journal.json", '{"phase": "publiée"}'.encode(), overwrite=True)
+    assert fs.read_bytes(f"{root}/a/journal.json") == '{"phase": "publiée"}'.encode()
+    assert fs.size(f"{root}/a/journal.json") == len('{"phase": "publiée"}'.encode())
+    fs.mkdirs(f"{root}/a/sub")
+    assert [(s.name, s.is_dir) for s in fs.list(f"{root}/a")] == [("journal.json", False), ("sub", True)]
+    assert fs.is_dir(f"{root}/a/sub") and not fs.is_dir(f"{root}/a/journal.json")
+
+    fs.rename(f"{root}/a/journal.json", f"{root}/b/moved.json")  # the parent is created
+    assert not fs.exists(f"{root}/a/journal.json") and fs.exists(f"{root}/b/moved.json")
+    fs.write_bytes(f"{root}/a/other.json", b"{}")
+    with pytest.raises(OSError, match="exists"):
+        fs.rename(f"{root}/a/other.json", f"{root}/b/moved.json")  # never over an existing file
+    assert fs.read_bytes(f"{root}/b/moved.json") == '{"phase": "publiée"}'.encode()
+
+    assert fs.delete(f"{root}/a", recursive=True) and not fs.exists(f"{root}/a")
+    assert fs.delete(f"{root}/a") is False
+
+
+def test_notebook_store_uploads_a_local_file_and_refuses_binary_text(notebook_store, tmp_path: Path) -> None:
+    fs, root = notebook_store, ROOT
+    assert isinstance(fs, Uploads) and not isinstance(LocalFileStore(), Uploads)
+    local = tmp_path / "part.csv.gz"
+    local.write_bytes(b"\x1f\x8b\x08binary")
+    fs.upload(str(local), f"{root}/_fabgen_staging/run/out/part.csv.gz")
+    assert fs.size(f"{root}/_fabgen_staging/run/out/part.csv.gz") == local.stat().st_size
+    with pytest.raises(OSError, match="not UTF-8"):
+        fs.write_bytes(f"{root}/x.bin", b"\xff\xfe")
+    with pytest.raises(OSError, match=r"notebookutils\.fs\.ls"):
+        fs.list(f"{root}/_fabgen_staging/run/out/part.csv.gz")  # ls of a file: the stand-in raises
+
+
+def test_fabric_storage_options_reuse_a_token_then_ask_again() -> None:
+    asked: list[str] = []
+
+    def get_token(audience: str) -> str:
+        asked.append(audience)
+        return f"token-{len(asked)}"
+
+    options = FabricStorageOptions(get_token, reuse_seconds=3600)
+    assert options() == {"bearer_token": "token-1", "use_fabric_endpoint": "true"}
+    assert resolve(options) == options() and asked == ["storage"]  # reused
+    stale = FabricStorageOptions(get_token, reuse_seconds=-1)
+    assert stale()["bearer_token"] != stale()["bearer_token"]  # asked at each use
+    assert resolve(None) is None and resolve({"a": "b"}) == {"a": "b"}
