@@ -12,6 +12,7 @@ signatures; it does not show how Fabric behaves (docs/runtimes.md).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -172,3 +173,87 @@ def test_inline_install_cell_keeps_injected_parameters(example: dict, tmp_path: 
     nbformat.write(nb, moved)
     proc, _ = _papermill(example, env, moved, "moved_sales_eg1", run_date)
     assert proc.returncode != 0 and "NameError" in proc.stdout + proc.stderr
+
+
+GUIDS = {  # an environment giving every item of the python group an id: OneLake's GUID form
+    "workspace": WORKSPACE_ID,
+    "lh_gold": "5f0c1b2e-0000-4000-8000-0000000000a1",
+    "lh_exports": "5f0c1b2e-0000-4000-8000-0000000000a2",
+    "lh_config": "5f0c1b2e-0000-4000-8000-0000000000a3",
+}
+
+
+def test_the_python_notebook_runs_its_fabric_branch_over_onelake(example: dict, tmp_path: Path) -> None:  # noqa: F811
+    """``sales_py_eg1`` (a Fabric Python notebook) under papermill on the Fabric branch, without pyspark.
+
+    Rendered for an environment that gives every item an id, so the runtime's OneLake URIs are
+    ``abfss://<workspace guid>@onelake.dfs.fabric.microsoft.com/<lakehouse guid>/...``: delta-rs
+    reads the source tables and keeps the log at those URIs in Azurite (tests/support/azurite.py,
+    with the stand-in's storage token), and the files go through the stand-in's ``notebookutils.fs``.
+    """
+    import azurite
+    import nbformat
+    from fabgen.render import write_output
+
+    project = tmp_path / "sales"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".onelake", ".fabgen"))
+    settings = yaml.safe_load((project / "fabgen.yaml").read_text())
+    settings["environments"]["ci"] = {
+        "workspace_id": GUIDS["workspace"],
+        "workspaces": {WORKSPACE: {"id": GUIDS["workspace"]}},
+        "lakehouses": {
+            f"{WORKSPACE}/{lh}": {"id": GUIDS[lh]} for lh in ("lh_gold", "lh_exports", "lh_config")
+        },
+    }
+    (project / "fabgen.yaml").write_text(yaml.safe_dump(settings))
+    rendered = render_project(load_project(project), group="sales_py", environment="ci")
+    write_output(rendered, tmp_path / "out")
+    notebook = tmp_path / "out" / IPYNB_FOLDER / "sales_py_eg1.ipynb"
+    assert nbformat.read(notebook, as_version=4).metadata["kernel_info"]["name"] == "jupyter"
+
+    onelake = Path(example["env"]["FABGEN_ONELAKE_ROOT"])
+    emulator = azurite.start(tmp_path / "azurite")
+    try:
+        emulator.create_container(GUIDS["workspace"])
+        for table in ("orders", "customers"):  # the seeded source tables, as OneLake would hold them
+            local = onelake / WORKSPACE / "lh_gold.Lakehouse" / "Tables" / "dbo" / table
+            emulator.upload_tree(local, GUIDS["workspace"], f"{GUIDS['lh_gold']}/Tables/dbo/{table}")
+        env = _fabric_env(example)
+        blocker = tmp_path / "no_pyspark" / "pyspark"  # a Fabric Python notebook has no pyspark
+        blocker.mkdir(parents=True)
+        (blocker / "__init__.py").write_text('raise ImportError("a Fabric Python notebook has no pyspark")\n')
+        env.update(emulator.env(), PYTHONPATH=os.pathsep.join((str(blocker.parent), str(STANDIN))))
+        proc, exit_file = _papermill(example, env, notebook, "sales_py_eg1", RUN_DATE)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+        result = json.loads(exit_file.read_text())
+        assert result["success"] and result["total_exports"] == 2, result
+
+        day = RUN_DATE.replace("-", "")
+        files = onelake / GUIDS["workspace"] / GUIDS["lh_exports"] / "Files"
+        prefix = f"abfss://{GUIDS['workspace']}@{HOST}/{GUIDS['lh_exports']}/Files/"
+        for entry in result["results"]:
+            assert entry["status"] == "success", entry
+            assert all(
+                p.startswith(prefix) and (files / p[len(prefix) :]).is_file() for p in entry["file_paths"]
+            )
+        orders = files / "sales_py" / "orders" / "2025" / "10" / f"orders_{day}.csv.gz"
+        assert subprocess.run(["gzip", "-t", str(orders)], check=False).returncode == 0
+        assert count_rows(orders, "csv", {"header": "true"}) == _gold(example, "orders").num_rows
+        customers = files / "sales_py" / "customers" / f"customers_{day}.parquet"
+        assert count_rows(customers, "parquet") == _gold(example, "customers").num_rows
+
+        # The log is a Delta table at the config lakehouse's GUID URI, in Azurite; nothing local.
+        from deltalake import DeltaTable
+
+        os.environ.update(emulator.env())
+        log_uri = f"abfss://{GUIDS['workspace']}@{HOST}/{GUIDS['lh_config']}/Tables/dbo/log_resource_export"
+        log_rows = (
+            DeltaTable(log_uri, storage_options=emulator.storage_options()).to_pyarrow_table().to_pylist()
+        )
+        states = {r["export_name"]: r["export_state"] for r in log_rows}  # this run's: the log is new
+        assert states == {"orders_py": "success", "customers_py": "success"}, states
+        assert not (onelake / GUIDS["workspace"] / GUIDS["lh_config"]).exists()
+    finally:
+        for key in emulator.env():
+            os.environ.pop(key, None)
+        emulator.stop()

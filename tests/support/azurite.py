@@ -21,6 +21,7 @@ import socket
 import ssl
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -82,23 +83,37 @@ class Azurite:
         """What the runtime hands delta-rs on Fabric (``FabricStorageOptions``), with this token."""
         return {"bearer_token": self.token, "use_fabric_endpoint": "true"}
 
-    def create_container(self, name: str) -> None:
-        """Create the container a OneLake workspace name maps to (``PUT ?restype=container``)."""
+    def _put(self, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         request = urllib.request.Request(
-            f"{self.url}/{ACCOUNT}/{name}?restype=container",
+            f"{self.url}/{ACCOUNT}/{path}",
+            data=body,
             method="PUT",
             headers={
                 "Authorization": f"Bearer {self.token}",
                 "x-ms-version": "2021-08-06",
                 "x-ms-date": formatdate(usegmt=True),
-                "Content-Length": "0",
+                "Content-Length": str(len(body)),
+                **(headers or {}),
             },
         )
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE  # Azurite's self-signed certificate, on 127.0.0.1
-        with urllib.request.urlopen(request, context=context, timeout=30) as response:
+        with urllib.request.urlopen(request, context=context, timeout=60) as response:
             assert response.status == 201, response.status
+
+    def create_container(self, name: str) -> None:
+        """Create the container a OneLake workspace name maps to (``PUT ?restype=container``)."""
+        self._put(f"{name}?restype=container")
+
+    def upload_tree(self, folder: Path, container: str, prefix: str) -> int:
+        """Upload each file under ``folder`` to ``<container>/<prefix>/<relative path>``; return the count."""
+        count = 0
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            name = urllib.parse.quote(f"{prefix}/{path.relative_to(folder).as_posix()}")
+            self._put(f"{container}/{name}", path.read_bytes(), {"x-ms-blob-type": "BlockBlob"})
+            count += 1
+        return count
 
     def stop(self) -> None:
         self.process.terminate()
