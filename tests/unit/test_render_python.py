@@ -9,6 +9,8 @@ from pathlib import Path
 
 import fabgen_runtime
 import pytest
+from click.testing import CliRunner
+from fabgen.cli import main
 from fabgen.notebook import KERNEL, PYTHON_KERNEL, from_fabric_py, from_ipynb, to_fabric_py, to_ipynb
 from fabgen.project import load_project
 from fabgen.render import render_project
@@ -173,3 +175,28 @@ def test_bad_vcores(tmp_path: Path, groups: dict, field: str, message: str) -> N
         load_project(write_project(tmp_path / "shop", rows, groups=groups))
     [issue] = caught.value.issues
     assert (issue.field, issue.message) == (field, message)
+
+
+# The values Microsoft documents for a Python notebook's %%configure "vCores" (Learn, "Use Python
+# experience on Notebook", Session configuration magic command): 4, 8, 16, 32, 64. 2 is Fabric's default
+# (leave vcores out for it); a string from YAML ("16") is not coerced.
+@pytest.mark.parametrize("vcores", [2, 6, 128, 0, -4, "16", True, 16.5])
+def test_validate_refuses_a_vcores_fabric_does_not_document(tmp_path: Path, vcores: object) -> None:
+    root = write_project(tmp_path / "shop", groups={"ops.daily": {"engine": "python", "vcores": vcores}})
+    out = tmp_path / "out"
+    for args in (["validate"], ["render", "--out", str(out)]):
+        result = CliRunner().invoke(main, [*args, "-p", str(root)])
+        assert result.exit_code == 2, result.output
+        errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+        assert errors == ["Error: fabgen.yaml groups.ops.daily.vcores: Input should be 4, 8, 16, 32 or 64"]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("vcores", [4, 8, 16, 32, 64])
+def test_validate_accepts_every_documented_vcores(tmp_path: Path, vcores: int) -> None:
+    root = write_project(tmp_path / "shop", groups={"ops.daily": {"engine": "python", "vcores": vcores}})
+    result = CliRunner().invoke(main, ["validate", "-p", str(root)])
+    assert result.exit_code == 0, result.output
+    model = render_project(load_project(root)).notebooks["ops_daily_eg3"]
+    body = model.cells[1].source.partition("\n")[2]
+    assert json.loads(body) == {"vCores": {"parameterName": "vcores", "defaultValue": vcores}}

@@ -9,10 +9,10 @@ need no Spark job. Through ODBC they run as whoever holds the Entra access token
 - locally, PostgreSQL's ODBC driver (``PostgreSQL Unicode``, Debian ``odbc-postgresql``) to the
   warehouse stand-in, so the same pyodbc code runs in CI.
 
-pyodbc is imported lazily: Fabric's Runtime 1.3 ships it (``pyodbc=5.0.1`` in
-microsoft/synapse-spark-runtime ``Fabric/Runtime 1.3 (Spark 3.5)/Fabric-Python311-CPU.yml``); on a
-runtime without it the error says so. Whether ODBC Driver 18 is installed on Fabric is unconfirmed
-(docs/runtimes.md).
+pyodbc is imported lazily: Microsoft's release notes (microsoft/synapse-spark-runtime ``Fabric/``)
+list it in Runtime 1.3 (5.0.1), Runtime 2.0 (5.3.0) and the Python notebook image (5.3.0 / 4.0.39),
+each with the image component ``SQLServerODBCDriver`` 18.1.0; on a runtime without pyodbc the error
+says so. Not seen in a workspace yet (docs/runtimes.md).
 """
 
 from __future__ import annotations
