@@ -93,3 +93,30 @@ def test_fabric_storage_options_reuse_a_token_then_ask_again() -> None:
     stale = FabricStorageOptions(get_token, reuse_seconds=-1)
     assert stale()["bearer_token"] != stale()["bearer_token"]  # asked at each use
     assert resolve(None) is None and resolve({"a": "b"}) == {"a": "b"}
+
+
+def test_a_warehouse_without_its_sql_endpoint_is_refused_by_name_on_fabric(
+    monkeypatch, tmp_path: Path
+) -> None:
+    """On Fabric the Python engine reads a warehouse over ODBC, which needs its SQL endpoint: without
+    one in the embedded facts, the read stops before connecting, naming the export and the field."""
+    import json
+
+    from fabgen_runtime import catalog
+    from fabgen_runtime.engines.python import warehouse
+    from fabgen_runtime.errors import ConfigError
+    from fabgen_runtime.platform import FabricPlatform
+    from writer_support import make_plan
+
+    monkeypatch.syspath_prepend(str(STANDIN))
+    monkeypatch.setenv("FABRIC_STANDIN_CONTEXT", json.dumps({"currentWorkspaceName": "ws"}))
+    catalog.configure(None)
+    plan = make_plan(
+        "lh_out",
+        source_type="warehouse",
+        source_workspace="ws",
+        source_datastore="wh_sales",
+        source_schema="dbo",
+    )
+    with pytest.raises(ConfigError, match=r"source_datastore.*wh_sales over ODBC.*sql_endpoint"):
+        warehouse.read(plan, FabricPlatform())

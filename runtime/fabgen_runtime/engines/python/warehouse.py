@@ -89,6 +89,15 @@ def read(plan: ExportPlan, platform: Platform, batch_rows: int = BATCH_ROWS) -> 
             )
         )
     conn = platform.warehouse(config.source_workspace, config.source_datastore)
+    if not conn.odbc:  # Fabric without the warehouse's SQL endpoint: only Spark's connector could read it
+        raise ConfigError(
+            ConfigIssue(
+                export,
+                "source_datastore",
+                f"the python engine reads warehouse {config.source_datastore} over ODBC, which needs its "
+                "sql_endpoint in the environment's settings (fabgen.yaml environments.<env>.warehouses)",
+            )
+        )
     token = odbc.fabric_token() if conn.dialect == "tsql" else None
     pyodbc = odbc.pyodbc_module()
     try:
