@@ -68,7 +68,7 @@ def test_a_warehouse_table_and_its_period_query_pass() -> None:
     assert check_config(period) == []  # a warehouse control query runs over ODBC too
 
 
-def test_query_mode_and_period_query_are_refused() -> None:
+def test_lakehouse_query_mode_and_period_query_are_refused() -> None:
     query = _config(source_table=None, source_query="SELECT * FROM dbo.customers")
     period = _config(
         extract_type="period",
@@ -78,6 +78,28 @@ def test_query_mode_and_period_query_are_refused() -> None:
     issues = check_config(query) + check_config(period)
     assert [issue.field for issue in issues] == ["source_query", "period_date_query"]
     assert all(str(issue).endswith("(engine: python)") for issue in issues)
+
+
+def test_a_warehouse_source_query_passes() -> None:
+    query = _config(
+        source_type="warehouse",
+        source_datastore="wh_sales",
+        source_schema="dbo",
+        source_table=None,
+        source_query="SELECT id, name FROM dbo.customers WHERE active = 1",
+    )
+    assert check_config(query) == []  # run over ODBC as a derived table (engines/python/warehouse.py)
+
+
+# A lakehouse source_query (Spark SQL): what a python group cannot run.
+LAKEHOUSE_QUERY = {
+    **EXPORTS[0],
+    "export_name": "top_customers",
+    "source_table": None,
+    "source_query": "SELECT * FROM dbo.customers WHERE rank <= 10",
+    "target_path": "sales/top/",
+    "target_filename_pattern": "top_{run_date:%Y%m%d}.csv",
+}
 
 
 @pytest.mark.parametrize(
@@ -165,13 +187,13 @@ def test_a_group_no_row_uses_is_an_error(tmp_path: Path) -> None:
 
 
 def test_validate_refuses_what_a_python_group_cannot_run(tmp_path: Path) -> None:
-    root = write_project(tmp_path, groups={"sales": {"engine": "python"}})
+    root = write_project(tmp_path, [*EXPORTS, LAKEHOUSE_QUERY], groups={"sales": {"engine": "python"}})
     result = _validate(root)
     assert result.exit_code == 2, result.output
-    # the warehouse query export (and nothing else of group sales; ops.daily stays on spark)
+    # the lakehouse query export (and nothing else of group sales; ops.daily stays on spark)
     assert _errors(result) == [
-        "Error: exports/exports.yaml: sales/orders source_query: reads tables only; query mode needs "
-        "the spark engine (engine: python)",
+        "Error: exports/exports.yaml: sales/top_customers source_query: runs no Spark SQL: a lakehouse "
+        "source_query needs the spark engine (engine: python)",
     ]
     with pytest.raises(ConfigError):
         load_project(root)
@@ -185,12 +207,12 @@ def test_validate_passes_python_groups_it_can_run(tmp_path: Path) -> None:
 
 
 def test_render_and_run_refuse_before_writing(tmp_path: Path) -> None:
-    root = write_project(tmp_path / "p", groups={"sales": {"engine": "python"}})
+    root = write_project(tmp_path / "p", [*EXPORTS, LAKEHOUSE_QUERY], groups={"sales": {"engine": "python"}})
     out = tmp_path / "out"
     for args in (["render", "--out", str(out)], ["run", "-g", "sales"]):
         result = CliRunner().invoke(main, [*args, "-p", str(root)])
         assert result.exit_code == 2, result.output
-        assert any("sales/orders source_query:" in line for line in _errors(result))
+        assert any("sales/top_customers source_query:" in line for line in _errors(result))
     assert not out.exists()
     assert not (root / ".onelake").exists()
 

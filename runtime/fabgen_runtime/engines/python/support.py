@@ -3,8 +3,9 @@
 ``fabgen validate`` (and ``render`` / ``run``, which validate first) call it for every export of a
 group whose ``engine`` is ``python``, so a config this engine would refuse is reported before any
 file is written, naming the export, the field and the engine. It mirrors the refusals of
-:func:`.read.read` and :func:`.warehouse.read` (lakehouse and warehouse tables, no query mode; a
-``period_date_query`` runs over ODBC on a warehouse only: on a lakehouse it is Spark SQL) and the
+:func:`.read.read` and :func:`.warehouse.read` (lakehouse tables; warehouse tables and queries: a
+``source_query`` or ``period_date_query`` runs over ODBC on a warehouse only, on a lakehouse it is
+Spark SQL) and the
 option and codec checks :func:`.write.write` makes before it writes.
 
 What depends on the environment rather than on the config (the ``brotli`` / ``zstandard``
@@ -45,8 +46,10 @@ def _source_issues(config: ExportConfig) -> list[ConfigIssue]:
                 f"reads lakehouse and warehouse tables only, not {config.source_type} sources",
             )
         )
-    if config.source_query:
-        issues.append(_issue(config, "source_query", "reads tables only; query mode needs the spark engine"))
+    if config.source_query and config.source_type == "lakehouse":
+        issues.append(
+            _issue(config, "source_query", "runs no Spark SQL: a lakehouse source_query needs the spark engine")
+        )
     if config.period_date_query and config.source_type == "lakehouse":
         issues.append(
             _issue(

@@ -10,7 +10,7 @@ cursor's description and are read as Spark's JDBC reader reads them: ``smallint`
 ``decimal(p,s)``, text, dates, timestamps (as UTC instants, like Spark with a UTC session) and
 binary; any other type is a :class:`SourceReadError` naming the column.
 
-Table mode only (query mode needs Spark's read-only plan check).
+A ``source_query`` runs as Spark's JDBC reader runs it, as a derived table (:func:`source_sql`).
 """
 
 from __future__ import annotations
@@ -78,16 +78,22 @@ def connection_string(base: str, dialect: str) -> str:
     return base + ";" + odbc.connection_string(POSTGRES_STREAMING)
 
 
+def source_sql(query: str, mode: str) -> str:
+    """The SQL sent: table mode's query as built, a ``source_query`` as a derived table.
+
+    Spark's JDBC reader runs its ``query`` option as ``SELECT * FROM (<query>) <alias>``; the same
+    wrapping here gives the same rows and the same refusals (one query, never a command: with
+    :mod:`fabgen_runtime.query_guard`'s static check and, locally, the read-only session).
+    """
+    return query if mode == "table" else f"SELECT * FROM ({query}) AS fabgen_source_query"
+
+
 def read(plan: ExportPlan, platform: Platform, batch_rows: int = BATCH_ROWS) -> PythonRead:
     """Run the plan's warehouse query over ODBC and stream its rows (see the module docstring)."""
     config, source = plan.config, plan.source
     export = config.key
-    if source is None or source.mode != "table":
-        raise ConfigError(
-            ConfigIssue(
-                export, "source_query", "the python engine reads warehouse tables only (no query mode)"
-            )
-        )
+    if source is None:
+        raise ConfigError(ConfigIssue(export, "source_type", "the plan names no warehouse source"))
     conn = platform.warehouse(config.source_workspace, config.source_datastore)
     if not conn.odbc:  # Fabric without the warehouse's SQL endpoint: only Spark's connector could read it
         raise ConfigError(
@@ -105,7 +111,7 @@ def read(plan: ExportPlan, platform: Platform, batch_rows: int = BATCH_ROWS) -> 
         cursor = connection.cursor()
         for statement in SESSION_SETUP.get(conn.dialect, ()):
             cursor.execute(statement)
-        cursor.execute(source.query)
+        cursor.execute(source_sql(source.query, source.mode))
     except pyodbc.Error as exc:
         raise SourceReadError(
             f"reading warehouse {config.source_datastore} failed: {odbc.message(exc)}", export
