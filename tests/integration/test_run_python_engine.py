@@ -347,3 +347,54 @@ def test_plan_status_and_history_of_a_python_group_start_no_jvm_and_show_what_th
     assert f"  watermark: {mark['watermark_value']} (stored by run {changed['export_run_id']})" in (
         plan_text["stdout"].splitlines()
     )
+
+
+PLAN_WAREHOUSE = "wh_python_plan"
+
+
+@pytest.mark.warehouse
+def test_plan_of_a_python_group_runs_a_warehouse_period_query_over_odbc_without_a_jvm(
+    tmp_path: Path, warehouse: dict[str, str]
+) -> None:
+    from pg_support import pg_execute, recreate_database
+
+    recreate_database(PLAN_WAREHOUSE)
+    pg_execute(
+        PLAN_WAREHOUSE,
+        "CREATE SCHEMA dbo; CREATE TABLE dbo.items (id bigint, day date);"
+        "CREATE FUNCTION dbo.fn_month(p date) RETURNS TABLE(start_date date, end_date date) LANGUAGE sql"
+        " AS $$ SELECT date_trunc('month', p)::date,"
+        " (date_trunc('month', p) + interval '1 month - 1 day')::date $$",
+    )
+    root = tmp_path / "proj"
+    (root / "exports").mkdir(parents=True)
+    settings = {
+        "name": "pyplan",
+        "config_lakehouse": {"workspace": WORKSPACE, "lakehouse": "lh_config"},
+        "local": {"onelake_root": str(tmp_path / "onelake")},
+        "groups": {"py": {"engine": "python"}},
+    }
+    export = {
+        **COMMON,
+        "export_name": "items_month",
+        "source_type": "warehouse",
+        "source_datastore": PLAN_WAREHOUSE,
+        "source_table": "items",
+        "extract_type": "period",
+        "period_filter_column": "day",
+        "period_date_query": "SELECT start_date, end_date FROM dbo.fn_month('{run_date:%Y-%m-%d}')",
+        "target_path": "py/items/",
+        "target_filename_pattern": "items_{run_date:%Y%m}.csv",
+        "file_format": "csv",
+    }
+    (root / "fabgen.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    (root / "exports" / "py.yaml").write_text(yaml.safe_dump([export]), encoding="utf-8")
+
+    (plan,) = _run_commands(root, ["plan", "-g", "py", "--run-date", "2025-12-12", "--json"])
+    assert plan["code"] == 0, plan
+    assert not plan["spark"] and plan["java"] == [], plan
+    (entry,) = json.loads(plan["stdout"])["exports"]
+    assert entry["error"] is None, entry
+    assert entry["period_resolved"] is True and entry["dialect"] == "postgres"
+    assert (entry["period_start"], entry["period_end"]) == ("2025-12-01T00:00:00", "2025-12-31T00:00:00")
+    assert entry["filters"] and "2025-12-01" in entry["filters"][0]
