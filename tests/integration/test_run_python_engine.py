@@ -1,5 +1,6 @@
 """``fabgen run``, ``plan``, ``status`` and ``history`` of an ``engine: python`` group: no JVM starts,
-the files hold the table's rows, and plan, status and history show what the run wrote.
+the files hold the table's rows, plan, status and history show what the run wrote, and plan
+resolves a warehouse ``period_date_query`` over ODBC (that test is marked ``warehouse``).
 
 The source is a real Delta table (written with delta-rs) in a local OneLake folder; the run goes
 through the real CLI in a child process, which then reports whether it ever created a
