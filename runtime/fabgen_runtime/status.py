@@ -7,7 +7,8 @@ reads through its :meth:`state_reader`, which executes the queries defined here:
 (:data:`RUN_FIELDS`, :data:`WATERMARK_FIELDS`) and the order (:data:`NEWEST_FIRST`, each column
 descending, nulls last). Nothing here writes: a missing table reads as no rows (see
 :func:`tables_present`), and a table made by an older fabgen, lacking some columns, reads with
-those columns empty. Timestamps read as naive UTC datetimes whichever engine reads them.
+those columns empty. Timestamps are naive datetimes: UTC, as Spark reads them in a UTC session
+(fabgen's local one), and as the delta-rs reader gives them (:func:`naive_utc`).
 """
 
 from __future__ import annotations
