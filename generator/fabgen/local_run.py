@@ -4,9 +4,10 @@ Everything runs inside :meth:`Project.local_environment`, on the runtime's local
 pointed at the project's OneLake folder and warehouse, through the same
 :class:`~fabgen_runtime.ExportOrchestrator` the rendered notebooks call on Fabric.
 
-Each group runs on its engine (``Project.engine``): ``spark`` starts the local SparkSession;
-``python`` hands the orchestrator a :class:`PythonExportLogger` (delta-rs state tables) and no
-SparkSession, so no JVM starts.
+Each group runs on its engine (``Project.engine``), picked once by :func:`state_logger`: ``spark``
+gives an ``ExportLogger`` (the local SparkSession starts when it is first needed); ``python`` a
+:class:`PythonExportLogger` (delta-rs state tables) and no SparkSession, so no JVM starts for
+``run``, ``recover`` and ``plan`` here, nor ``status`` and ``history`` (:mod:`.state_view`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fabgen_runtime import platform as platform_mod
 from fabgen_runtime.config import ExportConfig
@@ -25,6 +26,10 @@ from fabgen_runtime.errors import ConfigError, ConfigIssue, FabgenError
 
 from .progress import Progress
 from .project import Project, export_count
+
+if TYPE_CHECKING:
+    from fabgen_runtime import ExportLogger
+    from fabgen_runtime.engines.python.state import PythonExportLogger
 
 log = logging.getLogger(__name__)
 Echo = Callable[[str], None]
@@ -86,6 +91,25 @@ def check_run_arguments(dates: list[str | None], timezone: str) -> None:
             raise ConfigError(ConfigIssue("run", "--run-date", message)) from None
 
 
+def state_logger(
+    project: Project, group: str, local: platform_mod.LocalPlatform, create: bool = False
+) -> ExportLogger | PythonExportLogger:
+    """The log and watermark tables, through ``group``'s engine: the one place it is picked.
+
+    ``python``: a :class:`PythonExportLogger` (delta-rs; no JVM ever starts); ``spark``: an
+    :class:`ExportLogger`, whose SparkSession starts on its first read or write. ``create``: make
+    the tables when missing (``run``, ``recover``; ``plan``, ``status`` and ``history`` only read).
+    """
+    lakehouse = project.settings.config_lakehouse
+    if project.engine(group) == "python":
+        from fabgen_runtime.engines.python.state import PythonExportLogger
+
+        return PythonExportLogger(lakehouse, auto_create_tables=create, platform=local)
+    from fabgen_runtime import ExportLogger
+
+    return ExportLogger(lakehouse, auto_create_tables=create, platform=local)
+
+
 def orchestrator_for(
     project: Project,
     group: str,
@@ -96,17 +120,8 @@ def orchestrator_for(
     """An :class:`~fabgen_runtime.ExportOrchestrator` on ``group``'s engine (python: no JVM)."""
     from fabgen_runtime import ExportOrchestrator
 
-    lakehouse = project.settings.config_lakehouse
-    if project.engine(group) == "python":
-        from fabgen_runtime.engines.python.state import PythonExportLogger
-
-        python_logger = PythonExportLogger(lakehouse, auto_create_tables=True, platform=local)
-        return ExportOrchestrator(None, python_logger, max_concurrency, platform=local, on_event=on_event)
-    from fabgen_runtime import ExportLogger
-
-    spark = local.spark()
-    logger = ExportLogger(lakehouse, auto_create_tables=True, spark=spark, platform=local)
-    return ExportOrchestrator(spark, logger, max_concurrency, platform=local, on_event=on_event)
+    logger = state_logger(project, group, local, create=True)
+    return ExportOrchestrator(logger.spark, logger, max_concurrency, platform=local, on_event=on_event)
 
 
 @dataclass
@@ -201,7 +216,6 @@ def plan_document(
     one-row control query) runs unless ``period_queries`` is False. ``fabgen plan --json`` prints
     this document (``exports``: one entry per export, in run order).
     """
-    from fabgen_runtime import ExportLogger
     from fabgen_runtime.plan import RunContext
 
     configs = project.select(group, export)
@@ -215,30 +229,31 @@ def plan_document(
         "timezone": tz,
     }
     with local_runtime(project) as local:
-        logger = ExportLogger(project.settings.config_lakehouse, auto_create_tables=False, platform=local)
-        needs_spark = any(c.extract_type == "period" for c in configs) and period_queries
-        needs_spark = needs_spark or (
-            any(c.extract_type == "incremental" for c in configs) and _table_exists(logger.watermark_path)
-        )
-        spark = local.spark() if needs_spark else None
+        logger = state_logger(project, group, local)
+        # Spark starts only to run a period query or to read a stored watermark (when that table
+        # exists); a python group's logger has no SparkSession: delta-rs reads, ODBC periods.
+        runs_period = period_queries and any(c.extract_type == "period" for c in configs)
+        spark = logger.spark if runs_period else None
         ordered = sorted(configs, key=lambda c: (c.execution_group, c.export_name))
         document["exports"] = [
-            _describe(config, context, logger if spark else None, spark, local, period_queries)
-            for config in ordered
+            _describe(config, context, logger, spark, local, period_queries) for config in ordered
         ]
     return document
 
 
-def _table_exists(path: str) -> bool:
+def _stored_watermark(logger: ExportLogger | PythonExportLogger, config: ExportConfig) -> Any:
+    """The watermark stored for ``config`` (None: none, or no watermark table yet: read nothing)."""
     from pathlib import Path
 
-    return (Path(path) / "_delta_log").is_dir()
+    if config.extract_type != "incremental" or not (Path(logger.watermark_path) / "_delta_log").is_dir():
+        return None
+    return logger.get_watermark(config.export_group_name, config.export_name)
 
 
 def _describe(
     config: ExportConfig,
     context: Any,
-    logger: Any,
+    logger: ExportLogger | PythonExportLogger,
     spark: Any,
     local: Any,
     period_queries: bool,
@@ -259,9 +274,7 @@ def _describe(
     try:
         # the stored watermark (read once here, for its origin) goes through the runtime's own
         # resolution, so plan refuses what run refuses (e.g. a watermark of another column)
-        stored = None
-        if config.extract_type == "incremental" and logger is not None:
-            stored = logger.get_watermark(config.export_group_name, config.export_name)
+        stored = _stored_watermark(logger, config)
         watermark, wtype, start, end = resolve_inputs(
             spark, config, context, None, local, stored=stored, period_query=period_queries
         )

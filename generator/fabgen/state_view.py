@@ -1,7 +1,9 @@
 """``fabgen status`` and ``fabgen history``: the state tables of the project's config lakehouse, read
 locally with the runtime's own readers (:mod:`fabgen_runtime.status`) and shown as tables.
 
-When the log table does not exist yet (nothing ran), no Spark is started: the report says so.
+The tables are read through the group's engine (:func:`.local_run.state_logger`): Spark for a
+``spark`` group, delta-rs for a ``python`` group (no JVM starts). When the log table does not
+exist yet (nothing ran), no Spark is started either: the report says so.
 """
 
 from __future__ import annotations
@@ -46,14 +48,13 @@ def _exists_locally(path: str) -> bool:
 
 def read_status(project: Project, group: str) -> StateReport:
     """The latest state of every export of ``group`` (the project's exports and any the log has)."""
-    from fabgen_runtime import ExportLogger
     from fabgen_runtime.status import group_status
 
-    from .local_run import local_runtime
+    from .local_run import local_runtime, state_logger
 
     names = [c.export_name for c in project.configs if c.export_group_name == group]
     with local_runtime(project) as local:
-        logger = ExportLogger(project.settings.config_lakehouse, auto_create_tables=False, platform=local)
+        logger = state_logger(project, group, local)
         report = StateReport(group, logger.log_path, _exists_locally(logger.log_path))
         if not report.log_exists and not names:
             message = f"no group {group!r} in the project, and no log table yet"
@@ -93,14 +94,13 @@ def export_group(project: Project, export: str, group: str | None) -> str:
 
 def read_history(project: Project, export: str, group: str | None, limit: int) -> StateReport:
     """The ``limit`` most recent runs of ``export`` (in ``group``, or the group defining it)."""
-    from fabgen_runtime import ExportLogger
     from fabgen_runtime.status import export_history
 
-    from .local_run import local_runtime
+    from .local_run import local_runtime, state_logger
 
     group = export_group(project, export, group)
     with local_runtime(project) as local:
-        logger = ExportLogger(project.settings.config_lakehouse, auto_create_tables=False, platform=local)
+        logger = state_logger(project, group, local)
         report = StateReport(group, logger.log_path, _exists_locally(logger.log_path), export=export)
         if report.log_exists:
             report.rows = export_history(logger, group, export, limit)

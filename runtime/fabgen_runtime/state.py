@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
     from .engines.spark import SparkEngine
+    from .status import SparkStateReader
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -100,6 +101,12 @@ class ExportLogger:
         from .engines.spark import SparkEngine
 
         return SparkEngine(spark or self.spark)
+
+    def state_reader(self) -> SparkStateReader:
+        """Read-only views of the state tables for :mod:`fabgen_runtime.status`, through Spark."""
+        from .status import SparkStateReader
+
+        return SparkStateReader(self)
 
     @property
     def commits(self) -> int:

@@ -1,19 +1,30 @@
 """Reading the state tables: the latest state of a group's exports, and one export's recent runs.
 
-What ``fabgen status`` and ``fabgen history`` show, read with the logger's SparkSession; a notebook
-can call the same functions. Nothing here writes: a missing table reads as no rows (see
+What ``fabgen status`` and ``fabgen history`` show; a notebook can call the same functions. Each
+takes the logger of the engine that runs the group (:class:`~fabgen_runtime.state.ExportLogger`:
+Spark; :class:`~fabgen_runtime.engines.python.state.PythonExportLogger`: delta-rs, no JVM) and
+reads through its :meth:`state_reader`, which executes the queries defined here: the columns
+(:data:`RUN_FIELDS`, :data:`WATERMARK_FIELDS`) and the order (:data:`NEWEST_FIRST`, each column
+descending, nulls last). Nothing here writes: a missing table reads as no rows (see
 :func:`tables_present`), and a table made by an older fabgen, lacking some columns, reads with
-those columns empty.
+those columns empty. Timestamps are naive datetimes: UTC, as Spark reads them in a UTC session
+(fabgen's local one), and as the delta-rs reader gives them (:func:`naive_utc`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .state import LOG_TABLE, WATERMARK_TABLE, ExportLogger
+from .state_model import LOG_TABLE, WATERMARK_TABLE
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
+
+    from .engines.python.state import PythonExportLogger
+    from .state import ExportLogger
+
+Row = dict[str, Any]
 
 #: the log columns a status or history row carries, in this order
 RUN_FIELDS = (
@@ -40,20 +51,164 @@ RUN_FIELDS = (
 )
 #: the watermark columns a status row carries (prefixed ``stored_``)
 WATERMARK_FIELDS = ("watermark_value", "watermark_type", "incremental_column", "updated_at")
+#: the newest run first: these log columns, each descending, nulls last
+NEWEST_FIRST = ("queued_at", "updated_at", "started_at")
 
 
-def tables_present(logger: ExportLogger) -> dict[str, bool]:
+class StateReader(Protocol):
+    """The read-only queries of this module, executed by one engine (``logger.state_reader()``)."""
+
+    def has_table(self, path: str) -> bool:
+        """Whether the Delta table at ``path`` exists."""
+
+    def runs(self, group: str, export: str | None, latest_only: bool, limit: int | None) -> list[Row]:
+        """Log rows of ``group`` (one export, or all) as :data:`RUN_FIELDS`, :data:`NEWEST_FIRST`.
+
+        ``latest_only``: the first row of each export only; ``limit``: at most that many rows.
+        """
+
+    def watermarks(self, group: str) -> list[Row]:
+        """Watermark rows of ``group`` with a value: ``export_name`` and :data:`WATERMARK_FIELDS`."""
+
+
+def tables_present(logger: ExportLogger | PythonExportLogger) -> dict[str, bool]:
     """Whether each state table (``log_resource_export``, ``log_resource_export_watermark``) exists."""
+    reader = logger.state_reader()
     return {
-        LOG_TABLE: _has_table(logger, logger.log_path),
-        WATERMARK_TABLE: _has_table(logger, logger.watermark_path),
+        LOG_TABLE: reader.has_table(logger.log_path),
+        WATERMARK_TABLE: reader.has_table(logger.watermark_path),
     }
 
 
-def _has_table(logger: ExportLogger, path: str) -> bool:
-    from .state_tables import TableSetup
+def latest_runs(logger: ExportLogger | PythonExportLogger, group: str) -> dict[str, Row]:
+    """Each export of ``group`` that has run: its newest run row (:data:`NEWEST_FIRST`)."""
+    reader = logger.state_reader()
+    if not reader.has_table(logger.log_path):
+        return {}
+    return {row["export_name"]: row for row in reader.runs(group, None, True, None)}
 
-    return TableSetup(logger.spark, logger.spark, 0).has_commit(path)
+
+def stored_watermarks(logger: ExportLogger | PythonExportLogger, group: str) -> dict[str, Row]:
+    """The stored watermark of each export of ``group`` that has one."""
+    reader = logger.state_reader()
+    if not reader.has_table(logger.watermark_path):
+        return {}
+    rows = reader.watermarks(group)
+    return {row["export_name"]: {k: v for k, v in row.items() if k != "export_name"} for row in rows}
+
+
+def group_status(
+    logger: ExportLogger | PythonExportLogger, group: str, export_names: list[str] | None = None
+) -> list[Row]:
+    """One row per export of ``group``: its latest run's fields plus ``stored_watermark_*``.
+
+    ``export_names`` (the exports the project defines) are listed even when they never ran
+    (``export_state`` None); exports only the log knows are listed too. Sorted by name.
+    """
+    runs = latest_runs(logger, group)
+    marks = stored_watermarks(logger, group)
+    names = sorted(set(export_names or []) | set(runs) | set(marks))
+    out = []
+    for name in names:
+        row: Row = dict.fromkeys(RUN_FIELDS)
+        row.update(runs.get(name, {}))
+        row["export_group_name"], row["export_name"] = group, name
+        mark = marks.get(name, {})
+        row.update({f"stored_{key}": mark.get(key) for key in WATERMARK_FIELDS})
+        out.append(row)
+    return out
+
+
+def export_history(
+    logger: ExportLogger | PythonExportLogger, group: str, export: str, limit: int = 20
+) -> list[Row]:
+    """The ``limit`` most recent runs of one export, newest first."""
+    reader = logger.state_reader()
+    if not reader.has_table(logger.log_path):
+        return []
+    return reader.runs(group, export, False, limit)
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def naive_utc(value: Any) -> Any:
+    """A timezone-aware datetime as the naive UTC datetime Spark reads (others unchanged)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def shaped(row: Row, fields: tuple[str, ...]) -> Row:
+    """``row`` as ``fields`` in that order (absent ones None), timestamps naive UTC."""
+    return {name: naive_utc(row.get(name)) for name in fields}
+
+
+def newest_first(rows: list[Row]) -> list[Row]:
+    """``rows`` ordered by :data:`NEWEST_FIRST`, each column descending with nulls last (stable)."""
+
+    def key(row: Row) -> tuple[tuple[bool, Any], ...]:
+        return tuple((row.get(f) is not None, row.get(f) or datetime.min) for f in NEWEST_FIRST)
+
+    return sorted(rows, key=key, reverse=True)
+
+
+def select_runs(rows: list[Row], latest_only: bool, limit: int | None) -> list[Row]:
+    """:meth:`StateReader.runs` over rows already read: ordered, one per export if asked, limited."""
+    ordered = newest_first(rows)
+    if latest_only:
+        first: dict[Any, Row] = {}
+        for row in ordered:
+            first.setdefault(row["export_name"], row)
+        ordered = list(first.values())
+    return ordered if limit is None else ordered[:limit]
+
+
+# --------------------------------------------------------------------------- Spark
+
+
+class SparkStateReader:
+    """:class:`StateReader` through the logger's SparkSession (ordering and ranking run in Spark)."""
+
+    def __init__(self, logger: ExportLogger):
+        self.logger = logger
+
+    def has_table(self, path: str) -> bool:
+        from .state_tables import TableSetup
+
+        return TableSetup(self.logger.spark, self.logger.spark, 0).has_commit(path)
+
+    def runs(self, group: str, export: str | None, latest_only: bool, limit: int | None) -> list[Row]:
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        def read() -> list[Any]:
+            df = self.logger.spark.read.format("delta").load(self.logger.log_path)
+            cond = F.col("export_group_name") == F.lit(group)
+            if export is not None:
+                cond = cond & (F.col("export_name") == F.lit(export))
+            df = df.where(cond)
+            order = _newest_first(df)
+            if latest_only:
+                window = Window.partitionBy("export_name").orderBy(*order)
+                ranked = df.select(*_columns(df, RUN_FIELDS), F.row_number().over(window).alias("_rank"))
+                df = ranked.where(F.col("_rank") == 1).drop("_rank")
+            else:
+                df = df.orderBy(*order).select(*_columns(df, RUN_FIELDS))
+            return (df if limit is None else df.limit(limit)).collect()
+
+        rows = self.logger.guard(read, f"reading {LOG_TABLE}")
+        return [row.asDict() for row in rows]
+
+    def watermarks(self, group: str) -> list[Row]:
+        from pyspark.sql import functions as F
+
+        def read() -> list[Any]:
+            df = self.logger.spark.read.format("delta").load(self.logger.watermark_path)
+            cond = (F.col("export_group_name") == F.lit(group)) & F.col("watermark_value").isNotNull()
+            return df.where(cond).select("export_name", *_columns(df, WATERMARK_FIELDS)).collect()
+
+        return [row.asDict() for row in self.logger.guard(read, f"reading {WATERMARK_TABLE}")]
 
 
 def _columns(df: DataFrame, wanted: tuple[str, ...]) -> list[Any]:
@@ -67,78 +222,4 @@ def _columns(df: DataFrame, wanted: tuple[str, ...]) -> list[Any]:
 def _newest_first(df: DataFrame) -> list[Any]:
     from pyspark.sql import functions as F
 
-    order = [name for name in ("queued_at", "updated_at", "started_at") if name in df.columns]
-    return [F.col(name).desc_nulls_last() for name in order]
-
-
-def latest_runs(logger: ExportLogger, group: str) -> dict[str, dict[str, Any]]:
-    """Each export of ``group`` that has run: its newest run row (by ``queued_at``, ``updated_at``)."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    if not _has_table(logger, logger.log_path):
-        return {}
-
-    def read() -> list[Any]:
-        df = logger.spark.read.format("delta").load(logger.log_path)
-        df = df.where(F.col("export_group_name") == F.lit(group))
-        window = Window.partitionBy("export_name").orderBy(*_newest_first(df))
-        ranked = df.select(*_columns(df, RUN_FIELDS), F.row_number().over(window).alias("_rank"))
-        return ranked.where(F.col("_rank") == 1).drop("_rank").collect()
-
-    rows = logger.guard(read, f"reading {LOG_TABLE}")
-    return {row["export_name"]: row.asDict() for row in rows}
-
-
-def stored_watermarks(logger: ExportLogger, group: str) -> dict[str, dict[str, Any]]:
-    """The stored watermark of each export of ``group`` that has one."""
-    from pyspark.sql import functions as F
-
-    if not _has_table(logger, logger.watermark_path):
-        return {}
-
-    def read() -> list[Any]:
-        df = logger.spark.read.format("delta").load(logger.watermark_path)
-        df = df.where((F.col("export_group_name") == F.lit(group)) & F.col("watermark_value").isNotNull())
-        return df.select("export_name", *_columns(df, WATERMARK_FIELDS)).collect()
-
-    rows = logger.guard(read, f"reading {WATERMARK_TABLE}")
-    return {row["export_name"]: {k: v for k, v in row.asDict().items() if k != "export_name"} for row in rows}
-
-
-def group_status(
-    logger: ExportLogger, group: str, export_names: list[str] | None = None
-) -> list[dict[str, Any]]:
-    """One row per export of ``group``: its latest run's fields plus ``stored_watermark_*``.
-
-    ``export_names`` (the exports the project defines) are listed even when they never ran
-    (``export_state`` None); exports only the log knows are listed too. Sorted by name.
-    """
-    runs = latest_runs(logger, group)
-    marks = stored_watermarks(logger, group)
-    names = sorted(set(export_names or []) | set(runs) | set(marks))
-    out = []
-    for name in names:
-        row: dict[str, Any] = dict.fromkeys(RUN_FIELDS)
-        row.update(runs.get(name, {}))
-        row["export_group_name"], row["export_name"] = group, name
-        mark = marks.get(name, {})
-        row.update({f"stored_{key}": mark.get(key) for key in WATERMARK_FIELDS})
-        out.append(row)
-    return out
-
-
-def export_history(logger: ExportLogger, group: str, export: str, limit: int = 20) -> list[dict[str, Any]]:
-    """The ``limit`` most recent runs of one export, newest first."""
-    from pyspark.sql import functions as F
-
-    if not _has_table(logger, logger.log_path):
-        return []
-
-    def read() -> list[Any]:
-        df = logger.spark.read.format("delta").load(logger.log_path)
-        cond = (F.col("export_group_name") == F.lit(group)) & (F.col("export_name") == F.lit(export))
-        newest = df.where(cond).orderBy(*_newest_first(df))
-        return newest.select(*_columns(df, RUN_FIELDS)).limit(limit).collect()
-
-    return [row.asDict() for row in logger.guard(read, f"reading {LOG_TABLE}")]
+    return [F.col(name).desc_nulls_last() for name in NEWEST_FIRST if name in df.columns]

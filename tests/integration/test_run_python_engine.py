@@ -1,4 +1,6 @@
-"""``fabgen run`` of an ``engine: python`` group: no JVM starts, and the files hold the table's rows.
+"""``fabgen run``, ``plan``, ``status`` and ``history`` of an ``engine: python`` group: no JVM starts,
+the files hold the table's rows, plan, status and history show what the run wrote, and plan
+resolves a warehouse ``period_date_query`` over ODBC (that test is marked ``warehouse``).
 
 The source is a real Delta table (written with delta-rs) in a local OneLake folder; the run goes
 through the real CLI in a child process, which then reports whether it ever created a
@@ -136,3 +138,264 @@ def test_python_group_runs_without_a_jvm_and_writes_every_row(project: Path, tmp
     logged = DeltaTable(str(log)).to_pyarrow_table().to_pylist()
     states = {r["export_name"]: r["export_state"] for r in logged}
     assert states == {"customers_csv": "success", "customers_parquet": "success"}
+
+
+# --------------------------------------------------------------------------- plan, status, history
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sales"
+RUN_DATE = "2025-12-12"
+ORDERS = 600
+CUSTOMERS = 60
+# One more export in the copied example's python group: incremental, so plan and status show a
+# stored watermark (the example's own two exports are full exports).
+CHANGED_ORDERS = {
+    "export_name": "orders_py_changed",
+    "source_table": "orders",
+    "source_columns": ["order_id", "status", "amount", "modified_at"],
+    "extract_type": "incremental",
+    "incremental_column": "modified_at",
+    "incremental_initial_watermark": "2024-01-01T00:00:00",
+    "target_path": "sales_py/changed/",
+    "target_filename_pattern": "orders_changed_{run_date:%Y%m%d}.csv",
+    "file_format": "csv",
+}
+
+# Runs each command line (one per argument, JSON lists) through the CLI in this one process,
+# then reports each one's exit code and stdout, and whether a SparkContext or a java child exists.
+CHILD_COMMANDS = """
+import json, sys
+import psutil
+from click.testing import CliRunner
+from fabgen.cli import main
+
+def jvm():
+    spark = None
+    if "pyspark" in sys.modules:
+        from pyspark import SparkContext
+        spark = SparkContext._active_spark_context is not None
+    java = [p.name() for p in psutil.Process().children(recursive=True) if "java" in p.name().lower()]
+    return spark, java
+
+out = []
+for args in map(json.loads, sys.argv[1:]):
+    result = CliRunner().invoke(main, args)
+    spark, java = jvm()
+    out.append({"args": args, "code": result.exit_code, "stdout": result.stdout, "stderr": result.stderr,
+                "spark": spark, "java": java})
+print("REPORT " + json.dumps(out))
+"""
+
+
+def _example_copy(tmp_path: Path) -> Path:
+    """A copy of the sales example (``sales_py`` plus :data:`CHANGED_ORDERS`) and its sources."""
+    import datetime as dt
+    import decimal
+    import shutil
+
+    from deltalake import write_deltalake
+
+    root = tmp_path / "sales"
+    shutil.copytree(EXAMPLE / "exports", root / "exports")
+    shutil.copy(EXAMPLE / "fabgen.yaml", root / "fabgen.yaml")
+    group = root / "exports" / "sales_py.yaml"
+    spec = yaml.safe_load(group.read_text(encoding="utf-8"))
+    spec["exports"].append(CHANGED_ORDERS)
+    group.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+
+    start = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    orders = pa.table(
+        {
+            "order_id": pa.array(range(1, ORDERS + 1), pa.int64()),
+            "customer_id": pa.array([1 + i % CUSTOMERS for i in range(ORDERS)], pa.int64()),
+            "order_date": pa.array([(start + dt.timedelta(days=i % 300)).date() for i in range(ORDERS)]),
+            "status": pa.array(["completed", "shipped", "cancelled"][i % 3] for i in range(ORDERS)),
+            "channel": pa.array(["web", "store"][i % 2] for i in range(ORDERS)),
+            "amount": pa.array(
+                [decimal.Decimal(i * 7 % 5000) / 100 for i in range(ORDERS)], pa.decimal128(18, 2)
+            ),
+            "currency": pa.array(["AUD"] * ORDERS),
+            "modified_at": pa.array(
+                [start + dt.timedelta(hours=11 * i) for i in range(ORDERS)], pa.timestamp("us", tz="UTC")
+            ),
+        }
+    )
+    customers = pa.table(
+        {
+            "customer_id": pa.array(range(1, CUSTOMERS + 1), pa.int64()),
+            "customer_name": pa.array(f"Customer {i}" for i in range(CUSTOMERS)),
+            "country": pa.array(["AU", "NZ"][i % 2] for i in range(CUSTOMERS)),
+        }
+    )
+    tables = root / ".onelake" / WORKSPACE / "lh_gold.Lakehouse" / "Tables" / "dbo"
+    write_deltalake(str(tables / "orders"), orders)
+    write_deltalake(str(tables / "customers"), customers)
+    return root
+
+
+def _run_commands(project: Path, *commands: list[str]) -> list[dict]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FABGEN_ONELAKE")}
+    lines = [json.dumps([*c[:1], "-p", str(project), *c[1:]]) for c in commands]
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD_COMMANDS, *lines],
+        env={**env, "FABGEN_PLATFORM": "local"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    report_line = next((line for line in proc.stdout.splitlines() if line.startswith("REPORT ")), None)
+    assert report_line is not None, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return json.loads(report_line[len("REPORT ") :])
+
+
+def test_plan_status_and_history_of_a_python_group_start_no_jvm_and_show_what_the_run_wrote(
+    tmp_path: Path,
+) -> None:
+    from deltalake import DeltaTable
+
+    project = _example_copy(tmp_path)
+    group, day = ["-g", "sales_py"], ["--run-date", RUN_DATE]
+    results = _run_commands(
+        project,
+        ["run", *group, *day, "--execution-id", "exec-py-1"],
+        ["plan", *group, *day],
+        ["plan", *group, *day, "--json"],
+        ["status", *group],
+        ["status", *group, "--json"],
+        ["history", "-x", "orders_py_changed"],
+        ["history", "-x", "orders_py_changed", "--json"],
+    )
+    for result in results:
+        assert result["code"] == 0, result
+        assert not result["spark"], f"{result['args'][0]} created a SparkContext"
+        assert result["java"] == [], f"{result['args'][0]} started a JVM: {result['java']}"
+    run, plan_text, plan_json, status_text, status_json, history_text, history_json = results
+    assert "engine python" in run["stdout"]
+
+    # what the run wrote, read back independently with delta-rs
+    config = project / ".onelake" / WORKSPACE / "lh_config.Lakehouse" / "Tables" / "dbo"
+    logged = {
+        r["export_name"]: r
+        for r in DeltaTable(str(config / "log_resource_export")).to_pyarrow_table().to_pylist()
+    }
+    marks = DeltaTable(str(config / "log_resource_export_watermark")).to_pyarrow_table().to_pylist()
+    stored = {r["export_name"]: r for r in marks if r["watermark_value"] is not None}
+    assert sorted(logged) == ["customers_py", "orders_py", "orders_py_changed"]
+    assert {n: r["rows_exported"] for n, r in logged.items()} == {
+        "customers_py": CUSTOMERS, "orders_py": ORDERS, "orders_py_changed": ORDERS,
+    }  # fmt: skip
+    assert set(stored) == {"orders_py_changed"}
+    mark = stored["orders_py_changed"]
+    changed = logged["orders_py_changed"]
+    assert mark["watermark_value"] == changed["new_watermark_value"]
+    assert mark["watermark_value"].startswith("2025-10-")  # the newest modified_at: 1 Jan + 599 * 11 h
+
+    # status --json: one row per export, the log's values
+    doc = json.loads(status_json["stdout"])
+    assert doc["command"] == "status" and doc["log_table_exists"] is True
+    assert doc["log_table"] == str(config / "log_resource_export")
+    rows = {r["export_name"]: r for r in doc["exports"]}
+    assert sorted(rows) == sorted(logged)
+    for name, row in rows.items():
+        log_row = logged[name]
+        assert row["export_state"] == "success" and row["is_active"] is True
+        assert row["master_execution_id"] == "exec-py-1" == log_row["master_execution_id"]
+        for key in ("export_run_id", "rows_exported", "files_created", "total_bytes", "target_path"):
+            assert row[key] == log_row[key], (name, key)
+        assert row["run_date"] == RUN_DATE
+        # timestamps as Spark shows them: UTC without an offset
+        assert row["completed_at"] == log_row["completed_at"].replace(tzinfo=None).isoformat()
+    assert rows["orders_py_changed"]["stored_watermark_value"] == mark["watermark_value"]
+    assert rows["orders_py_changed"]["stored_incremental_column"] == "modified_at"
+    assert rows["orders_py"]["stored_watermark_value"] is None
+
+    # status as text: the same values in the table
+    text = status_text["stdout"].splitlines()
+    assert text[0] == f"latest state of sales_py (log: {config / 'log_resource_export'})"
+    line = next(x for x in text if x.startswith("orders_py_changed "))
+    cells = line.split()
+    assert cells[1:4] == ["success", str(ORDERS), "1"] and cells[4] == mark["watermark_value"]
+    assert cells[5] == RUN_DATE
+
+    # history: the one run of the export, as logged
+    doc = json.loads(history_json["stdout"])
+    assert (doc["command"], doc["group"], doc["export"]) == ("history", "sales_py", "orders_py_changed")
+    assert len(doc["runs"]) == 1
+    only = doc["runs"][0]
+    assert (only["export_run_id"], only["rows_exported"], only["duration_ms"]) == (
+        changed["export_run_id"], ORDERS, changed["duration_ms"],
+    )  # fmt: skip
+    assert only["new_watermark_value"] == mark["watermark_value"]
+    text = history_text["stdout"].splitlines()
+    assert text[0] == "last 1 run(s) of sales_py/orders_py_changed, newest first"
+    assert "exec-py-1" in text[-1] and f" {ORDERS} " in text[-1] and "success" in text[-1]
+
+    # plan: the stored watermark it would start from, and the files the run published
+    doc = json.loads(plan_json["stdout"])
+    entries = {e["export"]: e for e in doc["exports"]}
+    incremental = entries["sales_py/orders_py_changed"]
+    assert incremental["error"] is None
+    assert incremental["watermark"] == mark["watermark_value"]
+    assert incremental["watermark_origin"] == f"stored by run {changed['export_run_id']}"
+    literal = f"TIMESTAMP '{mark['watermark_value'].replace('T', ' ')}"  # the filter's Spark SQL literal
+    assert incremental["filters"] and literal in incremental["filters"][0]
+    for name in ("orders_py", "customers_py", "orders_py_changed"):
+        entry = entries[f"sales_py/{name}"]
+        published = logged[name]["file_paths"]
+        assert entry["error"] is None and len(published) == 1
+        assert Path(entry["output"].removeprefix("file://")) == Path(published[0].removeprefix("file://"))
+        assert Path(entry["output"].removeprefix("file://")).is_file()
+    assert f"  watermark: {mark['watermark_value']} (stored by run {changed['export_run_id']})" in (
+        plan_text["stdout"].splitlines()
+    )
+
+
+PLAN_WAREHOUSE = "wh_python_plan"
+
+
+@pytest.mark.warehouse
+def test_plan_of_a_python_group_runs_a_warehouse_period_query_over_odbc_without_a_jvm(
+    tmp_path: Path, warehouse: dict[str, str]
+) -> None:
+    from pg_support import pg_execute, recreate_database
+
+    recreate_database(PLAN_WAREHOUSE)
+    pg_execute(
+        PLAN_WAREHOUSE,
+        "CREATE SCHEMA dbo; CREATE TABLE dbo.items (id bigint, day date);"
+        "CREATE FUNCTION dbo.fn_month(p date) RETURNS TABLE(start_date date, end_date date) LANGUAGE sql"
+        " AS $$ SELECT date_trunc('month', p)::date,"
+        " (date_trunc('month', p) + interval '1 month - 1 day')::date $$",
+    )
+    root = tmp_path / "proj"
+    (root / "exports").mkdir(parents=True)
+    settings = {
+        "name": "pyplan",
+        "config_lakehouse": {"workspace": WORKSPACE, "lakehouse": "lh_config"},
+        "local": {"onelake_root": str(tmp_path / "onelake")},
+        "groups": {"py": {"engine": "python"}},
+    }
+    export = {
+        **COMMON,
+        "export_name": "items_month",
+        "source_type": "warehouse",
+        "source_datastore": PLAN_WAREHOUSE,
+        "source_table": "items",
+        "extract_type": "period",
+        "period_filter_column": "day",
+        "period_date_query": "SELECT start_date, end_date FROM dbo.fn_month('{run_date:%Y-%m-%d}')",
+        "target_path": "py/items/",
+        "target_filename_pattern": "items_{run_date:%Y%m}.csv",
+        "file_format": "csv",
+    }
+    (root / "fabgen.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    (root / "exports" / "py.yaml").write_text(yaml.safe_dump([export]), encoding="utf-8")
+
+    (plan,) = _run_commands(root, ["plan", "-g", "py", "--run-date", "2025-12-12", "--json"])
+    assert plan["code"] == 0, plan
+    assert not plan["spark"] and plan["java"] == [], plan
+    (entry,) = json.loads(plan["stdout"])["exports"]
+    assert entry["error"] is None, entry
+    assert entry["period_resolved"] is True and entry["dialect"] == "postgres"
+    assert (entry["period_start"], entry["period_end"]) == ("2025-12-01T00:00:00", "2025-12-31T00:00:00")
+    assert entry["filters"] and "2025-12-01" in entry["filters"][0]

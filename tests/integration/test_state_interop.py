@@ -122,6 +122,46 @@ def test_delta_rs_creates_spark_writes_delta_rs_reads(
     check_lease_refuses_spark_then_watermark_moves_it(project, store)
 
 
+def test_status_views_read_the_same_rows_through_spark_and_delta_rs(
+    tmp_path: Path, spark: Any, local_platform: Any
+) -> None:
+    """``fabgen status``/``history`` of a spark group and of a python group show the same rows."""
+    from fabgen_runtime import ExportLogger, status
+    from fabgen_runtime.engines.python.state import PythonExportLogger
+    from kill_support import CONFIG_LAKEHOUSE
+
+    project = project_for(tmp_path, spark, local_platform, "views")
+    project.replace_rows(1, 5)
+    assert entry(project.run_in_process(execution_id="spark-1"))["status"] == "success"
+    store = delta_rs(
+        project
+    )  # rows written by delta-rs beside Spark's: one queued later, one without queued_at
+    later = now_utc() + timedelta(minutes=5)
+    store.append_runs(
+        [
+            ExportRunRecord("py-run-1", "py-exec", GROUP, "inc", "error", queued_at=later, error_message="x"),
+            ExportRunRecord("py-run-2", "py-exec", GROUP, "other", "running", started_at=later),
+        ]
+    )
+    lakehouse = {"workspace": project.workspace, "lakehouse": CONFIG_LAKEHOUSE}
+    by_spark = ExportLogger(lakehouse, auto_create_tables=False, spark=spark, platform=local_platform)
+    by_delta_rs = PythonExportLogger(lakehouse, auto_create_tables=False, platform=local_platform)
+
+    spark_status = status.group_status(by_spark, GROUP, ["inc", "never"])
+    assert [(r["export_name"], r["export_state"]) for r in spark_status] == [
+        ("inc", "error"), ("never", None), ("other", "running"),
+    ]  # fmt: skip
+    assert spark_status[0]["stored_watermark_value"] == "5"
+    assert status.group_status(by_delta_rs, GROUP, ["inc", "never"]) == spark_status
+    spark_history = status.export_history(by_spark, GROUP, "inc")
+    assert [r["export_run_id"] for r in spark_history][:1] == ["py-run-1"] and len(spark_history) == 2
+    assert status.export_history(by_delta_rs, GROUP, "inc") == spark_history
+    assert status.export_history(by_delta_rs, GROUP, "inc", 1) == status.export_history(
+        by_spark, GROUP, "inc", 1
+    )
+    assert status.tables_present(by_delta_rs) == status.tables_present(by_spark)
+
+
 # ---------------------------------------------------------------------- Spark and delta-rs racing
 
 

@@ -31,11 +31,15 @@ from ...state_model import (
 )
 from .engine import PythonEngine
 from .onelake import FabricStorageOptions, NotebookFileStore, StorageOptions
+from .status import DeltaRsStateReader
 from .tables import DeltaRsTables
 
 
 class PythonExportLogger:
     """The log and watermark tables of one config lakehouse, through delta-rs."""
+
+    #: no SparkSession: the Python engine runs without one (:class:`ExportLogger` has its session here)
+    spark = None
 
     def __init__(
         self,
@@ -110,7 +114,13 @@ class PythonExportLogger:
         """For each export of ``execution_id``: its latest run row."""
         return self.tables.latest_states(execution_id)
 
+    def state_reader(self) -> DeltaRsStateReader:
+        """Read-only views of the state tables for :mod:`fabgen_runtime.status`, through delta-rs."""
+        return DeltaRsStateReader(self.tables)
+
     def get_watermark(self, export_group_name: str, export_name: str) -> StoredWatermark | None:
-        """The stored watermark of one export, or None."""
+        """The stored watermark of one export, or None (no row; no table and ``auto_create_tables`` off)."""
+        if not self.tables.auto_create_tables and not self.tables.exists(self.watermark_path):
+            return None
         key = (export_group_name, export_name)
         return stored_watermark(self.tables.read_watermarks([key]).get(key))

@@ -47,9 +47,8 @@ def _source_issues(config: ExportConfig) -> list[ConfigIssue]:
             )
         )
     if config.source_query and config.source_type == "lakehouse":
-        issues.append(
-            _issue(config, "source_query", "runs no Spark SQL: a lakehouse source_query needs the spark engine")
-        )
+        message = "runs no Spark SQL: a lakehouse source_query needs the spark engine"
+        issues.append(_issue(config, "source_query", message))
     if config.period_date_query and config.source_type == "lakehouse":
         issues.append(
             _issue(

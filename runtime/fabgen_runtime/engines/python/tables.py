@@ -139,14 +139,15 @@ class DeltaRsTables:
         for path, columns in ((self.log_path, LOG_COLUMNS), (self.watermark_path, WATERMARK_COLUMNS)):
             if path in self._ready:
                 continue
-            if not self._exists(path):
+            if not self.exists(path):
                 if not self.auto_create_tables:
                     raise StateError(f"{path} does not exist and auto_create_tables is False")
                 self._create(path, columns)
             self._add_missing_columns(path, columns)
             self._ready.add(path)
 
-    def _exists(self, path: str) -> bool:
+    def exists(self, path: str) -> bool:
+        """Whether the Delta table at ``path`` exists."""
         from deltalake import DeltaTable
         from deltalake.exceptions import DeltaError
 
@@ -162,7 +163,7 @@ class DeltaRsTables:
 
         try:
             with table_lock(path), creation_lock(path):
-                if self._exists(path):
+                if self.exists(path):
                     return
                 DeltaTable.create(path, arrow_schema(columns), mode="error", storage_options=self.options)
             self.commits += 1
@@ -171,7 +172,7 @@ class DeltaRsTables:
             failure: BaseException = exc
         # Version 0 is written with put-if-absent: the loser of a race finds the winner's table.
         deadline = time.monotonic() + self.create_wait_seconds
-        while not self._exists(path):
+        while not self.exists(path):
             if time.monotonic() >= deadline:
                 raise StateError(f"creating {path} failed: {failure}") from failure
             time.sleep(POLL_SECONDS)
@@ -211,7 +212,8 @@ class DeltaRsTables:
         self.commits += 1
         return result
 
-    def _read(self, path: str, condition: ds.Expression | None, what: str) -> list[Row]:
+    def read(self, path: str, condition: ds.Expression | None, what: str) -> list[Row]:
+        """The rows of the table at ``path`` matching ``condition`` (every column; never writes)."""
         from deltalake.exceptions import DeltaError
 
         try:
@@ -267,7 +269,7 @@ class DeltaRsTables:
         if not ids:
             return {}
         self.ensure_tables()
-        rows = self._read(self.log_path, ds.field("export_run_id").isin(ids), LOG_TABLE)
+        rows = self.read(self.log_path, ds.field("export_run_id").isin(ids), LOG_TABLE)
         fields = {f.name for f in dataclasses.fields(ExportRunRecord)}
         out = {}
         for row in rows:
@@ -278,7 +280,7 @@ class DeltaRsTables:
     def latest_states(self, execution_id: str) -> dict[Key, Row]:
         """Each export's latest run row of ``execution_id`` (by ``queued_at``, then ``updated_at``)."""
         self.ensure_tables()
-        rows = self._read(self.log_path, ds.field("master_execution_id") == execution_id, LOG_TABLE)
+        rows = self.read(self.log_path, ds.field("master_execution_id") == execution_id, LOG_TABLE)
         floor = datetime.min.replace(tzinfo=None)
         latest: dict[Key, Row] = {}
 
@@ -303,7 +305,7 @@ class DeltaRsTables:
         names = sorted({n for _g, n in wanted})
         condition = ds.field("export_group_name").isin(groups) & ds.field("export_name").isin(names)
         out = {}
-        for row in self._read(self.watermark_path, condition, WATERMARK_TABLE):
+        for row in self.read(self.watermark_path, condition, WATERMARK_TABLE):
             key = (row["export_group_name"], row["export_name"])
             if key in wanted:
                 out[key] = row
