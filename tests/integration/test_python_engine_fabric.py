@@ -26,15 +26,20 @@ from kill_support import (
     CONFIG_LAKEHOUSE,
     DAY,
     KILL_POINTS,
-    check_after_kill,
     check_clean,
-    check_settled,
     full_export,
     inc_export,
     new_project,
     summary,
 )
-from python_kill_support import FabricPythonKillProject
+from python_kill_support import (
+    FabricPythonKillProject,
+    Killed,
+    check_killed_run_recovers,
+    gz_export,
+    kill_at_each_point,
+    parquet_export,
+)
 
 pytestmark = [pytest.mark.slow]
 
@@ -72,19 +77,7 @@ def project(tmp_path: Path, local_platform, emulator, exports) -> FabricPythonKi
 
 
 def test_a_python_group_runs_its_fabric_branch_over_onelake_uris(tmp_path, local_platform, emulator) -> None:
-    gz = lambda ws: inc_export(  # noqa: E731
-        ws, "gz", compression="gzip", target_filename_pattern="gz_{run_date:%Y%m%d}.csv"
-    )
-    parquet = lambda ws: full_export(  # noqa: E731
-        ws,
-        "pq",
-        max_rows=None,
-        file_format="parquet",
-        compression="snappy",
-        target_filename_pattern="pq_{run_date:%Y%m%d}.parquet",
-        file_format_options={},
-    )
-    p = project(tmp_path, local_platform, emulator, [gz, parquet])
+    p = project(tmp_path, local_platform, emulator, [gz_export, parquet_export])
     p.add_rows(1, 10)
     first = p.run_in_process()
     assert first["success"], summary(first)
@@ -134,36 +127,16 @@ def test_a_rejected_token_fails_the_run_and_moves_nothing(tmp_path, local_platfo
 
 
 @pytest.fixture(scope="module")
-def killed(
-    tmp_path_factory, local_platform, emulator
-) -> dict[str, tuple[FabricPythonKillProject, str, int, str]]:
-    out = {}
-    for point, export in KILL_POINTS:
-        p = project(tmp_path_factory.mktemp(point), local_platform, emulator, [inc_export, full_export])
-        p.add_rows(1, 10)
-        baseline = p.run_in_process()
-        assert baseline["success"], summary(baseline)
-        p.add_rows(11, 20)
-        execution_id = f"kill-{point}"
-        child = p.run_child("--execution-id", execution_id, kill_at=f"{point}@{export}")
-        out[point] = (p, execution_id, child.returncode, child.tail())
-    return out
+def killed(tmp_path_factory, local_platform, emulator) -> dict[str, Killed]:
+    return kill_at_each_point(
+        lambda point: project(
+            tmp_path_factory.mktemp(point), local_platform, emulator, [inc_export, full_export]
+        )
+    )
 
 
 @pytest.mark.parametrize(("point", "export"), KILL_POINTS, ids=[f"{p}@{e}" for p, e in KILL_POINTS])
 def test_a_fabric_branch_run_killed_at_a_point_is_finished_by_its_retry_and_the_next_run(
     killed, point: str, export: str
 ) -> None:
-    p, execution_id, returncode, tail = killed[point]
-    assert returncode == -9, f"not SIGKILLed at {point}@{export} (exit {returncode}):\n{tail}"
-    check_after_kill(p, f"after the kill at {point}")
-
-    retry = p.run_in_process(execution_id=execution_id, retry=True)
-    assert retry["success"], f"retry failed: {summary(retry)}\n{retry['output'][-3000:]}"
-    check_settled(p, p.source_ids(), f"after the retry of the kill at {point}")
-
-    p.add_rows(21, 30)
-    after = p.run_in_process()
-    assert after["success"], f"next run failed: {summary(after)}"
-    check_settled(p, p.source_ids(), f"after the next run (kill at {point})")
-    assert p.stored_watermark("inc") == "30"
+    check_killed_run_recovers(killed[point], point, export)

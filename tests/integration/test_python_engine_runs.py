@@ -21,18 +21,22 @@ import pyarrow.parquet as pq
 import pytest
 from kill_support import (
     DAY,
-    GROUP,
     KILL_POINTS,
-    check_after_kill,
     check_clean,
     check_incremental,
-    check_settled,
     full_export,
     inc_export,
     new_project,
     summary,
 )
-from python_kill_support import PythonKillProject
+from python_kill_support import (
+    Killed,
+    PythonKillProject,
+    check_killed_run_recovers,
+    gz_export,
+    kill_at_each_point,
+    parquet_export,
+)
 
 pytestmark = [pytest.mark.slow]
 
@@ -53,19 +57,7 @@ def project(tmp_path: Path, local_platform, exports, concurrency: int = 2) -> Py
 
 
 def test_a_python_group_runs_without_a_jvm_and_keeps_the_state_tables(tmp_path, local_platform) -> None:
-    gz = lambda ws: inc_export(  # noqa: E731
-        ws, "gz", compression="gzip", target_filename_pattern="gz_{run_date:%Y%m%d}.csv"
-    )
-    parquet = lambda ws: full_export(  # noqa: E731
-        ws,
-        "pq",
-        max_rows=None,
-        file_format="parquet",
-        compression="snappy",
-        target_filename_pattern="pq_{run_date:%Y%m%d}.parquet",
-        file_format_options={},
-    )
-    p = project(tmp_path, local_platform, [gz, parquet])
+    p = project(tmp_path, local_platform, [gz_export, parquet_export])
     p.add_rows(1, 10)
     first = p.run_in_process()
     assert first["success"], summary(first)
@@ -118,35 +110,14 @@ def test_a_lease_held_by_a_live_python_run_refuses_a_second_one(tmp_path, local_
 
 
 @pytest.fixture(scope="module")
-def killed(tmp_path_factory, local_platform) -> dict[str, tuple[PythonKillProject, str, int, str]]:
-    out = {}
-    for point, export in KILL_POINTS:
-        p = project(tmp_path_factory.mktemp(point), local_platform, [inc_export, full_export])
-        p.add_rows(1, 10)
-        baseline = p.run_in_process()
-        assert baseline["success"], summary(baseline)
-        p.add_rows(11, 20)
-        execution_id = f"kill-{point}"
-        child = p.run_child("--execution-id", execution_id, kill_at=f"{point}@{export}")
-        out[point] = (p, execution_id, child.returncode, child.tail())
-    return out
+def killed(tmp_path_factory, local_platform) -> dict[str, Killed]:
+    return kill_at_each_point(
+        lambda point: project(tmp_path_factory.mktemp(point), local_platform, [inc_export, full_export])
+    )
 
 
 @pytest.mark.parametrize(("point", "export"), KILL_POINTS, ids=[f"{p}@{e}" for p, e in KILL_POINTS])
 def test_a_python_run_killed_at_a_point_is_finished_by_its_retry_and_the_next_run(
     killed, point: str, export: str
 ) -> None:
-    p, execution_id, returncode, tail = killed[point]
-    assert returncode == -9, f"not SIGKILLed at {point}@{export} (exit {returncode}):\n{tail}"
-    check_after_kill(p, f"after the kill at {point}")
-
-    retry = p.run_in_process(execution_id=execution_id, retry=True)
-    assert retry["success"], f"retry failed: {summary(retry)}\n{retry['output'][-3000:]}"
-    check_settled(p, p.source_ids(), f"after the retry of the kill at {point}")
-
-    p.add_rows(21, 30)
-    after = p.run_in_process()
-    assert after["success"], f"next run failed: {summary(after)}"
-    check_settled(p, p.source_ids(), f"after the next run (kill at {point})")
-    assert p.stored_watermark("inc") == "30"
-    assert {r["export_group_name"] for r in p.log_rows()} == {GROUP}
+    check_killed_run_recovers(killed[point], point, export)

@@ -8,12 +8,27 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 from fabgen_runtime import platform
-from kill_support import CONFIG_LAKEHOUSE, RUN_DATE, SOURCE, ChildRun, KillProject, finish
+from kill_support import (
+    CONFIG_LAKEHOUSE,
+    GROUP,
+    KILL_POINTS,
+    RUN_DATE,
+    SOURCE,
+    ChildRun,
+    KillProject,
+    check_after_kill,
+    check_settled,
+    finish,
+    full_export,
+    inc_export,
+    summary,
+)
 
 CHILD = Path(__file__).with_name("python_child.py")
 
@@ -154,3 +169,58 @@ class FabricPythonKillProject(PythonKillProject):
         )
         env.update(extra)
         return env
+
+
+def gz_export(workspace: str) -> dict[str, Any]:
+    """An incremental export to one gzip csv per run date."""
+    return inc_export(workspace, "gz", compression="gzip", target_filename_pattern="gz_{run_date:%Y%m%d}.csv")
+
+
+def parquet_export(workspace: str) -> dict[str, Any]:
+    """A full export to one snappy parquet file per run date."""
+    return full_export(
+        workspace,
+        "pq",
+        max_rows=None,
+        file_format="parquet",
+        compression="snappy",
+        target_filename_pattern="pq_{run_date:%Y%m%d}.parquet",
+        file_format_options={},
+    )
+
+
+Killed = tuple[PythonKillProject, str, int, str]  # project, execution id, child's exit code, its output
+
+
+def kill_at_each_point(make: Callable[[str], PythonKillProject]) -> dict[str, Killed]:
+    """For each of ``KILL_POINTS``: a project (``make(point)``) with ids 1-10 exported by a baseline
+    run, ids 11-20 added, and a Python-engine run of both exports SIGKILLed at the point."""
+    out = {}
+    for point, export in KILL_POINTS:
+        p = make(point)
+        p.add_rows(1, 10)
+        baseline = p.run_in_process()
+        assert baseline["success"], summary(baseline)
+        p.add_rows(11, 20)
+        execution_id = f"kill-{point}"
+        child = p.run_child("--execution-id", execution_id, kill_at=f"{point}@{export}")
+        out[point] = (p, execution_id, child.returncode, child.tail())
+    return out
+
+
+def check_killed_run_recovers(killed: Killed, point: str, export: str) -> None:
+    """The killed run left nothing half-published; its retry, then a next run, settle every row once."""
+    p, execution_id, returncode, tail = killed
+    assert returncode == -9, f"not SIGKILLed at {point}@{export} (exit {returncode}):\n{tail}"
+    check_after_kill(p, f"after the kill at {point}")
+
+    retry = p.run_in_process(execution_id=execution_id, retry=True)
+    assert retry["success"], f"retry failed: {summary(retry)}\n{retry['output'][-3000:]}"
+    check_settled(p, p.source_ids(), f"after the retry of the kill at {point}")
+
+    p.add_rows(21, 30)
+    after = p.run_in_process()
+    assert after["success"], f"next run failed: {summary(after)}"
+    check_settled(p, p.source_ids(), f"after the next run (kill at {point})")
+    assert p.stored_watermark("inc") == "30"
+    assert {r["export_group_name"] for r in p.log_rows()} == {GROUP}
