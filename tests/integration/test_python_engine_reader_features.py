@@ -180,6 +180,10 @@ def _run(project: Path, onelake: Path, run_date: str) -> tuple[int, str]:
     return int(code.split()[1]), output
 
 
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
 def _state(onelake: Path, table: str) -> list[dict[str, Any]]:
     from deltalake import DeltaTable
 
@@ -210,6 +214,7 @@ def test_a_python_run_on_a_table_that_gained_deletion_vectors_fails_and_publishe
     files = onelake / WORKSPACE / "lh_exports.Lakehouse" / "Files" / "py"
     first = (files / "orders_20251212.csv").read_bytes()
     assert len(first.decode().splitlines()) == 101
+    after_first = _tree(files.parent)  # Files/: the file, the run's manifest and owners
 
     spark.sql(f"ALTER TABLE delta.`{source}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
     _append(spark, source, 101, 200)
@@ -219,8 +224,7 @@ def test_a_python_run_on_a_table_that_gained_deletion_vectors_fails_and_publishe
     code, output = _run(project, onelake, "2025-12-13")
     assert code == 1, output
     assert "dbo.orders" in output and "deletionVectors" in output
-    assert sorted(p.name for p in files.rglob("*") if p.is_file()) == ["orders_20251212.csv"]
-    assert (files / "orders_20251212.csv").read_bytes() == first  # the published file untouched
+    assert _tree(files.parent) == after_first  # Files/: nothing staged, published or changed
     marks = [r for r in _state(onelake, "log_resource_export_watermark") if r["export_name"] == "orders"]
     assert [r["watermark_value"] for r in marks] == ["100"]  # unmoved
     log = sorted(_state(onelake, "log_resource_export"), key=lambda r: r["export_state"])
