@@ -8,7 +8,9 @@ data file's min/max statistics to pyarrow as the fragment's guarantee, so files 
 cannot match are skipped without being opened. The rows arrive as a ``pyarrow.RecordBatchReader``:
 batch by batch, never the whole table in memory.
 
-Query mode (``source_query``) is not supported by this engine yet: :class:`ConfigError`.
+Query mode (``source_query``) is not supported by this engine yet: :class:`ConfigError`. A table
+whose reader features the pyarrow read would get wrong (deletion vectors, column mapping) is
+refused before any file is written: :mod:`.features`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pyarrow.dataset as ds
 from ... import platform as platform_mod
 from ...errors import ConfigError, ConfigIssue, SourceReadError
 from ...sql import ISO_DATE, ISO_TIMESTAMP, NUMBER, parse_timestamp
+from . import features
 from .onelake import StorageOptions, resolve
 
 if TYPE_CHECKING:
@@ -56,7 +59,8 @@ def read(
     """Open the plan's lakehouse table at its current version and stream the rows it selects.
 
     Raises :class:`ConfigError` for what this engine cannot read (query mode, a non-lakehouse
-    source) and :class:`SourceReadError` (naming the export) when the table cannot be read.
+    source) and :class:`SourceReadError` (naming the export) when the table cannot be read or uses
+    a reader feature this engine would read wrongly (:func:`.features.check`).
     """
     from deltalake import DeltaTable
     from deltalake.exceptions import DeltaError, TableNotFoundError
@@ -81,6 +85,7 @@ def read(
     try:
         table = DeltaTable(path, storage_options=resolve(storage_options))
         version = table.version()
+        features.check(table, label, export)  # deletion vectors, column mapping: refused, not misread
         # Spark writes timestamps as INT96 by default: read them as microseconds (nanoseconds would
         # overflow before 1677 and after 2262).
         dataset = table.to_pyarrow_dataset(

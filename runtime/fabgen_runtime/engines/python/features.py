@@ -1,0 +1,79 @@
+"""Which Delta tables the Python engine can read correctly: reader features checked before any read.
+
+The engine reads a lakehouse table through delta-rs's ``to_pyarrow_dataset``: pyarrow reads the
+data files as they are. That is right only when the files alone hold the table's rows under the
+table's column names, which two reader features break:
+
+* ``deletionVectors``: a DELETE, UPDATE or MERGE marks rows of a file as removed in a deletion
+  vector instead of rewriting the file; reading the file alone would export the deleted rows.
+  Fabric Spark Runtime 2.0 enables deletion vectors on new tables by default.
+* column mapping (``delta.columnMapping.mode`` ``name`` or ``id``; reader version 2, or the
+  ``columnMapping`` reader feature at version 3): the files store columns under physical names
+  (``col-<uuid>``). deltalake 1.6.6 builds the dataset anyway for a reader-version-2 table and
+  every column reads as NULL (checked: 1000 rows, all NULL); 1.2.1 refuses it.
+
+:func:`check` refuses such a table (and any other reader feature not known to be safe, or a
+reader version above 3) with a :class:`SourceReadError` naming the export, the table and the
+features, before the dataset is built and so before any file is written. The Spark engine reads
+these tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from ...errors import SourceReadError
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
+# Reader features a pyarrow dataset over the data files reads correctly (timestamp_ntz columns).
+SAFE_READER_FEATURES = frozenset({"timestampNtz"})
+MAX_READER_VERSION = 3
+COLUMN_MAPPING_MODE = "delta.columnMapping.mode"
+
+_WHY = {
+    "deletionVectors": "deleted rows are masked by deletion vectors, which the pyarrow reader does not apply",
+    "columnMapping": "columns are stored under physical names (column mapping), which the pyarrow reader "
+    "does not map",
+}
+
+
+def unreadable(
+    min_reader_version: int, reader_features: Iterable[str] | None, configuration: Mapping[str, str | None]
+) -> list[str]:
+    """The table's reader features the Python engine cannot read correctly (empty: readable).
+
+    ``min_reader_version``/``reader_features`` are the table's protocol, ``configuration`` its
+    metadata's properties.
+    """
+    found: list[str] = []
+    mode = (configuration.get(COLUMN_MAPPING_MODE) or "none").strip().lower()
+    if mode != "none" or min_reader_version == 2:  # version 2's one reader feature is column mapping
+        found.append("columnMapping")
+    if min_reader_version > MAX_READER_VERSION:
+        found.append(f"reader version {min_reader_version}")
+    for feature in sorted(set(reader_features or ()) - SAFE_READER_FEATURES):
+        if feature not in found:
+            found.append(feature)
+    return found
+
+
+def message(label: str, features: list[str]) -> str:
+    """The refusal's text: the table, each feature and why, and what to do instead."""
+    reasons = "; ".join(f"{f}: {_WHY[f]}" if f in _WHY else f for f in features)
+    return (
+        f"cannot read lakehouse table {label} with the python engine: it uses Delta reader "
+        f"feature(s) {', '.join(features)} ({reasons}); run this export on the spark engine "
+        f"(groups.<group>.engine: spark)"
+    )
+
+
+def check(table: DeltaTable, label: str, export: str) -> None:
+    """Raise :class:`SourceReadError` when the delta-rs table cannot be read correctly."""
+    protocol = table.protocol()
+    configuration = table.metadata().configuration
+    features = unreadable(protocol.min_reader_version, protocol.reader_features, configuration or {})
+    if features:
+        raise SourceReadError(message(label, features), export)

@@ -1,0 +1,57 @@
+"""Which Delta protocols the Python engine refuses (:mod:`fabgen_runtime.engines.python.features`).
+
+The protocols are the ones local Spark (delta-spark 4.2) wrote in
+``tests/integration/test_python_engine_reader_features.py``, where the refusal is checked against
+real tables; here the rule itself, without a JVM.
+"""
+
+from __future__ import annotations
+
+import pytest
+from fabgen_runtime.engines.python.features import message, unreadable
+
+CM = "delta.columnMapping.mode"
+
+
+@pytest.mark.parametrize(
+    ("version", "features", "configuration", "expected"),
+    [
+        pytest.param(1, None, {}, [], id="plain"),
+        pytest.param(3, ["timestampNtz"], {}, [], id="timestamp-ntz"),
+        pytest.param(3, [], {}, [], id="v3-no-features"),
+        pytest.param(3, ["deletionVectors"], {}, ["deletionVectors"], id="deletion-vectors"),
+        pytest.param(
+            3,
+            ["deletionVectors", "timestampNtz"],
+            {"delta.enableDeletionVectors": "false"},
+            ["deletionVectors"],
+            id="dv-feature-disabled-property",
+        ),
+        pytest.param(2, None, {CM: "name"}, ["columnMapping"], id="column-mapping-v2-name"),
+        pytest.param(2, None, {CM: "none"}, ["columnMapping"], id="reader-v2"),
+        pytest.param(3, ["columnMapping"], {CM: "id"}, ["columnMapping"], id="column-mapping-v3-id"),
+        pytest.param(1, None, {CM: "Name"}, ["columnMapping"], id="mode-without-protocol"),
+        pytest.param(
+            3,
+            ["deletionVectors", "columnMapping"],
+            {CM: "name"},
+            ["columnMapping", "deletionVectors"],
+            id="both",
+        ),
+        pytest.param(3, ["v2Checkpoint"], {}, ["v2Checkpoint"], id="unknown-feature"),
+        pytest.param(4, None, {}, ["reader version 4"], id="future-version"),
+        pytest.param(1, None, {CM: None}, [], id="null-property"),
+    ],
+)
+def test_unreadable(version, features, configuration, expected) -> None:
+    assert unreadable(version, features, configuration) == expected
+
+
+def test_message_names_table_features_and_the_way_out() -> None:
+    text = message("dbo.orders", ["columnMapping", "deletionVectors", "v2Checkpoint"])
+    assert text.startswith("cannot read lakehouse table dbo.orders with the python engine")
+    assert "columnMapping: columns are stored under physical names" in text
+    assert "deletionVectors: deleted rows are masked by deletion vectors" in text
+    assert "v2Checkpoint" in text and text.endswith(
+        "run this export on the spark engine (groups.<group>.engine: spark)"
+    )
