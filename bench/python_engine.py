@@ -115,7 +115,9 @@ def spark_orchestrator() -> Any:
 
     local = platform_mod.current()
     spark = local.spark()
-    logger = ExportLogger({"workspace": WORKSPACE, "lakehouse": "lh_config_spark"}, spark=spark, platform=local)
+    logger = ExportLogger(
+        {"workspace": WORKSPACE, "lakehouse": "lh_config_spark"}, spark=spark, platform=local
+    )
     return ExportOrchestrator(spark, logger, 1, platform=local)
 
 
