@@ -21,6 +21,10 @@ doubled), or always with ``quoteAll``; an empty string is written as ``emptyValu
 ``""``), a NULL as ``nullValue`` (default nothing). JSON: fields in schema order, NULLs as
 ``null`` (dropped with ``ignoreNullFields=true``), strings escaped like Jackson (``\\u001F``
 upper-case, non-ASCII raw), NaN/Infinity as quoted strings, binary as base64.
+
+csv lines are joined by Arrow's csv writer (``pyarrow.csv``, no quoting of its own: it writes the
+texts as they are) when no field of the batch holds a quote, the separator or a line break, and
+element-wise otherwise; quoting, ``emptyValue`` and ``nullValue`` run only on batches that need them.
 """
 
 from __future__ import annotations
