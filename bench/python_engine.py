@@ -103,16 +103,34 @@ def orchestrator(concurrency: int) -> Any:
     return ExportOrchestrator(None, logger, concurrency, platform=local)
 
 
+def spark_orchestrator() -> Any:
+    """An orchestrator on the Spark engine (``local[2]``: the machine's 2 cores), in this process,
+    on the same OneLake folder (its own config lakehouse, so each engine keeps its state tables)."""
+    os.environ.setdefault("FABGEN_SPARK_MASTER", "local[2]")
+    os.environ["FABGEN_ONELAKE_ROOT"] = str(ONELAKE)
+    os.environ.setdefault("FABGEN_SPARK_WAREHOUSE", str(DATA / "spark-warehouse"))
+    from fabgen_runtime import ExportOrchestrator
+    from fabgen_runtime import platform as platform_mod
+    from fabgen_runtime.state import ExportLogger
+
+    local = platform_mod.current()
+    spark = local.spark()
+    logger = ExportLogger(
+        {"workspace": WORKSPACE, "lakehouse": "lh_config_spark"}, spark=spark, platform=local
+    )
+    return ExportOrchestrator(spark, logger, 1, platform=local)
+
+
 def run_group(orch: Any, rows: list[dict[str, Any]], expected: int) -> tuple[float, int, dict[str, Any]]:
     """Seconds and state-table commits of one execution group; checks every export's rows."""
-    commits = orch.logger.commits
+    commits = getattr(orch.logger, "commits", 0)
     started = time.perf_counter()
     result = orch.process_exports(rows, f"bench-{uuid.uuid4().hex[:8]}", run_date=RUN_DATE, timezone="UTC")
     seconds = time.perf_counter() - started
     exported = [r["rows_exported"] for r in result["results"]]
     if not result["success"] or exported != [expected] * len(rows):
         raise SystemExit(f"python-engine group failed: {json.dumps(result, default=str)[:3000]}")
-    return seconds, orch.logger.commits - commits, result
+    return seconds, getattr(orch.logger, "commits", 0) - commits, result
 
 
 def data_path(row: dict[str, Any]) -> int:
@@ -211,10 +229,15 @@ def run_tiny(orch: Any, exports: int, rows: int, concurrency: int, repeat: int) 
     }
 
 
-def run_write(orch: Any, rows: int, case: str, repeat: int) -> dict[str, Any]:
+def run_write(orch: Any, rows: int, case: str, repeat: int, spark_orch: Any = None) -> dict[str, Any]:
     path = ensure_orders(rows)
     row = export_row(f"w_{case.replace('.', '_')}", path.name, "write", **WRITE_CASES[case])
+    spark_row = {**row, "target_lakehouse": "lh_out_spark"}
     runs: dict[str, list[float]] = {"python": [], "datapath": [], "polars": []}
+    if spark_orch is not None:
+        runs["spark"] = []
+        shutil.rmtree(target_dir(spark_row), ignore_errors=True)
+        run_group(spark_orch, [spark_row], rows)  # untimed: JIT and the plan cache of this case
     cpu: dict[str, list[float]] = {k: [] for k in runs}
     sizes: dict[str, int] = {}
     load = []
@@ -236,8 +259,25 @@ def run_write(orch: Any, rows: int, case: str, repeat: int) -> dict[str, Any]:
         runs["polars"].append(round(wall, 2))
         cpu["polars"].append(round(used, 2))
         out.unlink(missing_ok=True)
+        if spark_orch is not None:  # the whole run on the Spark engine (CPU: this process, not the JVM)
+            shutil.rmtree(target_dir(spark_row), ignore_errors=True)
+            wall, used, (_s, _c, result) = timed(lambda: run_group(spark_orch, [spark_row], rows))
+            runs["spark"].append(round(wall, 2))
+            cpu["spark"].append(round(used, 2))
+            sizes["spark"] = result["results"][0]["total_bytes"]
+            shutil.rmtree(target_dir(spark_row), ignore_errors=True)
+    spark = (
+        {
+            "spark_s": med(runs["spark"]),
+            "spark_ratio": round(med(runs["python"]) / med(runs["spark"]), 2),
+            "spark_target_met": med(runs["python"]) <= med(runs["spark"]),
+        }
+        if "spark" in runs
+        else {}
+    )
     return {
         "rows": rows,
+        **spark,
         "python_s": med(runs["python"]),
         "datapath_s": med(runs["datapath"]),
         "polars_s": med(runs["polars"]),
@@ -360,6 +400,12 @@ def report(results: dict[str, Any]) -> None:
             f"{case:8s} python {item['python_s']:6.2f}s  data path {item['datapath_s']:6.2f}s  "
             f"Polars {item['polars_s']:6.2f}s  python/Polars {item['ratio']:.2f}x "
             f"(target <= 1.5x: {'met' if item['target_met'] else 'MISSED'})"
+            + (
+                f"  Spark {item['spark_s']:6.2f}s  python/Spark {item['spark_ratio']:.2f}x "
+                f"(target <= 1x: {'met' if item['spark_target_met'] else 'MISSED'})"
+                if "spark_s" in item
+                else ""
+            )
         )
     scale = results["cases"].get("scale")
     if scale:
@@ -382,18 +428,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--arrow-pool", default="system", help="the scale child's pyarrow memory pool")
     parser.add_argument("--child-scale", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--spark",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time the Spark engine (local[2], same process) on the write cases",
+    )
     parser.add_argument("--out", default=str(RESULTS / "python_engine.json"))
     args = parser.parse_args(argv)
-    sys.meta_path.insert(0, NoSpark())
+    only = set() if args.scale_only else {s.strip() for s in args.only.split(",") if s.strip()}
+    spark_in_process = args.spark and "write" in only and not args.child_scale
+    if not spark_in_process:
+        sys.meta_path.insert(0, NoSpark())
     if args.child_scale:
         return child_scale(args.child_scale)
-    only = set() if args.scale_only else {s.strip() for s in args.only.split(",") if s.strip()}
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": git_commit(),
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
         "load_before": os.getloadavg(),
+        "spark_in_process": spark_in_process,
         "cases": {},
     }
     orch = orchestrator(args.concurrency) if only else None
@@ -402,8 +457,9 @@ def main(argv: list[str] | None = None) -> int:
         report(results)
     if "write" in only:
         results["cases"]["write"] = {}
+        spark_orch = spark_orchestrator() if spark_in_process else None
         for case in [c.strip() for c in args.cases.split(",") if c.strip()]:
-            results["cases"]["write"][case] = run_write(orch, args.rows, case, args.repeat)
+            results["cases"]["write"][case] = run_write(orch, args.rows, case, args.repeat, spark_orch)
             print(f"{case}: {results['cases']['write'][case]['runs']}", flush=True)
     if args.scale or args.scale_only:
         results["cases"]["scale"] = run_scale(args.scale_rows, args.memory_gib, args.arrow_pool)
