@@ -8,8 +8,9 @@
 # NOT zstandard nor brotli (the kernel has neither; the script fails if either is importable).
 # fabgen-runtime is installed editable, the generator is not. Then runs the Python engine's tests
 # that need no JVM: its unit tests (reads, writes, every codec, state tables, OneLake adapter), whole
-# group runs in child processes that cannot import pyspark, and the Fabric branch against the Fabric
-# stand-in and Azurite (installed by scripts/setup.sh into .fabgen/azurite). Safe to run again: each
+# group runs in child processes that cannot import pyspark, the Fabric branch against the Fabric
+# stand-in and Azurite (installed by scripts/setup.sh into .fabgen/azurite), and pyodbc's control
+# queries against the local PostgreSQL warehouse (FABGEN_PG_PORT as for every script). Safe to run again: each
 # step is skipped when done.
 #
 #   bash scripts/compat-python-notebook.sh          set up (if needed) and run the checks (kill matrix:
@@ -28,7 +29,8 @@ VENV="$REPO/.venv-pynb"
 PY="$VENV/bin/python"
 
 # Fabric's python3.12 kernel (microsoft/synapse-spark-runtime, Fabric/Jupyter 1.0, release 2026-08-20).
-# pyyaml and psutil: the test helpers' (a project file, process checks); pytest: the runner.
+# pyyaml, psutil and psycopg2-binary: the test helpers' (a project file, process checks, seeding the local
+# warehouse); pytest: the runner.
 REQUIREMENTS=(
     "deltalake==1.2.1"
     "pyarrow==22.0.0"
@@ -40,6 +42,7 @@ REQUIREMENTS=(
     "pytest>=8"
     "pyyaml>=6"
     "psutil>=5"
+    "psycopg2-binary>=2.9"
 )
 ABSENT=(zstandard brotli)  # not in the kernel: must not be importable here
 
@@ -48,7 +51,8 @@ die() { echo "compat-python-notebook: error: $*" >&2; exit 1; }
 
 started=$(date +%s)
 
-# What runs (no JVM, no PostgreSQL): the Python engine's unit tests and its whole-run tests.
+# What runs (no JVM): the Python engine's unit tests, its whole-run tests, and pyodbc 5.3.0 against the
+# local warehouse (PostgreSQL's ODBC driver; the warehouse fixture starts scripts/warehouse.sh).
 # By default the two kill matrices run at 3 of their 10 points (one per phase of the run protocol:
 # before the publish, inside it, around the watermark); --full runs all 10 on both.
 TESTS=(
@@ -58,6 +62,7 @@ TESTS=(
     tests/unit/test_python_onelake.py
     tests/integration/test_python_engine_runs.py
     tests/integration/test_python_engine_fabric.py
+    tests/integration/test_odbc_control.py
 )
 SELECT=(-k "not killed_at_a_point or after_journal or after_rename_1 or before_watermark")
 if [[ "${1:-}" == "--full" ]]; then
