@@ -9,7 +9,7 @@ One :class:`Notebook` (cells plus Fabric metadata) is written as:
   by :func:`from_ipynb`).
 
 A Fabric *Python* notebook (no Spark; ``kernel`` :data:`PYTHON_KERNEL`) has the notebook-level
-``kernel_info`` ``{"name": "jupyter", "jupyter_kernel_name": "python3.11"}`` and the cell language
+``kernel_info`` ``{"name": "jupyter", "jupyter_kernel_name": "python3.12"}`` and the cell language
 group ``jupyter_python``; its ``.ipynb`` has the kernelspec ``python3`` (run locally by the
 venv's own ipykernel) and keeps ``kernel_info.name`` ``jupyter``, which decides the kind on the
 way back.
@@ -32,7 +32,7 @@ CELL_KINDS: tuple[str, ...] = ("markdown", "code", "parameters")
 KERNEL = "synapse_pyspark"
 KERNEL_DISPLAY_NAME = "Synapse PySpark"
 PYTHON_KERNEL = "jupyter"  # Fabric Python notebooks (single node, no Spark)
-PYTHON_KERNEL_NAME = "python3.11"  # kernel_info.jupyter_kernel_name of a Fabric Python notebook
+PYTHON_KERNEL_NAME = "python3.12"  # kernel_info.jupyter_kernel_name: Fabric's default (docs/runtimes.md)
 PYTHON_LANGUAGE_GROUP = "jupyter_python"
 PYTHON_KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 ZERO_GUID = "00000000-0000-0000-0000-000000000000"

@@ -119,6 +119,7 @@ CASES = [
     ),
     pytest.param("csv", "zip", 25, {"header": "true"}, id="csv-split-zip"),
     pytest.param("csv", "zstd", 25, {"header": "true"}, id="csv-split-tar-zstd"),
+    pytest.param("csv", "zstd", None, {"header": "true"}, id="csv-zstd"),
     pytest.param("csv", "none", None, {"header": "true", "encoding": "UTF-16LE"}, id="csv-utf16le"),
     pytest.param("json", "none", None, {}, id="json"),
     pytest.param(

@@ -2,7 +2,9 @@
 
 Readers use only the standard library and independent packages (csv, json, gzip, zipfile,
 tarfile, brotli, zstandard, pyarrow) plus the ``gzip``/``unzip``/``zstd`` command-line tools,
-never fabgen's own code.
+never fabgen's own code. Where ``zstandard`` / ``brotli`` are not installed (the Fabric Python
+notebook's package set, ``scripts/compat-python-notebook.sh``), zstd is read by the ``zstd`` tool
+and brotli by pyarrow's own brotli decoder.
 """
 
 from __future__ import annotations
@@ -176,13 +178,20 @@ def decompress(path: Path, codec: str) -> bytes:
         check_tool(["gzip", "-t", str(path)])
         return gzip.decompress(data)
     if codec == "zstd":
-        import zstandard
-
         check_tool(["zstd", "-q", "-t", str(path)])
+        try:
+            import zstandard
+        except ImportError:
+            tool = subprocess.run(["zstd", "-q", "-d", "-c", str(path)], capture_output=True, check=True)
+            return tool.stdout
         return zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True).read()
     if codec == "brotli":
-        import brotli
+        try:
+            import brotli
+        except ImportError:
+            import pyarrow as pa
 
+            return pa.CompressedInputStream(io.BytesIO(data), "brotli").read()
         return brotli.decompress(data)
     raise AssertionError(codec)
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing as mp
+import os
+import signal
 import time
+import warnings
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -216,6 +219,13 @@ def _take_in_process(root: str, key: tuple[str, str], owner: str, barrier: Any, 
     out.put((owner, key not in refused, retries.count))
 
 
+# Only scripts/compat-python-notebook.sh sets this: with deltalake 1.2.1 (Fabric's python3.12 kernel) a
+# racing child sometimes aborts at interpreter exit (SIGABRT, "terminate called without an active
+# exception": a native thread pool torn down at shutdown), after it has handed back its result; with
+# 1.6.6 it was not seen. There, and only after every result arrived, that exit is reported as a warning.
+EXIT_ABORT_TOLERATED = os.environ.get("FABGEN_TOLERATE_EXIT_ABORT") == "1"
+
+
 def _race(root: Path, key: tuple[str, str], contenders: int) -> tuple[list[str], int]:
     ctx = mp.get_context("spawn")
     barrier, out = ctx.Barrier(contenders), ctx.Queue()
@@ -228,6 +238,9 @@ def _race(root: Path, key: tuple[str, str], contenders: int) -> tuple[list[str],
     results = [out.get(timeout=120) for _ in procs]
     for p in procs:
         p.join(timeout=60)
+        if EXIT_ABORT_TOLERATED and p.exitcode == -signal.SIGABRT:
+            warnings.warn(f"{p.name} aborted at exit after handing back its result", stacklevel=1)
+            continue
         assert p.exitcode == 0
     return [owner for owner, won, _r in results if won], sum(r for *_x, r in results)
 

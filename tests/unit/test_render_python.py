@@ -43,7 +43,7 @@ def test_python_group_is_a_fabric_python_notebook(root: Path) -> None:
     rendered = render_project(load_project(root), environment=PROD)
     text = rendered.files["ops_daily_eg3.Notebook/notebook-content.py"]
     header, *cells = _meta_blocks(text)
-    assert header["kernel_info"] == {"name": "jupyter", "jupyter_kernel_name": "python3.11"}
+    assert header["kernel_info"] == {"name": "jupyter", "jupyter_kernel_name": "python3.12"}
     assert "environment" not in header["dependencies"]  # a Python notebook attaches no Environment item
     assert header["dependencies"]["lakehouse"]["default_lakehouse"] == CONFIG_LAKEHOUSE_ID
     assert cells and all(c == {"language": "python", "language_group": "jupyter_python"} for c in cells)

@@ -1,14 +1,16 @@
 """Where the Python engine's bytes go: plain files, compressed streams, zip and tar archives.
 
 Every sink is written chunk by chunk (memory stays bounded by one batch): gzip, zlib/zipfile and
-tarfile-compatible headers from the standard library, zstd and brotli through
-:func:`fabgen_runtime.compression.import_optional`. Files are created exclusively (``x`` mode):
-nothing in staging is ever overwritten.
+tarfile-compatible headers from the standard library, zstd and brotli from what a Fabric Python
+notebook has (:mod:`.compressors`: pyarrow's zstd; ``brotli``, else ``brotlicffi``, else pyarrow).
+Files are created exclusively (``x`` mode): nothing in staging is ever overwritten.
 
 * gzip: one gzip member per encoded batch (mtime 0, no file name: the same bytes for the same
   rows), compressed on a thread pool and written in order (:class:`Ordered`): RFC 1952 readers
   (``gzip``, pandas, ``gzip -t``) read the members as one stream, as they read Spark's pieces.
-* zstd: one frame; brotli: one stream.
+* zstd: the same with one zstd frame per batch (frames concatenate); a zstd stream (a tar) is
+  cut into frames of :data:`.compressors.FRAME_BYTES`.
+* brotli: one stream (brotli streams cannot be joined).
 * zip / zipdeflate: ``zipfile`` with deflate at the level, one entry per data file, entries
   stamped with the run's process date, sizes in Zip64 fields (the size is not known before the
   entry is streamed; every common reader accepts it).
@@ -31,7 +33,8 @@ from datetime import datetime
 from queue import Full, Queue
 from typing import IO, Any, Protocol, TypeVar
 
-from ...compression import archive, import_optional
+from ...compression import archive
+from . import compressors
 
 COPY_CHUNK = 4 * 1024 * 1024
 T = TypeVar("T")
@@ -96,26 +99,11 @@ class _Layered:
                 self.raw.close()
 
 
-class _Brotli:
-    def __init__(self, raw: IO[bytes] | Hashed, level: int, export: str):
-        brotli = import_optional("brotli", "brotli", export)
-        self.raw, self.compressor = raw, brotli.Compressor(quality=level)
-
-    def write(self, data: bytes) -> None:
-        out = self.compressor.process(data)
-        if out:
-            self.raw.write(out)
-
-    def close(self) -> None:
-        try:
-            self.raw.write(self.compressor.finish())
-        finally:
-            self.raw.close()
-
-
 def stream(path: str, codec: str, level: int | None, export: str, digests: Digests | None = None) -> Stream:
     """A new file at ``path``: plain (``none``), or one gzip / zstd / brotli stream. With
     ``digests``, the file's size and SHA-256 are recorded there when it is closed."""
+    if codec == "brotli":
+        compressors.check_brotli(level, export)  # before the file exists
     os.makedirs(os.path.dirname(path), exist_ok=True)
     raw: IO[bytes] | Hashed = (
         Hashed(path, digests) if digests is not None else open(path, "xb")  # noqa: SIM115 - closed by the stream
@@ -127,11 +115,9 @@ def stream(path: str, codec: str, level: int | None, export: str, digests: Diges
             gzip.GzipFile(filename="", mode="wb", compresslevel=level or 6, fileobj=raw, mtime=0), raw
         )
     if codec == "zstd":
-        zstandard = import_optional("zstandard", "zstd", export)
-        writer = zstandard.ZstdCompressor(level=level or 3).stream_writer(raw, closefd=False)
-        return _Layered(writer, raw)
+        return compressors.ZstdFrames(raw, level)
     if codec == "brotli":
-        return _Brotli(raw, level if level is not None else 5, export)
+        return compressors.brotli_stream(raw, level, export)
     raw.close()
     os.unlink(path)
     raise ValueError(f"{codec} is not a stream codec")
@@ -147,11 +133,14 @@ def workers() -> int:
 
 
 def member_packer(codec: str, level: int | None) -> Callable[[bytes], bytes] | None:
-    """A function compressing one chunk into a self-contained member of ``codec`` (gzip), or
-    None when the codec's stream cannot be cut into members (written through a stream instead)."""
+    """A function compressing one chunk into a self-contained member of ``codec`` (a gzip member,
+    a zstd frame), or None when the codec's stream cannot be cut into members (brotli: written
+    through a stream instead)."""
     if codec == "gzip":
         chosen = level or 6
         return lambda data: gzip.compress(data, compresslevel=chosen, mtime=0)
+    if codec == "zstd":
+        return compressors.frame_packer(level)
     return None
 
 

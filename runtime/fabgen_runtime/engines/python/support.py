@@ -8,9 +8,10 @@ file is written, naming the export, the field and the engine. It mirrors the ref
 Spark SQL) and the
 option and codec checks :func:`.write.write` makes before it writes.
 
-What depends on the environment rather than on the config (the ``brotli`` / ``zstandard``
-packages a codec needs, a column type the writer cannot encode) is still refused at run time by
-the writer, before it writes.
+What depends on the environment rather than on the config (csv/json brotli at a level pyarrow's
+stream cannot write where neither ``brotli`` nor ``brotlicffi`` is installed, a column type the
+writer cannot encode; :mod:`.compressors`) is still refused at run time by the writer, before it
+writes.
 
 Importing this module imports neither pyspark nor pyarrow; :func:`check_config` imports the
 engine's writer modules (pyarrow) to parse the writer options, and where pyarrow is not installed

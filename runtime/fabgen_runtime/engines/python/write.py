@@ -39,7 +39,7 @@ from ...protocol.journal import MARKER
 from ...protocol.store import FileStore, LocalFileStore
 from ...publish import staging_uri
 from ...writer import StagedFile, StagedOutput
-from . import sinks, values
+from . import compressors, sinks, values
 from .onelake import Uploads
 
 if TYPE_CHECKING:
@@ -165,10 +165,8 @@ def write(
     export = plan.config.key
     fmt = formats.get(out.file_format, export)
     codec = compression.get(out.compression, export)
-    codec.check_available(None, fmt.name, export)
-    if codec.name == "zstd" and fmt.name != "parquet":
-        compression.import_optional("zstandard", "zstd", export)
     level = codec.level(out.compression_level, export)
+    compressors.check_available(codec, fmt.name, level, export)
     options = fmt.options(out.writer_options, export)
     text = values.text_options(fmt.name, options, export) if fmt.name != "parquet" else None
     staging = staging_uri(plan, platform)
@@ -284,8 +282,9 @@ def _sliced(batches: Iterator[pa.RecordBatch], max_rows: int | None) -> Iterator
 class _Part:
     """One data file being written: its encoder and sink.
 
-    Text batches are encoded (and, with ``pack``, compressed into gzip members) on a thread pool
-    and written in order (:class:`.sinks.Ordered`); the csv header goes in front of the first chunk.
+    Text batches are encoded (and, with ``pack``, compressed into gzip members or zstd frames) on a
+    thread pool and written in order (:class:`.sinks.Ordered`); the csv header goes in front of the
+    first chunk.
     """
 
     def __init__(
@@ -324,7 +323,8 @@ class _Part:
                 self.ordered = sinks.Ordered(self.sink)
 
     def _chunk(self, batch: pa.RecordBatch | None, prefix: bytes) -> bytes:
-        """One batch as the bytes its sink receives: encoded text, as a gzip member with ``pack``."""
+        """One batch as the bytes its sink receives: encoded text, packed (a gzip member, a zstd
+        frame) with ``pack``."""
         text, export = self.job.text, self.job.export
         assert text is not None
         data = prefix
@@ -395,7 +395,7 @@ def _write_parts(job: _Job, batches: Iterator[pa.RecordBatch]) -> list[int]:
                 batch_schema,
             )
         pack = sinks.member_packer(codec, job.level)
-        if pack is not None and not max_rows and job.codec.archive is None:  # one file of gzip members
+        if pack is not None and not max_rows and job.codec.archive is None:  # gzip members / zstd frames
             path = job.out(_compressed(job))
             return _Part(
                 job, name, None, sinks.stream(path, "none", None, job.export, job.digests), batch_schema, pack
