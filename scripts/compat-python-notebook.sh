@@ -142,8 +142,6 @@ fi
 # deltalake 1.2.1 sometimes aborts a process at interpreter exit (SIGABRT, "terminate called without an
 # active exception") after its work is done; the lease-race test's children hit it (never seen with 1.6.6).
 # Here only, that test reports such an exit as a warning instead of failing (tests/unit/test_python_state.py).
-export FABGEN_TOLERATE_EXIT_ABORT=1
-echo "    FABGEN_TOLERATE_EXIT_ABORT=1: lease-race children aborting at exit (deltalake 1.2.1) are warnings, not failures"
 step "pytest on the python3.12 kernel's packages: ${TESTS[*]} ${SELECT[*]} $*"
 set +e
 "$PY" -m pytest -p no:cacheprovider "${TESTS[@]}" "${SELECT[@]}" "$@"
