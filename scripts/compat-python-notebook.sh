@@ -56,7 +56,8 @@ started=$(date +%s)
 # By default the two kill matrices run at 3 of their 10 points (one per phase of the run protocol:
 # before the publish, inside it, around the watermark); --full runs all 10 on both.
 TESTS=(
-    tests/unit/test_python_engine.py
+    tests/unit/test_python_engine_read.py
+    tests/unit/test_python_engine_write.py
     tests/unit/test_python_compressors.py
     tests/unit/test_python_state.py
     tests/unit/test_python_onelake.py
