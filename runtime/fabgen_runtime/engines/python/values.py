@@ -30,6 +30,7 @@ element-wise otherwise; quoting, ``emptyValue`` and ``nullValue`` run only on ba
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -324,9 +325,10 @@ def _join_lines(fields: list[pa.Array], sep: str, options: TextOptions) -> bytes
     """Each row's fields joined by ``sep`` and ended by the line separator, as encoded bytes."""
     if not fields or not len(fields[0]):
         return b""
-    if options.encoding == "utf-8" and len(sep) == 1:
+    write_options = _arrow_write_options(sep, options.line_sep) if options.encoding == "utf-8" else None
+    if write_options is not None:
         try:
-            return _arrow_lines(fields, sep, options.line_sep)
+            return _arrow_lines(fields, write_options)
         except pa.ArrowInvalid:  # a field holds a quote, the separator or a line break: joined below
             pass
     ended = pc.binary_join_element_wise(fields[-1], pa.scalar(options.line_sep, TEXT), pa.scalar("", TEXT))
@@ -336,16 +338,28 @@ def _join_lines(fields: list[pa.Array], sep: str, options: TextOptions) -> bytes
     return _encoded(line, options)
 
 
-def _arrow_lines(fields: list[pa.Array], sep: str, line_sep: str) -> bytes:
+@functools.lru_cache(maxsize=8)
+def _arrow_write_options(sep: str, line_sep: str) -> pa_csv.WriteOptions | None:
+    """Arrow's csv writer options for these separators, or None where it cannot write them: a
+    separator of more than one character, or a line separator other than ``\n`` on a pyarrow
+    without ``eol`` (22, Fabric's python3.12 kernel: its ``WriteOptions`` has no ``eol``)."""
+    if len(sep) != 1:
+        return None
+    try:
+        return pa_csv.WriteOptions(include_header=False, delimiter=sep, eol=line_sep, quoting_style="none")
+    except TypeError:  # no eol: Arrow ends lines with "\n"
+        if line_sep != "\n":
+            return None
+        return pa_csv.WriteOptions(include_header=False, delimiter=sep, quoting_style="none")
+
+
+def _arrow_lines(fields: list[pa.Array], write_options: pa_csv.WriteOptions) -> bytes:
     """The same lines written by Arrow's csv writer (faster than joining element-wise). Without
     quoting it writes each text as it is, and raises ``ArrowInvalid`` rather than write a field
     holding ``"``, the separator or a line break (the caller then joins element-wise). NULLs are
     ``nullValue`` text by then."""
     table = pa.Table.from_arrays(fields, names=[str(i) for i in range(len(fields))])
     sink = pa.BufferOutputStream()
-    write_options = pa_csv.WriteOptions(
-        include_header=False, delimiter=sep, eol=line_sep, quoting_style="none"
-    )
     pa_csv.write_csv(table, sink, write_options)
     return bytes(sink.getvalue().to_pybytes())
 
