@@ -48,6 +48,8 @@ ABSENT=(zstandard brotli)  # not in the kernel: must not be importable here
 
 step() { echo "==> $*"; }
 die() { echo "compat-python-notebook: error: $*" >&2; exit 1; }
+# shellcheck source=scripts/compat-venv.sh
+source "$REPO/scripts/compat-venv.sh"
 
 started=$(date +%s)
 
@@ -100,20 +102,7 @@ if [[ "$version" != "3.12" ]]; then
 fi
 
 # ---- 2. the kernel's packages
-STAMP="$VENV/.fabgen-compat"
-WANT="$({ printf '%s\n' "${REQUIREMENTS[@]}"; cat runtime/pyproject.toml; } | sha256sum | cut -c1-16)"
-if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$WANT" ]]; then
-    step "installing the python3.12 kernel's packages, fabgen-runtime (editable) and pytest"
-    LOG="$VENV/pip-install.log"
-    if ! { "$PY" -m pip install --disable-pip-version-check --upgrade pip \
-        && "$PY" -m pip install --disable-pip-version-check "${REQUIREMENTS[@]}" -e runtime; } >"$LOG" 2>&1; then
-        tail -n 40 "$LOG" >&2
-        die "pip install failed (full log: $LOG)"
-    fi
-    echo "$WANT" >"$STAMP"
-else
-    step "python packages up to date"
-fi
+install_compat_packages "$PY" "the python3.12 kernel's packages, fabgen-runtime (editable) and pytest" "${REQUIREMENTS[@]}"
 for module in "${ABSENT[@]}"; do
     if "$PY" -c "import $module" >/dev/null 2>&1; then
         die "$module is importable in .venv-pynb, but Fabric's python3.12 kernel lacks it; recreate it: rm -rf .venv-pynb"

@@ -36,6 +36,8 @@ REQUIREMENTS=(
 
 step() { echo "==> $*"; }
 die() { echo "compat-runtime-1.3: error: $*" >&2; exit 1; }
+# shellcheck source=scripts/compat-venv.sh
+source "$REPO/scripts/compat-venv.sh"
 
 started=$(date +%s)
 
@@ -69,20 +71,7 @@ fi
 version="$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 [[ "$version" == "3.11" ]] || echo "    note: Runtime 1.3 runs Python 3.11; this venv has $version"
 
-STAMP="$VENV/.fabgen-compat"
-WANT="$({ printf '%s\n' "${REQUIREMENTS[@]}"; cat runtime/pyproject.toml; } | sha256sum | cut -c1-16)"
-if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$WANT" ]]; then
-    step "installing pyspark 3.5.5, delta-spark 3.2.1, fabgen-runtime (editable) and test readers"
-    LOG="$VENV/pip-install.log"
-    if ! { "$PY" -m pip install --disable-pip-version-check --upgrade pip \
-        && "$PY" -m pip install --disable-pip-version-check "${REQUIREMENTS[@]}" -e runtime; } >"$LOG" 2>&1; then
-        tail -n 40 "$LOG" >&2
-        die "pip install failed (full log: $LOG)"
-    fi
-    echo "$WANT" >"$STAMP"
-else
-    step "python packages up to date"
-fi
+install_compat_packages "$PY" "pyspark 3.5.5, delta-spark 3.2.1, fabgen-runtime (editable) and test readers" "${REQUIREMENTS[@]}"
 # The generator must not be in this venv: the runtime has to stand on its own.
 if "$PY" -c "import fabgen" >/dev/null 2>&1; then
     die ".venv-rt13 can import the generator (fabgen); recreate it: rm -rf .venv-rt13"

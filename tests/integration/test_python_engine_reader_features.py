@@ -15,15 +15,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from cli_child import run_commands
 from fabgen_runtime import platform, sources, writer
 from fabgen_runtime.engines.python import read as python_read
 from fabgen_runtime.errors import SourceReadError
@@ -132,17 +130,6 @@ def test_column_mapping_is_refused_by_python_not_read_as_nulls(spark, local_plat
     assert sorted((int(r["id"]), r["remark"]) for r in rows) == [(i, f"n{i}") for i in range(1, ROWS + 1)]
 
 
-# `fabgen run` in a child process (no JVM there); prints its exit code.
-CHILD = """
-import sys
-from fabgen.cli import main
-try:
-    main(sys.argv[1:], standalone_mode=False)
-    code = 0
-except SystemExit as exc:
-    code = exc.code
-print(f"EXIT {code}")
-"""
 WORKSPACE = "DEV_WORKSPACE"
 EXPORT = {
     "export_group_name": "py",
@@ -164,20 +151,10 @@ EXPORT = {
 }
 
 
-def _run(project: Path, onelake: Path, run_date: str) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FABGEN_ONELAKE")}
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, "run", "-p", str(project), "-g", "py", "--run-date", run_date],
-        env={**env, "FABGEN_PLATFORM": "local"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    output = proc.stdout[-4000:] + proc.stderr[-4000:]
-    code = next((line for line in proc.stdout.splitlines() if line.startswith("EXIT ")), None)
-    assert code is not None, output
-    return int(code.split()[1]), output
+def _run(project: Path, run_date: str) -> tuple[int, str]:
+    """``fabgen run`` of group ``py`` in a child process (no JVM there): exit code and output."""
+    (report,) = run_commands(project, ["run", "-g", "py", "--run-date", run_date])
+    return report["code"], report["stdout"][-4000:] + report["stderr"][-4000:]
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -209,7 +186,7 @@ def test_a_python_run_on_a_table_that_gained_deletion_vectors_fails_and_publishe
     _create(spark, source, "'delta.appendOnly' = 'false'")
     _append(spark, source, 1, 100)
 
-    code, output = _run(project, onelake, "2025-12-12")  # a plain table: exported, watermark 100
+    code, output = _run(project, "2025-12-12")  # a plain table: exported, watermark 100
     assert code == 0, output
     files = onelake / WORKSPACE / "lh_exports.Lakehouse" / "Files" / "py"
     first = (files / "orders_20251212.csv").read_bytes()
@@ -221,7 +198,7 @@ def test_a_python_run_on_a_table_that_gained_deletion_vectors_fails_and_publishe
     spark.sql(f"DELETE FROM delta.`{source}` WHERE id % 10 = 3")
     assert any("add" in a and a["add"].get("deletionVector") for a in _commits(source))
 
-    code, output = _run(project, onelake, "2025-12-13")
+    code, output = _run(project, "2025-12-13")
     assert code == 1, output
     assert "dbo.orders" in output and "deletionVectors" in output
     assert _tree(files.parent) == after_first  # Files/: nothing staged, published or changed

@@ -14,15 +14,13 @@ import csv
 import gzip
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from cli_child import run_commands
 
 ROWS = 1234
 WORKSPACE = "DEV_WORKSPACE"
@@ -58,22 +56,6 @@ EXPORTS = [
 ]
 
 # Runs `fabgen run` in this child process, then reports what it started.
-CHILD = """
-import json, sys
-import psutil
-from fabgen.cli import main
-try:
-    main(sys.argv[1:], standalone_mode=False)
-    code = 0
-except SystemExit as exc:
-    code = exc.code
-spark = None
-if "pyspark" in sys.modules:
-    from pyspark import SparkContext
-    spark = SparkContext._active_spark_context is not None
-java = [p.name() for p in psutil.Process().children(recursive=True) if "java" in p.name().lower()]
-print("REPORT " + json.dumps({"code": code, "spark": spark, "java": java}))
-"""
 
 
 @pytest.fixture()
@@ -103,24 +85,12 @@ def project(tmp_path: Path) -> Path:
 
 
 def test_python_group_runs_without_a_jvm_and_writes_every_row(project: Path, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FABGEN_ONELAKE")}
-    args = ["run", "-p", str(project), "-g", "py", "--run-date", "2025-12-12"]
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, *args],
-        env={**env, "FABGEN_PLATFORM": "local"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    output = proc.stdout[-4000:] + proc.stderr[-4000:]
-    report_line = next((line for line in proc.stdout.splitlines() if line.startswith("REPORT ")), None)
-    assert report_line is not None, output
-    report = json.loads(report_line[len("REPORT ") :])
+    (report,) = run_commands(project, ["run", "-g", "py", "--run-date", "2025-12-12"])
+    output = report["stdout"][-4000:] + report["stderr"][-4000:]
     assert report["code"] == 0, output
     assert not report["spark"], "a SparkContext was created"
     assert report["java"] == [], f"a JVM was started: {report['java']}"
-    assert "engine python" in proc.stdout
+    assert "engine python" in report["stdout"]
 
     files = tmp_path / "onelake" / WORKSPACE / "lh_exports.Lakehouse" / "Files" / "py"
     with gzip.open(files / "csv" / "customers_20251212.csv.gz", "rt", encoding="utf-8", newline="") as f:
@@ -159,31 +129,6 @@ CHANGED_ORDERS = {
     "target_filename_pattern": "orders_changed_{run_date:%Y%m%d}.csv",
     "file_format": "csv",
 }
-
-# Runs each command line (one per argument, JSON lists) through the CLI in this one process,
-# then reports each one's exit code and stdout, and whether a SparkContext or a java child exists.
-CHILD_COMMANDS = """
-import json, sys
-import psutil
-from click.testing import CliRunner
-from fabgen.cli import main
-
-def jvm():
-    spark = None
-    if "pyspark" in sys.modules:
-        from pyspark import SparkContext
-        spark = SparkContext._active_spark_context is not None
-    java = [p.name() for p in psutil.Process().children(recursive=True) if "java" in p.name().lower()]
-    return spark, java
-
-out = []
-for args in map(json.loads, sys.argv[1:]):
-    result = CliRunner().invoke(main, args)
-    spark, java = jvm()
-    out.append({"args": args, "code": result.exit_code, "stdout": result.stdout, "stderr": result.stderr,
-                "spark": spark, "java": java})
-print("REPORT " + json.dumps(out))
-"""
 
 
 def _example_copy(tmp_path: Path) -> Path:
@@ -232,22 +177,6 @@ def _example_copy(tmp_path: Path) -> Path:
     return root
 
 
-def _run_commands(project: Path, *commands: list[str]) -> list[dict]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FABGEN_ONELAKE")}
-    lines = [json.dumps([*c[:1], "-p", str(project), *c[1:]]) for c in commands]
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD_COMMANDS, *lines],
-        env={**env, "FABGEN_PLATFORM": "local"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    report_line = next((line for line in proc.stdout.splitlines() if line.startswith("REPORT ")), None)
-    assert report_line is not None, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return json.loads(report_line[len("REPORT ") :])
-
-
 def test_plan_status_and_history_of_a_python_group_start_no_jvm_and_show_what_the_run_wrote(
     tmp_path: Path,
 ) -> None:
@@ -255,7 +184,7 @@ def test_plan_status_and_history_of_a_python_group_start_no_jvm_and_show_what_th
 
     project = _example_copy(tmp_path)
     group, day = ["-g", "sales_py"], ["--run-date", RUN_DATE]
-    results = _run_commands(
+    results = run_commands(
         project,
         ["run", *group, *day, "--execution-id", "exec-py-1"],
         ["plan", *group, *day],
@@ -391,7 +320,7 @@ def test_plan_of_a_python_group_runs_a_warehouse_period_query_over_odbc_without_
     (root / "fabgen.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
     (root / "exports" / "py.yaml").write_text(yaml.safe_dump([export]), encoding="utf-8")
 
-    (plan,) = _run_commands(root, ["plan", "-g", "py", "--run-date", "2025-12-12", "--json"])
+    (plan,) = run_commands(root, ["plan", "-g", "py", "--run-date", "2025-12-12", "--json"])
     assert plan["code"] == 0, plan
     assert not plan["spark"] and plan["java"] == [], plan
     (entry,) = json.loads(plan["stdout"])["exports"]

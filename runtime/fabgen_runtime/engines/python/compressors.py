@@ -153,12 +153,11 @@ class _ModuleBrotli:
             self.raw.close()
 
 
-class _ArrowBrotli:
-    """One brotli stream from pyarrow (Arrow's default quality); closing it closes ``raw``."""
+class Layered:
+    """A compressing writer over a raw sink; closing closes both, in order."""
 
-    def __init__(self, raw: Sink):
-        self.raw = raw
-        self.outer = pa.CompressedOutputStream(raw, "brotli")
+    def __init__(self, outer: Any, raw: Sink):
+        self.outer, self.raw = outer, raw
 
     def write(self, data: bytes) -> None:
         self.outer.write(data)
@@ -169,6 +168,13 @@ class _ArrowBrotli:
         finally:
             if not self.raw.closed:
                 self.raw.close()
+
+
+class _ArrowBrotli(Layered):
+    """One brotli stream from pyarrow (Arrow's default quality); closing it closes ``raw``."""
+
+    def __init__(self, raw: Sink):
+        super().__init__(pa.CompressedOutputStream(raw, "brotli"), raw)
 
 
 def brotli_stream(

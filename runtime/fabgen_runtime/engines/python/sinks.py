@@ -82,23 +82,6 @@ class Hashed:
             self.digests[self.path] = (self.size, self.sha.hexdigest())
 
 
-class _Layered:
-    """A compressing writer over an exclusive raw file; closing closes both, in order."""
-
-    def __init__(self, outer: IO[bytes] | Any, raw: IO[bytes] | Hashed):
-        self.outer, self.raw = outer, raw
-
-    def write(self, data: bytes) -> None:
-        self.outer.write(data)
-
-    def close(self) -> None:
-        try:
-            self.outer.close()
-        finally:
-            if not self.raw.closed:
-                self.raw.close()
-
-
 def stream(path: str, codec: str, level: int | None, export: str, digests: Digests | None = None) -> Stream:
     """A new file at ``path``: plain (``none``), or one gzip / zstd / brotli stream. With
     ``digests``, the file's size and SHA-256 are recorded there when it is closed."""
@@ -111,7 +94,7 @@ def stream(path: str, codec: str, level: int | None, export: str, digests: Diges
     if codec == "none":
         return raw
     if codec == "gzip":
-        return _Layered(
+        return compressors.Layered(
             gzip.GzipFile(filename="", mode="wb", compresslevel=level or 6, fileobj=raw, mtime=0), raw
         )
     if codec == "zstd":
