@@ -35,7 +35,9 @@ from kill_support import (
 from python_kill_support import (
     FabricPythonKillProject,
     Killed,
+    check_first_gz_run_logged,
     check_killed_run_recovers,
+    check_next_day_exports_only_new_rows,
     gz_export,
     kill_at_each_point,
     parquet_export,
@@ -93,18 +95,11 @@ def test_a_python_group_runs_its_fabric_branch_over_onelake_uris(tmp_path, local
     assert pq.read_table(p.target("pq") / f"pq_{DAY}.parquet").column("id").to_pylist() == list(range(1, 11))
     # The state tables are in Azurite (abfss through delta-rs), not in the local folder.
     assert not (p.local.onelake_root / p.workspace / f"{CONFIG_LAKEHOUSE}.Lakehouse" / "Tables").exists()
-    rows = {r["export_name"]: r for r in p.log_rows()}
-    assert rows["gz"]["export_state"] == "success" and rows["gz"]["rows_exported"] == 10
-    assert rows["gz"]["source_version"] == "dbo.items@0"
+    check_first_gz_run_logged(p)
     assert p.stored_watermark("gz") == "10"
     check_clean(p, "after the first run")
 
-    p.add_rows(11, 15)
-    second = p.run_in_process(run_date="2025-06-02")
-    assert second["success"], summary(second)
-    newest = gzip.decompress((p.target("gz") / "gz_20250602.csv.gz").read_bytes()).decode().splitlines()
-    assert [int(x.split(",")[0]) for x in newest[1:]] == list(range(11, 16))  # only the new rows
-    assert p.stored_watermark("gz") == "15"
+    check_next_day_exports_only_new_rows(p)
 
 
 def test_a_rejected_token_fails_the_run_and_moves_nothing(tmp_path, local_platform, emulator) -> None:

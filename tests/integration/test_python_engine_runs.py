@@ -32,7 +32,9 @@ from kill_support import (
 from python_kill_support import (
     Killed,
     PythonKillProject,
+    check_first_gz_run_logged,
     check_killed_run_recovers,
+    check_next_day_exports_only_new_rows,
     gz_export,
     kill_at_each_point,
     parquet_export,
@@ -71,17 +73,10 @@ def test_a_python_group_runs_without_a_jvm_and_keeps_the_state_tables(tmp_path, 
     watermark_row = next(r for r in p.watermark_rows() if r["export_name"] == "gz")
     assert (watermark_row["watermark_type"], watermark_row["lease_owner"]) == ("bigint", None)
     assert watermark_row["exported_schema"] == '[["id","bigint"],["name","string"]]'  # Spark's type names
-    rows = {r["export_name"]: r for r in p.log_rows()}
-    assert rows["gz"]["export_state"] == "success" and rows["gz"]["rows_exported"] == 10
-    assert rows["gz"]["source_version"] == "dbo.items@0"
+    check_first_gz_run_logged(p)
     check_clean(p, "after the first run")
 
-    p.add_rows(11, 15)
-    second = p.run_in_process(run_date="2025-06-02")
-    assert second["success"], summary(second)
-    newest = gzip.decompress((p.target("gz") / "gz_20250602.csv.gz").read_bytes()).decode().splitlines()
-    assert [int(x.split(",")[0]) for x in newest[1:]] == list(range(11, 16))  # only the new rows
-    assert p.stored_watermark("gz") == "15"
+    check_next_day_exports_only_new_rows(p)
     assert len(pq.read_table(p.target("pq") / "pq_20250602.parquet")) == 15
 
 

@@ -3,6 +3,7 @@ without a JVM (``python_child.py``), so the same checks run against the same sce
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -187,6 +188,23 @@ def parquet_export(workspace: str) -> dict[str, Any]:
         target_filename_pattern="pq_{run_date:%Y%m%d}.parquet",
         file_format_options={},
     )
+
+
+def check_first_gz_run_logged(p: PythonKillProject) -> None:
+    """After a first run of :func:`gz_export` over ids 1-10: its log row is final and names the read."""
+    rows = {r["export_name"]: r for r in p.log_rows()}
+    assert rows["gz"]["export_state"] == "success" and rows["gz"]["rows_exported"] == 10
+    assert rows["gz"]["source_version"] == "dbo.items@0"
+
+
+def check_next_day_exports_only_new_rows(p: PythonKillProject) -> None:
+    """Ids 11-15 added, the next day's run of :func:`gz_export` writes just those; watermark 15."""
+    p.add_rows(11, 15)
+    second = p.run_in_process(run_date="2025-06-02")
+    assert second["success"], summary(second)
+    newest = gzip.decompress((p.target("gz") / "gz_20250602.csv.gz").read_bytes()).decode().splitlines()
+    assert [int(x.split(",")[0]) for x in newest[1:]] == list(range(11, 16))  # only the new rows
+    assert p.stored_watermark("gz") == "15"
 
 
 Killed = tuple[PythonKillProject, str, int, str]  # project, execution id, child's exit code, its output
