@@ -144,7 +144,7 @@ def test_the_file_writer_equals_one_writer_across_threads(tmp_path, monkeypatch)
         target.write(batch)
     target.close()
     data = Path(path).read_bytes()
-    dictionary = parquet.dictionary_columns(table.to_batches(max_chunksize=1_000)[0], 1024 * 1024)
+    dictionary = parquet.dictionary_columns(table.slice(0, 4_000), 1024 * 1024)
     groups = groups_of(table, 4_000)
     assert data == one_writer(
         table,
@@ -159,6 +159,14 @@ def test_the_file_writer_equals_one_writer_across_threads(tmp_path, monkeypatch)
 
 def test_dictionary_encoding_follows_parquet_mr_fallback_test() -> None:
     batch = sample_table(20_000).select(["id", "small", "amount", "ratio", "day", "at", "note", "tag"])
-    chosen = parquet.dictionary_columns(batch.to_batches()[0], 1024 * 1024)
+    chosen = parquet.dictionary_columns(batch, 1024 * 1024)
     assert chosen == ["small", "day", "tag"]  # few distinct values; ids, amounts, instants, text: plain
-    assert parquet.dictionary_columns(sample_table(10).to_batches()[0], 1024 * 1024) is True  # nested
+    assert parquet.dictionary_columns(sample_table(10), 1024 * 1024) is True  # nested
+
+
+def test_the_dictionary_test_looks_at_the_first_page_not_the_first_batch() -> None:
+    """parquet-mr decides on a column's first page (1 MiB): 100 distinct int32 ids repeated over
+    262,144 values (one page) pay for a dictionary though the first 100 values are all distinct."""
+    ids = pa.table({"customer": pa.array([i % 100 for i in range(300_000)], pa.int32())})
+    assert parquet.dictionary_columns(ids, 1024 * 1024) == ["customer"]
+    assert parquet.dictionary_columns(ids.slice(0, 100), 1024 * 1024) == []  # a page of 100 distinct

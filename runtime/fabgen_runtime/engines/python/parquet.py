@@ -18,7 +18,7 @@ plus the indexes are smaller than the plain values of its first page
 (``DictionaryValuesWriter.isCompressionSatisfying``); Arrow's writer has no such check and keeps
 building a dictionary until it reaches 1 MiB, which for columns of mostly distinct values (ids,
 timestamps, free text) costs time and makes the file larger. :func:`dictionary_columns` applies
-parquet-mr's test to the first page's worth of the file's first batch.
+parquet-mr's test to the first page's worth of the file's first row group.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def parquet_options(options: dict[str, str]) -> ParquetOptions:
     )
 
 
-def _plain_bytes(column: pa.Array, values: int) -> float:
+def _plain_bytes(column: pa.ChunkedArray, values: int) -> float:
     """Bytes of the column's non-null values in parquet's PLAIN encoding (approximately)."""
     kind = column.type
     if pa.types.is_decimal(kind):  # FIXED_LEN_BYTE_ARRAY of the precision's minimal width
@@ -87,28 +87,26 @@ def _plain_bytes(column: pa.Array, values: int) -> float:
     return float(values * int(kind.bit_width) / 8)
 
 
-def dictionary_columns(batch: pa.RecordBatch, page_size: int) -> list[str] | bool:
+def dictionary_columns(rows: pa.Table, page_size: int) -> list[str] | bool:
     """The columns that get dictionary encoding: those whose dictionary plus indexes would be
-    smaller than their plain values over the first ``page_size`` bytes of ``batch`` (parquet-mr's
-    fallback test; see the module docstring). ``True`` (every column) when the schema has nested
-    columns, whose leaves this test does not name."""
-    if any(pa.types.is_nested(f.type) for f in batch.schema):
+    smaller than their plain values over the first ``page_size`` bytes of ``rows`` (parquet-mr's
+    fallback test on a column's first page; see the module docstring). ``True`` (every column)
+    when the schema has nested columns, whose leaves this test does not name."""
+    if any(pa.types.is_nested(f.type) for f in rows.schema):
         return True
     chosen = []
-    for name, whole in zip(batch.schema.names, batch.columns, strict=True):
+    for name in rows.schema.names:
+        whole = rows.column(name)
         values = len(whole) - whole.null_count
         if values == 0 or pa.types.is_boolean(whole.type):
             chosen.append(name)
             continue
         per_value = _plain_bytes(whole, values) / values
-        column = whole.slice(0, max(1, int(page_size / per_value)))  # the first page
-        values = len(column) - column.null_count
-        if values == 0:
-            chosen.append(name)
-            continue
-        distinct = len(pc.unique(column)) - (1 if column.null_count else 0)
+        page = whole.slice(0, max(1, int(page_size / per_value)))  # the first page's worth
+        values = len(page) - page.null_count
+        distinct = len(pc.unique(page)) - (1 if page.null_count else 0)
         indexes = values * max(1, math.ceil(math.log2(max(distinct, 2)))) / 8
-        if indexes + per_value * distinct < per_value * values:
+        if values == 0 or indexes + per_value * distinct < per_value * values:
             chosen.append(name)
     return chosen
 
@@ -157,11 +155,9 @@ class ParquetFile:
     def _flush(self) -> None:
         if not self.buffered:
             return
-        if self.dictionary is None:
-            self.dictionary = self.options.dictionary and dictionary_columns(
-                self.buffered[0], self.options.page_size
-            )
         table = pa.Table.from_batches(self.buffered)
+        if self.dictionary is None:
+            self.dictionary = self.options.dictionary and dictionary_columns(table, self.options.page_size)
         self.buffered, self.buffered_bytes, self.buffered_rows = [], 0, 0
         self.encoding.append(self.pool.submit(self._encode, table))
         while len(self.encoding) >= self.threads:  # bounded: append the oldest once it is done
