@@ -59,6 +59,8 @@ started=$(date +%s)
 # before the publish, inside it, around the watermark); --full runs all 10 on both.
 TESTS=(
     tests/unit/test_python_engine_read.py
+    tests/unit/test_python_deletion_vectors.py
+    tests/unit/test_python_engine_features.py
     tests/unit/test_python_engine_write.py
     tests/unit/test_python_compressors.py
     tests/unit/test_python_state.py

@@ -1,4 +1,5 @@
-"""Which Delta protocols the Python engine refuses (deletion vectors: read, not refused) (:mod:`fabgen_runtime.engines.python.features`).
+"""Which Delta protocols the Python engine refuses (:mod:`fabgen_runtime.engines.python.features`);
+deletion vectors are read, not refused.
 
 The protocols are the ones local Spark (delta-spark 4.2) wrote in
 ``tests/integration/test_python_engine_reader_features.py``, where the refusal is checked against

@@ -9,7 +9,9 @@ form ("Deletion Vector File Storage Format"): a version byte ``1``, then per DV 
 ``dataSize``, ``dataSize`` bytes of bitmap and the big-endian CRC-32 of those bytes. The bitmap:
 a little-endian magic ``1681511377`` and a 64-bit RoaringTreemap in the "portable" serialization
 (RoaringFormatSpec: a bucket count, then per bucket its high 32 bits and a 32-bit Roaring bitmap
-of array, bitmap and run containers), parsed here with numpy (preinstalled on Fabric).
+of array, bitmap and run containers; what Spark writes), or Delta's "native" one (big-endian magic
+``1681511376``, bitmap count and sizes; the protocol's inline example), parsed here with numpy
+(preinstalled on Fabric).
 
 Anything that cannot be verified is refused with :class:`DeletionVectorError` (a
 :class:`SourceReadError`): an unknown storage type, file version or magic, a CRC mismatch, a
@@ -32,7 +34,8 @@ import pyarrow.fs as pa_fs
 
 from ...errors import SourceReadError
 
-PORTABLE_MAGIC = 1681511377  # RoaringBitmapArray, portable 64-bit serialization
+PORTABLE_MAGIC = 1681511377  # RoaringBitmapArray, portable 64-bit serialization (little-endian)
+NATIVE_MAGIC = 1681511376  # RoaringBitmapArray, Delta's "native" serialization (big-endian framing)
 FILE_FORMAT_VERSION = 1
 SERIAL_COOKIE_NO_RUNS = 12346
 SERIAL_COOKIE = 12347
@@ -139,7 +142,7 @@ def read_stored(filesystem: pa_fs.FileSystem, path: str, offset: int, size: int)
         if offset < 1:
             raise DeletionVectorError(f"deletion vector file {path}: offset {offset} is inside the header")
         stream.seek(offset)
-        stored = stream.read(4 + size + 4)
+        stored = bytes(stream.read(4 + size + 4))
     if len(stored) != 4 + size + 4:
         raise DeletionVectorError(f"deletion vector file {path} ends before offset {offset} + {size} bytes")
     (data_size,) = struct.unpack(">i", stored[:4])
@@ -193,9 +196,7 @@ def _container(reader: _Reader, cardinality: int, is_run: bool) -> npt.NDArray[n
         bits = np.unpackbits(reader.array("u1", 8192), bitorder="little")
         values = np.flatnonzero(bits).astype(np.uint32)
     if len(values) != cardinality:
-        raise DeletionVectorError(
-            f"a container holds {len(values)} values, its header says {cardinality}"
-        )
+        raise DeletionVectorError(f"a container holds {len(values)} values, its header says {cardinality}")
     return values
 
 
@@ -223,12 +224,24 @@ def _bitmap32(reader: _Reader) -> npt.NDArray[np.uint32]:
     return np.concatenate(parts).astype(np.uint32) if parts else np.empty(0, dtype=np.uint32)
 
 
-def decode_bitmap(data: bytes) -> Rows:
-    """The row indexes of a serialized RoaringBitmapArray (magic + portable treemap), ascending."""
-    reader = _Reader(data)
-    (magic,) = reader.unpack("I")
-    if magic != PORTABLE_MAGIC:
-        raise DeletionVectorError(f"deletion vector magic {magic} is not {PORTABLE_MAGIC} (portable Roaring)")
+def _native(reader: _Reader) -> list[Rows]:
+    """The buckets of Delta's "native" serialization: a count, then sized bitmaps for keys 0, 1, ..."""
+    (count,) = struct.unpack(">I", reader.take(4))
+    parts: list[Rows] = []
+    for high in range(count):
+        (size,) = struct.unpack(">I", reader.take(4))
+        start = reader.pos
+        values = _bitmap32(reader).astype(np.uint64)
+        if reader.pos - start != size:
+            raise DeletionVectorError(
+                f"native bitmap {high} has {reader.pos - start} bytes, its size says {size}"
+            )
+        parts.append((np.uint64(high) << np.uint64(32)) | values)
+    return parts
+
+
+def _portable(reader: _Reader) -> list[Rows]:
+    """The buckets of the portable 64-bit serialization: a count, then keyed bitmaps, ascending."""
     (buckets,) = reader.unpack("Q")
     parts: list[Rows] = []
     previous = -1
@@ -238,6 +251,23 @@ def decode_bitmap(data: bytes) -> Rows:
             raise DeletionVectorError(f"Roaring bucket key {high} is out of order or has its top bit set")
         previous = high
         parts.append((np.uint64(high) << np.uint64(32)) | _bitmap32(reader).astype(np.uint64))
+    return parts
+
+
+def decode_bitmap(data: bytes) -> Rows:
+    """The row indexes of a serialized RoaringBitmapArray, ascending.
+
+    The portable format (little-endian magic ``1681511377``, what Spark writes) and the "native"
+    one (big-endian magic ``1681511376`` and sizes; the protocol's inline example uses it).
+    """
+    reader = _Reader(data)
+    head = reader.take(4)
+    if struct.unpack("<I", head)[0] == PORTABLE_MAGIC:
+        parts = _portable(reader)
+    elif struct.unpack(">I", head)[0] == NATIVE_MAGIC:
+        parts = _native(reader)
+    else:
+        raise DeletionVectorError(f"deletion vector magic {head.hex()} is neither Roaring format's")
     if reader.pos != len(data):
         raise DeletionVectorError(f"{len(data) - reader.pos} bytes follow the deletion vector's bitmap")
     return np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)

@@ -89,7 +89,9 @@ def deletion_vectors(filesystem: pa_fs.FileSystem, version: int) -> dict[str, De
     commits = {int(m.group(1)) for m in map(_COMMIT.fullmatch, names) if m}
     missing = [v for v in range(start, version + 1) if v not in commits]
     if missing:
-        raise DeletionVectorError(f"the Delta log lacks commit(s) {missing[:5]} needed to replay version {version}")
+        raise DeletionVectorError(
+            f"the Delta log lacks commit(s) {missing[:5]} needed to replay version {version}"
+        )
     for v in range(start, version + 1):
         with filesystem.open_input_stream(f"{LOG}/{v:020d}.json") as stream:
             text = stream.read().decode("utf-8")

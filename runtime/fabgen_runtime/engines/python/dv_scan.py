@@ -65,7 +65,8 @@ def open_dataset(
     filesystem = pa_fs.PyFileSystem(DeltaStorageHandler(table.table_uri, storage_options))
     schema = pa.schema(table.schema().to_arrow())
     file_format = ds.ParquetFileFormat(
-        read_options=read_options, default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=True)
+        read_options=read_options,
+        default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=True),
     )
     fragments = [
         file_format.make_fragment(path, filesystem=filesystem, partition_expression=expression)
@@ -112,10 +113,14 @@ def stream(
     schema = source.dataset.schema
     for fragment in source.dataset.get_fragments(filter=condition):
         descriptor = source.vectors[fragment.path]
-        deleted = None if descriptor is None else deleted_rows(descriptor, source.filesystem, source.table_uri)
+        deleted = (
+            None if descriptor is None else deleted_rows(descriptor, source.filesystem, source.table_uri)
+        )
         starts = _row_group_starts(fragment)
         if deleted is not None and len(deleted) and int(deleted[-1]) >= starts[-1]:
-            raise DeletionVectorError(f"the deletion vector of {fragment.path} deletes row {deleted[-1]} of {starts[-1]}")
+            raise DeletionVectorError(
+                f"the deletion vector of {fragment.path} deletes row {deleted[-1]} of {starts[-1]}"
+            )
         for part in fragment.split_by_row_group(filter=condition, schema=schema):
             (group,) = part.row_groups
             position = starts[group.id]
