@@ -35,7 +35,7 @@ from fabgen_runtime.engines.python.deletion_vectors import (
 from fabgen_runtime.errors import SourceReadError
 from fabgen_runtime.plan import RunContext, build_plan
 from python_engine_support import csv_rows, export, new_table, source_table
-from writer_support import CONTEXT_NOW, export_row, unique_lakehouse
+from writer_support import CONTEXT_NOW, export_row, make_plan, unique_lakehouse
 
 TABLE = "file:///data/tbl/"
 
@@ -278,8 +278,17 @@ def test_python_read_refuses_a_dv_that_fails_its_checks(local_platform) -> None:
     data = bytearray(dv_path.read_bytes())
     data[-1] ^= 0xFF  # the CRC
     dv_path.write_bytes(bytes(data))
+    plan = make_plan(unique_lakehouse(), source_table=name, file_format="csv")
     with pytest.raises(
         SourceReadError, match=rf"cannot read lakehouse table dbo.{name}: .*CRC-32 mismatch"
     ) as caught:
-        export(local_platform, name, file_format="csv")
-    assert caught.value.export is not None
+        python_read.read(plan, local_platform)  # refused when the read opens, before any writing
+    assert caught.value.export == plan.config.key
+
+    # a DV that passes its own checks but deletes a row past the file's end: refused while streaming
+    bitmap = treemap([1, 50])
+    dv_path.write_bytes(dv_file([bitmap])[0])
+    assert len(bitmap) == dv["sizeInBytes"]  # same size, same cardinality: the log entry still fits
+    stream = python_read.read(plan, local_platform)
+    with pytest.raises(SourceReadError, match="deletes row 50 of 50"):
+        stream.reader.read_all()

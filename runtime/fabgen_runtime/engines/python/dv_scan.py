@@ -81,6 +81,21 @@ def open_dataset(
     return DvDataset(dataset, filesystem, table.table_uri, vectors)
 
 
+def verify(source: DvDataset, condition: ds.Expression | None) -> int:
+    """Decode (and so check) the DV of every file the read will scan; the number of DVs checked.
+
+    Run before the rows are streamed, so a DV that fails its checks stops the export before any
+    file is written. Each decoded DV is dropped at once (memory: one DV at a time).
+    """
+    checked = 0
+    for fragment in source.dataset.get_fragments(filter=condition):
+        descriptor = source.vectors[fragment.path]
+        if descriptor is not None:
+            deleted_rows(descriptor, source.filesystem, source.table_uri)
+            checked += 1
+    return checked
+
+
 def _kept(deleted: Rows, start: int, count: int) -> pa.Array:
     """The keep mask of rows ``start .. start + count - 1`` of a file."""
     low, high = np.searchsorted(deleted, [start, start + count])

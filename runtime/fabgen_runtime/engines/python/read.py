@@ -116,6 +116,10 @@ def read(
     if dv_source is None:
         batches = _stream(dataset, schema, condition, batch_rows)
     else:
+        try:  # every DV the read needs is checked before the writer starts
+            dv_scan.verify(dv_source, condition)
+        except (DeletionVectorError, OSError) as exc:
+            raise SourceReadError(f"cannot read lakehouse table {label}: {exc}", export) from exc
         needed = columns + [c for c in filter_columns(plan, dataset.schema) if c not in columns]
         batches = _dv_stream(dv_source, columns, needed, condition, batch_rows, label, export)
     reader = pa.RecordBatchReader.from_batches(schema, batches)
