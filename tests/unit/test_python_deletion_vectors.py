@@ -207,6 +207,19 @@ def test_log_replay_reconciles_add_and_remove_by_dv_and_reads_checkpoints(tmp_pa
     with pytest.raises(DeletionVectorError, match=r"lacks commit\(s\) \[0, 1\]"):
         delta_log.deletion_vectors(_local(tmp_path), 1)
 
+    # a multi-part checkpoint at version 2 replaces the single one; an incomplete one (1 of 2 parts)
+    # at version 3 is passed over
+    (log / f"{2:020d}.checkpoint.parquet").unlink()
+    for part, rows in ((1, adds[:2]), (2, adds[2:])):
+        pq.write_table(
+            pa.table({"add": pa.array(rows, add_type)}),
+            log / f"{2:020d}.checkpoint.{part:010d}.0000000002.parquet",
+        )
+    pq.write_table(
+        pa.table({"add": pa.array([], add_type)}), log / f"{3:020d}.checkpoint.0000000001.0000000002.parquet"
+    )
+    assert delta_log.deletion_vectors(_local(tmp_path), 3) == found
+
 
 @pytest.mark.parametrize("inline", [False, True], ids=["dv-file", "inline"])
 def test_python_read_drops_deleted_rows_before_the_filter(local_platform, inline) -> None:
