@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 import numpy as np
 import pyarrow as pa
@@ -49,6 +50,14 @@ def uses_deletion_vectors(table: DeltaTable) -> bool:
     return READER_FEATURE in (table.protocol().reader_features or [])
 
 
+def _file_sizes(table: DeltaTable) -> dict[str, int]:
+    """Each live file's size by its decoded relative path, as ``to_pyarrow_dataset`` hands its
+    filesystem (no size request per file opened)."""
+    actions = pa.table(table.get_add_actions(flatten=True)).select(["path", "size_bytes"])
+    paths, sizes = actions.column(0).to_pylist(), actions.column(1).to_pylist()
+    return {unquote(path): int(size) for path, size in zip(paths, sizes, strict=True)}
+
+
 def open_dataset(
     table: DeltaTable, storage_options: dict[str, str] | None, read_options: ds.ParquetReadOptions
 ) -> DvDataset:
@@ -62,7 +71,7 @@ def open_dataset(
     partitions = getattr(getattr(table, "_table", None), "dataset_partitions", None)
     if partitions is None:
         raise DeletionVectorError("this deltalake version has no RawDeltaTable.dataset_partitions")
-    filesystem = pa_fs.PyFileSystem(DeltaStorageHandler(table.table_uri, storage_options))
+    filesystem = pa_fs.PyFileSystem(DeltaStorageHandler(table.table_uri, storage_options, _file_sizes(table)))
     schema = pa.schema(table.schema().to_arrow())
     file_format = ds.ParquetFileFormat(
         read_options=read_options,
