@@ -218,6 +218,30 @@ def test_parquet_is_equal_by_value(spark, local_platform, table, codec) -> None:
     assert written == pq.ParquetFile(spark_file.uri).metadata.row_group(0).column(0).compression
 
 
+def test_parquet_row_groups_encoded_in_parallel_read_back_in_spark(spark, local_platform, table) -> None:
+    """A small parquet.block.size makes the Python engine encode many row groups on its threads and
+    join them under one footer (engines/python/parquet_footer.py); Spark's own reader (parquet-mr,
+    vectorised) reads every row of the joined file as the source holds it."""
+    plan = make_plan(
+        unique_lakehouse(),
+        source_table=table,
+        file_format="parquet",
+        compression="zstd",
+        file_format_options={"parquet.block.size": "1024"},
+    )
+    stream = python_read.read(plan, local_platform, batch_rows=8)
+    (staged,) = python_write.write(stream.reader, plan, local_platform).files
+    assert pq.ParquetFile(staged.uri).metadata.num_row_groups > 3
+    source = spark.read.format("delta").load(
+        platform.table_uri(local_platform, "ws", "lh_gold", "dbo", table)
+    )
+    exported = spark.read.parquet(staged.uri)
+    columns = source.columns
+    assert exported.count() == source.count()
+    assert exported.select(*columns).exceptAll(source.select(*columns)).count() == 0
+    assert source.select(*columns).exceptAll(exported.select(*columns)).count() == 0
+
+
 def test_incremental_watermark_and_null_count_agree(spark, local_platform, table) -> None:
     config = dict(
         file_format="csv",

@@ -242,3 +242,34 @@ def test_json_strings_escape_like_jackson_on_both_paths() -> None:
         got = values._json_string(pa.array(strings, values.TEXT)).to_pylist()
         assert got == [None if s is None else expected[s] for s in strings]
         assert [json.loads(g) for g in got if g is not None] == [s for s in strings if s is not None]
+
+
+def test_parquet_row_groups_are_capped_in_rows_encoded_in_order_and_hashed_as_written(
+    local_platform, orders, monkeypatch
+) -> None:
+    from fabgen_runtime.engines.python import parquet
+
+    name, table = orders
+    monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 250)
+    plan = make_plan(unique_lakehouse(), source_table=name, file_format="parquet")
+    stream = python_read.read(plan, local_platform, batch_rows=100)
+    staged = python_write.write(stream.reader, plan, local_platform)
+    written = pq.ParquetFile(staged.files[0].uri)
+    assert written.read().equals(table)  # row groups encoded on the writer thread land in order
+    sizes = [written.metadata.row_group(i).num_rows for i in range(written.metadata.num_row_groups)]
+    assert sizes[:-1] == [300] * (len(sizes) - 1) and 0 < sizes[-1] <= 300  # full at >= 250 rows
+    data = Path(staged.files[0].uri).read_bytes()
+    assert (staged.files[0].size, staged.files[0].sha256) == (len(data), hashlib.sha256(data).hexdigest())
+
+
+def test_a_parquet_row_group_that_fails_on_the_writer_thread_fails_the_file(tmp_path) -> None:
+    from fabgen_runtime.engines.python import parquet
+
+    schema = pa.schema([("id", pa.int64())])
+    target = parquet.ParquetFile(
+        str(tmp_path / "x.parquet"), schema, "snappy", None, parquet.ParquetOptions(block_size=1), {}
+    )
+    target.write(pa.record_batch([pa.array(["not a number"])], names=["id"]))  # encoded on the thread
+    with pytest.raises((ValueError, pa.ArrowException)):
+        target.write(pa.record_batch([pa.array([1])], names=["id"]))  # waits for the failed row group
+    target.close(complete=False)

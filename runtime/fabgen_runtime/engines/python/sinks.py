@@ -61,7 +61,7 @@ class Hashed:
         self.sha = hashlib.sha256()
         self.size = 0
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         self.sha.update(data)
         self.size += len(data)
         return self.raw.write(data)
@@ -249,7 +249,7 @@ def write_tar(dest: Stream, members: Sequence[tuple[str, str]], modified: dateti
 
 def digest(path: str) -> tuple[int, str]:
     """``(size, sha256 hex)`` of a finished file, read back (for the files not written through
-    :class:`Hashed`: parquet, zip)."""
+    :class:`Hashed`: zip)."""
     sha = hashlib.sha256()
     with open(path, "rb") as source:
         while chunk := source.read(COPY_CHUNK):

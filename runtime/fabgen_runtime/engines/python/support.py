@@ -100,7 +100,7 @@ def _format_issues(config: ExportConfig) -> list[ConfigIssue]:
     try:
         options = fmt.options(dict(config.file_format_options), export)
         if fmt.name == "parquet":
-            from .write import parquet_options
+            from .parquet import parquet_options
 
             parquet_options(options)
         else:

@@ -28,7 +28,6 @@ from typing import IO, TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from ... import compression, formats, split
 from ... import platform as platform_mod
@@ -40,41 +39,13 @@ from ...protocol.store import FileStore, LocalFileStore
 from ...publish import staging_uri
 from ...writer import StagedFile, StagedOutput
 from . import compressors, sinks, values
+from . import parquet as parquet_files
 from .onelake import Uploads
 
 if TYPE_CHECKING:
     from ...plan import ExportPlan
 
 log = logging.getLogger(__name__)
-PARQUET_CODECS = {
-    "none": "NONE",
-    "snappy": "SNAPPY",
-    "gzip": "GZIP",
-    "zstd": "ZSTD",
-    "brotli": "BROTLI",
-    "lz4": "LZ4",
-}
-
-
-@dataclass(frozen=True)
-class ParquetOptions:
-    """The parquet writer options fabgen accepts (``writer_options``), with parquet-mr's defaults."""
-
-    block_size: int = 128 * 1024 * 1024  # bytes of buffered rows per row group
-    page_size: int = 1024 * 1024
-    dictionary: bool = True
-
-
-def parquet_options(options: dict[str, str]) -> ParquetOptions:
-    """``parquet.block.size``, ``parquet.page.size`` and ``parquet.enable.dictionary`` (checked by
-    :mod:`fabgen_runtime.writer_options` already)."""
-    lowered = {k.lower(): v for k, v in options.items()}
-    defaults = ParquetOptions()
-    return ParquetOptions(
-        block_size=int(lowered.get("parquet.block.size", defaults.block_size)),
-        page_size=int(lowered.get("parquet.page.size", defaults.page_size)),
-        dictionary=str(lowered.get("parquet.enable.dictionary", "true")).strip().lower() == "true",
-    )
 
 
 @dataclass
@@ -137,7 +108,7 @@ class _Job:
     text: values.TextOptions | None
     metrics: _Metrics
     schema: pa.Schema
-    parquet: ParquetOptions
+    parquet: parquet_files.ParquetOptions
     made: list[tuple[str, str, int]] = field(default_factory=list)  # (name, path, rows)
     digests: sinks.Digests = field(default_factory=dict)  # size and SHA-256 taken while writing
 
@@ -170,7 +141,7 @@ def write(
     options = fmt.options(out.writer_options, export)
     text = values.text_options(fmt.name, options, export) if fmt.name != "parquet" else None
     staging = staging_uri(plan, platform)
-    parquet = parquet_options(options)
+    parquet = parquet_files.parquet_options(options)
     store = store or LocalFileStore()
     if any(s.name != MARKER for s in store.list(staging)):
         raise WriteError(f"staging directory {staging} is not empty", export)
@@ -226,7 +197,7 @@ def _scratch(staging: str) -> Iterator[str]:
 def _staged_file(job: _Job, store: FileStore, staging: str, made: tuple[str, str, int]) -> StagedFile:
     """One written file as the protocol publishes it (uploaded into ``staging`` when encoded elsewhere)."""
     name, path, rows = made
-    size, sha = job.digests.get(path) or sinks.digest(path)  # read back: parquet and zip only
+    size, sha = job.digests.get(path) or sinks.digest(path)  # read back: zip only
     target = join(staging, "out", name)
     if target != path:
         if not isinstance(store, Uploads):
@@ -301,20 +272,11 @@ class _Part:
         self.pack = pack
         self.prefix = b""  # the csv header, sent with the first chunk
         self.ordered: sinks.Ordered | None = None
-        self.parquet: pq.ParquetWriter | None = None
-        self.buffered: list[pa.RecordBatch] = []
+        self.parquet: parquet_files.ParquetFile | None = None
         if job.fmt.name == "parquet":
-            codec = job.codec.name
-            level = job.level if codec in ("gzip", "zstd", "brotli") else None
             os.makedirs(os.path.dirname(path or "."), exist_ok=True)
-            self.sink = open(path or "", "xb")  # noqa: SIM115 - closed in close()
-            self.parquet = pq.ParquetWriter(
-                self.sink,
-                schema,
-                compression=PARQUET_CODECS[codec],
-                compression_level=level,
-                use_dictionary=job.parquet.dictionary,
-                data_page_size=job.parquet.page_size,
+            self.parquet = parquet_files.ParquetFile(
+                path or "", schema, job.codec.name, job.level, job.parquet, job.digests
             )
         else:
             if job.text is not None and job.text.header and self.sink is not None:
@@ -336,28 +298,18 @@ class _Part:
 
     def write(self, batch: pa.RecordBatch) -> None:
         self.rows += batch.num_rows
-        if self.parquet is not None:  # one row group per parquet.block.size of buffered rows
-            self.buffered.append(batch)
-            if sum(b.nbytes for b in self.buffered) >= self.job.parquet.block_size:
-                self._flush()
+        if self.parquet is not None:
+            self.parquet.write(batch)
             return
         assert self.ordered is not None
         self.ordered.submit(self._chunk, batch, self.prefix)
         self.prefix = b""
 
-    def _flush(self) -> None:
-        if self.parquet is not None and self.buffered:
-            table = pa.Table.from_batches(self.buffered)
-            self.parquet.write_table(table, row_group_size=table.num_rows)
-        self.buffered = []
-
     def close(self, complete: bool = True) -> None:
         """Finish the file (``complete=False``: a failure; drop what is in flight)."""
         try:
             if self.parquet is not None:
-                if complete:
-                    self._flush()
-                self.parquet.close()
+                self.parquet.close(complete)
             if self.ordered is not None:
                 if complete and (self.prefix or (self.pack is not None and self.rows == 0)):
                     self.ordered.submit(self._chunk, None, self.prefix)  # header only / empty member

@@ -1,0 +1,201 @@
+"""Parquet files of the Python engine: parquet-mr's options, row groups encoded in parallel.
+
+pyarrow's parquet writer encodes and compresses on the calling thread, one row group after the
+other. :class:`ParquetFile` buffers record batches until a row group is full, then encodes it as
+a complete parquet file in memory on a thread pool (``write_table`` releases the GIL) while the
+next row group is read, and appends each one's pages to the output in order; the footer joining
+their row groups is written last (:mod:`.parquet_footer`). The result is byte for byte the file
+one ``pyarrow.parquet.ParquetWriter`` writes from the same row groups. At most
+:func:`threads` row groups are being encoded and one buffered. A row group is full at
+``parquet.block.size`` bytes of buffered Arrow data (parquet-mr's option, 128 MiB by default) or
+at :data:`ROW_GROUP_ROWS` rows, Arrow's own default row-group length, whichever comes first. The
+file's size and SHA-256 are taken as its bytes are written (:class:`.sinks.Hashed`), so the
+manifest needs no second read of the file.
+
+Dictionary encoding (``parquet.enable.dictionary``, on by default) is chosen per column the way
+parquet-mr falls back from it: parquet-mr keeps a column's dictionary only while the dictionary
+plus the indexes are smaller than the plain values of its first page
+(``DictionaryValuesWriter.isCompressionSatisfying``); Arrow's writer has no such check and keeps
+building a dictionary until it reaches 1 MiB, which for columns of mostly distinct values (ids,
+timestamps, free text) costs time and makes the file larger. :func:`dictionary_columns` applies
+parquet-mr's test to the first page's worth of the file's first batch.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from . import parquet_footer, sinks
+
+#: fabgen's codec names as pyarrow's parquet writer names them
+CODECS = {
+    "none": "NONE",
+    "snappy": "SNAPPY",
+    "gzip": "GZIP",
+    "zstd": "ZSTD",
+    "brotli": "BROTLI",
+    "lz4": "LZ4",
+}
+#: rows per row group at most (Arrow C++'s ``DEFAULT_MAX_ROW_GROUP_LENGTH``; 16 batches of the reader's 64 Ki)
+ROW_GROUP_ROWS = 1024 * 1024
+LEVELLED = ("gzip", "zstd", "brotli")  # codecs whose level the writer passes on
+MAX_THREADS = 8  # row groups encoded at once at most (each holds up to parquet.block.size of rows)
+
+
+def threads() -> int:
+    """Row groups encoded at once: the machine's cores, at most :data:`MAX_THREADS`."""
+    return min(MAX_THREADS, sinks.workers())
+
+
+@dataclass(frozen=True)
+class ParquetOptions:
+    """The parquet writer options fabgen accepts (``writer_options``), with parquet-mr's defaults."""
+
+    block_size: int = 128 * 1024 * 1024  # bytes of buffered rows per row group
+    page_size: int = 1024 * 1024
+    dictionary: bool = True
+
+
+def parquet_options(options: dict[str, str]) -> ParquetOptions:
+    """``parquet.block.size``, ``parquet.page.size`` and ``parquet.enable.dictionary`` (checked by
+    :mod:`fabgen_runtime.writer_options` already)."""
+    lowered = {k.lower(): v for k, v in options.items()}
+    defaults = ParquetOptions()
+    return ParquetOptions(
+        block_size=int(lowered.get("parquet.block.size", defaults.block_size)),
+        page_size=int(lowered.get("parquet.page.size", defaults.page_size)),
+        dictionary=str(lowered.get("parquet.enable.dictionary", "true")).strip().lower() == "true",
+    )
+
+
+def _plain_bytes(column: pa.Array, values: int) -> float:
+    """Bytes of the column's non-null values in parquet's PLAIN encoding (approximately)."""
+    kind = column.type
+    if pa.types.is_decimal(kind):  # FIXED_LEN_BYTE_ARRAY of the precision's minimal width
+        return float(values * math.ceil((int(kind.precision) * math.log2(10) + 1) / 8))
+    if pa.types.is_string(kind) or pa.types.is_binary(kind) or pa.types.is_large_string(kind):
+        data = pc.sum(pc.binary_length(column)).as_py() or 0
+        return float(data + 4 * values)  # 4-byte length before each value
+    return float(values * int(kind.bit_width) / 8)
+
+
+def dictionary_columns(batch: pa.RecordBatch, page_size: int) -> list[str] | bool:
+    """The columns that get dictionary encoding: those whose dictionary plus indexes would be
+    smaller than their plain values over the first ``page_size`` bytes of ``batch`` (parquet-mr's
+    fallback test; see the module docstring). ``True`` (every column) when the schema has nested
+    columns, whose leaves this test does not name."""
+    if any(pa.types.is_nested(f.type) for f in batch.schema):
+        return True
+    chosen = []
+    for name, whole in zip(batch.schema.names, batch.columns, strict=True):
+        values = len(whole) - whole.null_count
+        if values == 0 or pa.types.is_boolean(whole.type):
+            chosen.append(name)
+            continue
+        per_value = _plain_bytes(whole, values) / values
+        column = whole.slice(0, max(1, int(page_size / per_value)))  # the first page
+        values = len(column) - column.null_count
+        if values == 0:
+            chosen.append(name)
+            continue
+        distinct = len(pc.unique(column)) - (1 if column.null_count else 0)
+        indexes = values * max(1, math.ceil(math.log2(max(distinct, 2)))) / 8
+        if indexes + per_value * distinct < per_value * values:
+            chosen.append(name)
+    return chosen
+
+
+class ParquetFile:
+    """One new parquet file at ``path``, its row groups encoded in parallel (see the module docstring).
+
+    A failure of an encoding thread is raised by a later :meth:`write` or by :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        schema: pa.Schema,
+        codec: str,
+        level: int | None,
+        options: ParquetOptions,
+        digests: sinks.Digests,
+    ):
+        self.options = options
+        self.schema = schema
+        self.settings: dict[str, Any] = {
+            "compression": CODECS[codec],
+            "compression_level": level if codec in LEVELLED else None,
+            "data_page_size": options.page_size,
+        }
+        self.dictionary: list[str] | bool | None = None  # chosen from the first row group
+        self.sink = sinks.Hashed(path, digests)
+        self.sink.write(parquet_footer.MAGIC)
+        self.threads = threads()
+        self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="fabgen-parquet")
+        self.encoding: collections.deque[Future[parquet_footer.Encoded]] = collections.deque()
+        self.parts: list[tuple[parquet_footer.Encoded, int]] = []  # footers and where their pages went
+        self.buffered: list[pa.RecordBatch] = []
+        self.buffered_bytes = 0
+        self.buffered_rows = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Buffer ``batch``; a full row group goes to the encoding threads."""
+        self.buffered.append(batch)
+        self.buffered_bytes += batch.nbytes
+        self.buffered_rows += batch.num_rows
+        if self.buffered_bytes >= self.options.block_size or self.buffered_rows >= ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.buffered:
+            return
+        if self.dictionary is None:
+            self.dictionary = self.options.dictionary and dictionary_columns(
+                self.buffered[0], self.options.page_size
+            )
+        table = pa.Table.from_batches(self.buffered)
+        self.buffered, self.buffered_bytes, self.buffered_rows = [], 0, 0
+        self.encoding.append(self.pool.submit(self._encode, table))
+        while len(self.encoding) >= self.threads:  # bounded: append the oldest once it is done
+            self._append(self.encoding.popleft().result())
+
+    def _encode(self, table: pa.Table | None) -> parquet_footer.Encoded:
+        """``table`` as one parquet file in memory (no row group for None), cut apart."""
+        out = pa.BufferOutputStream()
+        dictionary = self.options.dictionary if self.dictionary is None else self.dictionary
+        with pq.ParquetWriter(out, self.schema, use_dictionary=dictionary, **self.settings) as writer:
+            if table is not None:
+                writer.write_table(table, row_group_size=table.num_rows)
+        return parquet_footer.split(out.getvalue())
+
+    def _append(self, encoded: parquet_footer.Encoded) -> None:
+        self.parts.append((encoded, self.sink.tell()))
+        self.sink.write(encoded.pages)
+        encoded.pages = memoryview(b"")  # written: keep the footer only
+
+    def close(self, complete: bool = True) -> None:
+        """Write the last row group and the footer (``complete=False``: a failure; nothing more is
+        written and the file is left for the caller to discard) and close the file."""
+        try:
+            if complete:
+                self._flush()
+                while self.encoding:
+                    self._append(self.encoding.popleft().result())
+                if not self.parts:  # no rows: the schema alone
+                    self._append(self._encode(None))
+                self.sink.write(parquet_footer.joined_footer(self.parts))
+        finally:
+            for future in self.encoding:
+                future.cancel()
+            self.encoding.clear()
+            self.buffered = []
+            self.pool.shutdown(wait=True)
+            self.sink.close()
