@@ -7,7 +7,8 @@
 # polars 1.34.0, pandas 2.3.3, numpy 1.26.4, pyodbc 5.3.0, brotlicffi 1.2.0.0, and deliberately
 # NOT zstandard nor brotli (the kernel has neither; the script fails if either is importable).
 # fabgen-runtime is installed editable, the generator is not. Then runs the Python engine's tests
-# that need no JVM: its unit tests (reads, writes, every codec, state tables, OneLake adapter), whole
+# that need no JVM: its unit tests (reads, tables with deletion vectors, writes, every codec, state
+# tables, OneLake adapter), whole
 # group runs in child processes that cannot import pyspark, the Fabric branch against the Fabric
 # stand-in and Azurite (installed by scripts/setup.sh into .fabgen/azurite), and pyodbc's control
 # queries against the local PostgreSQL warehouse (FABGEN_PG_PORT as for every script). Safe to run again: each
@@ -59,6 +60,8 @@ started=$(date +%s)
 # before the publish, inside it, around the watermark); --full runs all 10 on both.
 TESTS=(
     tests/unit/test_python_engine_read.py
+    tests/unit/test_python_deletion_vectors.py
+    tests/unit/test_python_engine_features.py
     tests/unit/test_python_engine_write.py
     tests/unit/test_python_parquet.py
     tests/unit/test_python_compressors.py

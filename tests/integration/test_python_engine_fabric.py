@@ -121,6 +121,38 @@ def test_a_rejected_token_fails_the_run_and_moves_nothing(tmp_path, local_platfo
     check_clean(p, "after the refused run")
 
 
+def test_a_table_with_deletion_vectors_is_read_over_onelake_with_the_token(
+    tmp_path, local_platform, emulator
+) -> None:
+    """A source with deletion vectors (a DV file and the log that names it) in Azurite: the DV file
+    and the log are read through delta-rs's filesystem with the bearer token, and only live rows
+    are exported."""
+    import urllib.parse
+
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+    from dv_support import delete_rows
+
+    p = project(tmp_path, local_platform, emulator, [gz_export, parquet_export])
+    local = tmp_path / "items"
+    ids = list(range(1, 101))
+    write_deltalake(
+        str(local), pa.table({"id": pa.array(ids, pa.int64()), "name": [f"item {i}" for i in ids]})
+    )
+    (data_file,) = [Path(f).name for f in DeltaTable(str(local)).file_uris()]
+    delete_rows(local, {data_file: [0, 1, 2, 49, 99]})  # positions of ids 1, 2, 3, 50, 100
+    prefix = urllib.parse.urlparse(p.source_path).path.strip("/")
+    assert emulator.upload_tree(local, p.workspace, prefix) >= 4
+    first = p.run_in_process()
+    assert first["success"], summary(first)
+    live = [i for i in ids if i not in (1, 2, 3, 50, 100)]
+    gz_file = p.target("gz") / f"gz_{DAY}.csv.gz"
+    lines = gzip.decompress(gz_file.read_bytes()).decode().splitlines()
+    assert [int(x.split(",")[0]) for x in lines[1:]] == live
+    assert pq.read_table(p.target("pq") / f"pq_{DAY}.parquet").column("id").to_pylist() == live
+    assert p.stored_watermark("gz") == "99"
+
+
 @pytest.fixture(scope="module")
 def killed(tmp_path_factory, local_platform, emulator) -> dict[str, Killed]:
     return kill_at_each_point(

@@ -1,4 +1,5 @@
-"""Which Delta protocols the Python engine refuses (:mod:`fabgen_runtime.engines.python.features`).
+"""Which Delta protocols the Python engine refuses (:mod:`fabgen_runtime.engines.python.features`);
+deletion vectors are read, not refused.
 
 The protocols are the ones local Spark (delta-spark 4.2) wrote in
 ``tests/integration/test_python_engine_reader_features.py``, where the refusal is checked against
@@ -19,12 +20,12 @@ CM = "delta.columnMapping.mode"
         pytest.param(1, None, {}, [], id="plain"),
         pytest.param(3, ["timestampNtz"], {}, [], id="timestamp-ntz"),
         pytest.param(3, [], {}, [], id="v3-no-features"),
-        pytest.param(3, ["deletionVectors"], {}, ["deletionVectors"], id="deletion-vectors"),
+        pytest.param(3, ["deletionVectors"], {}, [], id="deletion-vectors-read"),
         pytest.param(
             3,
             ["deletionVectors", "timestampNtz"],
             {"delta.enableDeletionVectors": "false"},
-            ["deletionVectors"],
+            [],
             id="dv-feature-disabled-property",
         ),
         pytest.param(2, None, {CM: "name"}, ["columnMapping"], id="column-mapping-v2-name"),
@@ -35,7 +36,7 @@ CM = "delta.columnMapping.mode"
             3,
             ["deletionVectors", "columnMapping"],
             {CM: "name"},
-            ["columnMapping", "deletionVectors"],
+            ["columnMapping"],
             id="both",
         ),
         pytest.param(3, ["v2Checkpoint"], {}, ["v2Checkpoint"], id="unknown-feature"),
@@ -48,10 +49,9 @@ def test_unreadable(version, features, configuration, expected) -> None:
 
 
 def test_message_names_table_features_and_the_way_out() -> None:
-    text = message("dbo.orders", ["columnMapping", "deletionVectors", "v2Checkpoint"])
+    text = message("dbo.orders", ["columnMapping", "v2Checkpoint"])
     assert text.startswith("cannot read lakehouse table dbo.orders with the python engine")
     assert "columnMapping: columns are stored under physical names" in text
-    assert "deletionVectors: deleted rows are masked by deletion vectors" in text
     assert "v2Checkpoint" in text and text.endswith(
         "run this export on the spark engine (groups.<group>.engine: spark)"
     )

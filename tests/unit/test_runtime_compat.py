@@ -97,7 +97,7 @@ def test_imports_only_what_fabric_provides() -> None:
 # The Python engine runs in Fabric Python notebooks, which preinstall these (docs/runtimes.md);
 # only its own package imports them, and nothing outside the package imports it.
 PYTHON_ENGINE = RUNTIME / "fabgen_runtime" / "engines" / "python"
-PYTHON_ENGINE_IMPORTS = {"deltalake", "pyarrow"}
+PYTHON_ENGINE_IMPORTS = {"deltalake", "numpy", "pyarrow"}
 
 
 def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:

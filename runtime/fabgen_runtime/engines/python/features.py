@@ -1,19 +1,20 @@
 """Which Delta tables the Python engine can read correctly: reader features checked before any read.
 
-The engine reads a lakehouse table through delta-rs's ``to_pyarrow_dataset``: pyarrow reads the
-data files as they are. That is right only when the files alone hold the table's rows under the
-table's column names, which two reader features break:
+The engine reads a lakehouse table's data files with pyarrow. That is right only when the files
+hold the table's rows under the table's column names, or when the engine undoes what a reader
+feature changes:
 
 * ``deletionVectors``: a DELETE, UPDATE or MERGE marks rows of a file as removed in a deletion
-  vector instead of rewriting the file; reading the file alone would export the deleted rows.
-  Fabric Spark Runtime 2.0 enables deletion vectors on new tables by default.
+  vector instead of rewriting the file. Fabric Spark Runtime 2.0 enables deletion vectors on new
+  tables by default. **Read**: :mod:`.dv_scan` drops each file's deleted rows (delta-rs's own
+  pyarrow dataset refuses such tables in every version).
 * column mapping (``delta.columnMapping.mode`` ``name`` or ``id``; reader version 2, or the
   ``columnMapping`` reader feature at version 3): the files store columns under physical names
   (``col-<uuid>``). deltalake 1.6.6 builds the dataset anyway for a reader-version-2 table and
-  every column reads as NULL (checked: 1000 rows, all NULL); 1.2.1 refuses it.
+  every column reads as NULL (checked: 1000 rows, all NULL); 1.2.1 refuses it. **Refused.**
 
-:func:`check` refuses such a table (and any other reader feature not known to be safe, or a
-reader version above 3) with a :class:`SourceReadError` naming the export, the table and the
+:func:`check` refuses a column-mapped table (and any other reader feature not known to be safe, or
+a reader version above 3) with a :class:`SourceReadError` naming the export, the table and the
 features, before the dataset is built and so before any file is written. The Spark engine reads
 these tables.
 """
@@ -28,13 +29,13 @@ from ...errors import SourceReadError
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
-# Reader features a pyarrow dataset over the data files reads correctly (timestamp_ntz columns).
-SAFE_READER_FEATURES = frozenset({"timestampNtz"})
+# Reader features the engine reads correctly: timestamp_ntz columns (pyarrow reads them as they are),
+# deletion vectors (applied by .dv_scan).
+SAFE_READER_FEATURES = frozenset({"timestampNtz", "deletionVectors"})
 MAX_READER_VERSION = 3
 COLUMN_MAPPING_MODE = "delta.columnMapping.mode"
 
 _WHY = {
-    "deletionVectors": "deleted rows are masked by deletion vectors, which the pyarrow reader does not apply",
     "columnMapping": "columns are stored under physical names (column mapping), which the pyarrow reader "
     "does not map",
 }

@@ -8,9 +8,11 @@ data file's min/max statistics to pyarrow as the fragment's guarantee, so files 
 cannot match are skipped without being opened. The rows arrive as a ``pyarrow.RecordBatchReader``:
 batch by batch, never the whole table in memory.
 
-Query mode (``source_query``) is not supported by this engine yet: :class:`ConfigError`. A table
-whose reader features the pyarrow read would get wrong (deletion vectors, column mapping) is
-refused before any file is written: :mod:`.features`.
+A table with deletion vectors (delta-rs's pyarrow dataset refuses those) is read through
+:mod:`.dv_scan`: the same fragments, file and row-group pruning, with each file's deleted rows
+dropped by position before the filter. Query mode (``source_query``) is not supported by this
+engine yet: :class:`ConfigError`. A table whose reader features the pyarrow read would get wrong
+(column mapping, unknown features) is refused before any file is written: :mod:`.features`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import pyarrow.dataset as ds
 from ... import platform as platform_mod
 from ...errors import ConfigError, ConfigIssue, SourceReadError
 from ...sql import ISO_DATE, ISO_TIMESTAMP, NUMBER, parse_timestamp
-from . import features
+from . import dv_scan, features
+from .deletion_vectors import DeletionVectorError
 from .onelake import StorageOptions, resolve
 
 if TYPE_CHECKING:
@@ -82,20 +85,25 @@ def read(
         platform, config.source_workspace, config.source_datastore, source.schema, source.table
     )
     label = f"{source.schema}.{source.table}"
+    # Spark writes timestamps as INT96 by default: read them as microseconds (nanoseconds would
+    # overflow before 1677 and after 2262).
+    read_options = ds.ParquetReadOptions(coerce_int96_timestamp_unit="us")
+    dv_source: dv_scan.DvDataset | None = None
     try:
-        table = DeltaTable(path, storage_options=resolve(storage_options))
+        options = resolve(storage_options)
+        table = DeltaTable(path, storage_options=options)
         version = table.version()
-        features.check(table, label, export)  # deletion vectors, column mapping: refused, not misread
-        # Spark writes timestamps as INT96 by default: read them as microseconds (nanoseconds would
-        # overflow before 1677 and after 2262).
-        dataset = table.to_pyarrow_dataset(
-            parquet_read_options=ds.ParquetReadOptions(coerce_int96_timestamp_unit="us")
-        )
+        features.check(table, label, export)  # column mapping, unknown features: refused, not misread
+        if dv_scan.uses_deletion_vectors(table):
+            dv_source = dv_scan.open_dataset(table, options, read_options)
+            dataset: ds.Dataset = dv_source.dataset
+        else:
+            dataset = table.to_pyarrow_dataset(parquet_read_options=read_options)
     except TableNotFoundError as exc:
         raise SourceReadError(
             f"cannot read lakehouse table {label}: no Delta table at {path}", export
         ) from exc
-    except (DeltaError, OSError) as exc:
+    except (DeltaError, OSError, DeletionVectorError) as exc:
         raise SourceReadError(f"cannot read lakehouse table {label}: {exc}", export) from exc
 
     columns = select_columns(dataset.schema, config.source_columns, export)
@@ -105,9 +113,33 @@ def read(
         files_total if condition is None else sum(1 for _ in dataset.get_fragments(filter=condition))
     )
     schema = pa.schema([dataset.schema.field(c) for c in columns])
-    batches = _stream(dataset, schema, condition, batch_rows)
+    if dv_source is None:
+        batches = _stream(dataset, schema, condition, batch_rows)
+    else:
+        try:  # every DV the read needs is checked before the writer starts
+            dv_scan.verify(dv_source, condition)
+        except (DeletionVectorError, OSError) as exc:
+            raise SourceReadError(f"cannot read lakehouse table {label}: {exc}", export) from exc
+        needed = columns + [c for c in filter_columns(plan, dataset.schema) if c not in columns]
+        batches = _dv_stream(dv_source, columns, needed, condition, batch_rows, label, export)
     reader = pa.RecordBatchReader.from_batches(schema, batches)
     return PythonRead(reader, f"{label}@{version}", path, files_total, files_scanned, condition)
+
+
+def _dv_stream(
+    source: dv_scan.DvDataset,
+    columns: list[str],
+    needed: list[str],
+    condition: ds.Expression | None,
+    batch_rows: int,
+    label: str,
+    export: str,
+) -> Iterator[pa.RecordBatch]:
+    """:func:`.dv_scan.stream`, its failures as :class:`SourceReadError` naming export and table."""
+    try:
+        yield from dv_scan.stream(source, columns, needed, condition, batch_rows, READAHEAD_BATCHES)
+    except (DeletionVectorError, OSError) as exc:
+        raise SourceReadError(f"cannot read lakehouse table {label}: {exc}", export) from exc
 
 
 def _stream(
@@ -153,6 +185,17 @@ def _field(schema: pa.Schema, name: str, export: str, field_name: str) -> pa.Fie
         if item.name.lower() == wanted:
             return item
     raise ConfigError(ConfigIssue(export, field_name, f"{name!r} is not a column of the source table"))
+
+
+def filter_columns(plan: ExportPlan, schema: pa.Schema) -> list[str]:
+    """The table's columns :func:`source_filter` reads (the incremental or period column)."""
+    config, source = plan.config, plan.source
+    export = config.key
+    if config.extract_type == "incremental" and source.watermark not in (None, ""):
+        return [_field(schema, config.incremental_column or "", export, "incremental_column").name]
+    if config.extract_type == "period":
+        return [_field(schema, config.period_filter_column or "", export, "period_filter_column").name]
+    return []
 
 
 def source_filter(plan: ExportPlan, schema: pa.Schema) -> ds.Expression | None:
