@@ -28,7 +28,6 @@ import pytest
 import yaml
 from cli_child import run_commands
 from fabgen_runtime import platform, sources, writer
-from fabgen_runtime.config import parse_config
 from fabgen_runtime.engines.python import read as python_read
 from fabgen_runtime.engines.python import write as python_write
 from fabgen_runtime.engines.python.deletion_vectors import (
@@ -38,8 +37,7 @@ from fabgen_runtime.engines.python.deletion_vectors import (
     relative_path,
 )
 from fabgen_runtime.errors import SourceReadError
-from fabgen_runtime.plan import RunContext, build_plan
-from writer_support import CONTEXT_NOW, export_row, make_plan, unique_lakehouse
+from writer_support import make_plan, unique_lakehouse
 
 pytestmark = pytest.mark.spark
 
@@ -144,18 +142,15 @@ def _plan(table: str, kind: str, watermark: str = "150000"):
             extract_type="incremental",
             incremental_column="id",
         )
-    row = export_row(
+    return make_plan(
         unique_lakehouse(),
+        period=PERIOD,
         source_table=table,
         file_format="csv",
         compression="none",
-        extract_type="period",
         period_filter_column="day",
-        period_date_query="SELECT 1",
         source_columns=["id", "note", "region"],
     )
-    context = RunContext.create("2025-12-12", "UTC", now=CONTEXT_NOW)
-    return build_plan(parse_config(row), context, period_start=PERIOD[0], period_end=PERIOD[1])
 
 
 def _csv(staged) -> list[dict[str, str]]:

@@ -100,17 +100,27 @@ def export_row(lakehouse: str, **changes: Any) -> dict[str, Any]:
     return {k: v for k, v in row.items() if v is not None}
 
 
-def make_plan(lakehouse: str, watermark: str | None = None, **changes: Any):
-    """A fresh plan (new export run id) for an export into ``lakehouse``."""
+def make_plan(
+    lakehouse: str,
+    watermark: str | None = None,
+    period: tuple[datetime, datetime] | None = None,
+    **changes: Any,
+):
+    """A fresh plan (new export run id) for an export into ``lakehouse``; with ``period``, a period
+    export over those dates (its ``period_date_query`` is not run: the dates are given)."""
     from fabgen_runtime.config import parse_config
     from fabgen_runtime.plan import RunContext, build_plan
 
+    if period is not None:
+        changes = {"extract_type": "period", "period_date_query": "SELECT 1", **changes}
     context = RunContext.create("2025-12-12", "UTC", execution_id="exec-1", now=CONTEXT_NOW)
     return build_plan(
         parse_config(export_row(lakehouse, **changes)),
         context,
         watermark=watermark,
         export_run_id=str(uuid.uuid4()),
+        period_start=period[0] if period else None,
+        period_end=period[1] if period else None,
     )
 
 

@@ -20,7 +20,6 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
 from dv_support import delete_rows, dv_file, inline_descriptor, treemap, z85_encode
-from fabgen_runtime.config import parse_config
 from fabgen_runtime.engines.python import delta_log
 from fabgen_runtime.engines.python import read as python_read
 from fabgen_runtime.engines.python import write as python_write
@@ -33,9 +32,8 @@ from fabgen_runtime.engines.python.deletion_vectors import (
     z85_decode,
 )
 from fabgen_runtime.errors import SourceReadError
-from fabgen_runtime.plan import RunContext, build_plan
 from python_engine_support import csv_rows, export, new_table, source_table
-from writer_support import CONTEXT_NOW, export_row, make_plan, unique_lakehouse
+from writer_support import make_plan, unique_lakehouse
 
 TABLE = "file:///data/tbl/"
 
@@ -256,20 +254,13 @@ def test_python_read_drops_deleted_rows_before_the_filter(local_platform, inline
 
     # period on order_date (2025-01-01 + id % 400 days), a column the export does not select
     start, end = datetime(2025, 2, 1), datetime(2025, 2, 10)
-    row = export_row(
+    plan = make_plan(
         unique_lakehouse(),
+        period=(start, end),
         source_table=name,
-        extract_type="period",
         file_format="csv",
         period_filter_column="order_date",
-        period_date_query="SELECT 1",
         source_columns=["id"],
-    )
-    plan = build_plan(
-        parse_config(row),
-        RunContext.create("2025-12-12", "UTC", now=CONTEXT_NOW),
-        period_start=start,
-        period_end=end,
     )
     staged = python_write.write(python_read.read(plan, local_platform).reader, plan, local_platform)
     rows = csv_rows(Path(staged.files[0].uri).read_bytes())

@@ -83,21 +83,11 @@ def test_first_incremental_run_counts_and_writes_nulls(local_platform, orders) -
 
 
 def test_period_filter_on_a_date_column(local_platform, orders) -> None:
-    from fabgen_runtime.config import parse_config
-    from fabgen_runtime.plan import RunContext, build_plan
-    from writer_support import CONTEXT_NOW, export_row
-
     name, table = orders
     start, end = datetime(2025, 2, 1), datetime(2025, 2, 10)
-    row = export_row(
-        unique_lakehouse(),
-        source_table=name,
-        extract_type="period",
-        period_filter_column="order_date",
-        period_date_query="SELECT 1",
+    plan = make_plan(
+        unique_lakehouse(), period=(start, end), source_table=name, period_filter_column="order_date"
     )
-    context = RunContext.create("2025-12-12", "UTC", now=CONTEXT_NOW)
-    plan = build_plan(parse_config(row), context, period_start=start, period_end=end)
     stream = python_read.read(plan, local_platform)
     staged = python_write.write(stream.reader, plan, local_platform)
     days = table.to_pandas()["order_date"]
