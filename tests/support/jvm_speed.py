@@ -54,8 +54,11 @@ print(s.sparkContext._gateway.proc.pid, flush=True)
 
 
 def enabled() -> bool:
-    """Whether the tests use these settings (``FABGEN_TEST_JVM_SPEEDUPS``, default on)."""
-    return os.environ.get("FABGEN_TEST_JVM_SPEEDUPS", "1") not in ("0", "false", "")
+    """Whether the tests use these settings (``FABGEN_TEST_JVM_SPEEDUPS``, default on; needs pyspark)."""
+    import importlib.util
+
+    wanted = os.environ.get("FABGEN_TEST_JVM_SPEEDUPS", "1") not in ("0", "false", "")
+    return wanted and importlib.util.find_spec("pyspark") is not None
 
 
 def _archive_key() -> str:
