@@ -50,6 +50,10 @@ if [[ "${1:-}" == "--full" ]]; then
             tests/integration/test_read_path.py tests/integration/test_warehouse_source.py)
 fi
 
+# These tests start one Spark driver and no children: making the tests' JVM class-data archive for this
+# pyspark (tests/support/jvm_speed.py, about one child run) would cost more than it saves.
+export FABGEN_TEST_JVM_SPEEDUPS="${FABGEN_TEST_JVM_SPEEDUPS:-0}"
+
 # ---- 1. Java and Maven (the same tools the main setup installs)
 if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
     [[ $EUID -eq 0 ]] || die "java and mvn are needed (run scripts/setup.sh first, or install them)"

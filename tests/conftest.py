@@ -15,6 +15,18 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: SPARK_SUBMIT_OPTS of the session's own driver (set in pytest_collection_finish; see jvm_speed.py)
+_SESSION_DRIVER_OPTS: list[str] = []
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """When the selected tests start JVMs, give every Spark driver the tests' start-up settings first."""
+    import jvm_speed
+
+    jvm_markers = {"spark", "notebook"}
+    if jvm_speed.enabled() and any(jvm_markers & {m.name for m in i.iter_markers()} for i in session.items):
+        _SESSION_DRIVER_OPTS.append(jvm_speed.configure(os.environ))
+
 
 @pytest.fixture(scope="session")
 def onelake_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -40,7 +52,14 @@ def spark(local_platform):
     """The one local Delta-enabled SparkSession of the test session."""
     from fabgen_runtime.local_spark import local_spark
 
-    session = local_spark()
+    children = os.environ.get("SPARK_SUBMIT_OPTS")
+    if _SESSION_DRIVER_OPTS:  # a long-lived driver: the class-data archive, not the children's JIT/GC
+        os.environ["SPARK_SUBMIT_OPTS"] = _SESSION_DRIVER_OPTS[0]
+    try:
+        session = local_spark()
+    finally:
+        if children is not None:
+            os.environ["SPARK_SUBMIT_OPTS"] = children
     yield session
 
 

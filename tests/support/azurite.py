@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -52,10 +53,25 @@ def storage_token(lifetime: int = 4 * 3600) -> str:
     return f"{_b64url({'alg': 'none', 'typ': 'JWT'})}.{_b64url(claims)}.c2lnbmF0dXJl"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+#: what Azurite prints once it listens; with ``--blobPort 0`` the kernel picked the port, so two Azurites
+#: (two pytest sessions on one machine) can never be handed the same one, nor one find the other's
+LISTENING = re.compile(rb"successfully listens on https://127\.0\.0\.1:(\d+)")
+
+
+def _listening_port(process: subprocess.Popen[bytes], log_path: Path, timeout: float = 30) -> int:
+    """The port Azurite says it listens on (read from its log), or RuntimeError with the log's tail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        match = LISTENING.search(log_path.read_bytes())
+        if match:
+            port = int(match.group(1))
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                return port
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            log_text = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"Azurite did not start: {log_text}")
+        time.sleep(0.2)
 
 
 @dataclass
@@ -124,7 +140,7 @@ class Azurite:
 
 
 def start(folder: Path) -> Azurite:
-    """Start Azurite's blob service on a free port with data, certificate and log under ``folder``."""
+    """Start Azurite's blob service on a port the kernel picks; data, certificate, log under ``folder``."""
     if not BINARY.exists():
         raise RuntimeError(f"{BINARY} is missing: run scripts/setup.sh (it installs Azurite with npm)")
     folder.mkdir(parents=True, exist_ok=True)
@@ -148,36 +164,26 @@ def start(folder: Path) -> Azurite:
         check=True,
         capture_output=True,
     )
-    port = _free_port()
     account_key = base64.b64encode(b"fabgen-tests-key").decode()
-    log = (folder / "azurite.log").open("wb")
-    process = subprocess.Popen(
-        [
-            *(
-                str(BINARY),
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                str(port),
-                "--location",
-                str(folder / "data"),
-            ),
-            *("--oauth", "basic", "--cert", str(cert), "--key", str(key)),
-            *("--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent"),
-        ],
-        env={**os.environ, "AZURITE_ACCOUNTS": f"{ACCOUNT}:{account_key}"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError as exc:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                log_text = (folder / "azurite.log").read_text()[-2000:]
-                raise RuntimeError(f"Azurite did not start: {log_text}") from exc
-            time.sleep(0.2)
+    log_path = folder / "azurite.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                *(
+                    str(BINARY),
+                    "--blobHost",
+                    "127.0.0.1",
+                    "--blobPort",
+                    "0",  # the kernel's pick, read back from Azurite's own "listens on" line
+                    "--location",
+                    str(folder / "data"),
+                ),
+                *("--oauth", "basic", "--cert", str(cert), "--key", str(key)),
+                *("--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent"),
+            ],
+            env={**os.environ, "AZURITE_ACCOUNTS": f"{ACCOUNT}:{account_key}"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    port = _listening_port(process, log_path)
     return Azurite(process, port, storage_token())
