@@ -210,6 +210,8 @@ class ExportOrchestrator:
             self.last_recovery = recovered
             for line in recovered.lines:
                 log.info("recovery: %s", line)
+            for problem in recovered.problems:  # the run goes on; its staging is left for `fabgen recover`
+                log.error("recovery: %s", problem)
             if recovered.watermarks:
                 rows = leases.read(key_of(c) for c in held)
             selected = candidates

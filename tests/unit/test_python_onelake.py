@@ -120,3 +120,26 @@ def test_a_warehouse_without_its_sql_endpoint_is_refused_by_name_on_fabric(
     )
     with pytest.raises(ConfigError, match=r"source_datastore.*wh_sales over ODBC.*sql_endpoint"):
         warehouse.read(plan, FabricPlatform())
+
+
+def test_a_local_rename_is_one_atomic_step_that_never_overwrites(tmp_path) -> None:
+    """A kill inside the move leaves the file under one name (renameat2 NOREPLACE), never two: with a
+    hard link then an unlink, a kill between them left a file both published and set aside, which
+    recovery refused to roll forward (CI, 2026-12-01, Python kill matrix at after_trigger)."""
+    import errno
+    import os
+
+    from fabgen_runtime.protocol.store import _rename_noreplace
+
+    src, dst, other = tmp_path / "a", tmp_path / "sub" / "b", tmp_path / "c"
+    src.write_text("x")
+    other.write_text("y")
+    inode = src.stat().st_ino
+    LocalFileStore().rename(str(src), str(dst))
+    assert not src.exists() and dst.read_text() == "x"
+    assert dst.stat().st_ino == inode and dst.stat().st_nlink == 1
+    with pytest.raises(OSError) as refused:
+        _rename_noreplace(str(dst), str(other))
+    assert refused.value.errno == errno.EEXIST and other.read_text() == "y" and dst.exists()
+    assert _rename_noreplace(str(dst), str(src)) is True  # this Linux has it: no link + unlink window
+    assert os.path.exists(src) and not os.path.exists(dst)

@@ -7,6 +7,8 @@ paths only) implement it; both raise :class:`OSError` on failure.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 from pathlib import Path
 from typing import Protocol
@@ -101,13 +103,19 @@ class LocalFileStore:
         return True
 
     def rename(self, src: str, dst: str) -> None:
-        """Move ``src`` to ``dst``; refuses when ``dst`` exists (its parent is created)."""
+        """Move ``src`` to ``dst`` in one step; refuses when ``dst`` exists (its parent is created).
+
+        Files move with ``renameat2(RENAME_NOREPLACE)``: atomic and never overwriting, so a process
+        killed during the move leaves the file under one of its two names, as an OneLake rename does.
+        Where the kernel or file system lacks it, a hard link then an unlink (never overwrites, but a
+        kill between the two leaves both names, which recovery then cannot tell from a foreign file).
+        """
         if os.path.lexists(dst):
             raise OSError(f"cannot move {src} to {dst}: the destination exists")
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
         if os.path.isdir(src):
             os.rename(src, dst)
-        else:
+        elif not _rename_noreplace(src, dst):
             os.link(src, dst)  # fails if dst appeared meanwhile: never overwrites
             os.unlink(src)
 
@@ -125,3 +133,24 @@ class LocalFileStore:
         if size > limit:
             raise OSError(f"{uri} has {size} bytes, more than read_bytes allows ({limit})")
         return Path(uri).read_bytes()
+
+
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+_UNSUPPORTED = {errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP}
+
+
+def _rename_noreplace(src: str, dst: str) -> bool:
+    """``renameat2(src, dst, RENAME_NOREPLACE)`` (Linux, glibc >= 2.28): True when done, False when
+    this system lacks it; raises ``OSError`` when it refuses (``dst`` exists: ``EEXIST``)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        call = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    if call(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in _UNSUPPORTED:
+        return False
+    raise OSError(code, f"cannot move {src} to {dst}: {os.strerror(code)}")
