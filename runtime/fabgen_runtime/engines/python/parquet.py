@@ -47,6 +47,7 @@ CODECS = {
 #: rows per row group at most (Arrow C++'s ``DEFAULT_MAX_ROW_GROUP_LENGTH``; 16 batches of the reader's 64 Ki)
 ROW_GROUP_ROWS = 1024 * 1024
 LEVELLED = ("gzip", "zstd", "brotli")  # codecs whose level the writer passes on
+SIZE_SAMPLE = 64 * 1024  # values whose plain size gives a column's average (dictionary test)
 MAX_THREADS = 8  # row groups encoded at once at most (each holds up to parquet.block.size of rows)
 
 
@@ -97,11 +98,12 @@ def dictionary_columns(rows: pa.Table, page_size: int) -> list[str] | bool:
     chosen = []
     for name in rows.schema.names:
         whole = rows.column(name)
-        values = len(whole) - whole.null_count
+        head = whole.slice(0, SIZE_SAMPLE)  # the average value size, from the first values only
+        values = len(head) - head.null_count
         if values == 0 or pa.types.is_boolean(whole.type):
             chosen.append(name)
             continue
-        per_value = _plain_bytes(whole, values) / values
+        per_value = _plain_bytes(head, values) / values
         page = whole.slice(0, max(1, int(page_size / per_value)))  # the first page's worth
         values = len(page) - page.null_count
         distinct = len(pc.unique(page)) - (1 if page.null_count else 0)
