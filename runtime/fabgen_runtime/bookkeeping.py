@@ -12,6 +12,11 @@ lists ``Files/_fabgen_staging/*`` of their target lakehouses and
 * deletes staging folders without a journal (runs that died before publishing: we hold the lease,
   so their owner is gone) and closes their log rows as ``error`` ("abandoned").
 
+An export whose interrupted publish cannot be finished or fully rolled back (its staging cannot
+be read, a move fails, a file it would restore is in the way) is *blocked*
+(:attr:`Recovered.blocked`): its journal and staging are kept untouched (they may hold the files
+it replaced) and the caller does not run it again until ``fabgen recover`` succeeds.
+
 The log rows it produces go into the caller's first log commit; journals and staging are deleted
 only after that commit (:meth:`Recovered.cleanup`), so a kill in between just repeats the work.
 
@@ -72,8 +77,17 @@ class Recovered:
     handled: set[str] = field(default_factory=set)  # every run id recovery wrote a row for
     lines: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    blocked: dict[str, str] = field(default_factory=dict)  # export key -> why recovery did not finish
     watermarks: bool = False  # a watermark was stored (re-read the table)
     staging: list[str] = field(default_factory=list)
+
+    def refusal(self, export: str) -> str:
+        """Why a blocked export is not run (its error message)."""
+        return (
+            f"{export}: not run: an interrupted publish of this export could not be recovered "
+            f"({self.blocked[export]}); nothing was changed and the watermark is kept: fix the cause, "
+            "then run fabgen recover"
+        )
 
     def cleanup(self, fs: FileStore) -> None:
         """Delete the journals and staging folders whose bookkeeping is committed."""
@@ -103,7 +117,11 @@ def recover_exports(
         try:
             entries = list_staging(fs, join(root, STAGING_FOLDER))
         except (OSError, ValueError) as exc:
-            outcome.problems.append(f"{workspace}/{lakehouse}: cannot read staging: {exc}")
+            problem = f"{workspace}/{lakehouse}: cannot read staging: {exc}"
+            outcome.problems.append(problem)
+            for c in configs:
+                if (c.target_workspace, c.target_lakehouse) == (workspace, lakehouse):
+                    outcome.blocked.setdefault(c.key, problem)
             continue
         for entry in entries:
             if entry.export not in keys:
@@ -119,7 +137,10 @@ def recover_exports(
                     continue
                 done = protocol.recover(fs, entry.journal, root)
             except (OSError, ValueError) as exc:
-                outcome.problems.append(f"{entry.export}: run {entry.name}: recovery failed: {exc}")
+                problem = f"run {entry.name}: recovery failed: {exc}"
+                outcome.problems.append(f"{entry.export}: {problem}")
+                kept = f"{problem} (its staging is kept: {entry.uri})"
+                outcome.blocked.setdefault(entry.export or "", kept)
                 continue
             _recovered(outcome, done, published)
     _store_watermarks(leases, published, outcome)
@@ -132,13 +153,16 @@ def _recovered(
 ) -> None:
     journal, record = done.journal, _record(done.journal)
     outcome.handled.add(journal.export_run_id)
+    if done.action == "back" and done.problems:  # the staging may hold replaced files: keep it
+        problem = f"run {journal.export_run_id}: rollback incomplete: " + "; ".join(done.problems)
+        outcome.problems.append(f"{journal.export}: {problem}")
+        outcome.blocked.setdefault(journal.export, f"{problem} (its staging is kept: {journal.staging})")
+        return
     outcome.staging.append(journal.staging)
     if done.action == "back":
         record.export_state, record.error_type = "error", "Abandoned"
         record.error_message = (
-            "abandoned: the process ended during its publish, which was rolled back (nothing published"
-            + ("; rollback problems: " + "; ".join(done.problems) if done.problems else "")
-            + ")"
+            "abandoned: the process ended during its publish, which was rolled back (nothing published)"
         )
         record.file_paths = record.trigger_file_path = record.manifest_path = None
         record.rows_exported = record.files_created = record.total_bytes = None
@@ -146,8 +170,6 @@ def _recovered(
         record.completed_at = now_utc()
         outcome.records.append(record)
         outcome.lines.append(f"{journal.export}: run {journal.export_run_id} rolled back (nothing published)")
-        if done.problems:
-            outcome.problems.append(f"{journal.export}: " + "; ".join(done.problems))
         return
     verb = "publish finished" if done.action == "forward" else "was published"
     outcome.lines.append(

@@ -100,6 +100,12 @@ class LeaseHeld(StateError):
     """Another live run holds the export's lease (one writer per export), or ours lapsed."""
 
 
+class RecoveryFailed(PublishError):
+    """A publish that failed or was interrupted could not be finished or rolled back, so files may
+    be out of place. Its journal and staging (which may hold the files it replaced) are kept, and
+    the export does not run again until ``fabgen recover`` completes it."""
+
+
 class SchemaDriftError(ExportError):
     """The source's columns changed since the export's last successful run and the export's
     ``on_schema_change`` policy (or a retyped incremental column) refuses to export them."""

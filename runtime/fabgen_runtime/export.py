@@ -16,7 +16,9 @@ The order is what makes it safe:
    leases, then it removes the journals and staging.
 
 Any failure in 1-3 discards the staging folder and the export's row becomes ``error``; the
-watermark stays where it was, so the next run exports those rows again. A kill anywhere leaves a
+watermark stays where it was, so the next run exports those rows again. The exception: a publish
+whose rollback is incomplete (:class:`~fabgen_runtime.errors.RecoveryFailed`) keeps its journal
+and staging, which may hold the files it replaced, for ``fabgen recover``. A kill anywhere leaves a
 journal (after 3) or a marked staging folder (before): the next run, ``--retry`` or
 ``fabgen recover`` finishes or rolls back the publish and completes the bookkeeping.
 
@@ -37,7 +39,7 @@ from zoneinfo import ZoneInfo
 
 from . import failpoints, metrics, publish, schema_drift, sql, writer
 from .engines import Engine, column_type, struct_string
-from .errors import FabgenError
+from .errors import FabgenError, RecoveryFailed
 from .inputs import resolve_inputs
 from .plan import ExportPlan, RunContext, build_plan
 from .protocol import publish as protocol
@@ -331,7 +333,9 @@ class ExportRun:
         record = self.record
         message = str(exc) if isinstance(exc, FabgenError) else f"{type(exc).__name__}: {exc}"
         log.error("%s failed: %s", self.config.key, message, exc_info=not isinstance(exc, FabgenError))
-        if self.plan is not None:
+        if isinstance(exc, RecoveryFailed):  # the staging may hold the files it replaced
+            message += "; its journal and staging are kept: fix the cause, then run fabgen recover"
+        elif self.plan is not None:
             try:
                 publish.discard(self.plan, self.platform, self.fs)
             except FabgenError as cleanup:

@@ -14,7 +14,8 @@ The run protocol (``docs/running.md``) sets the order of a call:
    ONE read gives which we hold and every stored watermark; exports whose lease another live run
    holds fail with :class:`~fabgen_runtime.errors.LeaseHeld` and are not run;
 2. interrupted publishes of the leased exports are finished or rolled back and their bookkeeping
-   completed (:func:`~fabgen_runtime.bookkeeping.recover_exports`) before anything runs;
+   completed (:func:`~fabgen_runtime.bookkeeping.recover_exports`) before anything runs; an export
+   whose recovery cannot finish fails with ``RecoveryFailed`` and is not run (a retry includes it);
 3. ONE log commit: the first group's rows ``running``, later groups' ``pending``, plus recovered
    and abandoned rows; a lease heartbeat renews our leases every TTL/3;
 4. per group: the exports run and publish; their final rows are committed in ONE MERGE
@@ -210,21 +211,30 @@ class ExportOrchestrator:
             self.last_recovery = recovered
             for line in recovered.lines:
                 log.info("recovery: %s", line)
-            for problem in recovered.problems:  # the run goes on; its staging is left for `fabgen recover`
+            for problem in recovered.problems:  # exports it names are not run (recovered.blocked)
                 log.error("recovery: %s", problem)
             if recovered.watermarks:
                 rows = leases.read(key_of(c) for c in held)
             selected = candidates
             if is_retry:
-                selected = select_for_retry(candidates, latest, recovered.completed)
+                retried = select_for_retry(candidates, latest, recovered.completed)
+                selected = [c for c in candidates if c in retried or c.key in recovered.blocked]
             plan = schedule(selected, execution_group)
             records = {c.key: new_record(c, context, run_ids[c.key], is_retry) for c in selected}
             first = [records[c.key] for c in plan[0][1]] if plan else []
             now = now_utc()
             for record in first:
                 record.export_state, record.started_at = "running", now
-            refusals = self._refuse(selected, refused, records)
-            mine = [c for c in selected if key_of(c) not in refused]  # a live holder's rows stay open
+            reasons = {
+                c.key: (f"{c.key}: {lease_rules.refusal(c.key, refused[key_of(c)])}", "LeaseHeld")
+                for c in selected
+                if key_of(c) in refused
+            }
+            for c in selected:
+                if c.key in recovered.blocked and c.key not in reasons:
+                    reasons[c.key] = (recovered.refusal(c.key), "RecoveryFailed")
+            refusals = self._refuse(selected, reasons, records)
+            mine = [c for c in selected if c.key not in reasons]  # rows of a live holder / blocked stay open
             closures = self._abandon(mine, latest, recovered.handled) if is_retry else []
             self.logger.commit_rows(recovered.records + closures + list(records.values()))
             recovered.cleanup(self.engine.fs)
@@ -243,15 +253,19 @@ class ExportOrchestrator:
         return summarize(results)
 
     def _refuse(
-        self, selected: list[ExportConfig], refused: Mapping[Any, Any], records: dict[str, ExportRunRecord]
+        self,
+        selected: list[ExportConfig],
+        reasons: Mapping[str, tuple[str, str]],
+        records: dict[str, ExportRunRecord],
     ) -> dict[str, ExportResult]:
-        """Error rows and results of the exports whose lease another live run holds."""
+        """Error rows and results of the exports not run (``reasons``: key -> (message, error type)):
+        another live run holds the lease, or recovery of an interrupted publish did not finish."""
         out = {}
         for c in selected:
-            if key_of(c) not in refused:
+            if c.key not in reasons:
                 continue
-            message = f"{c.key}: {lease_rules.refusal(c.key, refused[key_of(c)])}"
-            fail_record(records[c.key], message, "LeaseHeld")
+            message, error_type = reasons[c.key]
+            fail_record(records[c.key], message, error_type)
             out[c.key] = ExportResult(
                 c.export_group_name,
                 c.export_name,
@@ -259,7 +273,7 @@ class ExportOrchestrator:
                 records[c.key].export_run_id,
                 c.execution_group,
                 error=message,
-                error_type="LeaseHeld",
+                error_type=error_type,
                 record=records[c.key],
             )
             log.error("%s", message)

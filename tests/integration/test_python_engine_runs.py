@@ -12,6 +12,7 @@ partial set, staging empty, log rows final, watermark at the highest exported id
 from __future__ import annotations
 
 import gzip
+import json
 import subprocess
 import time
 import uuid
@@ -24,6 +25,7 @@ from kill_support import (
     KILL_POINTS,
     check_clean,
     check_incremental,
+    check_settled,
     full_export,
     inc_export,
     new_project,
@@ -116,3 +118,42 @@ def test_a_python_run_killed_at_a_point_is_finished_by_its_retry_and_the_next_ru
     killed, point: str, export: str
 ) -> None:
     check_killed_run_recovers(killed[point], point, export)
+
+
+def test_an_export_whose_recovery_cannot_finish_is_not_run_until_fabgen_recover_can(
+    tmp_path, local_platform
+) -> None:
+    """A run killed after setting ``full``'s published files aside; before its retry, someone else
+    writes a file where one of them was. Recovery must not overwrite it nor drop the set-aside
+    file: the retry fails ``full`` with RecoveryFailed (not run, staging kept) and runs ``inc``;
+    once the file is moved away, the next retry finishes the publish and every row is settled."""
+    p = project(tmp_path, local_platform, [inc_export, full_export])
+    p.add_rows(1, 10)
+    assert p.run_in_process()["success"]
+    first_part = sorted(p.data_files("full"))[0]
+    p.add_rows(11, 20)
+    killed = p.run_child("--execution-id", "blocked", kill_at="after_aside@full")
+    assert killed.returncode == -9, killed.tail()
+    intruder = p.target("full") / first_part
+    assert not intruder.exists()
+    intruder.write_text("someone else's file\n")
+    set_aside = [f for f in p.staging_files() if "/replaced/" in f]  # full's published files, moved aside
+    assert set_aside, p.staging_files()
+
+    retry = p.run_child("--execution-id", "blocked", "--retry")
+    result = json.loads(retry.output.strip().splitlines()[-1])
+    by_name = {r["export_name"]: r for r in result["results"]}
+    assert not result["success"], summary(result)
+    assert by_name["full"]["error_type"] == "RecoveryFailed", summary(result)
+    assert "fabgen recover" in by_name["full"]["error"] and "staging is kept" in by_name["full"]["error"]
+    assert "recovery failed" in retry.output  # logged as an error, not dropped
+    assert intruder.read_text() == "someone else's file\n"  # never overwritten
+    assert set(set_aside) <= set(p.staging_files())  # the published files set aside are kept
+    check_incremental(p, "inc", p.source_ids(), "after the blocked retry")  # the other export ran
+    blocked = [r for r in p.log_rows() if r["error_type"] == "RecoveryFailed"]
+    assert [(r["export_name"], r["export_state"]) for r in blocked] == [("full", "error")]
+
+    intruder.unlink()  # the user moves the foreign file away; the retry can now finish the publish
+    again = p.run_in_process(execution_id="blocked", retry=True)
+    assert again["success"], summary(again)
+    check_settled(p, p.source_ids(), "after the retry that could recover")

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fabgen_runtime.errors import PublishError
+from fabgen_runtime.errors import PublishError, RecoveryFailed
 from fabgen_runtime.protocol import lease, owners
 from fabgen_runtime.protocol import publish as proto
 from fabgen_runtime.protocol.journal import (
@@ -147,6 +147,56 @@ def test_recovery_rolls_back_and_restores_when_a_staged_file_vanished(tmp_path: 
     assert after == before
     owner = owners.read_owner(LocalFileStore(), owners.owner_uri(str(tmp_path / "Files"), "out", "a.csv"))
     assert owner is not None and owner.export_run_id == "run-1"  # the restored file is run-1's again
+
+
+def _killed_after(point: str, root: Path, journal: Journal) -> None:
+    class Killed(Exception):
+        pass
+
+    def kill(reached: str) -> None:
+        if reached == point:
+            raise Killed
+
+    with pytest.raises(Killed):
+        proto.publish(LocalFileStore(), journal, str(root / "Files"), kill)
+
+
+def test_recovery_never_overwrites_a_file_that_took_a_replaced_files_place(tmp_path: Path) -> None:
+    _published_first(tmp_path, ["a.csv"])
+    out, store = tmp_path / "Files" / "out", LocalFileStore()
+    journal = _resolve(tmp_path, _journal(tmp_path, ["a.csv"]))
+    _killed_after("after_aside", tmp_path, journal)
+    aside = next(r.aside for r in journal.replaced if r.destination.endswith("a.csv"))
+    (out / "a.csv").write_text("someone else's\n")  # written while the run was dead
+
+    with pytest.raises(OSError, match="exists"):  # forward: the new file cannot take its place
+        proto.recover(store, read_journal(store, journal.staging), str(tmp_path / "Files"))
+    Path(journal.files[0].staged).unlink()  # now only a rollback is possible: it cannot restore a.csv
+    outcome = proto.recover(store, read_journal(store, journal.staging), str(tmp_path / "Files"))
+    assert outcome.action == "back"
+    assert any("cannot restore" in p and "a.csv" in p for p in outcome.problems), outcome.problems
+    assert (out / "a.csv").read_text() == "someone else's\n"  # untouched
+    assert Path(aside).read_text() == "id\na.csv\n"  # the published file is kept in staging
+
+
+def test_a_failed_publish_whose_rollback_cannot_restore_raises_recovery_failed(tmp_path: Path) -> None:
+    _published_first(tmp_path, ["a.csv", "b.csv"])
+    out = tmp_path / "Files" / "out"
+    journal = _resolve(tmp_path, _journal(tmp_path, ["a.csv", "b.csv"]))
+
+    class Intruded(LocalFileStore):
+        def rename(self, src: str, dst: str) -> None:
+            if dst.endswith("b.csv") and "_fabgen_staging" in src and "/replaced" not in src:
+                Path(dst).write_text("someone else's\n")  # takes b.csv's place, then the move fails
+                raise OSError("injected: destination taken")
+            super().rename(src, dst)
+
+    with pytest.raises(RecoveryFailed, match="rollback incomplete.*cannot restore .*b.csv"):
+        proto.publish(Intruded(), journal, str(tmp_path / "Files"))
+    assert (out / "a.csv").read_text() == "id\na.csv\n"  # run-1's a.csv restored
+    assert (out / "b.csv").read_text() == "someone else's\n"
+    aside = next(r.aside for r in journal.replaced if r.destination.endswith("b.csv"))
+    assert Path(aside).read_text() == "id\nb.csv\n"  # run-1's b.csv is still in staging
 
 
 def test_foreign_file_is_refused_and_left_untouched(tmp_path: Path) -> None:

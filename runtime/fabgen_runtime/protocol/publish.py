@@ -14,6 +14,9 @@ between any two leaves a state :func:`recover` can finish:
 place, it rolls forward (steps 2-6); otherwise it rolls back (new files out, replaced files
 and the old trigger restored). A ``published`` journal needs only its bookkeeping (log row,
 watermark), which the caller completes before :func:`finish` removes the staging folder.
+Recovery never overwrites: a move whose destination is taken is a problem (forward: an
+``OSError``; back: listed in :attr:`Recovery.problems`), and the caller then keeps the staging,
+which may hold the replaced files.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from ..errors import PublishError
+from ..errors import PublishError, RecoveryFailed
 from .journal import PUBLISHED, Journal, JournalFile, write_journal
 from .owners import restore_owners, write_manifest
 from .store import FileStore
@@ -42,7 +45,9 @@ def publish(
 ) -> Journal:
     """Publish the journal's file set; returns the journal in phase ``published``.
 
-    On an error it rolls back what it changed and raises :class:`PublishError`.
+    On an error it rolls back what it changed and raises :class:`PublishError`, or
+    :class:`RecoveryFailed` when the rollback is incomplete (then the journal and staging must be
+    kept: they may hold the files it replaced).
     """
     write_journal(store, journal)
     failpoint("after_journal")
@@ -66,8 +71,9 @@ def publish(
     except OSError as exc:
         problems = _roll_back(store, journal, files_root)
         message = f"publishing failed: {exc}"
-        if problems:
+        if problems:  # the staging may hold files it replaced: the caller must keep it
             message += "; rollback incomplete: " + "; ".join(problems)
+            raise RecoveryFailed(message, journal.export) from exc
         raise PublishError(message, journal.export) from exc
 
 
@@ -147,8 +153,12 @@ def _roll_back(store: FileStore, journal: Journal, files_root: str) -> list[str]
         problems.append(f"could not remove the trigger or manifest: {exc}")
     for r in reversed(journal.replaced):
         try:
-            if store.exists(r.aside) and not store.exists(r.destination):
-                store.rename(r.aside, r.destination)
+            if not store.exists(r.aside):
+                continue
+            if store.exists(r.destination):  # never overwrite: someone else's file is in the way
+                problems.append(f"cannot restore {r.destination}: a file is in its place ({r.aside} kept)")
+                continue
+            store.rename(r.aside, r.destination)
         except OSError as exc:
             problems.append(f"could not restore {r.destination}: {exc}")
     try:
