@@ -81,6 +81,12 @@ class Recovered:
     watermarks: bool = False  # a watermark was stored (re-read the table)
     staging: list[str] = field(default_factory=list)
 
+    def block(self, export: str, problem: str, staging: str) -> None:
+        """Record that ``export``'s interrupted run at ``staging`` could not be recovered: its
+        staging is kept and the export is not run (see the module docstring)."""
+        self.problems.append(f"{export}: {problem}")
+        self.blocked.setdefault(export, f"{problem} (its staging is kept: {staging})")
+
     def refusal(self, export: str) -> str:
         """Why a blocked export is not run (its error message)."""
         return (
@@ -126,6 +132,9 @@ def recover_exports(
         for entry in entries:
             if entry.export not in keys:
                 continue
+            if entry.problem is not None:
+                outcome.block(entry.export or "", f"run {entry.name}: {entry.problem}", entry.uri)
+                continue
             try:
                 if entry.journal is None:
                     protocol.finish(fs, entry.uri)
@@ -137,10 +146,7 @@ def recover_exports(
                     continue
                 done = protocol.recover(fs, entry.journal, root)
             except (OSError, ValueError) as exc:
-                problem = f"run {entry.name}: recovery failed: {exc}"
-                outcome.problems.append(f"{entry.export}: {problem}")
-                kept = f"{problem} (its staging is kept: {entry.uri})"
-                outcome.blocked.setdefault(entry.export or "", kept)
+                outcome.block(entry.export or "", f"run {entry.name}: recovery failed: {exc}", entry.uri)
                 continue
             _recovered(outcome, done, published)
     _store_watermarks(leases, published, outcome)
@@ -155,8 +161,7 @@ def _recovered(
     outcome.handled.add(journal.export_run_id)
     if done.action == "back" and done.problems:  # the staging may hold replaced files: keep it
         problem = f"run {journal.export_run_id}: rollback incomplete: " + "; ".join(done.problems)
-        outcome.problems.append(f"{journal.export}: {problem}")
-        outcome.blocked.setdefault(journal.export, f"{problem} (its staging is kept: {journal.staging})")
+        outcome.block(journal.export, problem, journal.staging)
         return
     outcome.staging.append(journal.staging)
     if done.action == "back":

@@ -191,7 +191,7 @@ def test_a_failed_publish_whose_rollback_cannot_restore_raises_recovery_failed(t
                 raise OSError("injected: destination taken")
             super().rename(src, dst)
 
-    with pytest.raises(RecoveryFailed, match="rollback incomplete.*cannot restore .*b.csv"):
+    with pytest.raises(RecoveryFailed, match=r"rollback incomplete.*cannot restore .*b\.csv"):
         proto.publish(Intruded(), journal, str(tmp_path / "Files"))
     assert (out / "a.csv").read_text() == "id\na.csv\n"  # run-1's a.csv restored
     assert (out / "b.csv").read_text() == "someone else's\n"
@@ -224,6 +224,20 @@ def test_staging_listing_reads_markers_and_journals(tmp_path: Path) -> None:
     (entry,) = list_staging(LocalFileStore(), str(tmp_path / "Files" / "_fabgen_staging"))
     assert entry.journal is not None and entry.journal.phase == PUBLISHED
     assert INTENT != PUBLISHED
+
+
+def test_an_unreadable_journal_is_its_entrys_problem_and_the_others_are_listed(tmp_path: Path) -> None:
+    good = _journal(tmp_path, ["a.csv"], run="run-good")
+    proto.publish(LocalFileStore(), _resolve(tmp_path, good), str(tmp_path / "Files"))
+    bad = _journal(tmp_path, ["b.csv"], run="run-bad")
+    Path(bad.staging, "journal.json").write_text("{not json")
+    entries = list_staging(LocalFileStore(), str(tmp_path / "Files" / "_fabgen_staging"))
+    by_name = {e.name: e for e in entries}
+    assert by_name["run-good"].journal is not None and by_name["run-good"].problem is None
+    bad_entry = by_name["run-bad"]
+    assert bad_entry.journal is None and "cannot read its journal" in (bad_entry.problem or "")
+    assert by_name["run-bad"].export == EXPORT  # from its run.json: recovery blocks that export only
+    assert Path(bad.staging, "journal.json").exists()
 
 
 def test_lease_rules() -> None:

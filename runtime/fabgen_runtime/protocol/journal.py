@@ -203,6 +203,7 @@ class StagingEntry:
     name: str
     journal: Journal | None
     marker: RunMarker | None
+    problem: str | None = None  # its journal could not be read (the folder is then left as it is)
 
     @property
     def export(self) -> str | None:
@@ -213,14 +214,16 @@ class StagingEntry:
 
 
 def list_staging(store: FileStore, staging_root: str) -> list[StagingEntry]:
-    """Every run folder under a lakehouse's staging root, with its journal and marker."""
+    """Every run folder under a lakehouse's staging root, with its journal and marker; a journal
+    that cannot be read is the entry's ``problem`` (the other entries are still listed)."""
     out = []
     for status in store.list(staging_root):
         if not status.is_dir:
             continue
-        out.append(
-            StagingEntry(
-                status.uri, status.name, read_journal(store, status.uri), read_marker(store, status.uri)
-            )
-        )
+        journal, problem = None, None
+        try:
+            journal = read_journal(store, status.uri)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            problem = f"cannot read its journal: {type(exc).__name__}: {exc}"
+        out.append(StagingEntry(status.uri, status.name, journal, read_marker(store, status.uri), problem))
     return out
