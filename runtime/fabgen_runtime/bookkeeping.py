@@ -84,8 +84,9 @@ class Recovered:
     def block(self, export: str, problem: str, staging: str) -> None:
         """Record that ``export``'s interrupted run at ``staging`` could not be recovered: its
         staging is kept and the export is not run (see the module docstring)."""
+        problem = f"{problem} (its staging is kept: {staging})"
         self.problems.append(f"{export}: {problem}")
-        self.blocked.setdefault(export, f"{problem} (its staging is kept: {staging})")
+        self.blocked.setdefault(export, problem)
 
     def refusal(self, export: str) -> str:
         """Why a blocked export is not run (its error message)."""
