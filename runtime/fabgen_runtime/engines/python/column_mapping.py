@@ -96,7 +96,7 @@ def physical_name(field: pa.Field, path: str) -> str:
     name = (field.metadata or {}).get(PHYSICAL_NAME)
     if not name:
         raise ColumnMappingError(f"column {path} has no {PHYSICAL_NAME.decode()} in the table's schema")
-    return name.decode("utf-8")
+    return str(name.decode("utf-8"))
 
 
 def _field(field: pa.Field, rename: bool, parent: str, named: bool = True) -> pa.Field:

@@ -8,11 +8,13 @@ data file's min/max statistics to pyarrow as the fragment's guarantee, so files 
 cannot match are skipped without being opened. The rows arrive as a ``pyarrow.RecordBatchReader``:
 batch by batch, never the whole table in memory.
 
-A table with deletion vectors (delta-rs's pyarrow dataset refuses those) is read through
-:mod:`.dv_scan`: the same fragments, file and row-group pruning, with each file's deleted rows
-dropped by position before the filter. Query mode (``source_query``) is not supported by this
-engine yet: :class:`ConfigError`. A table whose reader features the pyarrow read would get wrong
-(column mapping, unknown features) is refused before any file is written: :mod:`.features`.
+A table with deletion vectors (delta-rs's pyarrow dataset refuses those) or with column mapping
+(whose files name columns by physical name) is read through :mod:`.dv_scan`: the same fragments,
+file and row-group pruning, with each file's deleted rows dropped by position before the filter,
+and for column mapping the files read under physical names and renamed back
+(:mod:`.column_mapping`). Query mode (``source_query``) is not supported by this engine yet:
+:class:`ConfigError`. A table whose reader features the pyarrow read would get wrong (unknown
+features) is refused before any file is written: :mod:`.features`.
 """
 
 from __future__ import annotations
