@@ -49,16 +49,37 @@ def _rows(spark, first: int, last: int):
     )
 
 
-def _evolved(spark, local_platform, properties: str, partitioned: bool) -> tuple[str, str]:
-    """Rows 1..300 in 3 files, then RENAME note -> `re mark`, DROP + ADD day, rows 301..400."""
+def _evolved(
+    spark, local_platform, properties: str, partitioned: bool, enable_later: bool = False
+) -> tuple[str, str]:
+    """Rows 1..300 in 3 files, then RENAME note -> `re mark`, DROP + ADD day, rows 301..400.
+
+    ``enable_later``: the table is created without column mapping and ``properties`` are set after
+    the first 3 files (so their columns' physical names are their old logical names)."""
     name = "cm_" + uuid.uuid4().hex[:8]
     path = _uri(local_platform, name)
-    spark.sql(
-        f"CREATE TABLE delta.`{path}` ({COLUMNS}) USING delta "
-        f"{'PARTITIONED BY (`re gion`)' if partitioned else ''} TBLPROPERTIES ({properties})"
-    )
+    if enable_later:  # names with spaces need column mapping: plain ones first, renamed below
+        plain = (
+            COLUMNS.replace("qty (units)", "qty").replace("amount€/%", "amount").replace("re gion", "region")
+        )
+        spark.sql(
+            f"CREATE TABLE delta.`{path}` ({plain}) USING delta "
+            f"{'PARTITIONED BY (region)' if partitioned else ''}"
+        )
+    else:
+        spark.sql(
+            f"CREATE TABLE delta.`{path}` ({COLUMNS}) USING delta "
+            f"{'PARTITIONED BY (`re gion`)' if partitioned else ''} TBLPROPERTIES ({properties})"
+        )
     for first in (1, 101, 201):
-        _rows(spark, first, first + 99).repartition(1).write.format("delta").mode("append").save(path)
+        rows = _rows(spark, first, first + 99)
+        if enable_later:
+            rows = rows.toDF("id", "qty", "note", "day", "amount", "region")
+        rows.repartition(1).write.format("delta").mode("append").save(path)
+    if enable_later:
+        spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({properties})")
+        for old, new in (("qty", "`qty (units)`"), ("amount", "`amount€/%`"), ("region", "`re gion`")):
+            spark.sql(f"ALTER TABLE delta.`{path}` RENAME COLUMN {old} TO {new}")
     spark.sql(f"ALTER TABLE delta.`{path}` RENAME COLUMN note TO `re mark`")
     spark.sql(f"ALTER TABLE delta.`{path}` DROP COLUMN day")
     spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS (day DATE)")
@@ -89,6 +110,16 @@ def cm_dv(spark, local_platform) -> str:
 @pytest.fixture(scope="module")
 def cm_id(spark, local_platform) -> str:
     name, _ = _evolved(spark, local_platform, "'delta.columnMapping.mode' = 'id'", partitioned=False)
+    return name
+
+
+@pytest.fixture(scope="module")
+def cm_enabled_later(spark, local_platform) -> str:
+    """Column mapping switched on for an existing table (as users do to rename a column)."""
+    props = (
+        "'delta.columnMapping.mode' = 'name', 'delta.minReaderVersion' = '2', 'delta.minWriterVersion' = '5'"
+    )
+    name, _ = _evolved(spark, local_platform, props, partitioned=True, enable_later=True)
     return name
 
 
@@ -151,7 +182,7 @@ def _csv_lines(files: list[Path]) -> tuple[bytes, list[bytes]]:
 
 
 @pytest.mark.parametrize("kind", ["full", "incremental", "period"])
-@pytest.mark.parametrize("fixture", ["cm_partitioned", "cm_dv", "cm_id"])
+@pytest.mark.parametrize("fixture", ["cm_partitioned", "cm_dv", "cm_id", "cm_enabled_later"])
 def test_column_mapped_csv_equals_spark(spark, local_platform, request, fixture, kind) -> None:
     table = request.getfixturevalue(fixture)
     python_files, read = _python_files(local_platform, _plan(table, kind))

@@ -54,10 +54,6 @@ class ColumnMapping:
     scan: pa.Schema  # the schema the fragments are read with (physical names; partitions logical)
     scan_names: dict[str, str]  # top-level logical name -> scan name
 
-    def scan_name(self, logical_name: str) -> str:
-        """The scan schema's name of a top-level logical column."""
-        return self.scan_names[logical_name]
-
 
 def mode_of(configuration: Mapping[str, str | None]) -> str:
     """The table's column mapping mode, lower case (``none`` when the property is absent)."""
