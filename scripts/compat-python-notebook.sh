@@ -62,6 +62,7 @@ TESTS=(
     tests/unit/test_python_engine_read.py
     tests/unit/test_python_deletion_vectors.py
     tests/unit/test_python_engine_features.py
+    tests/unit/test_python_column_mapping.py
     tests/unit/test_python_engine_write.py
     tests/unit/test_python_parquet.py
     tests/unit/test_python_compressors.py

@@ -153,6 +153,33 @@ def test_a_table_with_deletion_vectors_is_read_over_onelake_with_the_token(
     assert p.stored_watermark("gz") == "99"
 
 
+def test_a_column_mapped_table_is_read_over_onelake_with_the_token(
+    tmp_path, local_platform, emulator
+) -> None:
+    """A column-mapped source (``name`` mode, a column renamed and one dropped and re-added after
+    the first files; written from the protocol) in Azurite: read under its physical names through
+    delta-rs's filesystem with the bearer token, exported under its logical names."""
+    import urllib.parse
+
+    from column_mapping_support import write_mapped_table
+
+    p = project(tmp_path, local_platform, emulator, [gz_export, parquet_export])
+    local = tmp_path / "items"
+    write_mapped_table(local, "name", id_name="id", nested=False)
+    prefix = urllib.parse.urlparse(p.source_path).path.strip("/")
+    assert emulator.upload_tree(local, p.workspace, prefix) >= 7
+    first = p.run_in_process()
+    assert first["success"], summary(first)
+    lines = gzip.decompress((p.target("gz") / f"gz_{DAY}.csv.gz").read_bytes()).decode().splitlines()
+    assert lines[0] == "id,re gion,re mark,day"
+    assert sorted(lines[1:], key=lambda line: int(line.split(",")[0]))[:2] == ["1,east,n1,", "2,east,n2,"]
+    assert "33,we st,n33,2025-05-06" in lines
+    table = pq.read_table(p.target("pq") / f"pq_{DAY}.parquet")
+    assert table.schema.names == ["id", "re gion", "re mark", "day"]
+    assert sorted(table.column("id").to_pylist()) == list(range(1, 41))
+    assert p.stored_watermark("gz") == "40"
+
+
 @pytest.fixture(scope="module")
 def killed(tmp_path_factory, local_platform, emulator) -> dict[str, Killed]:
     return kill_at_each_point(

@@ -1,4 +1,4 @@
-"""Delta reader features: deletion vectors are read correctly, column mapping is refused, never misread.
+"""Delta reader features: deletion vectors and column mapping are read correctly, never misread.
 
 Local Spark (delta-spark 4.2) writes the tables. Deletion vectors (Fabric Spark Runtime 2.0's
 default for new tables): several files, one of 200,000 rows (so its DV has bitmap containers),
@@ -7,10 +7,11 @@ rewrites the DVs into one shared DV file at several offsets), checkpoints every 
 partitioned table. delta-rs's pyarrow dataset refuses such tables (deltalake 1.2.1 and 1.6.6); the
 Python engine's export of each (full, incremental with a watermark, period) equals the Spark
 engine's export of the same plan by value, its row count is ``spark.read``'s and no deleted id is
-exported. The decoder also reads every DV Spark wrote. Column mapping (``name`` mode, a column
-renamed) is refused with a :class:`SourceReadError` naming the export, the table and the feature;
-the Spark engine exports it correctly. A whole ``fabgen run`` of a python group on a table that
-gained deletion vectors exports the live rows only and moves its watermark.
+exported. The decoder also reads every DV Spark wrote. A column-mapped table (``name`` mode, a
+column renamed) is exported by both engines alike (more in test_python_engine_column_mapping.py);
+a table with an unknown reader feature (``v2Checkpoint``) is still refused. A whole ``fabgen run``
+of a python group on a table that gained deletion vectors exports the live rows only and moves its
+watermark.
 """
 
 from __future__ import annotations
@@ -262,13 +263,19 @@ def _python_refusal(local_platform, table: str) -> SourceReadError:
     return caught.value
 
 
-def test_column_mapping_is_refused_by_python_not_read_as_nulls(spark, local_platform, cm_table) -> None:
-    error = _python_refusal(local_platform, cm_table)
-    assert f"dbo.{cm_table}" in str(error) and "columnMapping" in str(error)
-
+def test_column_mapping_is_read_by_python_not_as_nulls(spark, local_platform, cm_table) -> None:
     rows = _spark_export(spark, local_platform, cm_table)
     assert list(rows[0]) == ["id", "qty", "remark", "day", "region"]
     assert sorted((int(r["id"]), r["remark"]) for r in rows) == [(i, f"n{i}") for i in range(1, ROWS + 1)]
+    assert sorted(_python_export(local_platform, cm_table, "full", "0"), key=_key) == sorted(rows, key=_key)
+
+
+def test_an_unknown_reader_feature_is_still_refused(spark, local_platform) -> None:
+    name = "v2c_" + uuid.uuid4().hex[:8]
+    _create(spark, _uri(local_platform, name), "'delta.checkpointPolicy' = 'v2'")
+    _append(spark, _uri(local_platform, name), 1, 10)
+    error = _python_refusal(local_platform, name)
+    assert f"dbo.{name}" in str(error) and "v2Checkpoint" in str(error)
 
 
 WORKSPACE = "DEV_WORKSPACE"

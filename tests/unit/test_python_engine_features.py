@@ -1,5 +1,5 @@
 """Which Delta protocols the Python engine refuses (:mod:`fabgen_runtime.engines.python.features`);
-deletion vectors are read, not refused.
+deletion vectors and column mapping (modes ``name``/``id``) are read, not refused.
 
 The protocols are the ones local Spark (delta-spark 4.2) wrote in
 ``tests/integration/test_python_engine_reader_features.py``, where the refusal is checked against
@@ -28,17 +28,12 @@ CM = "delta.columnMapping.mode"
             [],
             id="dv-feature-disabled-property",
         ),
-        pytest.param(2, None, {CM: "name"}, ["columnMapping"], id="column-mapping-v2-name"),
-        pytest.param(2, None, {CM: "none"}, ["columnMapping"], id="reader-v2"),
-        pytest.param(3, ["columnMapping"], {CM: "id"}, ["columnMapping"], id="column-mapping-v3-id"),
-        pytest.param(1, None, {CM: "Name"}, ["columnMapping"], id="mode-without-protocol"),
-        pytest.param(
-            3,
-            ["deletionVectors", "columnMapping"],
-            {CM: "name"},
-            ["columnMapping"],
-            id="both",
-        ),
+        pytest.param(2, None, {CM: "name"}, [], id="column-mapping-v2-name"),
+        pytest.param(2, None, {CM: "none"}, [], id="reader-v2"),
+        pytest.param(3, ["columnMapping"], {CM: "id"}, [], id="column-mapping-v3-id"),
+        pytest.param(1, None, {CM: "Name"}, [], id="mode-without-protocol"),
+        pytest.param(3, ["deletionVectors", "columnMapping"], {CM: "name"}, [], id="both"),
+        pytest.param(2, None, {CM: "physical"}, ["columnMapping"], id="unknown-mode"),
         pytest.param(3, ["v2Checkpoint"], {}, ["v2Checkpoint"], id="unknown-feature"),
         pytest.param(4, None, {}, ["reader version 4"], id="future-version"),
         pytest.param(1, None, {CM: None}, [], id="null-property"),
@@ -51,7 +46,7 @@ def test_unreadable(version, features, configuration, expected) -> None:
 def test_message_names_table_features_and_the_way_out() -> None:
     text = message("dbo.orders", ["columnMapping", "v2Checkpoint"])
     assert text.startswith("cannot read lakehouse table dbo.orders with the python engine")
-    assert "columnMapping: columns are stored under physical names" in text
+    assert "columnMapping: an unknown delta.columnMapping.mode" in text
     assert "v2Checkpoint" in text and text.endswith(
         "run this export on the spark engine (groups.<group>.engine: spark)"
     )

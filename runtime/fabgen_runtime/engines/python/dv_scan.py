@@ -59,12 +59,18 @@ def _file_sizes(table: DeltaTable) -> dict[str, int]:
 
 
 def open_dataset(
-    table: DeltaTable, storage_options: dict[str, str] | None, read_options: ds.ParquetReadOptions
+    table: DeltaTable,
+    storage_options: dict[str, str] | None,
+    read_options: ds.ParquetReadOptions,
+    schema: pa.Schema | None = None,
 ) -> DvDataset:
     """The dataset ``to_pyarrow_dataset`` would build, and each file's deletion vector.
 
-    Raises :class:`DeletionVectorError` when this deltalake lacks the fragment call, or when the
-    log replay's live files differ from delta-rs's.
+    ``schema`` is the schema the files are read with (default: the table's; a column-mapped
+    table's scan schema, :mod:`.column_mapping`). A table without the ``deletionVectors`` reader
+    feature gets no log replay: every file's DV is None. Raises :class:`DeletionVectorError` when
+    this deltalake lacks the fragment call, or when the log replay's live files differ from
+    delta-rs's.
     """
     from deltalake.fs import DeltaStorageHandler
 
@@ -72,7 +78,7 @@ def open_dataset(
     if partitions is None:
         raise DeletionVectorError("this deltalake version has no RawDeltaTable.dataset_partitions")
     filesystem = pa_fs.PyFileSystem(DeltaStorageHandler(table.table_uri, storage_options, _file_sizes(table)))
-    schema = pa.schema(table.schema().to_arrow())
+    schema = schema if schema is not None else pa.schema(table.schema().to_arrow())
     file_format = ds.ParquetFileFormat(
         read_options=read_options,
         default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=True),
@@ -81,8 +87,11 @@ def open_dataset(
         file_format.make_fragment(path, filesystem=filesystem, partition_expression=expression)
         for path, expression in partitions(schema, None)
     ]
-    vectors = delta_log.deletion_vectors(filesystem, table.version())
     paths = {fragment.path for fragment in fragments}
+    if not uses_deletion_vectors(table):
+        vectors: dict[str, Descriptor | None] = dict.fromkeys(paths)
+    else:
+        vectors = delta_log.deletion_vectors(filesystem, table.version())
     if paths != set(vectors):
         odd = sorted(paths.symmetric_difference(vectors))[:3]
         raise DeletionVectorError(f"the Delta log replay and delta-rs disagree on the live files ({odd})")

@@ -8,13 +8,14 @@ feature changes:
   vector instead of rewriting the file. Fabric Spark Runtime 2.0 enables deletion vectors on new
   tables by default. **Read**: :mod:`.dv_scan` drops each file's deleted rows (delta-rs's own
   pyarrow dataset refuses such tables in every version).
-* column mapping (``delta.columnMapping.mode`` ``name`` or ``id``; reader version 2, or the
+* ``columnMapping`` (``delta.columnMapping.mode`` ``name`` or ``id``; reader version 2, or the
   ``columnMapping`` reader feature at version 3): the files store columns under physical names
-  (``col-<uuid>``). deltalake 1.6.6 builds the dataset anyway for a reader-version-2 table and
-  every column reads as NULL (checked: 1000 rows, all NULL); 1.2.1 refuses it. **Refused.**
+  (``col-<uuid>``). deltalake 1.6.6's ``to_pyarrow_dataset`` reads every column as NULL, 1.2.1's
+  refuses the table. **Read**: :mod:`.column_mapping` reads the files under their physical names
+  (field ids checked in ``id`` mode) and renames the batches back to the logical names.
 
-:func:`check` refuses a column-mapped table (and any other reader feature not known to be safe, or
-a reader version above 3) with a :class:`SourceReadError` naming the export, the table and the
+:func:`check` refuses a table with any other reader feature, an unknown column mapping mode, or a
+reader version above 3, with a :class:`SourceReadError` naming the export, the table and the
 features, before the dataset is built and so before any file is written. The Spark engine reads
 these tables.
 """
@@ -30,14 +31,14 @@ if TYPE_CHECKING:
     from deltalake import DeltaTable
 
 # Reader features the engine reads correctly: timestamp_ntz columns (pyarrow reads them as they are),
-# deletion vectors (applied by .dv_scan).
-SAFE_READER_FEATURES = frozenset({"timestampNtz", "deletionVectors"})
+# deletion vectors (applied by .dv_scan), column mapping (physical names mapped by .column_mapping).
+SAFE_READER_FEATURES = frozenset({"timestampNtz", "deletionVectors", "columnMapping"})
+COLUMN_MAPPING_MODES = ("none", "name", "id")
 MAX_READER_VERSION = 3
 COLUMN_MAPPING_MODE = "delta.columnMapping.mode"
 
 _WHY = {
-    "columnMapping": "columns are stored under physical names (column mapping), which the pyarrow reader "
-    "does not map",
+    "columnMapping": "an unknown delta.columnMapping.mode, which the python engine cannot map",
 }
 
 
@@ -51,7 +52,7 @@ def unreadable(
     """
     found: list[str] = []
     mode = (configuration.get(COLUMN_MAPPING_MODE) or "none").strip().lower()
-    if mode != "none" or min_reader_version == 2:  # version 2's one reader feature is column mapping
+    if mode not in COLUMN_MAPPING_MODES:
         found.append("columnMapping")
     if min_reader_version > MAX_READER_VERSION:
         found.append(f"reader version {min_reader_version}")

@@ -8,11 +8,13 @@ data file's min/max statistics to pyarrow as the fragment's guarantee, so files 
 cannot match are skipped without being opened. The rows arrive as a ``pyarrow.RecordBatchReader``:
 batch by batch, never the whole table in memory.
 
-A table with deletion vectors (delta-rs's pyarrow dataset refuses those) is read through
-:mod:`.dv_scan`: the same fragments, file and row-group pruning, with each file's deleted rows
-dropped by position before the filter. Query mode (``source_query``) is not supported by this
-engine yet: :class:`ConfigError`. A table whose reader features the pyarrow read would get wrong
-(column mapping, unknown features) is refused before any file is written: :mod:`.features`.
+A table with deletion vectors (delta-rs's pyarrow dataset refuses those) or with column mapping
+(whose files name columns by physical name) is read through :mod:`.dv_scan`: the same fragments,
+file and row-group pruning, with each file's deleted rows dropped by position before the filter,
+and for column mapping the files read under physical names and renamed back
+(:mod:`.column_mapping`). Query mode (``source_query``) is not supported by this engine yet:
+:class:`ConfigError`. A table whose reader features the pyarrow read would get wrong (unknown
+features) is refused before any file is written: :mod:`.features`.
 """
 
 from __future__ import annotations
@@ -29,11 +31,14 @@ import pyarrow.dataset as ds
 from ... import platform as platform_mod
 from ...errors import ConfigError, ConfigIssue, SourceReadError
 from ...sql import ISO_DATE, ISO_TIMESTAMP, NUMBER, parse_timestamp
-from . import dv_scan, features
+from . import column_mapping, dv_scan, features
+from .column_mapping import ColumnMapping, ColumnMappingError
 from .deletion_vectors import DeletionVectorError
 from .onelake import StorageOptions, resolve
 
 if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
     from ...plan import ExportPlan
 
 BATCH_ROWS = 64 * 1024  # rows per record batch handed to the writer
@@ -89,13 +94,15 @@ def read(
     # overflow before 1677 and after 2262).
     read_options = ds.ParquetReadOptions(coerce_int96_timestamp_unit="us")
     dv_source: dv_scan.DvDataset | None = None
+    mapping: ColumnMapping | None = None
     try:
         options = resolve(storage_options)
         table = DeltaTable(path, storage_options=options)
         version = table.version()
-        features.check(table, label, export)  # column mapping, unknown features: refused, not misread
-        if dv_scan.uses_deletion_vectors(table):
-            dv_source = dv_scan.open_dataset(table, options, read_options)
+        features.check(table, label, export)  # unknown features: refused, not misread
+        mapping = column_mapping.of(table)
+        if _own_scan(table, mapping):
+            dv_source = dv_scan.open_dataset(table, options, read_options, mapping.scan if mapping else None)
             dataset: ds.Dataset = dv_source.dataset
         else:
             dataset = table.to_pyarrow_dataset(parquet_read_options=read_options)
@@ -103,27 +110,43 @@ def read(
         raise SourceReadError(
             f"cannot read lakehouse table {label}: no Delta table at {path}", export
         ) from exc
-    except (DeltaError, OSError, DeletionVectorError) as exc:
+    except (DeltaError, OSError, DeletionVectorError, ColumnMappingError) as exc:
         raise SourceReadError(f"cannot read lakehouse table {label}: {exc}", export) from exc
 
-    columns = select_columns(dataset.schema, config.source_columns, export)
-    condition = source_filter(plan, dataset.schema)
+    logical = mapping.logical if mapping else dataset.schema
+    names = mapping.scan_names if mapping else {}
+    columns = select_columns(logical, config.source_columns, export)
+    condition = source_filter(plan, logical, names)
     files_total = sum(1 for _ in dataset.get_fragments())
     files_scanned = (
         files_total if condition is None else sum(1 for _ in dataset.get_fragments(filter=condition))
     )
-    schema = pa.schema([dataset.schema.field(c) for c in columns])
+    schema = pa.schema([logical.field(c) for c in columns])
     if dv_source is None:
         batches = _stream(dataset, schema, condition, batch_rows)
     else:
-        try:  # every DV the read needs is checked before the writer starts
+        needed = columns + [c for c in filter_columns(plan, logical) if c not in columns]
+        scan_needed = [names.get(c, c) for c in needed]
+        try:  # every DV (and in id mode every file's field ids) checked before the writer starts
             dv_scan.verify(dv_source, condition)
-        except (DeletionVectorError, OSError) as exc:
+            if mapping is not None and mapping.mode == "id":
+                column_mapping.check_files(dataset, condition, scan_needed)
+        except (DeletionVectorError, ColumnMappingError, OSError) as exc:
             raise SourceReadError(f"cannot read lakehouse table {label}: {exc}", export) from exc
-        needed = columns + [c for c in filter_columns(plan, dataset.schema) if c not in columns]
-        batches = _dv_stream(dv_source, columns, needed, condition, batch_rows, label, export)
+        scan = _dv_stream(
+            dv_source, scan_needed[: len(columns)], scan_needed, condition, batch_rows, label, export
+        )
+        batches = scan if mapping is None else (column_mapping.rename(b, schema) for b in scan)
     reader = pa.RecordBatchReader.from_batches(schema, batches)
     return PythonRead(reader, f"{label}@{version}", path, files_total, files_scanned, condition)
+
+
+def _own_scan(table: DeltaTable, mapping: ColumnMapping | None) -> bool:
+    """Whether the table is read through :mod:`.dv_scan`'s fragments rather than
+    ``to_pyarrow_dataset``: deletion vectors, column mapping, or reader version 2 (which
+    deltalake 1.2.1's ``to_pyarrow_dataset`` refuses even with mapping mode ``none``)."""
+    protocol = table.protocol()
+    return mapping is not None or protocol.min_reader_version == 2 or dv_scan.uses_deletion_vectors(table)
 
 
 def _dv_stream(
@@ -198,14 +221,21 @@ def filter_columns(plan: ExportPlan, schema: pa.Schema) -> list[str]:
     return []
 
 
-def source_filter(plan: ExportPlan, schema: pa.Schema) -> ds.Expression | None:
-    """The plan's auto-filters as one dataset expression (None when the plan reads every row)."""
+def source_filter(
+    plan: ExportPlan, schema: pa.Schema, names: dict[str, str] | None = None
+) -> ds.Expression | None:
+    """The plan's auto-filters as one dataset expression (None when the plan reads every row).
+
+    ``schema`` holds the table's (logical) columns; ``names`` maps a logical column to the name
+    the files are scanned under (a column-mapped table's physical name, :mod:`.column_mapping`).
+    """
+    names = names or {}
     config, source = plan.config, plan.source
     export = config.key
     conditions: list[ds.Expression] = []
     if config.extract_type == "incremental" and source.watermark not in (None, ""):
         column = _field(schema, config.incremental_column or "", export, "incremental_column")
-        field = ds.field(column.name)
+        field = ds.field(names.get(column.name, column.name))
         try:
             value = typed_value(str(source.watermark), column.type)
         except ValueError as exc:
@@ -216,7 +246,8 @@ def source_filter(plan: ExportPlan, schema: pa.Schema) -> ds.Expression | None:
         if source.period is None:
             raise ConfigError(ConfigIssue(export, "period_date_query", "the period dates are not known"))
         column = _field(schema, config.period_filter_column or "", export, "period_filter_column")
-        conditions.append(period_condition(ds.field(column.name), column.type, *source.period))
+        scanned = ds.field(names.get(column.name, column.name))
+        conditions.append(period_condition(scanned, column.type, *source.period))
     if not conditions:
         return None
     combined = conditions[0]
