@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from fabgen_runtime.engines.python import parquet, parquet_footer
+from fabgen_runtime.engines.python import memory, parquet, parquet_footer
 
 ROWS = 30_000
 
@@ -163,6 +163,64 @@ def test_the_file_writer_equals_one_writer_across_threads(tmp_path, monkeypatch)
         data_page_size=1024 * 1024,
     )
     assert digests[path] == (len(data), hashlib.sha256(data).hexdigest())
+
+
+def write_file(path: str, table: pa.Table, chunk: int = 1_000) -> bytes:
+    target = parquet.ParquetFile(path, table.schema, "snappy", None, parquet.ParquetOptions(), {})
+    for batch in table.to_batches(max_chunksize=chunk):
+        target.write(batch)
+    target.close()
+    return Path(path).read_bytes()
+
+
+def expected_file(table: pa.Table, rows_per_group: int) -> bytes:
+    dictionary = parquet.dictionary_columns(table.slice(0, rows_per_group), 1024 * 1024)
+    return one_writer(
+        table,
+        groups_of(table, rows_per_group),
+        compression="SNAPPY",
+        use_dictionary=dictionary,
+        data_page_size=1024 * 1024,
+    )
+
+
+def test_output_buffers_are_reused_across_row_groups(tmp_path, monkeypatch) -> None:
+    """Each row group is encoded into a buffer of the engine's pool; once its pages are written the
+    buffer serves a later row group (no buffer grown by re-allocation, no fresh pages per group)."""
+    monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 3_000)
+    allocated: list[int] = []
+    real = pa.allocate_buffer
+
+    def counted(size, *args, **kwargs):
+        allocated.append(size)
+        return real(size, *args, **kwargs)
+
+    monkeypatch.setattr(parquet.pa, "allocate_buffer", counted)
+    table = sample_table()  # ten row groups
+    data = write_file(str(tmp_path / "out.parquet"), table)
+    assert data == expected_file(table, 3_000)
+    assert 1 <= len(allocated) <= parquet.threads() + 1
+
+
+def test_a_row_group_larger_than_its_buffer_is_encoded_again(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 4_000)
+    monkeypatch.setattr(parquet, "ENCODED_RATIO", 0.05)  # far too small: every row group overflows
+    monkeypatch.setattr(parquet, "ENCODED_SLACK", 0)
+    table = sample_table()
+    data = write_file(str(tmp_path / "out.parquet"), table)
+    assert data == expected_file(table, 4_000)
+    assert pq.read_table(io.BytesIO(data)).equals(table)
+
+
+def test_the_engine_pool_is_jemalloc_where_pyarrow_has_it() -> None:
+    chosen = memory.pool()
+    expected = "jemalloc" if "jemalloc" in pa.supported_memory_backends() else None
+    assert chosen.backend_name == (expected or pa.default_memory_pool().backend_name)
+    buffer = pa.allocate_buffer(8 * 1024 * 1024, memory_pool=chosen)
+    assert chosen.bytes_allocated() >= buffer.size
+    del buffer
+    memory.release()  # gives the free pages back; the pool stays usable
+    assert pa.allocate_buffer(1024, memory_pool=chosen).size == 1024
 
 
 def test_dictionary_encoding_follows_parquet_mr_fallback_test() -> None:

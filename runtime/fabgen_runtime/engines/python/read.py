@@ -29,7 +29,7 @@ import pyarrow.dataset as ds
 from ... import platform as platform_mod
 from ...errors import ConfigError, ConfigIssue, SourceReadError
 from ...sql import ISO_DATE, ISO_TIMESTAMP, NUMBER, parse_timestamp
-from . import dv_scan, features
+from . import dv_scan, features, memory
 from .deletion_vectors import DeletionVectorError
 from .onelake import StorageOptions, resolve
 
@@ -162,6 +162,7 @@ def _stream(
                 batch_size=batch_rows,
                 batch_readahead=READAHEAD_BATCHES,
                 use_threads=True,
+                memory_pool=memory.pool(),
             )
             yield from scanner.to_batches()
 

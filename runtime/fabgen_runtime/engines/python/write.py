@@ -38,7 +38,7 @@ from ...protocol.journal import MARKER
 from ...protocol.store import FileStore, LocalFileStore
 from ...publish import staging_uri
 from ...writer import StagedFile, StagedOutput
-from . import compressors, sinks, values
+from . import compressors, memory, sinks, values
 from . import parquet as parquet_files
 from .onelake import Uploads
 
@@ -163,6 +163,8 @@ def write(
             raise
         except (OSError, pa.ArrowException) as exc:
             raise WriteError(f"writing {fmt.name} ({codec.name}) failed: {exc}", export) from exc
+        finally:
+            memory.release()  # the pages the read and the encoders kept for reuse
         files = [_staged_file(job, store, staging, made) for made in job.made]
     staged = StagedOutput(
         export=export,
