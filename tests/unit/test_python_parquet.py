@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import io
 import struct
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -221,6 +222,27 @@ def test_the_engine_pool_is_jemalloc_where_pyarrow_has_it() -> None:
     del buffer
     memory.release()  # gives the free pages back; the pool stays usable
     assert pa.allocate_buffer(1024, memory_pool=chosen).size == 1024
+
+
+def test_the_pool_is_released_once_the_last_write_has_been_idle_a_while(monkeypatch) -> None:
+    """Back-to-back writes reuse the pool's pages; they go back to the system only after
+    ``RELEASE_AFTER_S`` without any write (a write starting meanwhile cancels the release)."""
+    released: list[float] = []
+    real = memory.release
+    monkeypatch.setattr(memory, "release", lambda: (released.append(time.monotonic()), real()))
+    monkeypatch.setattr(memory, "RELEASE_AFTER_S", 0.3)
+    with memory.in_use(), memory.in_use():
+        pass
+    with memory.in_use():  # within 0.3 s of the last: the pending release is cancelled
+        time.sleep(0.4)
+        assert released == []
+    ended = time.monotonic()
+    deadline = ended + 5
+    while not released and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(released) == 1 and released[0] - ended >= 0.3
+    time.sleep(0.4)
+    assert len(released) == 1  # one release per idle period
 
 
 def test_dictionary_encoding_follows_parquet_mr_fallback_test() -> None:

@@ -158,13 +158,12 @@ def write(
             parquet,
         )
         try:
-            part_rows = _write_parts(job, _batches(job, reader))
+            with memory.in_use():  # the read's and the encoders' pages, reused (memory.py)
+                part_rows = _write_parts(job, _batches(job, reader))
         except FabgenError:
             raise
         except (OSError, pa.ArrowException) as exc:
             raise WriteError(f"writing {fmt.name} ({codec.name}) failed: {exc}", export) from exc
-        finally:
-            memory.release()  # the pages the read and the encoders kept for reuse
         files = [_staged_file(job, store, staging, made) for made in job.made]
     staged = StagedOutput(
         export=export,
