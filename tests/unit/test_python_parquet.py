@@ -213,7 +213,9 @@ def test_a_row_group_larger_than_its_buffer_is_encoded_again(tmp_path, monkeypat
     assert pq.read_table(io.BytesIO(data)).equals(table)
 
 
-def test_the_engine_pool_is_jemalloc_where_pyarrow_has_it() -> None:
+def test_the_engine_pool_is_jemalloc_where_pyarrow_has_it(monkeypatch) -> None:
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    memory.pool.cache_clear()
     chosen = memory.pool()
     expected = "jemalloc" if "jemalloc" in pa.supported_memory_backends() else None
     assert chosen.backend_name == (expected or pa.default_memory_pool().backend_name)
@@ -222,6 +224,17 @@ def test_the_engine_pool_is_jemalloc_where_pyarrow_has_it() -> None:
     del buffer
     memory.release()  # gives the free pages back; the pool stays usable
     assert pa.allocate_buffer(1024, memory_pool=chosen).size == 1024
+
+
+def test_a_pool_chosen_with_arrow_default_memory_pool_is_kept(monkeypatch) -> None:
+    """``ARROW_DEFAULT_MEMORY_POOL`` (read by pyarrow when it loads) names the pool the process
+    wants, e.g. ``system`` under ``RLIMIT_AS``: the engine then allocates from the default pool."""
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
+    memory.pool.cache_clear()
+    try:
+        assert memory.pool().backend_name == pa.default_memory_pool().backend_name
+    finally:
+        memory.pool.cache_clear()
 
 
 def test_the_pool_is_released_once_the_last_write_has_been_idle_a_while(monkeypatch) -> None:

@@ -10,13 +10,15 @@ load (the slower the consumer, the more freed pages are purged before they are r
 
 :func:`pool` is Arrow's jemalloc pool with a decay of :data:`DECAY_MS` (jemalloc's own default:
 freed pages are reused while an export runs), where pyarrow has jemalloc; else pyarrow's default
-pool. A write holds the pool with :func:`in_use`; :data:`RELEASE_AFTER_S` seconds after the last
-write in the process has finished, the pool's free pages go back to the operating system
-(:func:`release`): back-to-back exports (a group, a benchmark) reuse the pages, and nothing stays
-held once the engine is idle. (Releasing after every file cost 0.4-0.5 s of system CPU per 5M-row
-export on the benchmark machine: the next export faults all of its pages in again.) The decay is
-set before this pool's first allocation (jemalloc applies it to arenas created afterwards); when
-the process's default pool is jemalloc and already in use, the arenas it made keep their decay.
+pool, which is also used when ``ARROW_DEFAULT_MEMORY_POOL`` chooses one (e.g. ``system`` for a
+process under ``RLIMIT_AS``, where jemalloc's up-front address-space reservations can fail). A
+write holds the pool with :func:`in_use`; :data:`RELEASE_AFTER_S` seconds after the last write in
+the process has finished, the pool's free pages go back to the operating system (:func:`release`):
+back-to-back exports (a group, a benchmark) reuse the pages, and nothing stays held once the engine
+is idle. (Releasing after every file cost 0.4-0.5 s of system CPU per 5M-row export on the
+benchmark machine: the next export faults all of its pages in again.) The decay is set before this
+pool's first allocation (jemalloc applies it to arenas created afterwards); when the process's
+default pool is jemalloc and already in use, the arenas it made keep their decay.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import threading
 from collections.abc import Iterator
 
@@ -41,7 +44,11 @@ _pending: threading.Timer | None = None  # the release after the last write
 
 @functools.cache
 def pool() -> pa.MemoryPool:
-    """The engine's memory pool: jemalloc with a :data:`DECAY_MS` decay, else pyarrow's default pool."""
+    """The engine's memory pool: jemalloc with a :data:`DECAY_MS` decay, else pyarrow's default pool
+    (also when ``ARROW_DEFAULT_MEMORY_POOL`` names the pool the process wants)."""
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        log.debug("ARROW_DEFAULT_MEMORY_POOL is set: the engine uses that pool")
+        return pa.default_memory_pool()
     if "jemalloc" not in pa.supported_memory_backends():
         log.debug("pyarrow has no jemalloc: the default memory pool (freed pages go back at once)")
         return pa.default_memory_pool()
