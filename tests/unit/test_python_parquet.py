@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import io
 import struct
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from fabgen_runtime.engines.python import parquet, parquet_footer
+from fabgen_runtime.engines.python import memory, parquet, parquet_footer
 
 ROWS = 30_000
 
@@ -163,6 +164,98 @@ def test_the_file_writer_equals_one_writer_across_threads(tmp_path, monkeypatch)
         data_page_size=1024 * 1024,
     )
     assert digests[path] == (len(data), hashlib.sha256(data).hexdigest())
+
+
+def write_file(path: str, table: pa.Table, chunk: int = 1_000) -> bytes:
+    target = parquet.ParquetFile(path, table.schema, "snappy", None, parquet.ParquetOptions(), {})
+    for batch in table.to_batches(max_chunksize=chunk):
+        target.write(batch)
+    target.close()
+    return Path(path).read_bytes()
+
+
+def expected_file(table: pa.Table, rows_per_group: int) -> bytes:
+    dictionary = parquet.dictionary_columns(table.slice(0, rows_per_group), 1024 * 1024)
+    return one_writer(
+        table,
+        groups_of(table, rows_per_group),
+        compression="SNAPPY",
+        use_dictionary=dictionary,
+        data_page_size=1024 * 1024,
+    )
+
+
+def test_output_buffers_are_reused_across_row_groups(tmp_path, monkeypatch) -> None:
+    """Each row group is encoded into a buffer of the engine's pool; once its pages are written the
+    buffer serves a later row group (no buffer grown by re-allocation, no fresh pages per group)."""
+    monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 3_000)
+    allocated: list[int] = []
+    real = pa.allocate_buffer
+
+    def counted(size, *args, **kwargs):
+        allocated.append(size)
+        return real(size, *args, **kwargs)
+
+    monkeypatch.setattr(parquet.pa, "allocate_buffer", counted)
+    table = sample_table()  # ten row groups
+    data = write_file(str(tmp_path / "out.parquet"), table)
+    assert data == expected_file(table, 3_000)
+    assert 1 <= len(allocated) <= parquet.threads() + 1
+
+
+def test_a_row_group_larger_than_its_buffer_is_encoded_again(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 4_000)
+    monkeypatch.setattr(parquet, "ENCODED_RATIO", 0.05)  # far too small: every row group overflows
+    monkeypatch.setattr(parquet, "ENCODED_SLACK", 0)
+    table = sample_table()
+    data = write_file(str(tmp_path / "out.parquet"), table)
+    assert data == expected_file(table, 4_000)
+    assert pq.read_table(io.BytesIO(data)).equals(table)
+
+
+def test_the_engine_pool_is_jemalloc_where_pyarrow_has_it(monkeypatch) -> None:
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    memory.pool.cache_clear()
+    chosen = memory.pool()
+    expected = "jemalloc" if "jemalloc" in pa.supported_memory_backends() else None
+    assert chosen.backend_name == (expected or pa.default_memory_pool().backend_name)
+    buffer = pa.allocate_buffer(8 * 1024 * 1024, memory_pool=chosen)
+    assert chosen.bytes_allocated() >= buffer.size
+    del buffer
+    memory.release()  # gives the free pages back; the pool stays usable
+    assert pa.allocate_buffer(1024, memory_pool=chosen).size == 1024
+
+
+def test_a_pool_chosen_with_arrow_default_memory_pool_is_kept(monkeypatch) -> None:
+    """``ARROW_DEFAULT_MEMORY_POOL`` (read by pyarrow when it loads) names the pool the process
+    wants, e.g. ``system`` under ``RLIMIT_AS``: the engine then allocates from the default pool."""
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
+    memory.pool.cache_clear()
+    try:
+        assert memory.pool().backend_name == pa.default_memory_pool().backend_name
+    finally:
+        memory.pool.cache_clear()
+
+
+def test_the_pool_is_released_once_the_last_write_has_been_idle_a_while(monkeypatch) -> None:
+    """Back-to-back writes reuse the pool's pages; they go back to the system only after
+    ``RELEASE_AFTER_S`` without any write (a write starting meanwhile cancels the release)."""
+    released: list[float] = []
+    real = memory.release
+    monkeypatch.setattr(memory, "release", lambda: (released.append(time.monotonic()), real()))
+    monkeypatch.setattr(memory, "RELEASE_AFTER_S", 0.3)
+    with memory.in_use(), memory.in_use():
+        pass
+    with memory.in_use():  # within 0.3 s of the last: the pending release is cancelled
+        time.sleep(0.4)
+        assert released == []
+    ended = time.monotonic()
+    deadline = ended + 5
+    while not released and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(released) == 1 and released[0] - ended >= 0.3
+    time.sleep(0.4)
+    assert len(released) == 1  # one release per idle period
 
 
 def test_dictionary_encoding_follows_parquet_mr_fallback_test() -> None:

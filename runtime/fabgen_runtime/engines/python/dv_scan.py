@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pa_fs
 
-from . import delta_log
+from . import delta_log, memory
 from .deletion_vectors import DeletionVectorError, Descriptor, Rows, deleted_rows
 
 if TYPE_CHECKING:
@@ -164,6 +164,7 @@ def stream(
                 batch_size=batch_rows,
                 batch_readahead=readahead,
                 use_threads=True,
+                memory_pool=memory.pool(),
             )
             for batch in scanner.to_batches():
                 if deleted is None:

@@ -24,6 +24,7 @@ parquet-mr's test to the first page's worth of the file's first row group.
 from __future__ import annotations
 
 import collections
+import logging
 import math
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,7 +34,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from . import parquet_footer, sinks
+from . import memory, parquet_footer, sinks
+
+log = logging.getLogger(__name__)
 
 #: fabgen's codec names as pyarrow's parquet writer names them
 CODECS = {
@@ -49,6 +52,9 @@ ROW_GROUP_ROWS = 1024 * 1024
 LEVELLED = ("gzip", "zstd", "brotli")  # codecs whose level the writer passes on
 SIZE_SAMPLE = 64 * 1024  # values whose plain size gives a column's average (dictionary test)
 MAX_THREADS = 8  # row groups encoded at once at most (each holds up to parquet.block.size of rows)
+#: room for a row group's encoded file: its Arrow bytes times this, plus :data:`ENCODED_SLACK`
+ENCODED_RATIO = 1.25
+ENCODED_SLACK = 4 * 1024 * 1024
 
 
 def threads() -> int:
@@ -140,7 +146,11 @@ class ParquetFile:
         self.sink.write(parquet_footer.MAGIC)
         self.threads = threads()
         self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="fabgen-parquet")
-        self.encoding: collections.deque[Future[parquet_footer.Encoded]] = collections.deque()
+        self.memory = memory.pool()
+        self.spare: list[pa.Buffer] = []  # output buffers whose pages are written: reused
+        self.encoding: collections.deque[Future[tuple[parquet_footer.Encoded, pa.Buffer | None]]] = (
+            collections.deque()
+        )
         self.parts: list[tuple[parquet_footer.Encoded, int]] = []  # footers and where their pages went
         self.buffered: list[pa.RecordBatch] = []
         self.buffered_bytes = 0
@@ -161,23 +171,52 @@ class ParquetFile:
         if self.dictionary is None:
             self.dictionary = self.options.dictionary and dictionary_columns(table, self.options.page_size)
         self.buffered, self.buffered_bytes, self.buffered_rows = [], 0, 0
-        self.encoding.append(self.pool.submit(self._encode, table))
+        self.encoding.append(self.pool.submit(self._encode, table, self._buffer(table)))
         while len(self.encoding) >= self.threads:  # bounded: append the oldest once it is done
-            self._append(self.encoding.popleft().result())
+            self._append(*self.encoding.popleft().result())
 
-    def _encode(self, table: pa.Table | None) -> parquet_footer.Encoded:
-        """``table`` as one parquet file in memory (no row group for None), cut apart."""
-        out = pa.BufferOutputStream()
+    def _buffer(self, table: pa.Table) -> pa.Buffer:
+        """An output buffer with room for ``table`` encoded: a spare one if it is large enough (one
+        too small is dropped), else a new one an eighth larger, so that later row groups of about
+        the same size fit in it."""
+        room = int(table.nbytes * ENCODED_RATIO) + ENCODED_SLACK
+        while self.spare:
+            spare = self.spare.pop()
+            if spare.size >= room:
+                return spare
+        return pa.allocate_buffer(room + room // 8, memory_pool=self.memory)
+
+    def _encode(
+        self, table: pa.Table | None, buffer: pa.Buffer | None
+    ) -> tuple[parquet_footer.Encoded, pa.Buffer | None]:
+        """``table`` as one parquet file in memory (no row group for None), cut apart; written into
+        ``buffer`` (no growing by re-allocation), or into a growing buffer when it does not fit."""
+        if buffer is not None:
+            out = pa.FixedSizeBufferWriter(buffer)
+            try:
+                self._write_file(out, table)
+            except OSError:  # the encoded row group is larger than the buffer: rare, encoded again
+                log.debug("a row group of %s outgrew its %d-byte buffer", self.sink.path, buffer.size)
+            else:
+                return parquet_footer.split(memoryview(buffer)[: out.tell()]), buffer
+        grown = pa.BufferOutputStream()
+        self._write_file(grown, table)
+        return parquet_footer.split(grown.getvalue()), None
+
+    def _write_file(self, out: pa.NativeFile, table: pa.Table | None) -> None:
         dictionary = self.options.dictionary if self.dictionary is None else self.dictionary
-        with pq.ParquetWriter(out, self.schema, use_dictionary=dictionary, **self.settings) as writer:
+        with pq.ParquetWriter(
+            out, self.schema, use_dictionary=dictionary, memory_pool=self.memory, **self.settings
+        ) as writer:
             if table is not None:
                 writer.write_table(table, row_group_size=table.num_rows)
-        return parquet_footer.split(out.getvalue())
 
-    def _append(self, encoded: parquet_footer.Encoded) -> None:
+    def _append(self, encoded: parquet_footer.Encoded, buffer: pa.Buffer | None) -> None:
         self.parts.append((encoded, self.sink.tell()))
         self.sink.write(encoded.pages)
         encoded.pages = memoryview(b"")  # written: keep the footer only
+        if buffer is not None:
+            self.spare.append(buffer)
 
     def close(self, complete: bool = True) -> None:
         """Write the last row group and the footer (``complete=False``: a failure; nothing more is
@@ -186,9 +225,9 @@ class ParquetFile:
             if complete:
                 self._flush()
                 while self.encoding:
-                    self._append(self.encoding.popleft().result())
+                    self._append(*self.encoding.popleft().result())
                 if not self.parts:  # no rows: the schema alone
-                    self._append(self._encode(None))
+                    self._append(*self._encode(None, None))
                 self.sink.write(parquet_footer.joined_footer(self.parts))
         finally:
             for future in self.encoding:
@@ -196,4 +235,5 @@ class ParquetFile:
             self.encoding.clear()
             self.buffered = []
             self.pool.shutdown(wait=True)
+            self.spare = []
             self.sink.close()

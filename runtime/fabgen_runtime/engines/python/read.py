@@ -31,7 +31,7 @@ import pyarrow.dataset as ds
 from ... import platform as platform_mod
 from ...errors import ConfigError, ConfigIssue, SourceReadError
 from ...sql import ISO_DATE, ISO_TIMESTAMP, NUMBER, parse_timestamp
-from . import column_mapping, dv_scan, features
+from . import column_mapping, dv_scan, features, memory
 from .column_mapping import ColumnMapping, ColumnMappingError
 from .deletion_vectors import DeletionVectorError
 from .onelake import StorageOptions, resolve
@@ -185,6 +185,7 @@ def _stream(
                 batch_size=batch_rows,
                 batch_readahead=READAHEAD_BATCHES,
                 use_threads=True,
+                memory_pool=memory.pool(),
             )
             yield from scanner.to_batches()
 

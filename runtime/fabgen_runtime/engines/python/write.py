@@ -38,7 +38,7 @@ from ...protocol.journal import MARKER
 from ...protocol.store import FileStore, LocalFileStore
 from ...publish import staging_uri
 from ...writer import StagedFile, StagedOutput
-from . import compressors, sinks, values
+from . import compressors, memory, sinks, values
 from . import parquet as parquet_files
 from .onelake import Uploads
 
@@ -158,7 +158,8 @@ def write(
             parquet,
         )
         try:
-            part_rows = _write_parts(job, _batches(job, reader))
+            with memory.in_use():  # the read's and the encoders' pages, reused (memory.py)
+                part_rows = _write_parts(job, _batches(job, reader))
         except FabgenError:
             raise
         except (OSError, pa.ArrowException) as exc:
