@@ -33,7 +33,7 @@ from kill_support import (
     summary,
 )
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = [pytest.mark.jvm, pytest.mark.slow]
 
 
 CHILDREN_AT_ONCE = 4  # child JVMs killed concurrently (each ~1 GB; 2 cores: JVM start-up overlaps waits)
