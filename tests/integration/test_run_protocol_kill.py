@@ -35,6 +35,7 @@ from kill_support import (
     full_export,
     inc_export,
     new_project,
+    selected_points,
     summary,
 )
 
@@ -54,7 +55,7 @@ class Killed:
 
 
 @pytest.fixture(scope="module")
-def killed(tmp_path_factory, spark, local_platform) -> dict[str, Killed]:
+def killed(request, tmp_path_factory, spark, local_platform) -> dict[str, Killed]:
     """Every kill point's project: baseline run (checked), rows 11-20 added, then its child SIGKILLed.
 
     The baselines run in this process one after another; each point's child (its own JVM) starts as
@@ -71,9 +72,10 @@ def killed(tmp_path_factory, spark, local_platform) -> dict[str, Killed]:
             slots.release()
         return ChildRun(child.returncode, output, time.monotonic() - started)
 
+    points = selected_points(request)  # all ten unless -k picked a few
     waiting: dict[str, Future[ChildRun]] = {}
-    with ThreadPoolExecutor(max_workers=len(KILL_POINTS)) as pool:
-        for point, export in KILL_POINTS:
+    with ThreadPoolExecutor(max_workers=max(1, len(points))) as pool:
+        for point, export in points:
             workspace = f"WS_KILL_{point}".upper()
             built = new_project(
                 tmp_path_factory.mktemp(point),
@@ -94,7 +96,7 @@ def killed(tmp_path_factory, spark, local_platform) -> dict[str, Killed]:
             child = built.start_child("--execution-id", f"kill-{point}", env=env)
             waiting[point] = pool.submit(wait, child, time.monotonic())
         children = {point: future.result() for point, future in waiting.items()}
-    return {point: Killed(projects[point], f"kill-{point}", children[point]) for point, _e in KILL_POINTS}
+    return {point: Killed(projects[point], f"kill-{point}", children[point]) for point, _e in points}
 
 
 @pytest.mark.parametrize(("point", "export"), KILL_POINTS, ids=[f"{p}@{e}" for p, e in KILL_POINTS])

@@ -215,17 +215,20 @@ def check_next_day_exports_only_new_rows(p: PythonKillProject) -> None:
 Killed = tuple[PythonKillProject, str, int, str]  # project, execution id, child's exit code, its output
 
 
-def kill_at_each_point(make: Callable[[str], PythonKillProject]) -> dict[str, Killed]:
-    """For each of ``KILL_POINTS``: a project (``make(point)``) with ids 1-10 exported by a baseline
-    run, ids 11-20 added, and a Python-engine run of both exports SIGKILLed at the point.
+def kill_at_each_point(
+    make: Callable[[str], PythonKillProject], points: list[tuple[str, str]] = KILL_POINTS
+) -> dict[str, Killed]:
+    """For each of ``points`` (default ``KILL_POINTS``): a project (``make(point)``) with ids 1-10
+    exported by a baseline run, ids 11-20 added, and a Python-engine run of both exports SIGKILLed
+    at the point.
 
     Each point's child starts as soon as its baseline is done and runs while the next baselines do
     (a thread reads its output)."""
     projects: dict[str, PythonKillProject] = {}
     children: dict[str, subprocess.Popen[str]] = {}
     waiting: dict[str, Future[str]] = {}
-    with ThreadPoolExecutor(max_workers=len(KILL_POINTS)) as pool:
-        for point, export in KILL_POINTS:
+    with ThreadPoolExecutor(max_workers=max(1, len(points))) as pool:
+        for point, export in points:
             p = make(point)
             p.add_rows(1, 10)
             baseline = p.run_in_process()
@@ -238,7 +241,7 @@ def kill_at_each_point(make: Callable[[str], PythonKillProject]) -> dict[str, Ki
             waiting[point] = pool.submit(finish, children[point])
         outputs = {point: future.result() for point, future in waiting.items()}
     out = {}
-    for point, _export in KILL_POINTS:
+    for point, _export in points:
         code = children[point].returncode
         out[point] = (projects[point], f"kill-{point}", code, ChildRun(code, outputs[point], 0.0).tail())
     return out
