@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up (scripts/setup.sh), start the local warehouse, and run the whole test suite.
-# Extra arguments go to pytest, e.g.:  bash scripts/test.sh -m "not spark"   or   bash scripts/test.sh -x -k seed
+# Extra arguments go to pytest, e.g.:  bash scripts/test.sh -m "not spark"  (unit tests only, under a minute)
+#   bash scripts/test.sh -m "spark and not jvm"  (JVM-free integration)   or   bash scripts/test.sh -x -k seed
 # Exits with pytest's code, except that "no tests collected" (pytest's 5) counts as a failure.
 set -euo pipefail
 

@@ -1,7 +1,11 @@
 """Shared fixtures: one SparkSession per test session, a local OneLake folder, the local warehouse.
 
-Integration tests are marked ``spark`` (and ``warehouse`` when they need PostgreSQL), so
-``pytest -m "not spark"`` runs the fast unit tests without a JVM.
+``spark`` marks the integration tests: everything that starts a JVM, a child process, PostgreSQL,
+Azurite, a venv or a notebook. Every test under tests/integration and tests/notebooks gets it here (as does
+any test using the ``spark`` or ``warehouse`` fixture); the few unit tests that start children carry it
+themselves. So ``pytest -m "not spark"`` is the unit run (under a minute, no JVM). ``jvm`` marks the
+integration tests that start a JVM (any test using the ``spark`` fixture gets it here):
+``pytest -m "spark and not jvm"`` runs the JVM-free ones.
 """
 
 from __future__ import annotations
@@ -19,11 +23,27 @@ REPO = Path(__file__).resolve().parents[1]
 _SESSION_DRIVER_OPTS: list[str] = []
 
 
+_INTEGRATION_DIRS = (REPO / "tests" / "integration", REPO / "tests" / "notebooks")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the integration tests ``spark`` (by folder or fixture), the JVM ones ``jvm``."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "spark" in fixtures and item.get_closest_marker("jvm") is None:
+            item.add_marker(pytest.mark.jvm)
+        path = Path(str(item.path))
+        integration = any(path.is_relative_to(d) for d in _INTEGRATION_DIRS)
+        needs_mark = integration or "warehouse" in fixtures or item.get_closest_marker("jvm") is not None
+        if needs_mark and item.get_closest_marker("spark") is None:
+            item.add_marker(pytest.mark.spark)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """When the selected tests start JVMs, give every Spark driver the tests' start-up settings first."""
     import jvm_speed
 
-    jvm_markers = {"spark", "notebook"}
+    jvm_markers = {"jvm", "notebook"}
     if jvm_speed.enabled() and any(jvm_markers & {m.name for m in i.iter_markers()} for i in session.items):
         _SESSION_DRIVER_OPTS.append(jvm_speed.configure(os.environ))
 

@@ -30,7 +30,7 @@ import pytest
 from fabgen_runtime import ExportLogger, ExportOrchestrator, local_spark, platform
 from pg_support import pg_connect, recreate_database
 
-pytestmark = pytest.mark.spark
+pytestmark = pytest.mark.jvm
 
 SERIES = ".".join(metadata.version("pyspark").split(".")[:2])
 # What each Fabric runtime ships, as the local engine must reproduce it.

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from fabgen.cli import main
 from fabgen_runtime import ConfigExportManager, platform
 
-pytestmark = pytest.mark.spark
+pytestmark = pytest.mark.jvm
 
 WS = "WS_CLI"
 

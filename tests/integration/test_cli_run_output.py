@@ -18,7 +18,7 @@ from fabgen.cli import main
 from fabgen.jvm_output import is_startup_line
 from fabgen_runtime import platform
 
-pytestmark = pytest.mark.spark
+pytestmark = pytest.mark.jvm
 
 WS = "WS_CLI_OUTPUT"
 CHILD_TIMEOUT = 900

@@ -27,7 +27,7 @@ from fabgen_runtime.engines.python import read as python_read
 from fabgen_runtime.engines.python import write as python_write
 from writer_support import decompress, make_plan, tar_members, unique_lakehouse, zip_members
 
-pytestmark = pytest.mark.spark
+pytestmark = pytest.mark.jvm
 
 STRINGS = [
     "plain",

@@ -23,7 +23,7 @@ from fabgen_runtime.engines.python.state import PythonExportLogger
 from pg_support import pg_execute, recreate_database
 from run_support import csv_export_row
 
-pytestmark = [pytest.mark.spark, pytest.mark.warehouse]
+pytestmark = [pytest.mark.jvm, pytest.mark.warehouse]
 
 WS = "WS_WHEQ"
 WAREHOUSE = "wh_equivalence"

@@ -23,7 +23,7 @@ from fabgen_runtime import publish, writer
 from fabgen_runtime.errors import WriteError
 from writer_support import decompress, files_dir, make_plan, unique_lakehouse
 
-pytestmark = pytest.mark.spark
+pytestmark = pytest.mark.jvm
 
 STRINGS = [
     "a,b;c|d\te",

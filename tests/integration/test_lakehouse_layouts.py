@@ -14,7 +14,7 @@ import pytest
 from fabgen_runtime import ExportLogger, ExportOrchestrator, catalog, parse_configs
 from run_support import csv_export_row, exported_ids
 
-pytestmark = pytest.mark.spark
+pytestmark = pytest.mark.jvm
 
 WS = "WS_LAYOUT"
 

@@ -37,7 +37,7 @@ def _delta_files(table: Path) -> list[Path]:
     return [table / path for path in sorted(live)]
 
 
-@pytest.mark.spark
+@pytest.mark.jvm
 def test_delta_table_round_trip_under_local_onelake(spark, local_platform, onelake_root: Path) -> None:
     uri = platform.table_uri(local_platform, "WS_LOCAL", "lh_roundtrip", "dbo", "items")
     expected = onelake_root / "WS_LOCAL" / "lh_roundtrip.Lakehouse" / "Tables" / "dbo" / "items"
@@ -61,7 +61,7 @@ def test_delta_table_round_trip_under_local_onelake(spark, local_platform, onela
     assert sum(pq.read_metadata(f).num_rows for f in files) == 1010
 
 
-@pytest.mark.spark
+@pytest.mark.jvm
 @pytest.mark.warehouse
 def test_spark_jdbc_reads_the_local_postgres_warehouse(spark, local_platform, warehouse) -> None:
     recreate_database("wh_localfabric_test", warehouse)
@@ -124,7 +124,7 @@ def _load_seed_module():
     return module
 
 
-@pytest.mark.spark
+@pytest.mark.jvm
 @pytest.mark.warehouse
 def test_seed_writes_the_example_sources(spark, warehouse, tmp_path: Path, monkeypatch) -> None:
     project = tmp_path / "sales"

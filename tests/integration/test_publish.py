@@ -21,7 +21,7 @@ from writer_support import (
     unique_lakehouse,
 )
 
-pytestmark = pytest.mark.spark
+pytestmark = pytest.mark.jvm
 
 ROWS = 1000
 SPLIT = 400

@@ -25,7 +25,7 @@ from fabgen_runtime.engines.python import read as python_read
 from fabgen_runtime.engines.python import write as python_write
 from writer_support import make_plan, unique_lakehouse
 
-pytestmark = pytest.mark.spark
+pytestmark = pytest.mark.jvm
 
 PERIOD = (datetime(2025, 2, 1), datetime(2025, 3, 15))
 HEADER = "id,qty (units),re mark,amount€/%,re gion,day\n".encode()

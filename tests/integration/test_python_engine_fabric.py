@@ -30,6 +30,7 @@ from kill_support import (
     full_export,
     inc_export,
     new_project,
+    selected_points,
     summary,
 )
 from python_kill_support import (
@@ -181,11 +182,12 @@ def test_a_column_mapped_table_is_read_over_onelake_with_the_token(
 
 
 @pytest.fixture(scope="module")
-def killed(tmp_path_factory, local_platform, emulator) -> dict[str, Killed]:
+def killed(request, tmp_path_factory, local_platform, emulator) -> dict[str, Killed]:
     return kill_at_each_point(
         lambda point: project(
             tmp_path_factory.mktemp(point), local_platform, emulator, [inc_export, full_export]
-        )
+        ),
+        selected_points(request),
     )
 
 

@@ -40,7 +40,7 @@ from fabgen_runtime.engines.python.deletion_vectors import (
 from fabgen_runtime.errors import SourceReadError
 from writer_support import make_plan, unique_lakehouse
 
-pytestmark = pytest.mark.spark
+pytestmark = pytest.mark.jvm
 
 ROWS = 500
 BIG = 200_000  # rows of one file: more than 65,536, so its DV holds several (bitmap) containers

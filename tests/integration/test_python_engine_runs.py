@@ -32,6 +32,7 @@ from kill_support import (
     full_export,
     inc_export,
     new_project,
+    selected_points,
     summary,
 )
 from python_kill_support import (
@@ -110,9 +111,10 @@ def test_a_lease_held_by_a_live_python_run_refuses_a_second_one(tmp_path, local_
 
 
 @pytest.fixture(scope="module")
-def killed(tmp_path_factory, local_platform) -> dict[str, Killed]:
+def killed(request, tmp_path_factory, local_platform) -> dict[str, Killed]:
     return kill_at_each_point(
-        lambda point: project(tmp_path_factory.mktemp(point), local_platform, [inc_export, full_export])
+        lambda point: project(tmp_path_factory.mktemp(point), local_platform, [inc_export, full_export]),
+        selected_points(request),
     )
 
 

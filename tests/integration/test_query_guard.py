@@ -17,7 +17,7 @@ from fabgen_runtime.errors import ConfigError, QueryRefusedError
 from pg_support import pg_connect, recreate_database
 from run_support import csv_export_row, exported_ids
 
-pytestmark = pytest.mark.spark
+pytestmark = pytest.mark.jvm
 
 WS = "WS_GUARD"
 SRC = "lh_guard"

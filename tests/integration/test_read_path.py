@@ -17,7 +17,7 @@ from fabgen_runtime.export import ExportEvent, new_record
 from fabgen_runtime.plan import RunContext
 from run_support import csv_export_row, exported_ids
 
-pytestmark = pytest.mark.spark
+pytestmark = pytest.mark.jvm
 
 WS = "WS_READ"
 SRC = "lh_src"

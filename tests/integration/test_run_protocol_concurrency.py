@@ -24,7 +24,7 @@ from kill_support import (
     summary,
 )
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = [pytest.mark.jvm, pytest.mark.slow]
 
 GHOST = dict(
     owner="ghost-host:4242:feedbeef", run="ghost-run-0001", execution="ghost-exec-0001", host="ghost-host"

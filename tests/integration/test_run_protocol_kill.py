@@ -5,8 +5,9 @@ first file, the split full export's first set for the run date); rows 11-20 are 
 ``fabgen run`` (its own JVM) for the same run date kills itself at the point
 (``FABGEN_KILL_AT=<point>@<export>``, see ``fabgen_runtime.failpoints``); a retry of that execution
 runs in-process on the session's warm Spark; rows 21-30 are appended and a normal run follows.
-The children of all points run before the first test, a few at a time (their JVM start-up is most
-of the matrix's time); each point's test then checks its kill, retries and runs again.
+The children of all points run before the first test, each started as soon as its baseline is done
+(their JVM start-up is most of the matrix's time); each point's test then checks its kill, retries
+and runs again.
 
 After each step, against the source table: no row lost, no row in two published files, no trigger
 beside a partial or mixed file set, and after the retry and the next run also staging empty, every
@@ -15,7 +16,10 @@ log row final and the stored watermark equal to the highest exported id.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import subprocess
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
@@ -27,13 +31,15 @@ from kill_support import (
     check_after_kill,
     check_manifest_paths,
     check_settled,
+    finish,
     full_export,
     inc_export,
     new_project,
+    selected_points,
     summary,
 )
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = [pytest.mark.jvm, pytest.mark.slow]
 
 
 CHILDREN_AT_ONCE = 4  # child JVMs killed concurrently (each ~1 GB; 2 cores: JVM start-up overlaps waits)
@@ -49,38 +55,48 @@ class Killed:
 
 
 @pytest.fixture(scope="module")
-def killed(tmp_path_factory, spark, local_platform) -> dict[str, Killed]:
+def killed(request, tmp_path_factory, spark, local_platform) -> dict[str, Killed]:
     """Every kill point's project: baseline run (checked), rows 11-20 added, then its child SIGKILLed.
 
-    The baselines run in this process one after another; the children (own JVMs) run a few at a
-    time, which is where the matrix spends its time.
+    The baselines run in this process one after another; each point's child (its own JVM) starts as
+    soon as its baseline is done, so the children's JVM start-up overlaps the next baselines (at
+    most ``CHILDREN_AT_ONCE`` children at a time): the matrix spends its time in the children.
     """
     projects: dict[str, KillProject] = {}
-    for point, _export in KILL_POINTS:
-        workspace = f"WS_KILL_{point}".upper()
-        built = new_project(
-            tmp_path_factory.mktemp(point),
-            workspace,
-            spark,
-            local_platform,
-            [inc_export(workspace), full_export(workspace)],
-        )
-        built.replace_rows(1, 10)
-        baseline = built.run_in_process()
-        assert baseline["success"], f"{point}: baseline run failed: {summary(baseline)}"
-        check_settled(built, built.source_ids(), f"{point}: after the baseline run")
-        check_manifest_paths(built, baseline, f"{point}: baseline")
-        built.add_rows(11, 20)
-        projects[point] = built
+    slots = threading.BoundedSemaphore(CHILDREN_AT_ONCE)
 
-    def kill(point_and_export: tuple[str, str]) -> tuple[str, ChildRun]:
-        point, export = point_and_export
-        child = projects[point].run_child("--execution-id", f"kill-{point}", kill_at=f"{point}@{export}")
-        return point, child
+    def wait(child: subprocess.Popen[str], started: float) -> ChildRun:
+        try:
+            output = finish(child)
+        finally:
+            slots.release()
+        return ChildRun(child.returncode, output, time.monotonic() - started)
 
-    with ThreadPoolExecutor(max_workers=CHILDREN_AT_ONCE) as pool:
-        children = dict(pool.map(kill, KILL_POINTS))
-    return {point: Killed(projects[point], f"kill-{point}", children[point]) for point, _e in KILL_POINTS}
+    points = selected_points(request)  # all ten unless -k picked a few
+    waiting: dict[str, Future[ChildRun]] = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(points))) as pool:
+        for point, export in points:
+            workspace = f"WS_KILL_{point}".upper()
+            built = new_project(
+                tmp_path_factory.mktemp(point),
+                workspace,
+                spark,
+                local_platform,
+                [inc_export(workspace), full_export(workspace)],
+            )
+            built.replace_rows(1, 10)
+            baseline = built.run_in_process()
+            assert baseline["success"], f"{point}: baseline run failed: {summary(baseline)}"
+            check_settled(built, built.source_ids(), f"{point}: after the baseline run")
+            check_manifest_paths(built, baseline, f"{point}: baseline")
+            built.add_rows(11, 20)
+            projects[point] = built
+            slots.acquire()
+            env = built.child_env(FABGEN_KILL_AT=f"{point}@{export}")
+            child = built.start_child("--execution-id", f"kill-{point}", env=env)
+            waiting[point] = pool.submit(wait, child, time.monotonic())
+        children = {point: future.result() for point, future in waiting.items()}
+    return {point: Killed(projects[point], f"kill-{point}", children[point]) for point, _e in points}
 
 
 @pytest.mark.parametrize(("point", "export"), KILL_POINTS, ids=[f"{p}@{e}" for p, e in KILL_POINTS])

@@ -118,7 +118,7 @@ def _installed(python: Path) -> set[str]:
     return {package["name"].lower().replace("_", "-") for package in json.loads(out)}
 
 
-@pytest.mark.spark
+@pytest.mark.jvm
 def test_wheel_runs_an_export_in_a_fresh_venv_with_only_pyspark_and_delta(
     built: Path, tmp_path: Path
 ) -> None:

@@ -24,7 +24,7 @@ from kill_support import (
     summary,
 )
 
-pytestmark = pytest.mark.spark
+pytestmark = pytest.mark.jvm
 
 BASE = ["id", "concat('item ', id) AS name", "CAST(id * 10 AS INT) AS qty"]
 BASE_SCHEMA = [["id", "bigint"], ["name", "string"], ["qty", "int"]]

@@ -20,7 +20,7 @@ from fabgen_runtime.protocol.tables import LeaseClaim, LeaseTerms, WatermarkWrit
 from fabgen_runtime.state_model import LOG_TABLE, WATERMARK_TABLE, ExportRunRecord, now_utc
 from kill_support import GROUP, KillProject, inc_export, new_project, summary
 
-pytestmark = [pytest.mark.spark]
+pytestmark = [pytest.mark.jvm]
 
 KEY = (GROUP, "inc")
 

@@ -19,7 +19,7 @@ import pytest
 from fabgen_runtime.errors import StateError
 from fabgen_runtime.state import LOG_COLUMNS, WATERMARK_COLUMNS, ExportLogger, struct
 
-pytestmark = [pytest.mark.spark]
+pytestmark = [pytest.mark.jvm]
 
 
 def logger_for(spark: Any, local_platform: Any, workspace: str) -> ExportLogger:

@@ -12,7 +12,7 @@ from fabgen_runtime import ExportLogger, ExportOrchestrator
 from pg_support import pg_execute, recreate_database
 from run_support import csv_export_row, exported_ids
 
-pytestmark = [pytest.mark.spark, pytest.mark.warehouse]
+pytestmark = [pytest.mark.jvm, pytest.mark.warehouse]
 
 WS = "WS_WH"
 WAREHOUSE = "wh_readtest"

@@ -29,7 +29,7 @@ from writer_support import (
     zip_members,
 )
 
-pytestmark = pytest.mark.spark
+pytestmark = pytest.mark.jvm
 
 ROWS = 2000
 SPLIT = 700  # 3 parts (700, 700, 600) crossing the source's 3 partition boundaries

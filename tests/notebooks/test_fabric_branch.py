@@ -28,7 +28,7 @@ from fabric_standin.spark_conf import write_spark_defaults
 from readers import count_rows
 from test_notebooks import EXAMPLE, WORKSPACE, _gold, example  # noqa: F401 - example: the seeded, rendered example
 
-pytestmark = [pytest.mark.notebook, pytest.mark.spark, pytest.mark.warehouse, pytest.mark.slow]
+pytestmark = [pytest.mark.notebook, pytest.mark.jvm, pytest.mark.warehouse, pytest.mark.slow]
 
 STANDIN = Path(__file__).resolve().parents[1] / "support" / "fabric_standin"
 RUN_DATE = "2025-10-15"

@@ -31,7 +31,7 @@ from fabgen.project import load_project
 from fabgen.render import IPYNB_FOLDER, render_project, write_output
 from readers import count_rows, read_delta
 
-pytestmark = [pytest.mark.notebook, pytest.mark.spark, pytest.mark.warehouse, pytest.mark.slow]
+pytestmark = [pytest.mark.notebook, pytest.mark.jvm, pytest.mark.warehouse, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "sales"

@@ -54,6 +54,22 @@ KILL_POINTS = [
     ("before_watermark", "inc"),
     ("after_watermark", "inc"),
 ]
+
+
+def selected_points(request: Any) -> list[tuple[str, str]]:
+    """The ``KILL_POINTS`` whose tests in ``request``'s module this session runs.
+
+    ``-k`` may pick a few (scripts/compat-python-notebook.sh runs 3): a module fixture then kills a
+    child only at the points a test checks.
+    """
+    wanted = set()
+    for item in request.session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if getattr(item, "module", None) is request.module and "point" in params:
+            wanted.add(params["point"])
+    return [(point, export) for point, export in KILL_POINTS if point in wanted]
+
+
 MANIFESTS = "_fabgen_manifests"
 FABGEN = Path(sys.executable).with_name("fabgen")
 CHILD_TIMEOUT = float(os.environ.get("FABGEN_CHILD_TIMEOUT", "900"))  # a loaded machine is slow

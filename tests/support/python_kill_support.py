@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -69,12 +70,18 @@ class PythonKillProject(KillProject):
 
     def run_child(self, *extra: str, kill_at: str | None = None, **env: str) -> ChildRun:
         """A Python-engine run in a child process (``extra``: ``--execution-id X`` / ``--retry``)."""
+        started = time.monotonic()
+        proc = self.start_run_child(*extra, kill_at=kill_at, **env)
+        output = finish(proc)
+        return ChildRun(proc.returncode, output, time.monotonic() - started)
+
+    def start_run_child(self, *extra: str, kill_at: str | None = None, **env: str) -> subprocess.Popen[str]:
+        """Start the child of ``run_child`` and return it running (read it with ``finish``)."""
         execution_id = extra[extra.index("--execution-id") + 1] if "--execution-id" in extra else None
         child_env = self.child_env(**env)
         if kill_at:
             child_env["FABGEN_KILL_AT"] = kill_at
-        started = time.monotonic()
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             self.child_args(RUN_DATE, execution_id, "--retry" in extra),
             cwd=self.root,
             env=child_env,
@@ -82,8 +89,6 @@ class PythonKillProject(KillProject):
             stderr=subprocess.STDOUT,
             text=True,
         )
-        output = finish(proc)
-        return ChildRun(proc.returncode, output, time.monotonic() - started)
 
     def run_in_process(
         self,
@@ -210,19 +215,35 @@ def check_next_day_exports_only_new_rows(p: PythonKillProject) -> None:
 Killed = tuple[PythonKillProject, str, int, str]  # project, execution id, child's exit code, its output
 
 
-def kill_at_each_point(make: Callable[[str], PythonKillProject]) -> dict[str, Killed]:
-    """For each of ``KILL_POINTS``: a project (``make(point)``) with ids 1-10 exported by a baseline
-    run, ids 11-20 added, and a Python-engine run of both exports SIGKILLed at the point."""
+def kill_at_each_point(
+    make: Callable[[str], PythonKillProject], points: list[tuple[str, str]] = KILL_POINTS
+) -> dict[str, Killed]:
+    """For each of ``points`` (default ``KILL_POINTS``): a project (``make(point)``) with ids 1-10
+    exported by a baseline run, ids 11-20 added, and a Python-engine run of both exports SIGKILLed
+    at the point.
+
+    Each point's child starts as soon as its baseline is done and runs while the next baselines do
+    (a thread reads its output)."""
+    projects: dict[str, PythonKillProject] = {}
+    children: dict[str, subprocess.Popen[str]] = {}
+    waiting: dict[str, Future[str]] = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(points))) as pool:
+        for point, export in points:
+            p = make(point)
+            p.add_rows(1, 10)
+            baseline = p.run_in_process()
+            assert baseline["success"], summary(baseline)
+            p.add_rows(11, 20)
+            projects[point] = p
+            children[point] = p.start_run_child(
+                "--execution-id", f"kill-{point}", kill_at=f"{point}@{export}"
+            )
+            waiting[point] = pool.submit(finish, children[point])
+        outputs = {point: future.result() for point, future in waiting.items()}
     out = {}
-    for point, export in KILL_POINTS:
-        p = make(point)
-        p.add_rows(1, 10)
-        baseline = p.run_in_process()
-        assert baseline["success"], summary(baseline)
-        p.add_rows(11, 20)
-        execution_id = f"kill-{point}"
-        child = p.run_child("--execution-id", execution_id, kill_at=f"{point}@{export}")
-        out[point] = (p, execution_id, child.returncode, child.tail())
+    for point, _export in points:
+        code = children[point].returncode
+        out[point] = (projects[point], f"kill-{point}", code, ChildRun(code, outputs[point], 0.0).tail())
     return out
 
 

@@ -215,6 +215,7 @@ def test_debug_shows_a_traceback_and_keeps_the_exit_code(tmp_path: Path) -> None
     assert error_lines(result)[-1].endswith("no fabgen.yaml here or in any parent folder")
 
 
+@pytest.mark.spark  # integration: a child Python process
 def test_debug_through_the_real_entry_point(tmp_path: Path) -> None:
     code = "from fabgen.cli import main; main()"
     args = [sys.executable, "-c", code, "--debug", "validate", "-p", str(BROKEN)]

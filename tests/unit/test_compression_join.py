@@ -122,6 +122,7 @@ def test_zip_level_zero_still_valid(tmp_path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.spark  # integration: writes a file past 4 GiB
 def test_zip64_past_4_gib(tmp_path) -> None:
     """A real entry over 4 GiB: one compressed 64 MiB piece of zeros repeated 66 times."""
     block = bytes(64 << 20)

@@ -128,6 +128,7 @@ def test_an_environment_with_ids_attaches_the_config_lakehouse(tmp_path: Path) -
     }
 
 
+@pytest.mark.spark  # integration: builds the runtime wheel in a child pip
 def test_render_and_deploy_refuse_listing_every_missing_id(tmp_path: Path) -> None:
     example = tmp_path / "sales"
     skip = shutil.ignore_patterns(".onelake", ".fabgen")
@@ -166,6 +167,7 @@ def test_a_workspace_name_onelake_cannot_carry_needs_both_ids(tmp_path: Path) ->
     assert "OneLake cannot name workspace 'Sales Prod'" in str(caught.value)
 
 
+@pytest.mark.spark  # integration: builds the runtime wheel in a child pip
 def test_the_deploy_folder_of_the_example_has_no_dangling_or_invented_ids(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -131,6 +131,7 @@ def test_parquet_options_pass_through_the_writers_parser() -> None:
     assert check_config(_config(file_format="parquet", compression="lz4", file_format_options=options)) == []
 
 
+@pytest.mark.spark  # integration: a child Python process
 def test_check_config_imports_neither_pyspark_nor_pyarrow() -> None:
     code = (
         "import sys\n"
@@ -217,6 +218,7 @@ def test_render_and_run_refuse_before_writing(tmp_path: Path) -> None:
     assert not (root / ".onelake").exists()
 
 
+@pytest.mark.spark  # integration: a child Python process
 def test_without_pyarrow_the_options_are_left_to_the_writer(tmp_path: Path) -> None:
     blocker = tmp_path / "pyarrow"
     blocker.mkdir()

@@ -135,6 +135,7 @@ def test_expired_lease_is_taken_over(tmp_path: Path) -> None:
     assert refused == {} and rows[KEY]["lease_owner"] == "owner-b"
 
 
+@pytest.mark.spark  # integration: child processes
 def test_lease_of_a_dead_local_process_is_taken_over_at_once(tmp_path: Path) -> None:
     store = tables(tmp_path)
     dead = mp.get_context("spawn").Process(target=int)
@@ -241,6 +242,7 @@ def _race(root: Path, key: tuple[str, str], contenders: int) -> tuple[list[str],
 
 
 @pytest.mark.parametrize("row_exists", [False, True], ids=["new-export", "existing-row"])
+@pytest.mark.spark  # integration: child processes
 def test_processes_racing_for_one_lease_exactly_one_wins(tmp_path: Path, row_exists: bool) -> None:
     store = tables(tmp_path)
     store.ensure_tables()
@@ -268,6 +270,7 @@ def _create_in_process(root: str, barrier: Any, out: Any) -> None:
     out.put(store.commits)
 
 
+@pytest.mark.spark  # integration: child processes
 def test_processes_creating_the_tables_at_once_share_one_table(tmp_path: Path) -> None:
     ctx = mp.get_context("spawn")
     barrier, out = ctx.Barrier(3), ctx.Queue()
