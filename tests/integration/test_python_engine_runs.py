@@ -158,19 +158,29 @@ def test_an_export_whose_recovery_cannot_finish_is_not_run_until_fabgen_recover_
     blocked = [r for r in p.log_rows() if r["error_type"] == "RecoveryFailed"]
     assert [(r["export_name"], r["export_state"]) for r in blocked] == [("full", "error")]
 
-    settings = yaml.safe_load((p.root / "fabgen.yaml").read_text())
-    settings["defaults"]["engine"] = "python"
-    (p.root / "fabgen.yaml").write_text(yaml.safe_dump(settings))
-    recover = [str(FABGEN), "recover", "-p", str(p.root), "-g", GROUP]
-    stuck = subprocess.run(recover, env=p.child_env(), capture_output=True, text=True, check=False)
-    assert stuck.returncode == 1, stuck.stdout + stuck.stderr
-    assert "full" in stuck.stdout and "staging is kept" in stuck.stdout, stuck.stdout
-    assert intruder.read_text() == "someone else's file\n"
+    # `fabgen recover` while the foreign file is there, and after: where the CLI is installed (the
+    # Python-notebook compat venv has the runtime only; there the retry below recovers by itself)
+    cli = FABGEN.exists()
+    if cli:
+        stuck = _fabgen_recover(p)
+        assert stuck.returncode == 1, stuck.stdout + stuck.stderr
+        assert "full" in stuck.stdout and "staging is kept" in stuck.stdout, stuck.stdout
+        assert intruder.read_text() == "someone else's file\n"
 
     intruder.unlink()  # the user moves the foreign file away: recovery can now finish the publish
-    done = subprocess.run(recover, env=p.child_env(), capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "publish finished" in done.stdout, done.stdout
+    if cli:
+        done = _fabgen_recover(p)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "publish finished" in done.stdout, done.stdout
     again = p.run_in_process(execution_id="blocked", retry=True)
     assert again["success"], summary(again)
     check_settled(p, p.source_ids(), "after fabgen recover and a retry")
+
+
+def _fabgen_recover(p: PythonKillProject) -> subprocess.CompletedProcess[str]:
+    """``fabgen recover`` of the project's group on the Python engine (no JVM)."""
+    settings = yaml.safe_load((p.root / "fabgen.yaml").read_text())
+    settings["defaults"]["engine"] = "python"
+    (p.root / "fabgen.yaml").write_text(yaml.safe_dump(settings))
+    command = [str(FABGEN), "recover", "-p", str(p.root), "-g", GROUP]
+    return subprocess.run(command, env=p.child_env(), capture_output=True, text=True, check=False)
