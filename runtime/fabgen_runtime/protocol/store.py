@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -140,13 +142,21 @@ _RENAME_NOREPLACE = 1
 _UNSUPPORTED = {errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP}
 
 
+@functools.cache
+def _renameat2() -> Callable[..., int] | None:
+    """glibc's ``renameat2`` (looked up once per process), or None where the C library lacks it."""
+    try:
+        call: Callable[..., int] = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    return call
+
+
 def _rename_noreplace(src: str, dst: str) -> bool:
     """``renameat2(src, dst, RENAME_NOREPLACE)`` (Linux, glibc >= 2.28): True when done, False when
     this system lacks it; raises ``OSError`` when it refuses (``dst`` exists: ``EEXIST``)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        call = libc.renameat2
-    except (OSError, AttributeError):
+    call = _renameat2()
+    if call is None:
         return False
     if call(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
         return True

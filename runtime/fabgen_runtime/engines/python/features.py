@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from ...errors import SourceReadError
+from . import column_mapping
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -33,9 +34,7 @@ if TYPE_CHECKING:
 # Reader features the engine reads correctly: timestamp_ntz columns (pyarrow reads them as they are),
 # deletion vectors (applied by .dv_scan), column mapping (physical names mapped by .column_mapping).
 SAFE_READER_FEATURES = frozenset({"timestampNtz", "deletionVectors", "columnMapping"})
-COLUMN_MAPPING_MODES = ("none", "name", "id")
 MAX_READER_VERSION = 3
-COLUMN_MAPPING_MODE = "delta.columnMapping.mode"
 
 _WHY = {
     "columnMapping": "an unknown delta.columnMapping.mode, which the python engine cannot map",
@@ -51,8 +50,7 @@ def unreadable(
     metadata's properties.
     """
     found: list[str] = []
-    mode = (configuration.get(COLUMN_MAPPING_MODE) or "none").strip().lower()
-    if mode not in COLUMN_MAPPING_MODES:
+    if column_mapping.mode_of(configuration) not in column_mapping.MODES:
         found.append("columnMapping")
     if min_reader_version > MAX_READER_VERSION:
         found.append(f"reader version {min_reader_version}")
