@@ -16,10 +16,6 @@ log row final and the stored watermark equal to the highest exported id.
 
 from __future__ import annotations
 
-import subprocess
-import threading
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
@@ -31,9 +27,9 @@ from kill_support import (
     check_after_kill,
     check_manifest_paths,
     check_settled,
-    finish,
     full_export,
     inc_export,
+    kill_after_each_baseline,
     new_project,
     selected_points,
     summary,
@@ -62,41 +58,26 @@ def killed(request, tmp_path_factory, spark, local_platform) -> dict[str, Killed
     soon as its baseline is done, so the children's JVM start-up overlaps the next baselines (at
     most ``CHILDREN_AT_ONCE`` children at a time): the matrix spends its time in the children.
     """
-    projects: dict[str, KillProject] = {}
-    slots = threading.BoundedSemaphore(CHILDREN_AT_ONCE)
 
-    def wait(child: subprocess.Popen[str], started: float) -> ChildRun:
-        try:
-            output = finish(child)
-        finally:
-            slots.release()
-        return ChildRun(child.returncode, output, time.monotonic() - started)
+    def baseline(point: str) -> KillProject:
+        workspace = f"WS_KILL_{point}".upper()
+        built = new_project(
+            tmp_path_factory.mktemp(point),
+            workspace,
+            spark,
+            local_platform,
+            [inc_export(workspace), full_export(workspace)],
+        )
+        built.replace_rows(1, 10)
+        first = built.run_in_process()
+        assert first["success"], f"{point}: baseline run failed: {summary(first)}"
+        check_settled(built, built.source_ids(), f"{point}: after the baseline run")
+        check_manifest_paths(built, first, f"{point}: baseline")
+        built.add_rows(11, 20)
+        return built
 
-    points = selected_points(request)  # all ten unless -k picked a few
-    waiting: dict[str, Future[ChildRun]] = {}
-    with ThreadPoolExecutor(max_workers=max(1, len(points))) as pool:
-        for point, export in points:
-            workspace = f"WS_KILL_{point}".upper()
-            built = new_project(
-                tmp_path_factory.mktemp(point),
-                workspace,
-                spark,
-                local_platform,
-                [inc_export(workspace), full_export(workspace)],
-            )
-            built.replace_rows(1, 10)
-            baseline = built.run_in_process()
-            assert baseline["success"], f"{point}: baseline run failed: {summary(baseline)}"
-            check_settled(built, built.source_ids(), f"{point}: after the baseline run")
-            check_manifest_paths(built, baseline, f"{point}: baseline")
-            built.add_rows(11, 20)
-            projects[point] = built
-            slots.acquire()
-            env = built.child_env(FABGEN_KILL_AT=f"{point}@{export}")
-            child = built.start_child("--execution-id", f"kill-{point}", env=env)
-            waiting[point] = pool.submit(wait, child, time.monotonic())
-        children = {point: future.result() for point, future in waiting.items()}
-    return {point: Killed(projects[point], f"kill-{point}", children[point]) for point, _e in points}
+    runs = kill_after_each_baseline(selected_points(request), baseline, CHILDREN_AT_ONCE)
+    return {point: Killed(project, f"kill-{point}", child) for point, (project, child) in runs.items()}
 
 
 @pytest.mark.parametrize(("point", "export"), KILL_POINTS, ids=[f"{p}@{e}" for p, e in KILL_POINTS])

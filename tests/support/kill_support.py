@@ -19,10 +19,13 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from fabgen_runtime import platform
@@ -300,6 +303,38 @@ class ChildRun:
 
     def tail(self, chars: int = 3000) -> str:
         return self.output[-chars:]
+
+
+P = TypeVar("P", bound="KillProject")
+
+
+def kill_after_each_baseline(
+    points: list[tuple[str, str]], baseline: Callable[[str], P], at_once: int | None = None
+) -> dict[str, tuple[P, ChildRun]]:
+    """The kill matrix's runs, for either engine: for each ``(point, export)``, ``baseline(point)``
+    (in this process: a project whose baseline run is done and checked, rows 11-20 added), then its
+    child run of execution ``kill-<point>`` armed to SIGKILL itself at ``point@export``. Each child
+    starts as soon as its baseline is done and runs while the next baselines do (a thread reads it),
+    at most ``at_once`` at a time (default: no limit)."""
+    slots = threading.BoundedSemaphore(at_once or max(1, len(points)))
+
+    def wait(child: subprocess.Popen[str], started: float) -> ChildRun:
+        try:
+            output = finish(child)
+        finally:
+            slots.release()
+        return ChildRun(child.returncode, output, time.monotonic() - started)
+
+    projects: dict[str, P] = {}
+    waiting: dict[str, Future[ChildRun]] = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(points))) as pool:
+        for point, export in points:
+            projects[point] = project = baseline(point)
+            slots.acquire()
+            env = project.child_env(FABGEN_KILL_AT=f"{point}@{export}")
+            child = project.start_child("--execution-id", f"kill-{point}", env=env)
+            waiting[point] = pool.submit(wait, child, time.monotonic())
+        return {point: (projects[point], future.result()) for point, future in waiting.items()}
 
 
 def new_project(

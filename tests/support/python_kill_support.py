@@ -8,9 +8,7 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +20,12 @@ from kill_support import (
     KILL_POINTS,
     RUN_DATE,
     SOURCE,
-    ChildRun,
     KillProject,
     check_after_kill,
     check_settled,
-    finish,
     full_export,
     inc_export,
+    kill_after_each_baseline,
     summary,
 )
 
@@ -68,23 +65,14 @@ class PythonKillProject(KillProject):
                 args.append("retry")
         return args
 
-    def run_child(self, *extra: str, kill_at: str | None = None, **env: str) -> ChildRun:
-        """A Python-engine run in a child process (``extra``: ``--execution-id X`` / ``--retry``)."""
-        started = time.monotonic()
-        proc = self.start_run_child(*extra, kill_at=kill_at, **env)
-        output = finish(proc)
-        return ChildRun(proc.returncode, output, time.monotonic() - started)
-
-    def start_run_child(self, *extra: str, kill_at: str | None = None, **env: str) -> subprocess.Popen[str]:
-        """Start the child of ``run_child`` and return it running (read it with ``finish``)."""
+    def start_child(self, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """A Python-engine run in a child process (``extra``: ``--execution-id X`` / ``--retry``);
+        ``run_child`` and the kill matrix start runs through it."""
         execution_id = extra[extra.index("--execution-id") + 1] if "--execution-id" in extra else None
-        child_env = self.child_env(**env)
-        if kill_at:
-            child_env["FABGEN_KILL_AT"] = kill_at
         return subprocess.Popen(
             self.child_args(RUN_DATE, execution_id, "--retry" in extra),
             cwd=self.root,
-            env=child_env,
+            env=env or self.child_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -220,31 +208,22 @@ def kill_at_each_point(
 ) -> dict[str, Killed]:
     """For each of ``points`` (default ``KILL_POINTS``): a project (``make(point)``) with ids 1-10
     exported by a baseline run, ids 11-20 added, and a Python-engine run of both exports SIGKILLed
-    at the point.
+    at the point (``kill_support.kill_after_each_baseline``: each child starts as soon as its
+    baseline is done)."""
 
-    Each point's child starts as soon as its baseline is done and runs while the next baselines do
-    (a thread reads its output)."""
-    projects: dict[str, PythonKillProject] = {}
-    children: dict[str, subprocess.Popen[str]] = {}
-    waiting: dict[str, Future[str]] = {}
-    with ThreadPoolExecutor(max_workers=max(1, len(points))) as pool:
-        for point, export in points:
-            p = make(point)
-            p.add_rows(1, 10)
-            baseline = p.run_in_process()
-            assert baseline["success"], summary(baseline)
-            p.add_rows(11, 20)
-            projects[point] = p
-            children[point] = p.start_run_child(
-                "--execution-id", f"kill-{point}", kill_at=f"{point}@{export}"
-            )
-            waiting[point] = pool.submit(finish, children[point])
-        outputs = {point: future.result() for point, future in waiting.items()}
-    out = {}
-    for point, _export in points:
-        code = children[point].returncode
-        out[point] = (projects[point], f"kill-{point}", code, ChildRun(code, outputs[point], 0.0).tail())
-    return out
+    def baseline(point: str) -> PythonKillProject:
+        p = make(point)
+        p.add_rows(1, 10)
+        first = p.run_in_process()
+        assert first["success"], summary(first)
+        p.add_rows(11, 20)
+        return p
+
+    runs = kill_after_each_baseline(points, baseline)
+    return {
+        point: (project, f"kill-{point}", child.returncode, child.tail())
+        for point, (project, child) in runs.items()
+    }
 
 
 def check_killed_run_recovers(killed: Killed, point: str, export: str) -> None:
