@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -270,6 +271,28 @@ def test_a_parquet_row_group_that_fails_on_the_writer_thread_fails_the_file(tmp_
         str(tmp_path / "x.parquet"), schema, "snappy", None, parquet.ParquetOptions(block_size=1), {}
     )
     target.write(pa.record_batch([pa.array(["not a number"])], names=["id"]))  # encoded on the thread
-    with pytest.raises((ValueError, pa.ArrowException)):
-        target.write(pa.record_batch([pa.array([1])], names=["id"]))  # waits for the failed row group
+    with pytest.raises((ValueError, pa.ArrowException)):  # raised once the failed row group is next
+        for _ in range(parquet.threads() + 1):  # the writer waits for it with threads + 1 held at most
+            target.write(pa.record_batch([pa.array([1])], names=["id"]))
     target.close(complete=False)
+
+
+def test_a_failed_dictionary_choice_fails_every_row_group_and_the_file_closes(tmp_path, monkeypatch) -> None:
+    """The first row group's thread chooses the dictionary columns and the others wait for it: when
+    the choice fails, each of them fails with it (none waits forever) and the file still closes."""
+    from fabgen_runtime.engines.python import parquet
+
+    def broken(rows: pa.Table, page_size: int) -> list[str]:
+        raise ValueError("dictionary test failed")
+
+    monkeypatch.setattr(parquet, "dictionary_columns", broken)
+    schema = pa.schema([("id", pa.int64())])
+    target = parquet.ParquetFile(
+        str(tmp_path / "x.parquet"), schema, "snappy", None, parquet.ParquetOptions(block_size=1), {}
+    )
+    with pytest.raises(ValueError, match="dictionary test failed"):
+        for value in range(parquet.threads() + 2):
+            target.write(pa.record_batch([pa.array([value])], names=["id"]))
+        target.close()
+    target.close(complete=False)  # returns: no thread is left waiting for the choice
+    assert not [t for t in threading.enumerate() if t.name.startswith("fabgen-parquet")]

@@ -6,7 +6,8 @@ a complete parquet file in memory on a thread pool (``write_table`` releases the
 next row group is read, and appends each one's pages to the output in order; the footer joining
 their row groups is written last (:mod:`.parquet_footer`). The result is byte for byte the file
 one ``pyarrow.parquet.ParquetWriter`` writes from the same row groups. At most
-:func:`threads` row groups are being encoded and one buffered. A row group is full at
+:func:`threads` row groups are being encoded, one more queued and one buffered; the reader waits
+only when all of those are taken. A row group is full at
 ``parquet.block.size`` bytes of buffered Arrow data (parquet-mr's option, 128 MiB by default) or
 at :data:`ROW_GROUP_ROWS` rows, Arrow's own default row-group length, whichever comes first. The
 file's size and SHA-256 are taken as its bytes are written (:class:`.sinks.Hashed`), so the
@@ -141,7 +142,8 @@ class ParquetFile:
             "compression_level": level if codec in LEVELLED else None,
             "data_page_size": options.page_size,
         }
-        self.dictionary: list[str] | bool | None = None  # chosen from the first row group
+        #: the columns with a dictionary, chosen from the first row group by the thread encoding it
+        self.dictionary: Future[list[str] | bool] = Future()
         self.sink = sinks.Hashed(path, digests)
         self.sink.write(parquet_footer.MAGIC)
         self.threads = threads()
@@ -168,11 +170,12 @@ class ParquetFile:
         if not self.buffered:
             return
         table = pa.Table.from_batches(self.buffered)
-        if self.dictionary is None:
-            self.dictionary = self.options.dictionary and dictionary_columns(table, self.options.page_size)
         self.buffered, self.buffered_bytes, self.buffered_rows = [], 0, 0
-        self.encoding.append(self.pool.submit(self._encode, table, self._buffer(table)))
-        while len(self.encoding) >= self.threads:  # bounded: append the oldest once it is done
+        first = not self.parts and not self.encoding
+        self.encoding.append(self.pool.submit(self._encode, table, self._buffer(table), first))
+        # Row groups are written in order as soon as they are encoded. The reader goes on while a
+        # thread is free or one row group is queued (at most threads + 1 row groups held).
+        while self.encoding and (self.encoding[0].done() or len(self.encoding) > self.threads):
             self._append(*self.encoding.popleft().result())
 
     def _buffer(self, table: pa.Table) -> pa.Buffer:
@@ -187,10 +190,13 @@ class ParquetFile:
         return pa.allocate_buffer(room + room // 8, memory_pool=self.memory)
 
     def _encode(
-        self, table: pa.Table | None, buffer: pa.Buffer | None
+        self, table: pa.Table | None, buffer: pa.Buffer | None, first: bool = False
     ) -> tuple[parquet_footer.Encoded, pa.Buffer | None]:
         """``table`` as one parquet file in memory (no row group for None), cut apart; written into
-        ``buffer`` (no growing by re-allocation), or into a growing buffer when it does not fit."""
+        ``buffer`` (no growing by re-allocation), or into a growing buffer when it does not fit.
+        The ``first`` row group's thread chooses the dictionary columns."""
+        if first and table is not None:
+            self._choose_dictionary(table)
         if buffer is not None:
             out = pa.FixedSizeBufferWriter(buffer)
             try:
@@ -203,8 +209,16 @@ class ParquetFile:
         self._write_file(grown, table)
         return parquet_footer.split(grown.getvalue()), None
 
+    def _choose_dictionary(self, table: pa.Table) -> None:
+        try:
+            page_size = self.options.page_size
+            self.dictionary.set_result(self.options.dictionary and dictionary_columns(table, page_size))
+        except BaseException as exc:  # the other threads' row groups fail with it
+            self.dictionary.set_exception(exc)
+            raise
+
     def _write_file(self, out: pa.NativeFile, table: pa.Table | None) -> None:
-        dictionary = self.options.dictionary if self.dictionary is None else self.dictionary
+        dictionary = self.dictionary.result() if table is not None else self.options.dictionary
         with pq.ParquetWriter(
             out, self.schema, use_dictionary=dictionary, memory_pool=self.memory, **self.settings
         ) as writer:
@@ -232,6 +246,7 @@ class ParquetFile:
         finally:
             for future in self.encoding:
                 future.cancel()
+            self.dictionary.cancel()  # a thread waiting for a cancelled first row group stops
             self.encoding.clear()
             self.buffered = []
             self.pool.shutdown(wait=True)
