@@ -236,7 +236,11 @@ class ExportOrchestrator:
             refusals = self._refuse(selected, reasons, records)
             mine = [c for c in selected if c.key not in reasons]  # rows of a live holder / blocked stay open
             closures = self._abandon(mine, latest, recovered.handled) if is_retry else []
-            self.logger.commit_rows(recovered.records + closures + list(records.values()))
+            updated = recovered.records + closures
+            if updated:  # rows of earlier runs change: one MERGE of those and the new ones
+                self.logger.commit_rows(updated + list(records.values()))
+            else:  # only new runs (fresh export_run_ids): one append
+                self.logger.add_rows(records.values())
             recovered.cleanup(self.engine.fs)
             leases.release({key_of(c) for c in candidates} - {key_of(c) for c in selected})
             log.info(

@@ -190,11 +190,17 @@ class ExportLogger:
 
     # ------------------------------------------------------------------ export runs
 
-    def queue(self, records: list[ExportRunRecord]) -> None:
-        """Append new run rows (normally ``pending``) in one commit."""
+    def add_rows(self, records: Iterable[ExportRunRecord]) -> None:
+        """Append the rows of new runs (``export_run_id`` not in the table yet) in one commit, now
+        (stamping ``updated_at``): a blind append, a fraction of a MERGE's time on Spark."""
+        records = list(records)
         if not records:
             return
         self.ensure_tables()
+        stamp = now_utc()
+        for record in records:
+            record.updated_at = stamp
+        self.flush()  # rows saved before are committed first
         path = self.log_path
         df = self._frame((r.row() for r in records), LOG_COLUMNS)
         with table_lock(path):

@@ -22,17 +22,8 @@ from pathlib import Path
 import azurite
 import pyarrow.parquet as pq
 import pytest
-from kill_support import (
-    CONFIG_LAKEHOUSE,
-    DAY,
-    KILL_POINTS,
-    check_clean,
-    full_export,
-    inc_export,
-    new_project,
-    selected_points,
-    summary,
-)
+from kill_checks import CONFIG_LAKEHOUSE, DAY, check_clean, summary
+from kill_support import KILL_POINTS, full_export, inc_export, new_project, selected_points
 from python_kill_support import (
     FabricPythonKillProject,
     Killed,

@@ -21,20 +21,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from kill_support import (
-    DAY,
-    FABGEN,
-    GROUP,
-    KILL_POINTS,
-    check_clean,
-    check_incremental,
-    check_settled,
-    full_export,
-    inc_export,
-    new_project,
-    selected_points,
-    summary,
-)
+from deltalake import DeltaTable
+from kill_checks import DAY, GROUP, check_clean, check_incremental, check_settled, summary
+from kill_support import FABGEN, KILL_POINTS, full_export, inc_export, new_project, selected_points
 from python_kill_support import (
     Killed,
     PythonKillProject,
@@ -70,6 +59,9 @@ def test_a_python_group_runs_without_a_jvm_and_keeps_the_state_tables(tmp_path, 
     first = p.run_in_process()
     assert first["success"], summary(first)
     assert first["commits"] <= 6, first["commits"]  # create 2 tables, take, log, completions, store
+    # the run's new log rows are one blind append; only their final states are a MERGE
+    log_history = DeltaTable(p.state_path("log_resource_export")).history()
+    assert [h["operation"] for h in reversed(log_history)] == ["CREATE TABLE", "WRITE", "MERGE"]
     gz_files = sorted(p.target("gz").glob("*.gz"))
     assert [f.name for f in gz_files] == [f"gz_{DAY}.csv.gz"]
     lines = gzip.decompress(gz_files[0].read_bytes()).decode().splitlines()

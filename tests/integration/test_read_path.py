@@ -219,7 +219,7 @@ def test_crash_left_running_is_picked_up_by_retry(env) -> None:
         new_record(crashed_cfg, context, str(uuid.uuid4()), False),
     )
     ok.export_state, running.export_state = "success", "running"
-    logger.queue([ok, running])  # what a process that died mid-export leaves behind
+    logger.add_rows([ok, running])  # what a process that died mid-export leaves behind
 
     result = ExportOrchestrator(spark, logger, platform=plat).process_exports(
         [done, crashed], execution_id, is_retry=True

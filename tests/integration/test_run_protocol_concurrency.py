@@ -12,17 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kill_support import (
-    GROUP,
-    KillProject,
-    check_clean,
-    check_incremental,
-    finish,
-    full_export,
-    inc_export,
-    new_project,
-    summary,
-)
+from kill_checks import GROUP, check_clean, check_incremental, summary
+from kill_support import KillProject, finish, full_export, inc_export, new_project
 
 pytestmark = [pytest.mark.jvm, pytest.mark.slow]
 

@@ -19,20 +19,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from kill_checks import GROUP, check_after_kill, check_manifest_paths, check_settled, summary
 from kill_support import (
-    GROUP,
     KILL_POINTS,
     ChildRun,
     KillProject,
-    check_after_kill,
-    check_manifest_paths,
-    check_settled,
     full_export,
     inc_export,
     kill_after_each_baseline,
     new_project,
     selected_points,
-    summary,
 )
 
 pytestmark = [pytest.mark.jvm, pytest.mark.slow]

@@ -15,14 +15,8 @@ from typing import Any
 
 import pytest
 import yaml
-from kill_support import (
-    KillProject,
-    check_clean,
-    full_export,
-    inc_export,
-    new_project,
-    summary,
-)
+from kill_checks import check_clean, summary
+from kill_support import KillProject, full_export, inc_export, new_project
 
 pytestmark = pytest.mark.jvm
 

@@ -18,7 +18,8 @@ from deltalake import DeltaTable
 from fabgen_runtime.engines.python.tables import DeltaRsTables
 from fabgen_runtime.protocol.tables import LeaseClaim, LeaseTerms, WatermarkWrite, take_leases
 from fabgen_runtime.state_model import LOG_TABLE, WATERMARK_TABLE, ExportRunRecord, now_utc
-from kill_support import GROUP, KillProject, inc_export, new_project, summary
+from kill_checks import GROUP, summary
+from kill_support import KillProject, inc_export, new_project
 
 pytestmark = [pytest.mark.jvm]
 
@@ -83,6 +84,9 @@ def test_spark_creates_and_logs_delta_rs_reads_leases_and_stores(
     protocol = DeltaTable(store.watermark_path).protocol()
     assert (protocol.min_reader_version, protocol.min_writer_version) == (1, 2)  # Spark's, no features
     assert not protocol.reader_features and not protocol.writer_features
+    # the run's new log rows are one blind append (WRITE); only their final states are a MERGE
+    log_history = [h["operation"] for h in reversed(DeltaTable(store.log_path).history())]
+    assert log_history[1:] == ["WRITE", "MERGE"], log_history
     latest = store.latest_states("spark-1")
     assert latest[KEY]["export_state"] == "success" and latest[KEY]["rows_exported"] == 5
     run = store.get_runs([latest[KEY]["export_run_id"]])[latest[KEY]["export_run_id"]]

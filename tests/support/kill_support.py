@@ -25,30 +25,14 @@ from typing import Any, TypeVar
 
 import yaml
 from fabgen_runtime import platform
-from kill_checks import (  # noqa: F401  (re-exported: the tests import them from here)
+from kill_checks import (
     CONFIG_LAKEHOUSE,
-    DAY,
     GROUP,
-    MANIFESTS,
     RUN_DATE,
-    SNAPSHOTS,
     SOURCE,
     STAGING,
     TARGET_LAKEHOUSE,
-    check_after_kill,
-    check_clean,
-    check_full,
-    check_inc_triggers,
-    check_incremental,
-    check_manifest_paths,
-    check_manifests,
-    check_settled,
     csv_ids,
-    duplicates,
-    manifests,
-    sha256,
-    snapshot_files,
-    summary,
 )
 from run_support import csv_export_row
 

@@ -14,20 +14,8 @@ from typing import Any
 
 import pyarrow as pa
 from fabgen_runtime import platform
-from kill_support import (
-    CONFIG_LAKEHOUSE,
-    GROUP,
-    KILL_POINTS,
-    RUN_DATE,
-    SOURCE,
-    KillProject,
-    check_after_kill,
-    check_settled,
-    full_export,
-    inc_export,
-    kill_after_each_baseline,
-    summary,
-)
+from kill_checks import CONFIG_LAKEHOUSE, GROUP, RUN_DATE, SOURCE, check_after_kill, check_settled, summary
+from kill_support import KILL_POINTS, KillProject, full_export, inc_export, kill_after_each_baseline
 
 CHILD = Path(__file__).with_name("python_child.py")
 

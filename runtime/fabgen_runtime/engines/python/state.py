@@ -99,6 +99,17 @@ class PythonExportLogger:
             record.updated_at = stamp
         self.tables.upsert_runs(records)
 
+    def add_rows(self, records: Iterable[ExportRunRecord]) -> None:
+        """Append the rows of new runs (``export_run_id`` not in the table yet) in one commit, now
+        (stamping ``updated_at``)."""
+        records = list(records)
+        if not records:
+            return
+        stamp = now_utc()
+        for record in records:
+            record.updated_at = stamp
+        self.tables.append_runs(records)
+
     def flush(self) -> None:
         """Nothing is queued: every :meth:`commit_rows` commits at once."""
 
