@@ -42,6 +42,7 @@ from .state_model import (
     LakehouseLocation,
     StoredWatermark,
     now_utc,
+    stamped,
     struct,
 )
 from .state_tables import TableSetup
@@ -193,13 +194,10 @@ class ExportLogger:
     def add_rows(self, records: Iterable[ExportRunRecord]) -> None:
         """Append the rows of new runs (``export_run_id`` not in the table yet) in one commit, now
         (stamping ``updated_at``): a blind append, a fraction of a MERGE's time on Spark."""
-        records = list(records)
+        records = stamped(records)
         if not records:
             return
         self.ensure_tables()
-        stamp = now_utc()
-        for record in records:
-            record.updated_at = stamp
         self.flush()  # rows saved before are committed first
         path = self.log_path
         df = self._frame((r.row() for r in records), LOG_COLUMNS)
@@ -214,15 +212,11 @@ class ExportLogger:
 
     def commit_rows(self, records: Iterable[ExportRunRecord]) -> None:
         """Upsert run rows by ``export_run_id`` in ONE MERGE, now (stamping ``updated_at``)."""
-        records = list(records)
+        records = stamped(records)
         if not records:
             return
         self.ensure_tables()
-        stamp = now_utc()
-        latest: dict[str, tuple[Any, ...]] = {}
-        for record in records:
-            record.updated_at = stamp
-            latest[record.export_run_id] = record.row()
+        latest = {record.export_run_id: record.row() for record in records}
         self.flush()  # rows saved before are committed first (last state wins)
         self._guard(lambda: self._merge_runs(list(latest.values())), f"writing {LOG_TABLE}")
 

@@ -6,7 +6,7 @@ See :mod:`fabgen_runtime.state` for how they are written.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -121,6 +121,15 @@ class LakehouseLocation:
 def now_utc() -> datetime:
     """The current time as an aware UTC datetime (what the log tables store)."""
     return datetime.now(UTC)
+
+
+def stamped(records: Iterable[ExportRunRecord]) -> list[ExportRunRecord]:
+    """``records`` as a list, each with ``updated_at`` set to one common now (rows about to be written)."""
+    listed = list(records)
+    stamp = now_utc()
+    for record in listed:
+        record.updated_at = stamp
+    return listed
 
 
 def struct(columns: Mapping[str, str]) -> StructType:

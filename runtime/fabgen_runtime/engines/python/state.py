@@ -27,7 +27,7 @@ from ...state_model import (
     ExportRunRecord,
     LakehouseLocation,
     StoredWatermark,
-    now_utc,
+    stamped,
 )
 from .engine import PythonEngine
 from .onelake import FabricStorageOptions, NotebookFileStore, StorageOptions
@@ -91,24 +91,14 @@ class PythonExportLogger:
 
     def commit_rows(self, records: Iterable[ExportRunRecord]) -> None:
         """Upsert run rows by ``export_run_id`` in ONE MERGE, now (stamping ``updated_at``)."""
-        records = list(records)
-        if not records:
-            return
-        stamp = now_utc()
-        for record in records:
-            record.updated_at = stamp
-        self.tables.upsert_runs(records)
+        if records := stamped(records):
+            self.tables.upsert_runs(records)
 
     def add_rows(self, records: Iterable[ExportRunRecord]) -> None:
         """Append the rows of new runs (``export_run_id`` not in the table yet) in one commit, now
         (stamping ``updated_at``)."""
-        records = list(records)
-        if not records:
-            return
-        stamp = now_utc()
-        for record in records:
-            record.updated_at = stamp
-        self.tables.append_runs(records)
+        if records := stamped(records):
+            self.tables.append_runs(records)
 
     def flush(self) -> None:
         """Nothing is queued: every :meth:`commit_rows` commits at once."""
