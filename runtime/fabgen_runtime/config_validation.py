@@ -33,6 +33,8 @@ _QUERY_PLACEHOLDERS = frozenset(
     {"run_date", "process_date", "period_start_date", "period_end_date", "watermark"}
 )
 _PERIOD_QUERY_PLACEHOLDERS = frozenset({"run_date", "process_date"})
+# fabgen's own folders directly under Files/ (_fabgen_staging, _fabgen_manifests): never a target.
+RESERVED_PREFIX = "_fabgen_"
 
 
 # A row with type errors or missing fields still has its rules checked, with stand-ins for the
@@ -111,6 +113,14 @@ def _check_path_pattern(
     sample = placeholders.render(pattern, sample_values(cfg))
     for problem in check_path_text(sample, allow_slash=allow_slash):
         issue(name, f"renders like {sample!r}, which {problem}")
+    at_files_root = allow_slash or not cfg.target_path.strip("/")
+    first = sample.replace("\\", "/").lstrip("/").split("/")[0]
+    if at_files_root and first.startswith(RESERVED_PREFIX):
+        issue(
+            name,
+            f"renders like {sample!r}: Files/{RESERVED_PREFIX}* folders are fabgen's own "
+            "(_fabgen_staging, _fabgen_manifests); choose another folder",
+        )
 
 
 def _blank_placeholders(pattern: str) -> str:

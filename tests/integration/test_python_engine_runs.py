@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 import time
 import uuid
@@ -22,7 +23,17 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from deltalake import DeltaTable
-from kill_checks import DAY, GROUP, check_clean, check_incremental, check_settled, summary
+from fabgen_runtime.protocol.owners import current_manifest_path
+from fabgen_runtime.protocol.store import LocalFileStore
+from kill_checks import (
+    DAY,
+    GROUP,
+    check_clean,
+    check_incremental,
+    check_settled,
+    current_manifest,
+    summary,
+)
 from kill_support import FABGEN, KILL_POINTS, full_export, inc_export, new_project, selected_points
 from python_kill_support import (
     Killed,
@@ -100,6 +111,42 @@ def test_a_lease_held_by_a_live_python_run_refuses_a_second_one(tmp_path, local_
     assert (refused["status"], refused["error_type"]) == ("error", "LeaseHeld"), summary(second)
     check_incremental(p, "inc", p.source_ids(), "after the race")  # the holder exported every row once
     assert p.stored_watermark("inc") == "5"
+
+
+def test_two_publishes_in_one_second_leave_one_current_manifest(tmp_path, local_platform) -> None:
+    """A full export with fixed names (split in parts) published by two runs at the same instant,
+    as a fast machine does within one second: the owner records, not ``published_at``, say which
+    run's bytes are in place, and the newer manifest names the run it replaced."""
+    p = project(tmp_path, local_platform, [inc_export, full_export])
+    tie = "2026-12-07T15:36:49.000000+00:00"
+    runs = []
+    for last in (10, 20):
+        p.add_rows(last - 9, last)
+        result = p.run_in_process(FABGEN_TEST_PUBLISH_CLOCK=tie)
+        assert result["success"], summary(result)
+        runs.append(next(r["export_run_id"] for r in result["results"] if r["export_name"] == "full"))
+    folder = p.files_dir(f"_fabgen_manifests/{GROUP}/full")
+    naming = [json.loads(m.read_text()) for m in folder.glob("*.json")]
+    assert sorted(m["export_run_id"] for m in naming) == sorted(runs)
+    assert {m["published_at"] for m in naming} == {tie}  # a tie: no clock can tell them apart
+    current = current_manifest(p, "full", f"full_{DAY}.done", "after two publishes in one instant")
+    assert current["export_run_id"] == runs[1]
+    files_root = str(p.files_dir())
+    assert current_manifest_path(LocalFileStore(), files_root, f"{GROUP}/full", f"full_{DAY}.done") == (
+        f"_fabgen_manifests/{GROUP}/full/{runs[1]}.json"
+    )
+    assert {(r["path"], r["export_run_id"]) for r in current["replaces"]} == {
+        (f"{GROUP}/full/full_{DAY}_part0001.csv", runs[0]),
+        (f"{GROUP}/full/full_{DAY}_part0002.csv", runs[0]),
+        (f"{GROUP}/full/full_{DAY}.done", runs[0]),
+    }
+    check_settled(p, p.source_ids(), "after two publishes in one instant")  # checks every trigger's manifest
+
+    p.add_rows(21, 25)
+    assert p.run_in_process()["success"]
+    newest = current_manifest(p, "full", f"full_{DAY}.done", "after a third run")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", newest["published_at"])
+    assert newest["published_at"] > tie
 
 
 @pytest.fixture(scope="module")

@@ -42,21 +42,6 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def manifests(folder: Path) -> list[dict[str, Any]]:
-    """Every manifest-looking json file under ``folder`` (a dict with a ``files`` list)."""
-    found = []
-    if not folder.is_dir():
-        return found
-    for path in sorted(folder.rglob("*.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and isinstance(data.get("files"), list):
-            found.append({"path": str(path), **data})
-    return found
-
-
 def snapshot_files(project: KillProject, export: str, trigger: str) -> dict[str, list[int]]:
     """The data files of the split export that belong to ``trigger`` (same stem)."""
     stem = trigger.removesuffix(".done")
@@ -130,25 +115,50 @@ def check_full(
     check_manifests(project, export, when)
 
 
-def check_manifests(project: KillProject, export: str, when: str) -> None:
-    """Each visible trigger ⇒ a manifest of its run whose files are all there, size and SHA-256 equal.
+def current_manifest(project: KillProject, export: str, name: str, when: str) -> dict[str, Any]:
+    """The manifest of the run whose bytes are at ``name`` now, found as a consumer finds it.
 
-    Manifests live in ``Files/_fabgen_manifests/<target_path>/<export_run_id>.json``; the newest
-    one naming a trigger describes the set that trigger publishes (a full export re-publishes
-    the same names).
+    The file's owner record, ``Files/_fabgen_manifests/<target_path>/_files/<name>.json``, names the
+    manifest (``manifest_path``, relative to ``Files/``); no clock decides, so two publishes in one
+    second (a full export re-publishing the same names) cannot make it ambiguous.
     """
-    folder = project.files_dir(f"{MANIFESTS}/{GROUP}/{export}")
-    found = manifests(folder)
+    record_path = project.files_dir(f"{MANIFESTS}/{GROUP}/{export}/_files/{name}.json")
+    assert record_path.is_file(), f"{when}: {export}: {name} is visible but has no owner record {record_path}"
+    record = json.loads(record_path.read_text())
+    relative = record.get("manifest_path")
+    assert relative, f"{when}: {export}: the owner record of {name} names no manifest: {record}"
+    path = project.files_dir(str(relative))
+    assert path.is_file(), f"{when}: {export}: {name}'s owner record names {relative}, which does not exist"
+    manifest: dict[str, Any] = {"path": str(path), **json.loads(path.read_text())}
+    assert manifest["export_run_id"] == record["export_run_id"], (
+        f"{when}: {export}: {name}'s owner record says run {record['export_run_id']}, its manifest "
+        f"{relative} run {manifest['export_run_id']}"
+    )
+    return manifest
+
+
+def check_manifests(project: KillProject, export: str, when: str) -> None:
+    """Each visible trigger ⇒ its current manifest lists files that are all there, size and SHA-256 equal.
+
+    The trigger's owner record names the manifest of the run that published it (see
+    :func:`current_manifest`), and every file that manifest lists is owned by that same run.
+    """
     for trigger in project.triggers(export):
-        relative = f"{GROUP}/{export}/{trigger}"
-        mine = [m for m in found if m.get("trigger") == relative]
-        assert mine, f"{when}: {export}: trigger {trigger} is visible but no manifest in {folder} names it"
-        manifest = max(mine, key=lambda m: str(m.get("published_at")))
+        manifest = current_manifest(project, export, trigger, when)
+        assert manifest.get("trigger") == f"{GROUP}/{export}/{trigger}", (
+            f"{when}: {export}: {trigger}'s current manifest {manifest['path']} names trigger "
+            f"{manifest.get('trigger')}"
+        )
         names = set()
         for item in manifest["files"]:
             path = project.target(export) / Path(str(item["name"])).name
             names.add(path.name)
             assert path.exists(), f"{when}: {export}: manifest {manifest['path']} lists missing {path.name}"
+            owner = current_manifest(project, export, path.name, when)
+            assert owner["export_run_id"] == manifest["export_run_id"], (
+                f"{when}: {path.name}: owned by run {owner['export_run_id']}, but {trigger}'s manifest "
+                f"is run {manifest['export_run_id']}'s"
+            )
             assert path.stat().st_size == item["size"], f"{when}: {path.name}: size differs from manifest"
             assert sha256(path) == item["sha256"], f"{when}: {path.name}: SHA-256 differs from manifest"
             assert len(csv_ids(path)) == item["rows"], f"{when}: {path.name}: rows differ from manifest"

@@ -7,7 +7,8 @@ as its last line (JSON). ``FABGEN_KILL_AT`` makes it SIGKILL itself at a failpoi
 pyspark, py4j or delta-spark raises, so a run that would need a JVM fails instead.
 ``FABGEN_CHILD_PLATFORM=fabric`` takes the Fabric branch instead (the stand-in's ``notebookutils``
 on ``PYTHONPATH``, OneLake tables in Azurite: ``python_kill_support.FabricPythonKillProject``);
-``<onelake root>`` is then unused.
+``<onelake root>`` is then unused. ``FABGEN_TEST_PUBLISH_CLOCK=<ISO time>`` stamps every publish
+with that time (the manifests' ``published_at``), so a test can make two publishes tie.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ def main(argv: list[str]) -> int:
     from fabgen_runtime import platform as platform_mod
     from fabgen_runtime.engines.python.state import PythonExportLogger
 
+    frozen = os.environ.get("FABGEN_TEST_PUBLISH_CLOCK")
+    if frozen:
+        from fabgen_runtime.protocol import publish as publish_protocol
+
+        publish_protocol._now = lambda: frozen  # type: ignore[assignment]  # two publishes tie on purpose
     root, onelake, run_date = Path(argv[0]), argv[1], argv[2]
     execution_id = argv[3] if len(argv) > 3 else None
     retry = len(argv) > 4 and argv[4] == "retry"

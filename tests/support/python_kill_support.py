@@ -72,13 +72,15 @@ class PythonKillProject(KillProject):
         retry: bool = False,
         run_date: str = RUN_DATE,
         export: str | None = None,
+        **env: str,
     ) -> dict[str, Any]:
-        """A Python-engine run to its end (a child process: it must not import pyspark)."""
+        """A Python-engine run to its end (a child process: it must not import pyspark; ``env``
+        adds to its environment)."""
         assert export is None, "python runs cover every export of the project"
         proc = subprocess.run(
             self.child_args(run_date, execution_id, retry),
             cwd=self.root,
-            env=self.child_env(),
+            env=self.child_env(**env),
             capture_output=True,
             text=True,
             check=False,

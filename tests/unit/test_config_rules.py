@@ -315,6 +315,26 @@ def test_path_fields_that_escape_files(field: str, value: str, words: list[str])
     fails(_with_pattern(field, value), field, *words)
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"target_path": "_fabgen_staging"},
+        {"target_path": "_fabgen_manifests/sales/out"},
+        {"target_path": "_fabgen_{export_name}"},
+    ],
+)
+def test_fabgens_own_folders_are_not_targets(changes: dict[str, Any]) -> None:
+    fails(base(**changes), "target_path", "fabgen's own")
+
+
+def test_a_file_at_files_root_may_not_take_a_reserved_name() -> None:
+    fails(
+        base(target_path="", trigger_file_pattern="_fabgen_manifests"), "trigger_file_pattern", "fabgen's own"
+    )
+    parse_config(base(target_path="out/_fabgen_staging"))  # only Files/ itself is reserved: valid
+    parse_config(base(target_path="out", target_filename_pattern="_fabgen_x.csv"))
+
+
 def test_path_checks_see_what_patterns_render_to() -> None:
     # A plain {run_date} renders "2025-12-12 00:00:00": ':' is not allowed in a file name.
     issue = fails(base(target_filename_pattern="orders_{run_date}.csv"), "target_filename_pattern", "':'")

@@ -12,6 +12,11 @@ applies the rules to every destination that already exists:
 * the run has 0 rows and the earlier file has data rows → the earlier file is kept;
 * an incremental export would replace a file of an earlier run → refused, naming both runs;
 * a full or period export replaces its own earlier file (moved aside, restored on rollback).
+
+Which manifest is current: a full or period export re-publishes the same names, so several
+manifests may list one name. The owner record is the one authority on whose bytes are in place
+(:func:`current_manifest_path`); ``published_at`` (UTC, microseconds) is informative only, and a
+manifest's ``replaces`` names the earlier runs whose files it replaced.
 """
 
 from __future__ import annotations
@@ -68,6 +73,15 @@ def read_owner(store: FileStore, uri: str) -> OwnerRecord | None:
         return OwnerRecord(**json.loads(store.read_bytes(uri).decode()))
     except (ValueError, TypeError):
         return None
+
+
+def current_manifest_path(store: FileStore, files_root: str, directory: str, name: str) -> str | None:
+    """The manifest (relative to ``Files/``) of the run whose bytes are at ``directory/name`` now.
+
+    ``name`` is a data file's or a trigger's name. None when fabgen has no record of the file.
+    """
+    owner = read_owner(store, owner_uri(files_root, directory, name))
+    return owner.manifest_path if owner is not None else None
 
 
 def resolve_destinations(
@@ -168,6 +182,9 @@ def manifest_body(journal: Journal, published_at: str) -> dict[str, Any]:
             for f in journal.files
         ],
         "kept": [rel(k) for k in journal.kept],
+        "replaces": [
+            {"path": rel(r.destination), "export_run_id": r.owner_run_id} for r in journal.replaced
+        ],
         "trigger": rel(journal.trigger) if journal.trigger and journal.files else None,
         "rows": journal.rows,
         "bytes": sum(f.size for f in journal.files),

@@ -180,4 +180,5 @@ def finish(store: FileStore, staging: str) -> None:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    """The publish time recorded in manifests: UTC, microseconds (two publishes may share a second)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
