@@ -169,10 +169,11 @@ def run_project(
                 run_id = f"{execution_id}-{day}"
             else:
                 run_id = execution_id or str(uuid.uuid4())
+            day, origin = resolved_run_date(orchestrator, day, retry, run_id, tz)
             echo(
                 f"{'retrying' if retry else 'running'} {len(configs)} export(s) of {group} "
                 f"({counted}; engine {project.engine(group)}; "
-                f"run date {day or 'today'}, {tz}), execution id {run_id}"
+                f"run date {day}{origin}, {tz}), execution id {run_id}"
             )
             result = orchestrator.process_exports(configs, run_id, run_date=day, timezone=tz, is_retry=retry)
             recovered = orchestrator.last_recovery
@@ -182,6 +183,20 @@ def run_project(
             if not result["success"]:
                 break
     return outcomes
+
+
+def resolved_run_date(
+    orchestrator: Any, day: str | None, retry: bool, execution_id: str, timezone: str
+) -> tuple[str, str]:
+    """The run date a run uses and where it came from (shown in its header): the one given, the
+    retried execution's (from its log rows; a retry never uses today instead), or today in ``timezone``."""
+    if day:
+        return day, ""
+    if retry:
+        return orchestrator.retry_run_date(execution_id), " (from the log of the retried execution)"
+    from fabgen_runtime.plan import RunContext
+
+    return RunContext.create(None, timezone).run_date.date().isoformat(), " (today)"
 
 
 def recover_project(project: Project, group: str, export: str | None = None) -> Any:

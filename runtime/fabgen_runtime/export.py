@@ -158,6 +158,7 @@ class ExportRun:
         lease_ok: Callable[[], bool] | None = None,
         lease_owner: str | None = None,
         stored_schema: str | None = None,
+        marked: bool = False,
     ):
         self.engine, self.config, self.context = engine, config, context
         self.stored_schema = stored_schema  # exported_schema of the last successful run
@@ -167,6 +168,7 @@ class ExportRun:
         self.stored = stored
         self.lease_ok = lease_ok
         self.lease_owner = lease_owner
+        self.marked = marked  # the orchestrator already wrote this run's staging marker (run.json)
         self.plan: ExportPlan | None = None
         self.fs = engine.fs
         self.columns: list[schema_drift.Column] = []
@@ -219,15 +221,15 @@ class ExportRun:
             )
             self._describe(plan)
             self._event("planned", plan.source.query)
-            staging = publish.staging_uri(plan, self.platform)
-            write_marker(
-                self.fs,
-                staging,
-                self.config.key,
-                record.export_run_id,
-                self.context.execution_id,
-                self.lease_owner,
-            )
+            if not self.marked:
+                write_marker(
+                    self.fs,
+                    publish.staging_uri(plan, self.platform),
+                    self.config.key,
+                    record.export_run_id,
+                    self.context.execution_id,
+                    self.lease_owner,
+                )
             read = self.engine.read(plan, self.platform)
             record.source_version, record.source_query = read.version, plan.source.query
             self._event("read", read.version or "")
@@ -340,6 +342,15 @@ class ExportRun:
                 publish.discard(self.plan, self.platform, self.fs)
             except FabgenError as cleanup:
                 message += f" (and staging was not removed: {cleanup})"
+        elif self.marked:  # failed before its plan: remove the staging folder the orchestrator made
+            c = self.config
+            staging = publish.run_staging_uri(
+                c.target_workspace, c.target_lakehouse, record.export_run_id, self.platform
+            )
+            try:
+                protocol.finish(self.fs, staging)
+            except OSError as cleanup:
+                message += f" (and staging {staging} was not removed: {cleanup})"
         if read is not None:
             try:
                 read.close()

@@ -12,6 +12,8 @@ so a test can hold a run there (e.g. with its lease taken) while another process
 The points, in the order one export passes them (see ``docs/running.md``):
 
 =====================  ==========================================================================
+``after_lease``        the call's leases are taken; no log row yet (once per call, not per export)
+``after_log``          the call's first log commit is done (rows ``running``); nothing staged yet
 ``after_read``         the source is resolved (version pinned), nothing written yet
 ``after_staging``      every output file is complete in staging, no journal yet
 ``after_journal``      the publish intent (journal) is durable; nothing in the target changed

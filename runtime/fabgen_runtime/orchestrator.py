@@ -28,8 +28,10 @@ So a group costs at most 4 commits to the state tables whatever its size (later 
 Retry (``is_retry=True``, same ``execution_id``) first recovers, then re-runs only the exports
 whose latest run in that execution is ``error``, ``pending`` (never started) or ``running`` (the
 process died) and was not completed by recovery, with the original run's ``run_date`` unless one
-is given. Runs left ``pending``/``running`` are closed as ``error`` ("abandoned"). An execution
-with no log rows at all never started: its retry runs everything.
+is given (:func:`retry_run_date`: a retry never uses today in its place). Runs left
+``pending``/``running`` are closed as ``error`` ("abandoned"). An execution with no log rows at
+all never started (or was killed before its first log commit): its retry runs everything, and
+needs the run date given.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from . import failpoints
 from . import platform as platform_mod
 from .bookkeeping import (
     Completions,
@@ -54,9 +57,12 @@ from .bookkeeping import (
     stored_watermark,
 )
 from .config import ExportConfig, as_configs
+from .errors import ConfigError, ConfigIssue
 from .export import EventHandler, ExportEvent, ExportResult, ExportRun, fail_record, new_record
 from .plan import RunContext
 from .protocol import lease as lease_rules
+from .protocol.journal import write_marker
+from .publish import run_staging_uri
 from .state import UNFINISHED, ExportLogger, ExportRunRecord, now_utc
 
 if TYPE_CHECKING:
@@ -106,6 +112,26 @@ def select_for_retry(
     ]
 
 
+def retry_run_date(execution_id: str, latest: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
+    """The run date a retry of ``execution_id`` uses when none is given: the one its log rows carry.
+
+    ``latest`` is :meth:`ExportLogger.latest_states` of the execution. Raises :class:`ConfigError`
+    naming ``--run-date`` when no row carries one (killed before its first log commit, or never run).
+    """
+    dates = sorted({str(r["run_date"])[:10] for r in latest.values() if r.get("run_date")})
+    if not dates:
+        raise ConfigError(
+            ConfigIssue(
+                "run",
+                "--run-date",
+                f"execution {execution_id} has no log rows (it never ran, or was killed before its first "
+                "log commit), so its run date is unknown: retry it with --run-date YYYY-MM-DD (the "
+                "notebook's run_date parameter)",
+            )
+        )
+    return dates[-1]
+
+
 def summarize(results: list[ExportResult]) -> dict[str, Any]:
     """The spec's result dict: success, total_exports, successful, failed, results (+ warnings, skipped)."""
     failed = sum(1 for r in results if r.status == "error")
@@ -148,6 +174,7 @@ class ExportOrchestrator:
         self.engine: Engine = export_logger.engine(spark)
         self.spark = self.engine.spark
         self.max_concurrency = max_concurrency
+        self._marked: set[str] = set()  # export_run_ids whose staging marker the orchestrator wrote
         self.on_event = on_event
         self.last_recovery: Recovered | None = None
 
@@ -182,6 +209,10 @@ class ExportOrchestrator:
         finally:
             leases.release()
 
+    def retry_run_date(self, execution_id: str) -> str:
+        """The run date a retry of ``execution_id`` would use (see :func:`retry_run_date`); one log read."""
+        return retry_run_date(execution_id, self.logger.latest_states(execution_id))
+
     def process_exports(
         self,
         configs: Iterable[ExportConfig | Mapping[str, Any]],
@@ -196,15 +227,15 @@ class ExportOrchestrator:
         configs = as_configs(configs)
         execution_id = execution_id or str(uuid.uuid4())
         latest = self.logger.latest_states(execution_id) if is_retry else {}
-        if is_retry and run_date in (None, "") and latest:
-            dates = sorted({str(r["run_date"]) for r in latest.values() if r.get("run_date")})
-            run_date = dates[-1] if dates else None
+        if is_retry and run_date in (None, ""):
+            run_date = retry_run_date(execution_id, latest)
         context = RunContext.create(run_date, timezone, execution_id)
         candidates = [c for _g, group in schedule(configs, execution_group) for c in group]
         run_ids = {c.key: str(uuid.uuid4()) for c in candidates}
         leases = self.engine.leases(self.logger)
         try:
             rows, refused = leases.acquire({key_of(c): (run_ids[c.key], execution_id) for c in candidates})
+            failpoints.reached("after_lease")
             leases.start_heartbeat()
             held = [c for c in candidates if key_of(c) in leases.held]
             recovered = recover_exports(self.logger, leases, held, self.platform, self.engine.fs)
@@ -237,10 +268,15 @@ class ExportOrchestrator:
             mine = [c for c in selected if c.key not in reasons]  # rows of a live holder / blocked stay open
             closures = self._abandon(mine, latest, recovered.handled) if is_retry else []
             updated = recovered.records + closures
+            if plan:
+                self._mark(
+                    [c for c in plan[0][1] if c.key not in reasons], records, execution_id, leases.owner
+                )
             if updated:  # rows of earlier runs change: one MERGE of those and the new ones
                 self.logger.commit_rows(updated + list(records.values()))
             else:  # only new runs (fresh export_run_ids): one append
                 self.logger.add_rows(records.values())
+            failpoints.reached("after_log")
             recovered.cleanup(self.engine.fs)
             leases.release({key_of(c) for c in candidates} - {key_of(c) for c in selected})
             log.info(
@@ -312,6 +348,7 @@ class ExportOrchestrator:
             self._event("group_started", group, f"{len(group_configs)} export(s)")
             runnable = [c for c in group_configs if c.key not in refusals]
             if index > 0:
+                self._mark(runnable, records, context.execution_id, leases.owner)
                 now = now_utc()
                 for c in runnable:
                     records[c.key].export_state, records[c.key].started_at = "running", now
@@ -330,6 +367,37 @@ class ExportOrchestrator:
                 failed_group = group
             self._event("group_finished", group)
         return results
+
+    def _mark(
+        self,
+        configs: list[ExportConfig],
+        records: Mapping[str, ExportRunRecord],
+        execution_id: str,
+        lease_owner: str | None,
+    ) -> None:
+        """Create each export's staging folder with its ``run.json`` before its log row says ``running``.
+
+        A process killed after that commit so always leaves a staging folder without a journal, which
+        the next run's or ``fabgen recover``'s recovery removes, closing the row as abandoned. An
+        export whose marker cannot be written is left to :class:`ExportRun`, which fails it clearly.
+        """
+
+        def mark(config: ExportConfig) -> str | None:
+            run_id = records[config.key].export_run_id
+            staging = run_staging_uri(config.target_workspace, config.target_lakehouse, run_id, self.platform)
+            try:
+                write_marker(self.engine.fs, staging, config.key, run_id, execution_id, lease_owner)
+            except OSError as exc:
+                log.warning("%s: staging folder not created before the run (%s)", config.key, exc)
+                return None
+            return run_id
+
+        if len(configs) <= 1 or self.max_concurrency == 1:
+            marked = [mark(c) for c in configs]
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(configs))) as pool:
+                marked = list(pool.map(mark, configs))
+        self._marked.update(run_id for run_id in marked if run_id)
 
     def _abandon(
         self,
@@ -390,6 +458,7 @@ class ExportOrchestrator:
                     stored_schema=stored_schema(rows.get(key_of(config))),
                     lease_ok=functools.partial(leases.holds, key_of(config)),
                     lease_owner=leases.owner,
+                    marked=records[config.key].export_run_id in self._marked,
                 )
                 result = runner.run()
             completions.add(records[config.key], config.export_name if result.journal else None)

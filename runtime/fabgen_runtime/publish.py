@@ -56,6 +56,15 @@ def staging_uri(plan: ExportPlan, platform: platform_mod.Platform) -> str:
     return platform_mod.files_uri(platform, out.workspace, out.lakehouse, out.staging_directory)
 
 
+def run_staging_uri(
+    workspace: str, lakehouse: str, export_run_id: str, platform: platform_mod.Platform
+) -> str:
+    """URI of an export run's staging directory, before its plan exists (same as :func:`staging_uri`)."""
+    return platform_mod.files_uri(
+        platform, workspace, lakehouse, f"{protocol.STAGING_FOLDER}/{export_run_id}"
+    )
+
+
 def files_root(plan: ExportPlan, platform: platform_mod.Platform) -> str:
     """URI of the target lakehouse's ``Files``."""
     return platform_mod.files_uri(platform, plan.output.workspace, plan.output.lakehouse)

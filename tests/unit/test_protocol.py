@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -34,8 +35,9 @@ def _journal(root: Path, names: list[str], run: str = "run-2", trigger: bool = T
         staged = staging / "out" / name
         staged.parent.mkdir(parents=True, exist_ok=True)
         staged.write_text(f"id\n{name}\n")
+        digest = hashlib.sha256(staged.read_bytes()).hexdigest()
         files.append(
-            JournalFile(name, str(staged), str(files_root / "out" / name), staged.stat().st_size, None, 1)
+            JournalFile(name, str(staged), str(files_root / "out" / name), staged.stat().st_size, digest, 1)
         )
     return Journal(
         export=EXPORT,
@@ -206,6 +208,41 @@ def test_foreign_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
     with pytest.raises(PublishError, match="not this export's"):
         _resolve(tmp_path, _journal(tmp_path, ["a.csv"]))
     assert (out / "a.csv").read_text() == "not ours\n"
+
+
+def test_a_file_changed_outside_fabgen_with_the_same_size_is_refused_and_left_untouched(
+    tmp_path: Path,
+) -> None:
+    """The size alone does not tell an edited file from fabgen's: the owner record's SHA-256 does."""
+    _published_first(tmp_path, ["a.csv"])
+    out = tmp_path / "Files" / "out"
+    edited = b"id\nA.CSV\n"
+    assert len(edited) == (out / "a.csv").stat().st_size
+    (out / "a.csv").write_bytes(edited)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    journal = _journal(tmp_path, ["a.csv"])
+    with pytest.raises(
+        PublishError,
+        match=r"a\.csv was published by run run-1 with SHA-256 [0-9a-f]{64} "
+        r"but now has [0-9a-f]{64}: changed outside fabgen",
+    ) as refused:
+        _resolve(tmp_path, journal)
+    assert hashlib.sha256(edited).hexdigest() in str(refused.value)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the edited bytes stay
+    assert not Path(journal.staging, "replaced").exists()  # nothing moved aside
+    owner = owners.read_owner(LocalFileStore(), owners.owner_uri(str(tmp_path / "Files"), "out", "a.csv"))
+    assert owner is not None and owner.export_run_id == "run-1"
+
+
+def test_an_owner_record_without_sha256_is_checked_by_size_only(tmp_path: Path) -> None:
+    """Trigger records (and records written before SHA-256 was recorded) carry no hash."""
+    _published_first(tmp_path, ["a.csv"])
+    uri = owners.owner_uri(str(tmp_path / "Files"), "out", "a.csv")
+    record = json.loads(Path(uri).read_text())
+    Path(uri).write_text(json.dumps({**record, "sha256": None}))
+    (tmp_path / "Files" / "out" / "a.csv").write_bytes(b"id\nA.CSV\n")
+    journal = _resolve(tmp_path, _journal(tmp_path, ["a.csv"]))
+    assert [r.destination.rsplit("/", 1)[1] for r in journal.replaced] == ["done.trg", "a.csv"]
 
 
 def test_incremental_refuses_to_replace_an_earlier_run_and_zero_rows_keep_it(tmp_path: Path) -> None:

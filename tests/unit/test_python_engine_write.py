@@ -270,8 +270,9 @@ def test_a_parquet_row_group_that_fails_on_the_writer_thread_fails_the_file(tmp_
     target = parquet.ParquetFile(
         str(tmp_path / "x.parquet"), schema, "snappy", None, parquet.ParquetOptions(block_size=1), {}
     )
-    target.write(pa.record_batch([pa.array(["not a number"])], names=["id"]))  # encoded on the thread
     with pytest.raises((ValueError, pa.ArrowException)):  # raised once the failed row group is next
+        # encoded on the thread: a fast thread fails before this call's own flush returns
+        target.write(pa.record_batch([pa.array(["not a number"])], names=["id"]))
         for _ in range(parquet.threads() + 1):  # the writer waits for it with threads + 1 held at most
             target.write(pa.record_batch([pa.array([1])], names=["id"]))
     target.close(complete=False)

@@ -67,6 +67,39 @@ def test_a_store_reads_writes_lists_and_renames_as_the_protocol_needs(store) -> 
     assert fs.delete(f"{root}/a") is False
 
 
+def test_a_store_hashes_a_file_of_any_size_in_chunks(
+    store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sha256`` is hashlib's digest of the bytes, binary and over several chunks alike; the
+    notebook store copies the file to a local temporary file and removes it afterwards."""
+    import hashlib
+    import tempfile
+
+    from fabgen_runtime.protocol.store import HASH_CHUNK
+
+    fs, root = store
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    data = bytes(range(256)) * (2 * HASH_CHUNK // 256) + b"\xff\x00\x1f"  # 2 chunks and a bit
+    local = tmp_path / "big.bin"
+    local.write_bytes(data)
+    uri = f"{root}/out/big.bin"
+    if isinstance(fs, Uploads):
+        fs.upload(str(local), uri)
+    else:
+        fs.mkdirs(f"{root}/out")
+        local.rename(uri)
+    assert fs.size(uri) == len(data)
+    assert fs.sha256(uri) == hashlib.sha256(data).hexdigest()
+    fs.write_bytes(f"{root}/out/small.json", b"{}")
+    assert fs.sha256(f"{root}/out/small.json") == hashlib.sha256(b"{}").hexdigest()
+    assert list(scratch.iterdir()) == []  # no temporary copy left behind
+    with pytest.raises(OSError):
+        fs.sha256(f"{root}/out/missing.bin")
+    assert list(scratch.iterdir()) == []
+
+
 def test_notebook_store_uploads_a_local_file_and_refuses_binary_text(notebook_store, tmp_path: Path) -> None:
     fs, root = notebook_store, ROOT
     assert isinstance(fs, Uploads) and not isinstance(LocalFileStore(), Uploads)

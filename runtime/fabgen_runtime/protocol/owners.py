@@ -3,12 +3,13 @@
 Every published export run writes a manifest, ``Files/_fabgen_manifests/<directory>/<export_run_id>.json``
 (files with size, SHA-256 and rows, the trigger, rows, bytes, schema, watermarks), and one small
 owner record per published file, ``Files/_fabgen_manifests/<directory>/_files/<name>.json``
-(export, run, manifest, size, rows). Both live outside the target directory, so consumers that
+(export, run, manifest, size, SHA-256, rows). Both live outside the target directory, so consumers that
 poll it see only data and trigger files. Before a run publishes, :func:`resolve_destinations`
 applies the rules to every destination that already exists:
 
 * not recorded as this export's (another export's, or a file fabgen did not write, or a file
-  changed since) → the export fails, nothing is touched;
+  changed since: its size or SHA-256 differs from the owner record's) → the export fails, nothing
+  is touched;
 * the run has 0 rows and the earlier file has data rows → the earlier file is kept;
 * an incremental export would replace a file of an earlier run → refused, naming both runs;
 * a full or period export replaces its own earlier file (moved aside, restored on rollback).
@@ -119,6 +120,7 @@ def resolve_destinations(
         elif extract_type == "incremental":
             kept.append(dest)  # 0 rows over an empty earlier file: nothing to add
         else:
+            _check_unchanged(store, export, dest, owner)
             replaced.append(
                 ReplacedFile(
                     dest, join(aside_dir, f"{index:05d}"), owner.size, owner.export_run_id, asdict(owner)
@@ -157,6 +159,22 @@ def _owned(
     return owner
 
 
+def _check_unchanged(store: FileStore, export: str, dest: str, owner: OwnerRecord) -> None:
+    """Before a file is replaced: its bytes are still the ones its run published (SHA-256).
+
+    Only files about to be replaced are hashed (sizes already match); trigger records have no hash.
+    """
+    if owner.sha256 is None:
+        return
+    digest = store.sha256(dest)
+    if digest != owner.sha256:
+        raise PublishError(
+            f"{dest} was published by run {owner.export_run_id} with SHA-256 {owner.sha256} but now "
+            f"has {digest}: changed outside fabgen, so it is left untouched and nothing was published",
+            export,
+        )
+
+
 def manifest_body(journal: Journal, published_at: str) -> dict[str, Any]:
     """The manifest of a journal's file set (paths relative to ``Files/``)."""
 
@@ -182,9 +200,7 @@ def manifest_body(journal: Journal, published_at: str) -> dict[str, Any]:
             for f in journal.files
         ],
         "kept": [rel(k) for k in journal.kept],
-        "replaces": [
-            {"path": rel(r.destination), "export_run_id": r.owner_run_id} for r in journal.replaced
-        ],
+        "replaces": [{"path": rel(r.destination), "export_run_id": r.owner_run_id} for r in journal.replaced],
         "trigger": rel(journal.trigger) if journal.trigger and journal.files else None,
         "rows": journal.rows,
         "bytes": sum(f.size for f in journal.files),

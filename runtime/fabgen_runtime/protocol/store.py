@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import functools
+import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,9 @@ from typing import Protocol
 
 from ..fs import FileStatus, join
 
-__all__ = ["FileStatus", "FileStore", "LocalFileStore", "join"]
+__all__ = ["FileStatus", "FileStore", "LocalFileStore", "file_sha256", "join"]
+
+HASH_CHUNK = 1024 * 1024  # bytes read at a time when hashing a local file
 
 
 class FileStore(Protocol):
@@ -57,6 +60,10 @@ class FileStore(Protocol):
 
     def read_bytes(self, uri: str, limit: int = 16 * 1024 * 1024) -> bytes:
         """Read a small file."""
+        ...
+
+    def sha256(self, uri: str) -> str:
+        """SHA-256 (hex) of the file at ``uri``, of any size."""
         ...
 
 
@@ -135,6 +142,19 @@ class LocalFileStore:
         if size > limit:
             raise OSError(f"{uri} has {size} bytes, more than read_bytes allows ({limit})")
         return Path(uri).read_bytes()
+
+    def sha256(self, uri: str) -> str:
+        """SHA-256 (hex) of the file at ``uri``, read in chunks (never whole into memory)."""
+        return file_sha256(uri)
+
+
+def file_sha256(path: str) -> str:
+    """SHA-256 (hex) of a local file, read :data:`HASH_CHUNK` bytes at a time."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as source:
+        while chunk := source.read(HASH_CHUNK):
+            sha.update(chunk)
+    return sha.hexdigest()
 
 
 _AT_FDCWD = -100

@@ -13,12 +13,15 @@ renames inside OneLake, as on Spark.
 notebook-utilities, "File system utilities"): ``ls``, ``exists``, ``mkdirs``, ``cp`` ("possibly
 across FileSystems"), ``mv(from, to, createPath, overwrite)``, ``rm(path, recurse)``,
 ``put(file, content, overwrite)`` (text), ``head(file, maxBytes)`` (text). Text is all the protocol
-writes through it (JSON journals and manifests, trigger files).
+writes through it (JSON journals and manifests, trigger files); to hash a published file
+(:meth:`NotebookFileStore.sha256`) it copies the file to local disk with ``cp``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -26,6 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ...errors import PlatformError
 from ...fs import FileStatus, join
+from ...protocol.store import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +174,16 @@ class NotebookFileStore:
         """Read a small UTF-8 file (journals, manifests)."""
         text = self._call("head", uri, lambda: self._fs.head(uri, limit))
         return str(text).encode("utf-8")
+
+    def sha256(self, uri: str) -> str:
+        """SHA-256 (hex) of the file at ``uri``: copied to a local temporary file (``cp`` to the
+        ``file:`` scheme; ``notebookutils.fs`` reads only text), hashed in chunks, then removed."""
+        with tempfile.TemporaryDirectory(prefix="fabgen-sha256-") as scratch:
+            local = os.path.join(scratch, "file")
+            copied = self._call("cp", uri, lambda: self._fs.cp(uri, f"file:{local}"))
+            if copied is False:
+                raise OSError(f"notebookutils.fs.cp({uri}, file:{local}) returned False")
+            return file_sha256(local)
 
     def upload(self, local_path: str, uri: str) -> None:
         """Copy a finished local file to ``uri`` (``cp`` from the ``file:`` scheme, its parent created)."""
