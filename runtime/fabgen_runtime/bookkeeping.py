@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 FLUSH_SECONDS = 30.0
+SWEPT = "swept"  # a run whose staging held no journal and no moved file: never published
 
 
 class StateLog(Protocol):
@@ -120,7 +121,7 @@ def recover_exports(
     keys = {c.key for c in configs}
     outcome = Recovered()
     published: list[tuple[Journal, ExportRunRecord]] = []
-    swept: dict[str, str] = {}  # run id -> export
+    swept: dict[str, str] = {}  # run id -> why its row is closed (SWEPT, or the problem)
     for workspace, lakehouse in sorted({(c.target_workspace, c.target_lakehouse) for c in configs}):
         root = platform_mod.files_uri(platform, workspace, lakehouse)
         try:
@@ -139,10 +140,22 @@ def recover_exports(
                 outcome.block(entry.export or "", f"run {entry.name}: {entry.problem}", entry.uri)
                 continue
             try:
+                moved = entry.marker.moved_files(fs) if entry.journal is None and entry.marker else []
+                if moved:  # its journal is lost but files left staging: maybe a partial publish
+                    problem = (
+                        f"run {entry.name}: its journal is missing but {len(moved)} of its files left "
+                        f"staging ({', '.join(moved[:3])}{', ...' if len(moved) > 3 else ''}): it may be "
+                        "partly published, so it is not taken as unpublished; check those files, then "
+                        "remove this staging folder"
+                    )
+                    outcome.block(entry.export or "", problem, entry.uri)
+                    if entry.marker is not None:
+                        swept[entry.marker.export_run_id] = f"error: {problem}; its staging is kept"
+                    continue
                 if entry.journal is None:
                     protocol.finish(fs, entry.uri)
                     if entry.marker is not None:
-                        swept[entry.marker.export_run_id] = entry.export or ""
+                        swept[entry.marker.export_run_id] = SWEPT
                     outcome.lines.append(
                         f"{entry.export}: removed staging of run {entry.name} (never published)"
                     )
@@ -229,11 +242,15 @@ def _close_swept(logger: StateLog, swept: dict[str, str], outcome: Recovered) ->
         was = record.export_state
         if was not in UNFINISHED:
             continue
-        record.export_state, record.error_type = "error", "Abandoned"
-        record.error_message = (
-            f"abandoned while {was} (the process ended before publishing; nothing was "
-            "published and its staging was removed)"
-        )
+        if swept[run_id] == SWEPT:
+            record.export_state, record.error_type = "error", "Abandoned"
+            record.error_message = (
+                f"abandoned while {was} (the process ended before publishing; nothing was "
+                "published and its staging was removed)"
+            )
+        else:  # its publish may be partial and cannot be recovered: closed, never re-run as unpublished
+            record.export_state, record.error_type = "error", "RecoveryFailed"
+            record.error_message = f"abandoned while {was}: {swept[run_id]}"
         record.completed_at = now_utc()
         outcome.records.append(record)
         outcome.handled.add(run_id)

@@ -153,6 +153,18 @@ class RunMarker:
     host: str
     pid: int
     lease_owner: str | None = None
+    #: ``[staged uri, destination]`` of every data file, written once the journal is durable and
+    #: before the first rename: without its journal, a run none of whose files left staging was
+    #: never published, and any other is not taken as unpublished (see :func:`moved_files`)
+    files: list[list[str]] | None = None
+    #: ``[destination, aside uri]`` of every earlier file the publish moves aside into staging
+    replaced: list[list[str]] | None = None
+
+    def moved_files(self, store: FileStore) -> list[str]:
+        """What the publish already moved: the destinations of data files that left staging, and
+        of earlier files now set aside in staging (empty: the target was never touched)."""
+        gone = [dest for staged, dest in self.files or [] if not store.exists(staged)]
+        return gone + [dest for dest, aside in self.replaced or [] if store.exists(aside)]
 
     def to_json(self) -> bytes:
         """The marker as JSON."""
@@ -182,6 +194,20 @@ def write_marker(
     store.mkdirs(staging)
     store.write_bytes(join(staging, MARKER), marker.to_json(), overwrite=True)
     return marker
+
+
+def mark_planned_moves(store: FileStore, journal: Journal) -> None:
+    """Rewrite the run's ``run.json`` with the moves its publish is about to make (after the journal)."""
+    marker = RunMarker(
+        journal.export,
+        journal.export_run_id,
+        journal.execution_id,
+        this_host(),
+        os.getpid(),
+        files=[[f.staged, f.destination] for f in journal.files],
+        replaced=[[r.destination, r.aside] for r in journal.replaced],
+    )
+    store.write_bytes(join(journal.staging, MARKER), marker.to_json(), overwrite=True)
 
 
 def read_marker(store: FileStore, staging: str) -> RunMarker | None:

@@ -27,9 +27,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from ..errors import PublishError, RecoveryFailed
-from .journal import PUBLISHED, Journal, JournalFile, write_journal
+from .journal import MARKER, PUBLISHED, Journal, JournalFile, mark_planned_moves, write_journal
 from .owners import restore_owners, write_manifest
-from .store import FileStore
+from .store import FileStore, join
 
 log = logging.getLogger(__name__)
 Failpoint = Callable[[str], None]
@@ -53,6 +53,7 @@ def publish(
     failpoint("after_journal")
     try:
         if journal.files:
+            mark_planned_moves(store, journal)  # a lost journal cannot make a partial set look unpublished
             store.mkdirs(journal.target)
             for replaced in journal.replaced:
                 store.rename(replaced.destination, replaced.aside)
@@ -169,7 +170,13 @@ def _roll_back(store: FileStore, journal: Journal, files_root: str) -> list[str]
 
 
 def finish(store: FileStore, staging: str) -> None:
-    """Remove a run's staging folder (and the staging root when it is left empty)."""
+    """Remove a run's staging folder (and the staging root when it is left empty).
+
+    ``run.json`` goes first: a folder left by a kill part-way is then one without a marker (or with a
+    published journal, whose bookkeeping recovery repeats), never a marker whose files left staging
+    and no journal, which recovery would refuse as a possibly partial publish.
+    """
+    store.delete(join(staging, MARKER))
     store.delete(staging, recursive=True)
     parent = staging.rstrip("/").rsplit("/", 1)[0]
     if parent.endswith(STAGING_FOLDER) and not store.list(parent):
