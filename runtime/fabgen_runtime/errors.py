@@ -88,6 +88,17 @@ class StateError(ExportError):
     """Reading or writing the log or watermark tables failed."""
 
 
+class StateTableError(StateError):
+    """A state table cannot be used as it is: its Delta log is damaged (a commit file empty,
+    truncated or not JSON) or the table does not open. ``table`` is its location, ``file`` the
+    damaged commit file when one was found. Nothing runs until the table is restored."""
+
+    def __init__(self, message: str, table: str, file: str | None = None):
+        self.table = table
+        self.file = file
+        super().__init__(message)
+
+
 class PlatformError(FabgenError):
     """The platform (Fabric or local) is missing something fabgen needs."""
 

@@ -113,6 +113,45 @@ def test_a_rejected_token_fails_the_run_and_moves_nothing(tmp_path, local_platfo
     check_clean(p, "after the refused run")
 
 
+def test_a_damaged_state_table_over_onelake_fails_the_run_naming_its_commit_file(
+    tmp_path, local_platform, emulator
+) -> None:
+    """The log table's newest commit in Azurite emptied, then cut in half (uploaded over it): each
+    run fails with ``StateTableError`` naming the abfss commit file (the log listed and read with
+    the token), publishes nothing and leaves the watermark as it was."""
+    import urllib.parse
+
+    import pyarrow.fs as pa_fs
+    from deltalake.fs import DeltaStorageHandler
+
+    p = project(tmp_path, local_platform, emulator, [inc_export])
+    p.add_rows(1, 5)
+    assert p.run_in_process()["success"]
+    p.add_rows(6, 9)
+    table = p.state_path("log_resource_export")
+    log = pa_fs.PyFileSystem(DeltaStorageHandler(table, emulator.storage_options()))
+    commits = [
+        i.base_name for i in log.get_file_info(pa_fs.FileSelector("_delta_log")) if i.extension == "json"
+    ]
+    newest = f"_delta_log/{max(commits)}"
+    with log.open_input_stream(newest) as stream:
+        original = stream.read()
+    files = sorted(f.name for f in p.target("inc").iterdir())
+    replacement, prefix = tmp_path / "replacement", urllib.parse.urlparse(table).path.strip("/")
+    (replacement / "_delta_log").mkdir(parents=True)
+    for damaged in (b"", original[: len(original) // 2]):
+        (replacement / newest).write_bytes(damaged)
+        assert emulator.upload_tree(replacement, p.workspace, prefix) == 1
+        proc = subprocess.run(
+            p.child_args("2025-06-02", None, False), env=p.child_env(), capture_output=True, text=True
+        )
+        assert proc.returncode != 0, proc.stdout[-3000:]
+        said = f"the state table log_resource_export is damaged: its commit file {table}/{newest} is "
+        assert f"StateTableError: {said}" in proc.stderr, proc.stderr[-3000:]
+        assert sorted(f.name for f in p.target("inc").iterdir()) == files
+        assert p.stored_watermark("inc") == "5"
+
+
 def test_a_table_with_deletion_vectors_is_read_over_onelake_with_the_token(
     tmp_path, local_platform, emulator
 ) -> None:

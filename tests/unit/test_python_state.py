@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 from fabgen_runtime.engines.python.tables import DeltaRsTables, arrow_schema
-from fabgen_runtime.errors import StateError
+from fabgen_runtime.errors import StateError, StateTableError
 from fabgen_runtime.protocol import lease as rules
 from fabgen_runtime.protocol.leasing import Leases
 from fabgen_runtime.protocol.tables import LeaseClaim, LeaseTerms, WatermarkWrite, take_leases
@@ -84,6 +84,49 @@ def test_columns_an_older_table_lacks_are_added(tmp_path: Path) -> None:
     assert list(delta_types(DeltaTable(store.watermark_path))) == list(older) + [
         c for c in WATERMARK_COLUMNS if c.startswith("lease_")
     ]
+
+
+def commit_file(path: str, version: int) -> Path:
+    return Path(path, "_delta_log", f"{version:020d}.json")
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "is empty (0 bytes)"),
+        (b"\n \n", "holds no action"),
+        (b'{"commitInfo": {}}\n{"add": {"pa', "is not valid JSON (line 2, column 10: Unterminated string"),
+        (b'{"commitInfo": {}}\nnull\n', "is not valid JSON lines (line 2 is not an object)"),
+        (b"\xff\xfe", "is not UTF-8 text (byte 0)"),
+    ],
+)
+def test_a_damaged_commit_file_is_refused_naming_the_table_and_the_file(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    tables(tmp_path).append_runs([record("r1")])
+    commit_file(str(tmp_path / "log_resource_export"), 1).write_bytes(content)
+    store = tables(tmp_path)  # a new run: the log is checked on the first open
+    with pytest.raises(StateTableError) as caught:
+        store.get_runs(["r1"])
+    file = commit_file(store.log_path, 1)
+    assert caught.value.table == store.log_path and caught.value.file == str(file)
+    assert f"the state table log_resource_export is damaged: its commit file {file} {problem}" in str(
+        caught.value
+    )
+    assert "<unknown>" not in str(caught.value)  # delta-rs's Rust backtrace is not repeated
+
+
+def test_only_commit_files_after_the_newest_checkpoint_are_checked(tmp_path: Path) -> None:
+    store = tables(tmp_path)
+    store.append_runs([record("r1")])
+    store.append_runs([record("r2")])
+    DeltaTable(store.log_path).create_checkpoint()  # at version 2
+    commit_file(store.log_path, 1).write_bytes(b"")  # never replayed again: the table reads as before
+    assert sorted(tables(tmp_path).get_runs(["r1", "r2"])) == ["r1", "r2"]
+    store.append_runs([record("r3")])
+    commit_file(store.log_path, 3).write_bytes(b"")
+    with pytest.raises(StateTableError, match=r"00000000000000000003\.json is empty"):
+        tables(tmp_path).get_runs(["r1"])
 
 
 def test_append_upsert_and_latest_states(tmp_path: Path) -> None:

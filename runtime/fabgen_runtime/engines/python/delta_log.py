@@ -9,6 +9,10 @@ checkpoint at or before the version (single-file or multi-part Parquet; its ``ad
 Reconciliation" says (Spark's DELETE writes the file's new ``add`` before the ``remove`` of its old
 one in the same commit). The caller compares the files found with delta-rs's own list and
 refuses the table when they differ.
+
+:func:`damaged_commits` checks the commit files after the newest checkpoint for damage delta-rs
+either fails on without naming the file (a truncated or garbage commit) or accepts without a word
+(an empty one: a commit of no actions); the state tables call it (:mod:`.tables`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ LOG = "_delta_log"
 _COMMIT = re.compile(r"(\d{20})\.json")
 _CHECKPOINT = re.compile(r"(\d{20})\.checkpoint(?:\.(\d{10})\.(\d{10}))?\.parquet")
 
+#: smaller than any commit a writer makes (each has an action: ``commitInfo`` alone is ~100 bytes)
+SMALL = 32
+
 Files = dict[tuple[str, str], Descriptor | None]  # (decoded path, DV uniqueId or "") -> DV
 
 
@@ -39,6 +46,55 @@ def _checkpoint(names: list[str], version: int) -> tuple[int, list[str]] | None:
             found.setdefault((int(match.group(1)), parts), []).append(name)
     complete = [(v, sorted(files)) for (v, parts), files in found.items() if len(set(files)) == parts]
     return max(complete) if complete else None
+
+
+def _damage(data: bytes) -> str | None:
+    """What is wrong with one commit file's bytes, or None: a commit is JSON lines, one action
+    (a JSON object) per line, and at least one action."""
+    if not data.strip():
+        return "is empty (0 bytes)" if not data else "holds no action"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"is not UTF-8 text (byte {exc.start})"
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            action = json.loads(line)
+        except json.JSONDecodeError as exc:
+            return f"is not valid JSON (line {number}, column {exc.colno}: {exc.msg})"
+        if not isinstance(action, dict):
+            return f"is not valid JSON lines (line {number} is not an object)"
+    return None
+
+
+def damaged_commits(filesystem: pa_fs.FileSystem, read: bool) -> list[tuple[str, str]]:
+    """``(file name, what is wrong)`` of each damaged commit file after the newest checkpoint, oldest first.
+
+    ``filesystem`` is rooted at the table folder; the log is listed once. Without ``read``, only
+    commit files smaller than any real commit (``SMALL``: 0 bytes, or a few blanks) are read and
+    checked: delta-rs takes those as commits of no actions, without a word; with ``read``, every
+    commit file after the checkpoint is (only once delta-rs has failed on the table: one read per
+    commit). Commits before the newest complete checkpoint are not checked: readers never replay them.
+    """
+    infos = filesystem.get_file_info(pa_fs.FileSelector(LOG, allow_not_found=True))
+    sizes = {info.base_name: info.size for info in infos}
+    checkpoint = _checkpoint(list(sizes), 10**20)
+    start = checkpoint[0] + 1 if checkpoint else 0
+    commits = sorted((int(m.group(1)), m.group(0)) for m in map(_COMMIT.fullmatch, sizes) if m)
+    found = []
+    for version, name in commits:
+        if version < start:
+            continue
+        if sizes[name] == 0:
+            found.append((name, "is empty (0 bytes)"))
+        elif read or sizes[name] < SMALL:
+            with filesystem.open_input_stream(f"{LOG}/{name}") as stream:
+                problem = _damage(stream.read())
+            if problem:
+                found.append((name, problem))
+    return found
 
 
 def _key(path: str, dv: Descriptor | None) -> tuple[str, str]:

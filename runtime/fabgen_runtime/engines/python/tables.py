@@ -12,6 +12,12 @@ predicates of :mod:`fabgen_runtime.protocol.tables`, with the values in the MERG
 version it read (its conflict checker); a logical conflict raises ``CommitFailedError`` and the
 whole operation is re-run on the new version (:func:`fabgen_runtime.commits.retry_conflicts`),
 so its condition is evaluated again against the winner's rows.
+
+A damaged state table stops the run before anything is exported (:class:`StateTableError`, naming
+the table and the commit file): the first time this store opens a table, its log is listed and an
+empty commit file refused (0 bytes or blanks: delta-rs reads it as a commit of no actions and
+quietly loses what that commit recorded); when delta-rs fails on a table, its commit files are read
+to name the one that is truncated or not JSON (delta-rs's message names none).
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from ...commits import retry_conflicts, table_lock
-from ...errors import StateError
+from ...errors import StateError, StateTableError
 from ...protocol import tables as port
 from ...protocol.tables import Key, LeaseClaim, LeaseTerms, Row, WatermarkWrite
 from ...state_model import (
@@ -42,6 +48,7 @@ from ...state_model import (
     WATERMARK_TABLE,
     ExportRunRecord,
 )
+from .delta_log import LOG, damaged_commits
 from .onelake import StorageOptions, resolve
 
 if TYPE_CHECKING:
@@ -127,6 +134,7 @@ class DeltaRsTables:
         self.create_wait_seconds = CREATE_WAIT_SECONDS
         self.commits = 0  # commits made to the state tables so far
         self._ready: set[str] = set()
+        self._checked: set[str] = set()  # tables whose log was checked for empty commit files
 
     @property
     def options(self) -> dict[str, str] | None:
@@ -195,20 +203,83 @@ class DeltaRsTables:
         log.info("added column(s) %s to %s", ", ".join(n for n, _k in missing), path)
 
     def _table(self, path: str) -> DeltaTable:
+        """The table at ``path``, opened now; its log checked for empty commits on the first open."""
         from deltalake import DeltaTable
+        from deltalake.exceptions import DeltaError
 
-        return DeltaTable(path, storage_options=self.options)
+        if path not in self._checked:
+            self._check_log(path)
+        try:
+            return DeltaTable(path, storage_options=self.options)
+        except (DeltaError, OSError) as exc:
+            raise self._failure(path, "opening", exc) from exc
+
+    def _name(self, path: str) -> str:
+        return LOG_TABLE if path == self.log_path else WATERMARK_TABLE
+
+    def _check_log(self, path: str) -> None:
+        """Refuse the table when a commit file after its newest checkpoint is empty (one listing of
+        the log; delta-rs lists it too each time it opens the table)."""
+        damaged = self._damaged_commits(path, read=False)
+        if damaged:
+            raise self._damaged(path, damaged, None)
+        self._checked.add(path)
+
+    def _damaged_commits(self, path: str, read: bool) -> list[tuple[str, str]]:
+        import pyarrow.fs as pa_fs
+        from deltalake.exceptions import DeltaError
+        from deltalake.fs import DeltaStorageHandler
+
+        try:
+            filesystem = pa_fs.PyFileSystem(DeltaStorageHandler(path, self.options))
+            return damaged_commits(filesystem, read)
+        except (DeltaError, OSError) as exc:
+            what = f"cannot list the Delta log of {self._name(path)} at {path}: {_first_line(exc)}"
+            raise StateError(what) from exc
+
+    def _damaged(
+        self, path: str, damaged: list[tuple[str, str]], cause: BaseException | None
+    ) -> StateTableError:
+        """The error for the damaged commit files ``damaged`` (``(name, problem)``, oldest first)."""
+        name, problem = damaged[0]
+        file = f"{path.rstrip('/')}/{LOG}/{name}"
+        others = f" (and {len(damaged) - 1} more damaged commit file(s) after it)" if len(damaged) > 1 else ""
+        said = f"; delta-rs: {_first_line(cause)}" if cause is not None else ""
+        return StateTableError(
+            f"the state table {self._name(path)} is damaged: its commit file {file} {problem}{others}"
+            f"{said}. fabgen does not use the table until that file (or the table) is restored from a "
+            "copy (docs/running.md, 'A damaged state table')",
+            path,
+            file,
+        )
+
+    def _failure(self, path: str, what: str, exc: BaseException) -> StateError:
+        """The error for delta-rs failing on the table at ``path`` while ``what``: a
+        :class:`StateTableError` naming the damaged commit file when there is one (looked for now,
+        on the error path: every commit after the newest checkpoint is read), else one naming the
+        table (opening) or a :class:`StateError` saying what failed."""
+        try:
+            damaged = self._damaged_commits(path, read=True)
+        except Exception as listing:  # a best effort: never hide delta-rs's own error behind it
+            log.warning("could not look for a damaged commit file in %s: %s", path, listing)
+            damaged = []
+        if damaged:
+            return self._damaged(path, damaged, exc)
+        if what == "opening":
+            return StateTableError(
+                f"cannot open the state table {self._name(path)} at {path}: {_first_line(exc)}", path
+            )
+        return StateError(f"{what} failed: {_first_line(exc)}")
 
     def _commit(self, path: str, action: Callable[[], T], what: str) -> T:
         """Run one commit under the table's in-process lock, re-running it on a commit conflict."""
         from deltalake.exceptions import DeltaError
 
-        table = LOG_TABLE if path == self.log_path else WATERMARK_TABLE
         try:
             with table_lock(path):
                 result = retry_conflicts(action, what, conflict=is_conflict)
         except (DeltaError, OSError) as exc:
-            raise StateError(f"writing {table} ({what}) failed: {exc}") from exc
+            raise self._failure(path, f"writing {self._name(path)} ({what})", exc) from exc
         self.commits += 1
         return result
 
@@ -226,7 +297,7 @@ class DeltaRsTables:
             data = dataset.to_table()
             rows: list[Row] = (data if condition is None else data.filter(condition)).to_pylist()
         except (DeltaError, OSError) as exc:
-            raise StateError(f"reading {what} failed: {exc}") from exc
+            raise self._failure(path, f"reading {what}", exc) from exc
         return rows
 
     # ------------------------------------------------------------------ export runs
@@ -412,6 +483,12 @@ class DeltaRsTables:
             self.watermark_path, merge, f"storing {sum(1 for w in writes if w.value)} watermark(s)"
         )
         return int(metrics.get("num_target_rows_updated", 0))
+
+
+def _first_line(exc: BaseException) -> str:
+    """delta-rs's message without the Rust backtrace it may append (``0: <unknown>``...)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _naive(value: Any) -> Any:
