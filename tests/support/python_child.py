@@ -7,8 +7,10 @@ as its last line (JSON). ``FABGEN_KILL_AT`` makes it SIGKILL itself at a failpoi
 pyspark, py4j or delta-spark raises, so a run that would need a JVM fails instead.
 ``FABGEN_CHILD_PLATFORM=fabric`` takes the Fabric branch instead (the stand-in's ``notebookutils``
 on ``PYTHONPATH``, OneLake tables in Azurite: ``python_kill_support.FabricPythonKillProject``);
-``<onelake root>`` is then unused. ``FABGEN_TEST_PUBLISH_CLOCK=<ISO time>`` stamps every publish
-with that time (the manifests' ``published_at``), so a test can make two publishes tie.
+``<onelake root>`` is then unused. ``FABGEN_CHILD_RECOVER=1`` runs ``ExportOrchestrator.recover``
+(what ``fabgen recover`` does) instead of a run and prints its lines.
+``FABGEN_TEST_PUBLISH_CLOCK=<ISO time>`` stamps every publish with that time (the manifests'
+``published_at``), so a test can make two publishes tie.
 """
 
 from __future__ import annotations
@@ -60,6 +62,10 @@ def main(argv: list[str]) -> int:
         platform_mod.use(here)
     logger = PythonExportLogger(settings["config_lakehouse"], platform=here)
     orchestrator = ExportOrchestrator(None, logger, settings["defaults"]["max_concurrency"], platform=here)
+    if os.environ.get("FABGEN_CHILD_RECOVER") == "1":  # ``fabgen recover`` of every export
+        recovered = orchestrator.recover(rows)
+        print(json.dumps({"recover": recovered.lines, "problems": recovered.problems}))
+        return 0
     result = orchestrator.process_exports(
         rows, execution_id, run_date=run_date, timezone=settings["defaults"]["timezone"], is_retry=retry
     )

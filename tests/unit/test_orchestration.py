@@ -11,7 +11,7 @@ from fabgen_runtime.commits import MergeQueue, is_conflict, retry_conflicts
 from fabgen_runtime.config import parse_configs
 from fabgen_runtime.errors import ConfigError, PlatformError
 from fabgen_runtime.export import ExportResult
-from fabgen_runtime.orchestrator import schedule, select_for_retry, summarize
+from fabgen_runtime.scheduling import schedule, select_for_retry, summarize
 from fabgen_runtime.state_model import LakehouseLocation
 from fabgen_runtime.summary import summary_table
 
