@@ -64,6 +64,7 @@ from .protocol.journal import write_marker
 from .publish import run_staging_uri
 from .scheduling import retry_run_date, schedule, select_for_retry, summarize
 from .state import UNFINISHED, ExportLogger, ExportRunRecord, now_utc
+from .watermark_guard import repair_lost_watermarks
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -170,7 +171,10 @@ class ExportOrchestrator:
                 log.info("recovery: %s", line)
             for problem in recovered.problems:  # exports it names are not run (recovered.blocked)
                 log.error("recovery: %s", problem)
-            if recovered.watermarks:
+            runnable = [c for c in held if c.key not in recovered.blocked]
+            repairs = repair_lost_watermarks(self.logger, leases, runnable, rows)
+            recovered.lines += repairs  # printed by the CLI; logged as warnings
+            if recovered.watermarks or repairs:
                 rows = leases.read(key_of(c) for c in held)
             selected = candidates
             if is_retry:

@@ -316,6 +316,42 @@ class ExportLogger:
 
     # ------------------------------------------------------------------ watermarks
 
+    def watermark_history(self, keys: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Success/warning rows of ``keys`` that recorded a new watermark (one read; see
+        :mod:`fabgen_runtime.watermark_guard`)."""
+        from pyspark.sql import functions as F
+
+        wanted = sorted(set(keys))
+        if not wanted or not self._ensure(self.log_path, LOG_COLUMNS):
+            return []
+        columns = [
+            "export_group_name",
+            "export_name",
+            "export_run_id",
+            "master_execution_id",
+            "new_watermark_value",
+            "completed_at",
+            "updated_at",
+        ]
+        names = F.struct("export_group_name", "export_name")
+        chosen = [
+            F.struct(F.lit(g).alias("export_group_name"), F.lit(n).alias("export_name")) for g, n in wanted
+        ]
+        rows = self._guard(
+            lambda: (
+                self.runs()
+                .where(
+                    F.col("export_state").isin("success", "warning")
+                    & F.col("new_watermark_value").isNotNull()
+                )
+                .where(names.isin(*chosen))
+                .select(*columns)
+                .collect()
+            ),
+            f"reading {LOG_TABLE}",
+        )
+        return [row.asDict() for row in rows]
+
     def get_watermark(self, export_group_name: str, export_name: str) -> StoredWatermark | None:
         """The stored watermark of one export, or None (no table, no row)."""
         from pyspark.sql import functions as F

@@ -115,6 +115,21 @@ class PythonExportLogger:
         """For each export of ``execution_id``: its latest run row."""
         return self.tables.latest_states(execution_id)
 
+    def watermark_history(self, keys: Iterable[Key]) -> list[Row]:
+        """Success/warning rows of ``keys`` that recorded a new watermark (one read; see
+        :mod:`fabgen_runtime.watermark_guard`)."""
+        import pyarrow.dataset as ds
+
+        wanted = set(keys)
+        if not wanted:
+            return []
+        self.tables.ensure_tables()
+        condition = (
+            ds.field("export_state").isin(["success", "warning"]) & ~ds.field("new_watermark_value").is_null()
+        )
+        rows = self.tables.read(self.log_path, condition, LOG_TABLE)
+        return [r for r in rows if (r["export_group_name"], r["export_name"]) in wanted]
+
     def state_reader(self) -> DeltaRsStateReader:
         """Read-only views of the state tables for :mod:`fabgen_runtime.status`, through delta-rs."""
         return DeltaRsStateReader(self.tables)
