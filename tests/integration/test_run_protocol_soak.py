@@ -9,7 +9,9 @@ the full export's triggered file holds one source snapshot, and the watermarks n
 published exactly once by each incremental export, staging empty and every log row final.
 
 Seeded: ``FABGEN_SOAK_SEED`` (default 24) and ``FABGEN_SOAK_KILLS`` (default 30) reproduce or lengthen
-a run; every assertion names the seed and the step.
+a run; every assertion names the seed and the step. The Spark variant (``jvm``) kills two ``fabgen run``
+children at seeded failpoints after staging and after publishing (``FABGEN_SPARK_SOAK_KILLS``; each
+child is a JVM, about a minute apiece).
 """
 
 from __future__ import annotations
@@ -124,3 +126,53 @@ def test_random_kills_lose_no_row_and_publish_none_twice(tmp_path: Path, local_p
     ledger.check_complete(p, p.source_ids(), f"seed {seed}: after the final run")
     assert landed >= kills, f"seed {seed}: only {landed} of {step} kills landed before the run ended"
     print(f"soak: seed {seed}, {landed} kills in {step} steps, actions {actions}, run length {length:.2f}s")
+
+
+SPARK_POINTS = ["after_staging", "after_rename_1", "after_trigger", "after_success_log", "before_watermark"]
+
+
+@pytest.mark.jvm
+def test_a_few_spark_runs_killed_after_staging_and_after_publish(
+    tmp_path: Path, spark, local_platform
+) -> None:
+    """The soak's shorter Spark variant: ``fabgen run`` children (their own JVM) killed at a seeded
+    choice of points after staging and after publishing, each followed by recover, retry or a next
+    run on the session's warm Spark, with the same invariants after every step."""
+    from fabgen.local_run import recover_project
+    from fabgen.project import load_project
+    from kill_checks import GROUP
+
+    seed = int(os.environ.get("FABGEN_SOAK_SEED", SEED))
+    rng = random.Random(seed)
+    workspace = f"WS_SOAK_{uuid.uuid4().hex[:6]}".upper()
+    p = new_project(tmp_path / workspace, workspace, spark, local_platform, soak_exports(workspace), 2)
+    ledger = Ledger()
+    p.add_rows(1, ROWS_PER_STEP)
+    ledger.snapshots.append(p.source_ids())
+    assert p.run_in_process(execution_id="step-0", run_date=day(0))["success"]
+    ledger.check(p, f"spark seed {seed}, step 0", settled=True)
+    step = 0
+    for _ in range(int(os.environ.get("FABGEN_SPARK_SOAK_KILLS", 2))):
+        step += 1
+        top = p.source_ids()[-1]
+        p.add_rows(top + 1, top + ROWS_PER_STEP)
+        ledger.snapshots.append(p.source_ids())
+        point = f"{rng.choice(SPARK_POINTS)}@{rng.choice(['gz', 'split', 'pq', 'js'])}"
+        when = f"spark seed {seed}, step {step} (killed at {point})"
+        killed = p.run_child("--execution-id", f"step-{step}", "--run-date", day(step), kill_at=point)
+        assert killed.returncode == -9, f"{when}: {killed.tail()}"
+        ledger.check(p, f"{when}: right after the kill", settled=False)
+        action = rng.choice(["recover", "retry", "next run"])
+        if action == "recover":
+            recover_project(load_project(p.root), GROUP)
+        elif action == "retry":
+            assert p.run_in_process(execution_id=f"step-{step}", retry=True, run_date=day(step))["success"], (
+                when
+            )
+        else:
+            step += 1
+            assert p.run_in_process(execution_id=f"step-{step}", run_date=day(step))["success"], when
+        ledger.check(p, f"{when}: after {action}", settled=action != "recover")
+    assert p.run_in_process(execution_id="final", run_date=day(step + 1))["success"]
+    ledger.check(p, f"spark seed {seed}: after the final run", settled=True)
+    ledger.check_complete(p, p.source_ids(), f"spark seed {seed}: after the final run")
