@@ -67,12 +67,15 @@ def warnings(cfg: ExportConfig) -> list[ConfigIssue]:
 
 
 def _check_queries(cfg: ExportConfig, issue: Issue) -> None:
-    dialect = "spark" if cfg.source_type == "lakehouse" else "warehouse"
+    # A lakehouse query reads tables of its source_datastore only: the rule the run applies to
+    # Spark's parsed plan (query_guard.relation_problem), here on the text.
+    lakehouse = cfg.source_type == "lakehouse"
+    dialect, datastore = ("spark", cfg.source_datastore) if lakehouse else ("warehouse", None)
     for name in ("source_query", "period_date_query"):
         query = getattr(cfg, name)
         if query is None:
             continue
-        for problem in query_guard.static_problems(query, dialect):
+        for problem in query_guard.static_problems(query, dialect, lakehouse=datastore):
             issue(name, problem)
 
 

@@ -7,6 +7,7 @@ and Spark's parsed plan (which sees what a text check could miss).
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -112,14 +113,25 @@ def test_spark_plan_lists_relations_and_ctes(env) -> None:
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("SELECT * FROM delta.`{outside}`", "path-based"),
-        ("SELECT * FROM parquet.`{outside}_parquet`", "path-based"),
-        ("SELECT * FROM json.`/etc/passwd`", "path-based"),
-        ("SELECT o.id FROM dbo.orders o WHERE o.id IN (SELECT id FROM delta.`{outside}`)", "path-based"),
+        ("SELECT * FROM delta.`{outside}`", "reads the path delta.`"),
+        ("SELECT * FROM parquet.`{outside}_parquet`", "reads the path parquet.`"),
+        ("SELECT * FROM json.`/etc/passwd`", "reads the path json.`/etc/passwd`"),
+        ("SELECT o.id FROM dbo.orders o WHERE o.id IN (SELECT id FROM delta.`{outside}`)", "reads the path"),
+        ("SELECT * FROM read_files('{outside}_parquet', format => 'parquet')", "read_files(...)"),
         ("WITH s AS (SELECT * FROM lh_other.dbo.secrets) SELECT * FROM s", "outside the source lakehouse"),
-        ("SELECT * FROM not_a_table", "no table 'not_a_table'"),
     ],
 )
+def test_reads_outside_the_source_lakehouse_are_refused_by_validate(env, query: str, message: str) -> None:
+    """What the run would refuse on Spark's plan (check_relations), validate refuses on the text."""
+    before = counts(env)
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+        run(env, cfg("outside", query.format(outside=env["outside"])))
+    issue = caught.value.issues[0]
+    assert (issue.where, issue.field) == ("guard/outside", "source_query"), query
+    assert counts(env) == before
+
+
+@pytest.mark.parametrize(("query", "message"), [("SELECT * FROM not_a_table", "no table 'not_a_table'")])
 def test_reads_outside_the_source_lakehouse_fail_the_export(env, query: str, message: str) -> None:
     before = counts(env)
     result = run(env, cfg("outside", query.format(outside=env["outside"])))

@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 from config_rows import base
 from fabgen.cli import main
 from fabgen_runtime import query_guard, writer_options
+from fabgen_runtime.errors import QueryRefusedError
 
 LONG = "x" * 240
 
@@ -57,6 +58,18 @@ RULES = [
         base(extract_type="period", period_filter_column="d", period_date_query="UPDATE t SET x = 1"),
         "period_date_query",
         "not UPDATE",
+    ),
+    (query("SELECT * FROM parquet.`/some/path`"), "source_query", "reads the path parquet.`/some/path`"),
+    (query("SELECT * FROM read_files('Files/in')"), "source_query", "reads files with read_files(...)"),
+    (query("SELECT * FROM lh_other.dbo.t"), "source_query", "outside the source lakehouse 'lh_gold'"),
+    (
+        base(
+            extract_type="period",
+            period_filter_column="d",
+            period_date_query="SELECT min(d) AS start_date, max(d) AS end_date FROM delta.`Tables/dbo/t`",
+        ),
+        "period_date_query",
+        "reads the path delta.`Tables/dbo/t` (a file path, not a table)",
     ),
     (base(file_format_options={"compression": "gz"}), "file_format_options", "compression is set by fabgen"),
     (base(file_format_options={"path": "/tmp/x"}), "file_format_options", "path is set by fabgen"),
@@ -238,3 +251,22 @@ def test_writer_option_table_accepts_what_the_docs_list() -> None:
     assert writer_options.problems("json", json_ok) == []
     assert writer_options.problems("parquet", {"parquet.block.size": "134217728"}) == []
     assert [k for k, _ in writer_options.problems("csv", {"sep": ",", "delimiter": ";"})] == ["delimiter"]
+
+
+def test_validate_and_the_run_refuse_a_path_with_one_rule() -> None:
+    """The static check (validate, and the plan on the rendered text) and the check of Spark's parsed
+    plan (:func:`query_guard.check_relations`) give the same reason for the same table reference."""
+    sql = "SELECT * FROM dbo.orders o JOIN parquet.`/x` p ON o.id = p.id JOIN lh_other.dbo.t t ON o.id = t.id"
+    static = query_guard.static_problems(sql, "spark", lakehouse="lh_gold")
+    run_time = []
+    for parts in [("dbo", "orders"), ("parquet", "/x"), ("lh_other", "dbo", "t")]:
+        try:
+            query_guard.check_relations([parts], "lh_gold", "sales/x")
+        except QueryRefusedError as exc:
+            run_time.append(str(exc))
+    assert len(static) == 2 and [f"sales/x: the query {p}" for p in static] == run_time
+    # Without the lakehouse (the plan's re-check, before Spark parses) paths are still refused.
+    (alone,) = query_guard.static_problems(sql, "spark")
+    assert alone.startswith("reads the path parquet.`/x` (a file path, not a table): name a table")
+    # A warehouse query is not Spark SQL: no file reads to look for.
+    assert query_guard.static_problems("SELECT * FROM parquet.x", "warehouse") == []
