@@ -10,15 +10,13 @@ naming ``--run-date`` when there are none), and its header shows the date it use
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
-import yaml
-from kill_checks import GROUP, check_clean, check_incremental
-from kill_support import FABGEN, inc_export, new_project
-from python_kill_support import PythonKillProject
+from kill_checks import check_clean, check_incremental
+from kill_support import FABGEN, inc_export
+from python_kill_support import PythonKillProject, cli_project, fabgen_cli
 
 pytestmark = [
     pytest.mark.slow,
@@ -29,27 +27,10 @@ DAY = "2025-03-05"
 
 def project(tmp_path: Path, local_platform) -> PythonKillProject:
     workspace = f"early_{uuid.uuid4().hex[:8]}"
-    built = new_project(
-        tmp_path / workspace,
-        workspace,
-        None,
-        local_platform,
-        [inc_export(workspace)],
-        1,
-        kind=PythonKillProject,
-    )
-    settings = yaml.safe_load((built.root / "fabgen.yaml").read_text())
-    settings["defaults"]["engine"] = "python"
-    (built.root / "fabgen.yaml").write_text(yaml.safe_dump(settings))
-    assert isinstance(built, PythonKillProject)
-    return built
+    return cli_project(tmp_path, workspace, local_platform, [inc_export(workspace)])
 
 
-def fabgen(p: PythonKillProject, *args: str, kill_at: str | None = None) -> subprocess.CompletedProcess[str]:
-    """``fabgen <args> -p <project> -g kill`` on the Python engine (``kill_at``: SIGKILL at that point)."""
-    env = p.child_env(**({"FABGEN_KILL_AT": kill_at} if kill_at else {}))
-    command = [str(FABGEN), args[0], "-p", str(p.root), "-g", GROUP, *args[1:]]
-    return subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=p.root)
+fabgen = fabgen_cli
 
 
 def test_a_retry_of_an_execution_killed_before_its_first_log_commit_needs_the_run_date(

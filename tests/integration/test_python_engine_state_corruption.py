@@ -15,10 +15,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
-from kill_checks import GROUP, RUN_DATE
-from kill_support import FABGEN, inc_export, new_project
-from python_kill_support import PythonKillProject
+from kill_checks import RUN_DATE
+from kill_support import FABGEN, inc_export
+from python_kill_support import PythonKillProject, cli_project, fabgen_cli
 
 pytestmark = [
     pytest.mark.slow,
@@ -38,19 +37,7 @@ DAMAGE = {
 def project(tmp_path: Path, local_platform) -> PythonKillProject:
     """One incremental export on the Python engine, run once over ids 1-5; ids 6-10 added since."""
     workspace = f"damaged_{uuid.uuid4().hex[:8]}"
-    p = new_project(
-        tmp_path / workspace,
-        workspace,
-        None,
-        local_platform,
-        [inc_export(workspace)],
-        1,
-        kind=PythonKillProject,
-    )
-    assert isinstance(p, PythonKillProject)
-    settings = yaml.safe_load((p.root / "fabgen.yaml").read_text())
-    settings["defaults"]["engine"] = "python"
-    (p.root / "fabgen.yaml").write_text(yaml.safe_dump(settings))
+    p = cli_project(tmp_path, workspace, local_platform, [inc_export(workspace)])
     p.add_rows(1, 5)
     first = fabgen(p, "run")
     assert first.returncode == 0, first.stdout + first.stderr
@@ -60,10 +47,7 @@ def project(tmp_path: Path, local_platform) -> PythonKillProject:
 
 def fabgen(p: PythonKillProject, command: str, *extra: str) -> subprocess.CompletedProcess[str]:
     """``fabgen [extra] <command> -p <project> -g kill`` (``run``: for the fixed run date)."""
-    args = [str(FABGEN), *extra, command, "-p", str(p.root), "-g", GROUP]
-    if command == "run":
-        args += ["--run-date", RUN_DATE]
-    return subprocess.run(args, env=p.child_env(), capture_output=True, text=True, check=False, timeout=300)
+    return fabgen_cli(p, command, *(["--run-date", RUN_DATE] if command == "run" else []), before=extra)
 
 
 def commit_files(p: PythonKillProject, table: str) -> dict[str, bytes]:

@@ -13,9 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import yaml
 from fabgen_runtime import platform
 from kill_checks import CONFIG_LAKEHOUSE, GROUP, RUN_DATE, SOURCE, check_after_kill, check_settled, summary
-from kill_support import KILL_POINTS, KillProject, full_export, inc_export, kill_after_each_baseline
+from kill_support import (
+    FABGEN,
+    KILL_POINTS,
+    KillProject,
+    full_export,
+    inc_export,
+    kill_after_each_baseline,
+    new_project,
+)
 
 CHILD = Path(__file__).with_name("python_child.py")
 
@@ -93,6 +102,26 @@ class PythonKillProject(KillProject):
         result["output"] = proc.stderr
         assert result["jvm_modules"] == [], result["jvm_modules"]
         return result
+
+
+def cli_project(root: Path, workspace: str, local: Any, exports: list[dict[str, Any]]) -> PythonKillProject:
+    """A :class:`PythonKillProject` whose ``fabgen.yaml`` says ``engine: python`` (so the ``fabgen`` CLI
+    runs it without a JVM; :func:`fabgen_cli`), one export at a time."""
+    project = new_project(root / workspace, workspace, None, local, exports, 1, kind=PythonKillProject)
+    assert isinstance(project, PythonKillProject)
+    settings = yaml.safe_load((project.root / "fabgen.yaml").read_text())
+    settings["defaults"]["engine"] = "python"
+    (project.root / "fabgen.yaml").write_text(yaml.safe_dump(settings))
+    return project
+
+
+def fabgen_cli(
+    p: PythonKillProject, command: str, *args: str, kill_at: str | None = None, before: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """``fabgen [before] <command> -p <project> -g kill [args]`` (``kill_at``: SIGKILL at that failpoint)."""
+    env = p.child_env(**({"FABGEN_KILL_AT": kill_at} if kill_at else {}))
+    line = [str(FABGEN), *before, command, "-p", str(p.root), "-g", GROUP, *args]
+    return subprocess.run(line, env=env, capture_output=True, text=True, check=False, cwd=p.root, timeout=300)
 
 
 STANDIN = Path(__file__).resolve().parent / "fabric_standin"
