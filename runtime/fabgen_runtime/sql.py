@@ -391,6 +391,30 @@ def build_source(
     return replace(plan, query=plan.query_from(qualified))
 
 
+def split_with(query: str, dialect_name: str) -> tuple[str, str]:
+    """``(ctes, select)``: a ``WITH`` query cut before its main ``SELECT``; else ``("", query)``.
+
+    T-SQL allows no ``WITH`` inside a derived table, yet Spark's JDBC reader sends a query as one
+    (``SELECT * FROM (<query>) ...``) and the Python engine does the same: the CTEs go in front
+    instead (Spark's ``prepareQuery``). The main ``SELECT`` is the first ``SELECT`` word outside
+    parentheses, string literals, quoted names and comments after the ``WITH``; ``ctes`` keeps every
+    character before it (a trailing comment's line break too), so ``ctes + select == query``.
+    """
+    rules = sql_lexer.RULES.get(dialect_name, sql_lexer.SPARK)
+    tokens = [t for t in sql_lexer.tokenize(query, rules) if t.kind not in ("space", "comment")]
+    if not tokens or tokens[0].kind != "word" or tokens[0].text.lower() != "with":
+        return "", query
+    depth = 0
+    for token in tokens[1:]:
+        if token.text == "(":
+            depth += 1
+        elif token.text == ")":
+            depth -= 1
+        elif depth == 0 and token.kind == "word" and token.text.lower() == "select":
+            return query[: token.start], query[token.start :]
+    return "", query
+
+
 def render_control_query(
     query: str, values: Mapping[str, Any], dialect_name: str, export: str, field_name: str
 ) -> str:

@@ -13,6 +13,7 @@ from fabgen_runtime import catalog, parse_config
 from fabgen_runtime.errors import SourceReadError
 from fabgen_runtime.platform import LocalPlatform
 from fabgen_runtime.sources import odbc
+from fabgen_runtime.sources import warehouse as wh_source
 from fabgen_runtime.sources.warehouse import WarehouseSource, control_rows
 from pg_support import pg_connect, recreate_database
 
@@ -31,6 +32,9 @@ def wh(warehouse) -> Iterator[dict[str, str]]:
             CREATE FUNCTION dbo.fn_GetFiscalMonth(p date) RETURNS TABLE(start_date date, end_date date)
             LANGUAGE sql AS $$ SELECT date_trunc('month', p)::date,
                                       (date_trunc('month', p) + INTERVAL '1 month - 1 day')::date $$;
+            CREATE TABLE dbo.keyed (id bigint PRIMARY KEY, modified_at timestamp);
+            INSERT INTO dbo.keyed SELECT g, TIMESTAMP '2025-01-01' + g * INTERVAL '1 hour'
+            FROM generate_series(1, 5) g;
             """
         )
     catalog.configure({"warehouse_control": "odbc"})
@@ -93,3 +97,17 @@ def test_connection_strings_and_the_token_struct() -> None:
     assert "Encrypt=yes" in fabric and "Pwd" not in fabric
     packed = odbc.token_struct("eyJ0")
     assert struct.unpack("<I", packed[:4])[0] == 8 and packed[4:].decode("utf-16-le") == "eyJ0"
+
+
+def test_the_postgres_partition_probe_and_bounds_run_on_the_stand_in(wh, tmp_path: Path) -> None:
+    """The local stand-in keeps PostgreSQL's probe (pg_catalog) and bounds; Fabric's are T-SQL
+    (tests/unit/test_tsql_statements.py)."""
+    conn = LocalPlatform(tmp_path).warehouse("WS", WAREHOUSE)
+    probe = wh_source.key_probe_sql("postgres", "dbo", "Keyed")
+    (row,) = control_rows(None, conn, "WS", probe)  # type: ignore[arg-type]
+    assert (row["pk"], row["pk_type"]) == ("id", "bigint") and row["est_rows"] <= 5  # -1: never analysed
+    bounds = wh_source.bounds_sql("postgres", 'SELECT * FROM "dbo"."keyed"', "id", "modified_at")
+    assert control_rows(None, conn, "WS", bounds) == [  # type: ignore[arg-type]
+        {"lo": 1, "hi": 5, "hw": "2025-01-01 05:00:00", "hw_type": "timestamp without time zone"}
+    ]
+    assert "sessionInitStatement" in wh_source.jdbc_options(conn)

@@ -11,6 +11,8 @@ cursor's description and are read as Spark's JDBC reader reads them: ``smallint`
 binary; any other type is a :class:`SourceReadError` naming the column.
 
 A ``source_query`` runs as Spark's JDBC reader runs it, as a derived table (:func:`source_sql`).
+Session set-up statements follow the connection's dialect (:data:`SESSION_SETUP`): PostgreSQL's
+read-only session and UTC time zone on the local stand-in, none on a Fabric Warehouse (T-SQL).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from ... import sql
 from ...errors import ConfigError, ConfigIssue, SourceReadError
 from ...sources import odbc
 from .read import BATCH_ROWS, PythonRead
@@ -78,14 +81,19 @@ def connection_string(base: str, dialect: str) -> str:
     return base + ";" + odbc.connection_string(POSTGRES_STREAMING)
 
 
-def source_sql(query: str, mode: str) -> str:
+def source_sql(query: str, mode: str, dialect: str = "postgres") -> str:
     """The SQL sent: table mode's query as built, a ``source_query`` as a derived table.
 
     Spark's JDBC reader runs its ``query`` option as ``SELECT * FROM (<query>) <alias>``; the same
     wrapping here gives the same rows and the same refusals (one query, never a command: with
-    :mod:`fabgen_runtime.query_guard`'s static check and, locally, the read-only session).
+    :mod:`fabgen_runtime.query_guard`'s static check and, locally, the read-only session). T-SQL
+    allows no ``WITH`` in a derived table: there a query's CTEs go in front of the wrapping, as the
+    Spark engine sends them in ``prepareQuery`` (:func:`fabgen_runtime.sql.split_with`).
     """
-    return query if mode == "table" else f"SELECT * FROM ({query}) AS fabgen_source_query"
+    if mode == "table":
+        return query
+    ctes, select = sql.split_with(query, dialect) if dialect == "tsql" else ("", query)
+    return f"{ctes}SELECT * FROM ({select}) AS fabgen_source_query"
 
 
 def read(plan: ExportPlan, platform: Platform, batch_rows: int = BATCH_ROWS) -> PythonRead:
@@ -111,7 +119,7 @@ def read(plan: ExportPlan, platform: Platform, batch_rows: int = BATCH_ROWS) -> 
         cursor = connection.cursor()
         for statement in SESSION_SETUP.get(conn.dialect, ()):
             cursor.execute(statement)
-        cursor.execute(source_sql(source.query, source.mode))
+        cursor.execute(source_sql(source.query, source.mode, conn.dialect))
     except pyodbc.Error as exc:
         raise SourceReadError(
             f"reading warehouse {config.source_datastore} failed: {odbc.message(exc)}", export
