@@ -44,6 +44,20 @@ JAR_SETS: dict[str, tuple[str, ...]] = {
 }
 LOCAL_JARS = JAR_SETS["4.1"]  # the default engine's jars (Runtime 2.0)
 
+#: Fabric's documented Spark defaults that change what fabgen writes or reads, per runtime (pyspark
+#: major.minor): the local SparkSession applies them unless ``FABGEN_LOCAL_DEFAULTS=oss``
+#: (docs/local-fabric.md, "Fabric's defaults", which also lists what Runtime 2.0's release notes
+#: change and why none of it is applied: open-source defaults already, or nothing fabgen writes or reads).
+FABRIC_DEFAULTS: dict[str, dict[str, str]] = {
+    # Runtime 2.0: new Delta tables get deletion vectors (reader 3 / writer 7), so a DELETE, UPDATE
+    # or MERGE marks rows deleted in a DV file instead of rewriting the data file
+    "4.1": {"spark.databricks.delta.properties.defaults.enableDeletionVectors": "true"},
+    # Runtime 1.3: new tables stay reader 1 / writer 2 (Microsoft's Delta interoperability table)
+    "3.5": {},
+}
+LOCAL_DEFAULTS_ENV = "FABGEN_LOCAL_DEFAULTS"
+LOCAL_DEFAULTS = ("fabric", "oss")
+
 
 def jar_cache() -> Path:
     """Where the local engine keeps the Delta Lake and JDBC jars (``FABGEN_JAR_CACHE``)."""
@@ -66,6 +80,33 @@ def installed_pyspark_version() -> str:
         raise PlatformError("pyspark is not installed: the local engine needs it") from exc
 
 
+def _series(version: str) -> str:
+    """``major.minor`` of a version (``4.1.1`` -> ``4.1``); the text itself when it has none."""
+    match = re.match(r"^(\d+)\.(\d+)(\.|$)", version)
+    return f"{match.group(1)}.{match.group(2)}" if match else version
+
+
+def local_defaults() -> str:
+    """Which defaults the local SparkSession takes (``FABGEN_LOCAL_DEFAULTS``): ``fabric`` (the
+    default: Fabric's documented defaults on top of open-source Spark and Delta) or ``oss`` (plain
+    open-source defaults). Any other value raises :class:`PlatformError`."""
+    value = os.environ.get(LOCAL_DEFAULTS_ENV, "").strip().lower() or "fabric"
+    if value not in LOCAL_DEFAULTS:
+        raise PlatformError(
+            f"{LOCAL_DEFAULTS_ENV}={value!r} is not one of {', '.join(LOCAL_DEFAULTS)} "
+            "(fabric: Fabric's documented Spark defaults; oss: plain open-source Spark and Delta)"
+        )
+    return value
+
+
+def fabric_defaults(pyspark_version: str | None = None) -> dict[str, str]:
+    """The Spark settings the local session adds to imitate Fabric's runtime of ``pyspark_version``
+    (default: the installed pyspark): :data:`FABRIC_DEFAULTS`, none with ``FABGEN_LOCAL_DEFAULTS=oss``."""
+    if local_defaults() == "oss":
+        return {}
+    return dict(FABRIC_DEFAULTS.get(_series(pyspark_version or installed_pyspark_version()), {}))
+
+
 def local_jars(pyspark_version: str | None = None) -> tuple[str, ...]:
     """Maven coordinates of the jars for a pyspark version (default: the installed one).
 
@@ -73,8 +114,7 @@ def local_jars(pyspark_version: str | None = None) -> tuple[str, ...]:
     Scala 2.12; both with the PostgreSQL JDBC driver. Any other version raises :class:`PlatformError`.
     """
     version = pyspark_version or installed_pyspark_version()
-    match = re.match(r"^(\d+)\.(\d+)(\.|$)", version)
-    series = f"{match.group(1)}.{match.group(2)}" if match else version
+    series = _series(version)
     if series not in JAR_SETS:
         supported = ", ".join(f"{s}.x" for s in JAR_SETS)
         raise PlatformError(f"pyspark {version} is not a Fabric runtime's Spark (supported: {supported})")
@@ -156,6 +196,8 @@ def log4j2_config() -> Path:
 def local_spark() -> SparkSession:
     """Build (once) the local Delta-enabled SparkSession, configured like Fabric's defaults.
 
+    Fabric's documented defaults that change behaviour (:func:`fabric_defaults`: on Runtime 2.0's
+    pair, deletion vectors on for new Delta tables) are applied unless ``FABGEN_LOCAL_DEFAULTS=oss``.
     ``FABGEN_SPARK_MASTER`` (default ``local[*]``) and ``FABGEN_SPARK_DRIVER_MEMORY``
     (default ``4g``) tune it. The driver JVM starts without Spark's start-up notices (:func:`log4j2_config`)
     unless ``FABGEN_SPARK_STARTUP_LOGS=1`` (``fabgen --debug`` sets it).
@@ -165,6 +207,7 @@ def local_spark() -> SparkSession:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
+    defaults = fabric_defaults()  # first: a bad FABGEN_LOCAL_DEFAULTS fails before any jar is fetched
     jars = ",".join(str(jar) for jar in ensure_local_jars())
     warehouse_dir = str(Path(os.environ.get("FABGEN_SPARK_WAREHOUSE", ".spark-warehouse")).resolve())
     builder = (
@@ -182,6 +225,8 @@ def local_spark() -> SparkSession:
         .config("spark.databricks.delta.snapshotPartitions", "2")
         .config("spark.sql.warehouse.dir", warehouse_dir)
     )
+    for key, value in defaults.items():
+        builder = builder.config(key, value)
     if not startup_logs_wanted():
         # read by the JVM as it starts: setLogLevel afterwards is too late for the start-up lines
         option = f"-Dlog4j2.configurationFile={log4j2_config().as_uri()}"  # a URI: no spaces to split on

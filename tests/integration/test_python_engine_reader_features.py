@@ -118,10 +118,13 @@ def dv_partitioned(spark, local_platform) -> str:
 
 @pytest.fixture(scope="module")
 def cm_table(spark, local_platform) -> str:
-    """A column-mapped table (name mode, reader version 2) whose column ``note`` became ``remark``."""
+    """A column-mapped table (name mode, reader version 2) whose column ``note`` became ``remark``.
+
+    Deletion vectors off: Runtime 2.0's default (the session's) would make it reader 3 with both
+    features; reader 2 is what Runtime 1.3 makes."""
     name = "cm_" + uuid.uuid4().hex[:8]
     path = _uri(local_platform, name)
-    _create(spark, path, "'delta.columnMapping.mode' = 'name'")
+    _create(spark, path, "'delta.columnMapping.mode' = 'name', 'delta.enableDeletionVectors' = 'false'")
     _append(spark, path, 1, ROWS)
     spark.sql(f"ALTER TABLE delta.`{path}` RENAME COLUMN note TO remark")
     protocol = next(a["protocol"] for a in _commits(path) if "protocol" in a)

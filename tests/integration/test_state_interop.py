@@ -208,3 +208,115 @@ def test_spark_and_delta_rs_racing_for_one_lease_one_wins(
         rows = [r for r in project.watermark_rows() if (r["export_group_name"], r["export_name"]) == key]
         assert len(rows) == 1
         assert rows[0]["lease_owner"] == (leases.owner if spark_won else f"python:{round_}")
+
+
+# ---------------------------------------------------------------------- Fabric Runtime 2.0's defaults
+
+
+def delta_detail(spark: Any, path: str) -> tuple[int, int, list[str], dict[str, str]]:
+    """Spark's view of a table's protocol: reader, writer, table features, properties."""
+    row = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").collect()[0]
+    return row["minReaderVersion"], row["minWriterVersion"], sorted(row["tableFeatures"]), row["properties"]
+
+
+#: what DESCRIBE DETAIL says of reader 1 / writer 2 (the two features writer 2 implies)
+PINNED = (1, 2, ["appendOnly", "invariants"])
+
+
+def dv_files(path: str) -> list[str]:
+    return sorted(p.name for p in Path(path.removeprefix("file:")).glob("deletion_vector_*.bin"))
+
+
+def test_spark_and_python_groups_share_one_config_lakehouse_under_fabric_defaults(
+    tmp_path: Path, spark: Any, local_platform: Any
+) -> None:
+    """As in examples/sales: a Spark group creates the state tables under the session's defaults
+    (deletion vectors on for new tables, as on Fabric Runtime 2.0), then a Python group's run uses
+    the same tables: they were created at the pinned protocol, so delta-rs reads and writes them."""
+    from fabgen_runtime.local_spark import local_defaults
+    from python_kill_support import PythonKillProject
+
+    workspace = "WS_INTEROP_SHARED"
+    spark_project = new_project(tmp_path / "spark", workspace, spark, local_platform, [inc_export(workspace)])
+    python_project = new_project(
+        tmp_path / "python", workspace, None, local_platform, [inc_export(workspace, "inc_py")],
+        kind=PythonKillProject,
+    )  # fmt: skip
+    spark_project.replace_rows(1, 5)  # written by Spark: the source table has the session's defaults
+    if local_defaults() == "fabric":
+        assert "deletionVectors" in delta_detail(spark, spark_project.source_path)[2]
+
+    first = spark_project.run_in_process(execution_id="spark-1")  # Spark creates the state tables
+    assert entry(first)["status"] == "success", summary(first)
+    python = python_project.run_in_process(execution_id="python-1")  # a child process, no JVM
+    assert [r["status"] for r in python["results"]] == ["success"], summary(python)
+
+    assert exported_ids(spark_project) == [1, 2, 3, 4, 5]
+    assert [i for ids in python_project.data_files("inc_py").values() for i in ids] == [1, 2, 3, 4, 5]
+    marks = {r["export_name"]: r["watermark_value"] for r in spark_project.watermark_rows()}
+    assert marks == {"inc": "5", "inc_py": "5"}
+    executions = {r["master_execution_id"] for r in spark_project.log_rows()}
+    assert executions == {"spark-1", "python-1"}
+    for table in (LOG_TABLE, WATERMARK_TABLE):  # no deletion vector after either engine's MERGEs
+        path = spark_project.state_path(table)
+        reader, writer, features, properties = delta_detail(spark, path)
+        assert (reader, writer, features) == PINNED, (table, reader, writer, features)
+        assert properties["delta.enableDeletionVectors"] == "false" and dv_files(path) == []
+
+
+def test_a_state_table_with_deletion_vectors_spark_uses_it_python_refuses_until_rebuilt(
+    tmp_path: Path, spark: Any, local_platform: Any
+) -> None:
+    """State tables an older fabgen created on Fabric Runtime 2.0 (deletion vectors on, DV files
+    left by its MERGEs): Spark uses them; the Python engine refuses them before reading or writing
+    anything, naming the fix; after ``rebuild_state_table`` both engines use them."""
+    from delta.tables import DeltaTable as SparkDeltaTable
+    from fabgen_runtime.errors import StateTableError
+    from fabgen_runtime.state_model import LOG_COLUMNS, WATERMARK_COLUMNS, struct
+    from fabgen_runtime.state_tables import rebuild_state_table
+
+    project = project_for(tmp_path, spark, local_platform, "older_dv")
+    store = delta_rs(project)
+    paths = (store.log_path, store.watermark_path)
+    for path, columns in zip(paths, (LOG_COLUMNS, WATERMARK_COLUMNS), strict=True):
+        # as an older fabgen created them on Runtime 2.0: no properties, the runtime's DV default
+        builder = SparkDeltaTable.createIfNotExists(spark).location(path).addColumns(struct(columns))
+        builder.property("delta.enableDeletionVectors", "true").execute()
+    project.replace_rows(1, 5)
+    first = project.run_in_process(execution_id="spark-1")  # Spark: MERGEs over DV files
+    assert entry(first)["status"] == "success", summary(first)
+    assert exported_ids(project) == [1, 2, 3, 4, 5] and project.stored_watermark("inc") == "5"
+    for path in paths:
+        assert dv_files(path), path
+        assert delta_detail(spark, path)[:3] == (3, 7, ["appendOnly", "deletionVectors", "invariants"])
+    versions = {path: DeltaTable(path).version() for path in paths}
+
+    with pytest.raises(StateTableError) as refused:  # the Python engine: before any read or commit
+        store.read_watermarks([KEY])
+    message = str(refused.value)
+    assert (
+        f"at {store.log_path} uses Delta reader 3 / writer 7 with deletionVectors" in message
+    )  # checked first
+    assert f'rebuild_state_table(spark, "{store.log_path}")' in message
+    assert "DROP FEATURE deletionVectors TRUNCATE HISTORY" in message
+    assert {p: DeltaTable(p).version() for p in paths} == versions  # nothing written
+
+    run_ids = sorted(r["export_run_id"] for r in project.log_rows())
+    for path in paths:
+        backup = rebuild_state_table(spark, path)
+        reader, writer, features, properties = delta_detail(spark, path)
+        assert (reader, writer, features) == PINNED and properties["delta.enableDeletionVectors"] == "false"
+        assert dv_files(path) == [] and dv_files(backup)
+    assert sorted(r["export_run_id"] for r in project.log_rows()) == run_ids  # deleted rows stay deleted
+
+    rebuilt = delta_rs(project)  # the Python engine now reads and writes them
+    assert rebuilt.read_watermarks([KEY])[KEY]["watermark_value"] == "5"
+    assert rebuilt.latest_states("spark-1")[KEY]["export_state"] == "success"
+    record = ExportRunRecord("py-run-1", "py-exec-1", GROUP, "inc", "success", queued_at=now_utc())
+    rebuilt.append_runs([record])
+    project.add_rows(6, 8)
+    second = project.run_in_process(execution_id="spark-2")  # and so does Spark
+    assert entry(second)["status"] == "success", summary(second)
+    assert exported_ids(project) == list(range(1, 9))
+    assert rebuilt.read_watermarks([KEY])[KEY]["watermark_value"] == "8"
+    assert "py-run-1" in {r["export_run_id"] for r in project.log_rows()}

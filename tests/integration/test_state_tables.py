@@ -1,4 +1,5 @@
-"""Creating the state tables when two runs start at once on a new config lakehouse.
+"""Creating the state tables when two runs start at once on a new config lakehouse, and at the
+pinned protocol (reader 1 / writer 2, no deletion vectors) whatever the session's defaults.
 
 Delta lets one creator commit a table's first version and refuses the other ("location is not
 empty"). These tests put a table's location in the state the loser sees: a folder another creator
@@ -88,3 +89,70 @@ def test_a_folder_that_never_becomes_a_table_is_reported_and_left_alone(
         logger.ensure_tables()
     assert sorted(p.name for p in table.iterdir()) == ["notes.csv"]
     assert foreign.read_text() == "a,b\n1,2\n"
+
+
+#: session defaults a workspace could set beside Runtime 2.0's deletion vectors; each one gives a new
+#: table a feature delta-rs 1.2.1 cannot use, unless the table's own properties say otherwise
+WORKSPACE_DEFAULTS = {
+    "enableDeletionVectors": "true",
+    "enableRowTracking": "true",
+    "checkpointPolicy": "v2",
+    "columnMapping.mode": "name",
+    "enableInCommitTimestamps": "true",
+    "enableChangeDataFeed": "true",
+    "enableTypeWidening": "true",
+    "minReaderVersion": "3",
+    "minWriterVersion": "7",
+}
+
+
+def detail(spark: Any, path: str) -> tuple[int, int, list[str], dict[str, str]]:
+    row = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").collect()[0]
+    return row["minReaderVersion"], row["minWriterVersion"], sorted(row["tableFeatures"]), row["properties"]
+
+
+def test_state_tables_are_created_at_the_pinned_protocol_whatever_the_session_defaults(
+    tmp_path, spark, local_platform, caplog
+) -> None:
+    """Under Fabric Runtime 2.0's defaults (the test session's, unless FABGEN_LOCAL_DEFAULTS=oss) a new
+    Delta table gets deletion vectors; the state tables do not, nor under every default above."""
+    from delta.tables import DeltaTable
+    from deltalake import DeltaTable as DeltaRsTable
+    from fabgen_runtime.local_spark import fabric_defaults
+    from fabgen_runtime.state_tables import TableSetup
+
+    assert spark.conf.get("spark.databricks.delta.properties.defaults.enableDeletionVectors", None) == (
+        fabric_defaults().get("spark.databricks.delta.properties.defaults.enableDeletionVectors")
+    )
+    session = spark.newSession()
+    for key, value in WORKSPACE_DEFAULTS.items():
+        session.conf.set(f"spark.databricks.delta.properties.defaults.{key}", value)
+    plain = str(tmp_path / "plain")  # any other table of that session
+    DeltaTable.createIfNotExists(session).location(plain).addColumns(
+        struct(dict(WATERMARK_COLUMNS))
+    ).execute()
+    features = detail(spark, plain)[2]
+    assert {"deletionVectors", "rowTracking", "v2Checkpoint", "columnMapping", "inCommitTimestamp"} <= set(
+        features
+    )
+
+    logger = logger_for(spark, local_platform, "WS_CREATE_PINNED")  # the logger's own session
+    logger.ensure_tables()
+    pinned = str(tmp_path / "pinned")  # and one created on the session with every default above
+    TableSetup(session, session, wait_seconds=5).ensure(pinned, dict(WATERMARK_COLUMNS), create=True)
+    for path in (logger.log_path, logger.watermark_path, pinned):
+        reader, writer, features, properties = detail(spark, path)
+        # reader 1 / writer 2: DESCRIBE DETAIL lists the two features writer 2 implies
+        assert (reader, writer, features) == (1, 2, ["appendOnly", "invariants"]), (path, features)
+        assert properties["delta.enableDeletionVectors"] == "false"
+        protocol = DeltaRsTable(path).protocol()  # what delta-rs sees
+        assert (protocol.min_reader_version, protocol.min_writer_version) == (1, 2)
+        assert not protocol.reader_features and not protocol.writer_features
+
+    # a default no property pins (a table feature switched on by name): the table is used, and said
+    session.conf.set("spark.databricks.delta.properties.defaults.feature.timestampNtz", "supported")
+    other = str(tmp_path / "other")
+    with caplog.at_level("WARNING", logger="fabgen_runtime.state_tables"):
+        TableSetup(session, session, wait_seconds=5).ensure(other, dict(WATERMARK_COLUMNS), create=True)
+    assert "timestampNtz" in detail(spark, other)[2]
+    assert f"{other} was created at Delta reader 3 / writer 7 with timestampNtz" in caplog.text

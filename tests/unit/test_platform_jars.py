@@ -68,3 +68,34 @@ def test_cached_jars_are_used_without_maven(tmp_path: Path, monkeypatch: pytest.
     missing = r"delta-spark_4\.1_2\.13-4\.2\.0\.jar is not in .*\(mvn\) is not installed"
     with pytest.raises(PlatformError, match=missing):
         local_spark.ensure_local_jars("4.1.1")
+
+
+DV_DEFAULT = "spark.databricks.delta.properties.defaults.enableDeletionVectors"
+
+
+@pytest.mark.parametrize(
+    ("setting", "version", "expected"),
+    [
+        (None, "4.1.1", {DV_DEFAULT: "true"}),  # Runtime 2.0: deletion vectors on new tables
+        ("fabric", "4.1.1", {DV_DEFAULT: "true"}),
+        (" Fabric ", "4.1.1", {DV_DEFAULT: "true"}),
+        ("", "4.1.1", {DV_DEFAULT: "true"}),
+        (None, "3.5.5", {}),  # Runtime 1.3: reader 1 / writer 2 by default
+        ("oss", "4.1.1", {}),
+        ("OSS", "3.5.5", {}),
+    ],
+)
+def test_fabric_defaults_follow_the_runtime_unless_oss(
+    monkeypatch: pytest.MonkeyPatch, setting: str | None, version: str, expected: dict[str, str]
+) -> None:
+    if setting is None:
+        monkeypatch.delenv(local_spark.LOCAL_DEFAULTS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(local_spark.LOCAL_DEFAULTS_ENV, setting)
+    assert local_spark.fabric_defaults(version) == expected
+
+
+def test_an_unknown_local_defaults_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(local_spark.LOCAL_DEFAULTS_ENV, "databricks")
+    with pytest.raises(PlatformError, match="FABGEN_LOCAL_DEFAULTS='databricks' is not one of fabric, oss"):
+        local_spark.fabric_defaults("4.1.1")

@@ -63,9 +63,10 @@ def test_create_gives_the_state_model_schema_and_plain_protocol(tmp_path: Path) 
         table = DeltaTable(path)
         assert delta_types(table) == {name: DELTA_TYPES.get(kind, kind) for name, kind in columns.items()}
         protocol = table.protocol()
-        # what Spark's DeltaTable.createIfNotExists makes: no table features either side needs
+        # what Spark's TableSetup makes too (state_protocol): no table features either side needs
         assert (protocol.min_reader_version, protocol.min_writer_version) == (1, 2)
         assert not protocol.writer_features and not protocol.reader_features
+        assert table.metadata().configuration == {"delta.enableDeletionVectors": "false"}
     store.ensure_tables()  # idempotent: no second create
     assert DeltaTable(store.log_path).version() == 0
 
@@ -127,6 +128,55 @@ def test_only_commit_files_after_the_newest_checkpoint_are_checked(tmp_path: Pat
     commit_file(store.log_path, 3).write_bytes(b"")
     with pytest.raises(StateTableError, match=r"00000000000000000003\.json is empty"):
         tables(tmp_path).get_runs(["r1"])
+
+
+def _give_deletion_vectors(path: str) -> None:
+    """What Spark on Fabric Runtime 2.0 leaves after a MERGE: protocol 3/7 + deletionVectors, a DV file."""
+    from dv_support import delete_rows
+
+    (data_file,) = DeltaTable(path).get_add_actions(flatten=True).column("path").to_pylist()
+    delete_rows(Path(path), {data_file: [0]})
+
+
+def _give_checkpoint_protection(path: str) -> None:
+    """What Delta 4's DROP FEATURE deletionVectors (without TRUNCATE HISTORY) leaves: a writer feature
+    delta-rs cannot write."""
+    features = ["appendOnly", "invariants", "checkpointProtection"]
+    protocol = {"minReaderVersion": 1, "minWriterVersion": 7, "writerFeatures": features}
+    version = DeltaTable(path).version() + 1
+    commit_file(path, version).write_text(json.dumps({"protocol": protocol}) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("change", "found"),
+    [
+        (_give_deletion_vectors, "reader 3 / writer 7 with deletionVectors"),
+        (_give_checkpoint_protection, "reader 1 / writer 7 with checkpointProtection"),
+    ],
+)
+def test_a_state_table_delta_rs_cannot_use_is_refused_naming_the_fix(
+    tmp_path: Path, change: Any, found: str
+) -> None:
+    """A state table an older fabgen's Spark created under Fabric Runtime 2.0's defaults: refused on
+    the first open, before any read or commit (delta-rs 1.2.1 would fail each one, its commits as
+    conflicts re-run with backoff), with the statement that fixes it."""
+    store = tables(tmp_path)
+    store.append_runs([record("r1"), record("r2", name="customers")])
+    change(store.log_path)
+    version = DeltaTable(store.log_path).version()
+    later = tables(tmp_path)  # a new run
+    started = time.monotonic()
+    for attempt in (lambda: later.get_runs(["r1"]), lambda: later.append_runs([record("r3")])):
+        with pytest.raises(StateTableError) as caught:
+            attempt()
+        message = str(caught.value)
+        assert caught.value.table == store.log_path
+        assert f"the state table log_resource_export at {store.log_path} uses Delta {found}" in message
+        assert "nothing was read or written" in message
+        assert f'rebuild_state_table(spark, "{store.log_path}")' in message
+        assert ("DROP FEATURE deletionVectors TRUNCATE HISTORY" in message) == ("deletionVectors" in found)
+    assert time.monotonic() - started < 5  # no conflict retries
+    assert DeltaTable(store.log_path).version() == version
 
 
 def test_append_upsert_and_latest_states(tmp_path: Path) -> None:

@@ -6,12 +6,17 @@ the Delta jars, and Hadoop's ``ViewFileSystemOverloadScheme`` bound to the ``abf
 mount table per OneLake authority (``<workspace>@onelake.dfs.fabric.microsoft.com``) whose fallback
 link is ``<onelake root>/<workspace>``. So the runtime's abfss URIs pass through Hadoop and Delta
 unchanged and land in the local OneLake folder (tests only; nothing about Fabric's storage is proven).
+Fabric's documented defaults that change behaviour come from the local engine's own list
+(``fabgen_runtime.local_spark.fabric_defaults``: deletion vectors on new Delta tables on Runtime 2.0),
+so a notebook here finds what it finds on Fabric (none with ``FABGEN_LOCAL_DEFAULTS=oss``).
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+
+from fabgen_runtime.local_spark import fabric_defaults
 
 ONELAKE_HOST = "onelake.dfs.fabric.microsoft.com"
 
@@ -32,6 +37,7 @@ def write_spark_defaults(conf_dir: Path, onelake_root: Path, workspaces: list[st
         "spark.hadoop.fs.abfss.impl": "org.apache.hadoop.fs.viewfs.ViewFileSystemOverloadScheme",
         "spark.hadoop.fs.viewfs.overload.scheme.target.abfss.impl": "org.apache.hadoop.fs.RawLocalFileSystem",
     }
+    settings.update(fabric_defaults())
     for workspace in workspaces:
         key = f"spark.hadoop.fs.viewfs.mounttable.{workspace}@{ONELAKE_HOST}.linkFallback"
         settings[key] = (onelake_root / workspace).resolve().as_uri()

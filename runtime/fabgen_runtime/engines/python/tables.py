@@ -13,6 +13,13 @@ version it read (its conflict checker); a logical conflict raises ``CommitFailed
 whole operation is re-run on the new version (:func:`fabgen_runtime.commits.retry_conflicts`),
 so its condition is evaluated again against the winner's rows.
 
+Both tables are created with deletion vectors off (:data:`fabgen_runtime.state_protocol.DELTA_RS_PROPERTIES`:
+reader 1 / writer 2, as Spark now pins them too). The first time this store opens a table, its
+protocol is checked: a table delta-rs cannot use (deletion vectors, which an older fabgen's Spark
+tables got under Fabric Runtime 2.0's defaults, or any other reader feature or unknown writer
+feature) stops the run before anything is read or written, with a :class:`StateTableError` naming
+the fix (:func:`fabgen_runtime.state_protocol.refusal`).
+
 A damaged state table stops the run before anything is exported (:class:`StateTableError`, naming
 the table and the commit file): the first time this store opens a table, its log is listed and an
 empty commit file refused (0 bytes or blanks: delta-rs reads it as a commit of no actions and
@@ -37,6 +44,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from ... import state_protocol
 from ...commits import retry_conflicts, table_lock
 from ...errors import StateError, StateTableError
 from ...protocol import tables as port
@@ -135,6 +143,7 @@ class DeltaRsTables:
         self.commits = 0  # commits made to the state tables so far
         self._ready: set[str] = set()
         self._checked: set[str] = set()  # tables whose log was checked for empty commit files
+        self._usable: set[str] = set()  # tables whose protocol was checked (state_protocol.unsupported)
 
     @property
     def options(self) -> dict[str, str] | None:
@@ -173,7 +182,13 @@ class DeltaRsTables:
             with table_lock(path), creation_lock(path):
                 if self.exists(path):
                     return
-                DeltaTable.create(path, arrow_schema(columns), mode="error", storage_options=self.options)
+                DeltaTable.create(
+                    path,
+                    arrow_schema(columns),
+                    mode="error",
+                    configuration=dict(state_protocol.DELTA_RS_PROPERTIES),
+                    storage_options=self.options,
+                )
             self.commits += 1
             return
         except (DeltaError, OSError) as exc:
@@ -203,16 +218,36 @@ class DeltaRsTables:
         log.info("added column(s) %s to %s", ", ".join(n for n, _k in missing), path)
 
     def _table(self, path: str) -> DeltaTable:
-        """The table at ``path``, opened now; its log checked for empty commits on the first open."""
+        """The table at ``path``, opened now; on the first open its log is checked for empty commits
+        and its protocol for what delta-rs cannot use."""
         from deltalake import DeltaTable
         from deltalake.exceptions import DeltaError
 
         if path not in self._checked:
             self._check_log(path)
         try:
-            return DeltaTable(path, storage_options=self.options)
+            table = DeltaTable(path, storage_options=self.options)
         except (DeltaError, OSError) as exc:
             raise self._failure(path, "opening", exc) from exc
+        if path not in self._usable:
+            self._check_protocol(path, table)
+        return table
+
+    def _check_protocol(self, path: str, table: DeltaTable) -> None:
+        """Refuse the table when its protocol has parts delta-rs cannot read or write (deletion
+        vectors above all: delta-rs 1.2.1 fails every read and commit on such a table, its commits
+        as a ``CommitFailedError`` the conflict retry would re-run)."""
+        import deltalake
+
+        protocol = table.protocol()
+        reader, writer = protocol.min_reader_version, protocol.min_writer_version
+        found = state_protocol.unsupported(reader, writer, protocol.reader_features, protocol.writer_features)
+        if found:
+            text = state_protocol.refusal(
+                self._name(path), path, reader, writer, found, deltalake.__version__
+            )
+            raise StateTableError(text, path)
+        self._usable.add(path)
 
     def _name(self, path: str) -> str:
         return LOG_TABLE if path == self.log_path else WATERMARK_TABLE
