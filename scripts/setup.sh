@@ -3,11 +3,13 @@
 #
 #   1. Java (for Spark) and Maven (fetches the Delta/JDBC jars), unixODBC and PostgreSQL's ODBC driver
 #      (the runtime's pyodbc control-query path runs against the local warehouse), from apt-get when missing
-#   2. .venv with fabgen and fabgen-runtime installed editable, extras local, dev and deploy
+#   2. .venv with fabgen and fabgen-runtime installed editable, extras local, dev and deploy (deploy:
+#      fabric-cicd, azure-identity, azure-storage-file-datalake for the wheel's upload to OneLake)
 #   3. the local Spark jars (Delta Lake, PostgreSQL JDBC), cached in FABGEN_JAR_CACHE
 #   4. a Jupyter kernel named synapse_pyspark (Fabric's kernel name) running the venv's Python
 #   5. Azurite (Microsoft's Azure Storage emulator, npm) in .fabgen/azurite: the Python engine's Fabric
-#      branch reads and writes OneLake-shaped abfss:// Delta tables through it in the tests
+#      branch reads and writes OneLake-shaped abfss:// Delta tables through it in the tests, and the deploy
+#      tests upload the runtime wheel to it
 #
 # FABGEN_PYTHON picks the interpreter that creates the venv (default python3).
 set -euo pipefail

@@ -324,6 +324,8 @@ def deploy(
     project = load(project_dir)
     debug = bool(ctx.meta.get("fabgen.debug"))
     result = deploy_project(project, env, prune=prune, dry_run=dry_run, wheel=wheel, debug=debug)
+    if result.wheel_step is not None:  # uploaded before any item is published
+        click.echo(f"  {result.wheel_step}")
     for action in result.actions:
         click.echo(f"  {action}")
     for note in result.notes:
@@ -336,6 +338,11 @@ def deploy(
         )
         or "nothing"
     )
+    if result.wheel_step is not None:
+        wheel_verb = "uploaded" if result.wheel_step.verb == "upload" else "unchanged"
+        if dry_run:
+            wheel_verb = "to upload" if result.wheel_step.verb == "upload" else "unchanged"
+        counts += f", runtime wheel {wheel_verb}"
     where = f"workspace {result.workspace_id} ({env})"
     if dry_run:
         click.secho(f"Dry run, nothing changed: {counts} in {where}; staged in {result.folder}", fg="green")

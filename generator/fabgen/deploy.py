@@ -5,17 +5,21 @@ Steps:
 1. render every group for environment E (:func:`fabgen.render.render_project`) into the deploy
    folder ``<project>/.fabgen/deploy/<E>/`` (wiped first: it holds only what this deploy publishes);
 2. build the runtime wheel (:mod:`fabgen.wheel`); with ``runtime.install: environment`` the render
-   holds it in the Environment item (:mod:`fabgen.fabric_environment`); with ``inline`` the wheel is left in
-   ``.fabgen/deploy/<E>-wheel/`` for you to upload to the lakehouse path the notebooks install from;
-3. ``FabricWorkspace(workspace_id, environment=E, repository_directory=<deploy folder>,
+   holds it in the Environment item (:mod:`fabgen.fabric_environment`);
+3. when a notebook installs the runtime in-line (a Python notebook, or ``runtime.install: inline``),
+   upload the wheel to the config lakehouse's ``<runtime.wheel_path>/`` through OneLake's ADLS Gen2
+   API (:mod:`fabgen.onelake`), skipped when the same bytes are there; a failed upload stops the
+   deploy before any item is published;
+4. ``FabricWorkspace(workspace_id, environment=E, repository_directory=<deploy folder>,
    item_type_in_scope=[Environment, Notebook, DataPipeline])`` and ``publish_all_items``;
-4. with ``--prune``, ``unpublish_all_orphan_items`` per item type, limited by an exclude regex to the
+5. with ``--prune``, ``unpublish_all_orphan_items`` per item type, limited by an exclude regex to the
    orphans fabgen owns (:func:`fabgen.deploy_plan.owned`: fabgen's naming and a ``fabgen:``
    description). Anything else in the workspace is never touched, and neither are workspace
    folders (fabgen sets fabric-cicd's ``disable_workspace_folder_publish``).
 
 ``--dry-run`` renders and lists what would be created, updated or removed, reading the workspace's
-item list when a credential is available (a GET; nothing is written), else just what would be published.
+item list when a credential is available (a GET; nothing is written), else just what would be published;
+the wheel's upload is a step of its own (``upload`` or ``skip``, checked with a HEAD on OneLake).
 
 Auth (:func:`resolve_credential`): ``FABGEN_FABRIC_TOKEN`` (a bearer token you obtained), else a service
 principal from ``AZURE_CLIENT_ID``/``AZURE_TENANT_ID``/``AZURE_CLIENT_SECRET``, else the Azure CLI login.
@@ -42,6 +46,8 @@ from fabgen_runtime.errors import ConfigError, ConfigIssue, FabgenError
 from fabgen_runtime.platform import is_guid
 
 from .deploy_plan import ITEM_TYPES, Action, ItemRef, only_these_regex, plan_actions, scan_items
+from .environments import environment_mapping
+from .onelake import OneLakeFile, UploadError, WheelStep, check_wheel_upload, runtime_wheel_file, upload_wheel
 from .project import Project
 from .wheel import WheelInfo, build_runtime_wheel, check_wheel, read_wheel
 
@@ -75,6 +81,7 @@ class DeployResult:
     dry_run: bool
     workspace_listed: bool  # False: no credential for a dry run, so creates/updates/removals are unknown
     notes: list[str] = field(default_factory=list)
+    wheel_step: WheelStep | None = None  # the wheel's upload to OneLake (in-line installation only)
 
 
 # --------------------------------------------------------------------------- preparing the folder
@@ -315,10 +322,8 @@ def deploy_project(
     folder = deploy_folder(project, env)
     built = prepare(project, env, folder, wheel)
     local = scan_items(folder)
-    notes = []
-    if any(project.settings.inline_install(g) for g in project.groups()):
-        target = f"{project.settings.runtime.wheel_path.strip('/')}/{built.path.name}"
-        notes.append(f"inline install: upload {built.path} to the config lakehouse's {target}")
+    notes: list[str] = []
+    target = wheel_target(project, env, built)
     if dry_run:
         deployed = None
         credential = credential or resolve_credential()
@@ -327,15 +332,34 @@ def deploy_project(
         except CredentialError as exc:
             notes.append(f"no credential ({exc}); listing what would be published")
         actions = plan_actions(local, deployed, project.settings.name, prune)
-        return DeployResult(env, workspace_id, folder, built, actions, True, deployed is not None, notes)
+        step = None
+        if target is not None:
+            step = check_wheel_upload(target, built.path, credential if deployed is not None else None)
+        listed = deployed is not None
+        return DeployResult(env, workspace_id, folder, built, actions, True, listed, notes, step)
     credential = credential or resolve_credential()
     deployed = list_workspace_items(workspace_id, credential)
     actions = plan_actions(local, deployed, project.settings.name, prune)
     to_remove = [a.item for a in actions if a.verb == "remove"]
+    step = None
+    if target is not None:  # before any item: a notebook published without its wheel could not start
+        try:
+            step = upload_wheel(target, built.path, credential)
+        except UploadError as exc:
+            raise DeployError(f"{exc}; nothing was published") from exc
     publish(folder, workspace_id, env, credential, to_remove, debug)
     if to_remove:
         left = {(i.type, i.name) for i in list_workspace_items(workspace_id, credential)}
         stuck = [f"{i.type} {i.name}" for i in to_remove if (i.type, i.name) in left]
         if stuck:
             raise DeployError(f"published, but could not remove: {', '.join(stuck)}")
-    return DeployResult(env, workspace_id, folder, built, actions, False, True, notes)
+    return DeployResult(env, workspace_id, folder, built, actions, False, True, notes, step)
+
+
+def wheel_target(project: Project, env: str, wheel: WheelInfo) -> OneLakeFile | None:
+    """Where the deploy uploads the wheel for ``env``'s in-line installs; None when no notebook has one."""
+    rendered = {c.export_group_name for c in project.configs if c.is_active}
+    if not any(project.settings.inline_install(g) for g in rendered):
+        return None
+    mapping = environment_mapping(project.settings, env)
+    return runtime_wheel_file(project.settings, mapping, wheel.version)

@@ -20,7 +20,8 @@ Rules (applied to every row, and to the config lakehouse):
   (:mod:`fabgen_runtime.catalog`, which builds OneLake's GUID form when both ids of a path are known)
   and into its metadata (the config lakehouse becomes the default lakehouse only when its id is known);
 - ``--env E`` refuses to render, listing every id that is needed and missing
-  (:meth:`EnvironmentMapping.missing`): the config lakehouse's for inline installation, a warehouse's
+  (:meth:`EnvironmentMapping.missing`): the config lakehouse's for a Spark notebook's inline
+  installation (a Python notebook needs none: it reads the wheel at its OneLake URI), a warehouse's
   workspace, both ids for a workspace whose name OneLake cannot carry.
 
 Items of the rendered folder itself (notebooks, the Environment) are referenced by logicalId, and the
@@ -109,7 +110,7 @@ class EnvironmentMapping:
         """The notebook's default lakehouse: the config lakehouse, when its id (and workspace id) is known.
 
         The runtime reaches every lakehouse through OneLake paths, so a notebook needs a default
-        lakehouse only for inline installation (:meth:`missing` demands its id then).
+        lakehouse only for a Spark notebook's inline installation (:meth:`missing` demands its id then).
         """
         ref = settings.config_lakehouse
         default = self.lakehouse_id(ref.workspace, ref.lakehouse)
@@ -183,14 +184,16 @@ class EnvironmentMapping:
 
         ref = settings.config_lakehouse
         config_lh = f"{ref.workspace}/{ref.lakehouse}"
-        # in-line installation: runtime.install inline, or a python group (no Environment item there)
-        inline = settings.runtime.install == "inline" or any(
-            settings.inline_install(c.export_group_name) for c in configs
-        )
+        # a Spark notebook's in-line install reads the wheel from the default lakehouse's mount (a Python
+        # notebook copies it from its OneLake URI: no default lakehouse, no id needed)
+        inline = any(settings.default_lakehouse_install(c.export_group_name) for c in configs)
         if inline or self.lakehouse_id(ref.workspace, ref.lakehouse):
             why = "the notebooks' default lakehouse (the config lakehouse)"
             if self.lakehouse_id(ref.workspace, ref.lakehouse) is None:
-                need(f"{where}.lakehouses.{config_lh}.id", why + ", which inline installation needs")
+                need(
+                    f"{where}.lakehouses.{config_lh}.id",
+                    why + ", which a Spark notebook's inline installation needs",
+                )
             if self.workspace_id(ref.workspace) is None:
                 need(f"{where}.workspaces.{ref.workspace}.id", why)
         for workspace, lakehouse in [(ref.workspace, ref.lakehouse), *_lakehouses(configs)]:

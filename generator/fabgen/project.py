@@ -98,12 +98,21 @@ class RuntimeInstall(_Model):
     """How Fabric gets the runtime wheel."""
 
     install: Literal["environment", "inline"] = "environment"
-    wheel_path: str = "Files/fabgen/wheels"  # lakehouse path for inline installation
+    wheel_path: str = "Files/fabgen/wheels"  # the config lakehouse's folder of the wheel (inline install)
     spark_runtime: Literal["1.3", "2.0"] = "2.0"
     # Warehouse control queries: auto (Fabric: pyodbc when a warehouse's sql_endpoint is known), spark, odbc
     warehouse_control: Literal["auto", "spark", "odbc"] = "auto"
     # Keys merged over the Environment item's Setting/Sparkcompute.yml defaults (docs/deploy.md).
     spark_compute: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("wheel_path")
+    @classmethod
+    def _under_files(cls, value: str) -> str:
+        parts = value.strip("/").split("/")
+        if parts[0] != "Files" or "\\" in value or any(p in ("", ".", "..") for p in parts[1:]):
+            example = "Files/fabgen/wheels"
+            raise ValueError(f"{value!r} must be a folder under the lakehouse's Files/ (e.g. {example})")
+        return value
 
 
 class GroupSettings(_Model):
@@ -147,6 +156,14 @@ class ProjectSettings(_Model):
         cannot attach an Environment item.
         """
         return self.runtime.install == "inline" or self.engine(group) == "python"
+
+    def default_lakehouse_install(self, group: str) -> bool:
+        """True when ``group``'s notebooks ``%pip install`` the wheel from the default lakehouse's mount.
+
+        Spark notebooks with ``runtime.install: inline``; a Python notebook copies the wheel from its
+        OneLake URI instead (no default lakehouse needed).
+        """
+        return self.runtime.install == "inline" and self.engine(group) == "spark"
 
 
 @dataclass(frozen=True)

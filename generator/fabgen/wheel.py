@@ -60,6 +60,11 @@ include = ["{package}*"]
 """
 
 
+def wheel_filename(version: str) -> str:
+    """The runtime wheel's file name (``fabgen build-runtime`` builds it)."""
+    return f"{PACKAGE}-{version}-{WHEEL_TAG}.whl"
+
+
 class RuntimeBuildError(FabgenError):
     """Building or checking the runtime wheel failed."""
 

@@ -190,6 +190,9 @@ def test_the_python_notebook_runs_its_fabric_branch_over_onelake(example: dict, 
     ``abfss://<workspace guid>@onelake.dfs.fabric.microsoft.com/<lakehouse guid>/...``: delta-rs
     reads the source tables and keeps the log at those URIs in Azurite (tests/support/azurite.py,
     with the stand-in's storage token), and the files go through the stand-in's ``notebookutils.fs``.
+    The install cell copies the runtime wheel from the config lakehouse's GUID URI (the stand-in's
+    OneLake folder, where ``fabgen deploy`` would have uploaded it) and pip-installs it, into a
+    ``PIP_TARGET`` folder so the venv running the tests is left alone.
     """
     import azurite
     import nbformat
@@ -219,6 +222,13 @@ def test_the_python_notebook_runs_its_fabric_branch_over_onelake(example: dict, 
             local = onelake / WORKSPACE / "lh_gold.Lakehouse" / "Tables" / "dbo" / table
             emulator.upload_tree(local, GUIDS["workspace"], f"{GUIDS['lh_gold']}/Tables/dbo/{table}")
         env = _fabric_env(example)
+        from fabgen.wheel import cached_runtime_wheel
+
+        wheel = cached_runtime_wheel().path  # where the install cell reads it (deploy uploads it there)
+        wheels = onelake / GUIDS["workspace"] / GUIDS["lh_config"] / "Files" / "fabgen" / "wheels"
+        wheels.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(wheel, wheels / wheel.name)
+        env.update(PIP_TARGET=str(tmp_path / "pip-target"), PIP_NO_INDEX="1")
         blocker = tmp_path / "no_pyspark" / "pyspark"  # a Fabric Python notebook has no pyspark
         blocker.mkdir(parents=True)
         (blocker / "__init__.py").write_text('raise ImportError("a Fabric Python notebook has no pyspark")\n')
@@ -227,6 +237,7 @@ def test_the_python_notebook_runs_its_fabric_branch_over_onelake(example: dict, 
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
         result = json.loads(exit_file.read_text())
         assert result["success"] and result["total_exports"] == 2, result
+        assert (tmp_path / "pip-target" / "fabgen_runtime" / "__init__.py").is_file()  # the install cell ran
 
         day = RUN_DATE.replace("-", "")
         files = onelake / GUIDS["workspace"] / GUIDS["lh_exports"] / "Files"
@@ -252,7 +263,7 @@ def test_the_python_notebook_runs_its_fabric_branch_over_onelake(example: dict, 
         )
         states = {r["export_name"]: r["export_state"] for r in log_rows}  # this run's: the log is new
         assert states == {"orders_py": "success", "customers_py": "success"}, states
-        assert not (onelake / GUIDS["workspace"] / GUIDS["lh_config"]).exists()
+        assert not (onelake / GUIDS["workspace"] / GUIDS["lh_config"] / "Tables").exists()
     finally:
         for key in emulator.env():
             os.environ.pop(key, None)
