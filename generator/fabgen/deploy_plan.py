@@ -44,7 +44,7 @@ class Action:
 
 
 _NAME_PATTERNS = {
-    "Notebook": re.compile(r"^[A-Za-z0-9_-]+_eg\d+$"),
+    "Notebook": re.compile(r"^(?:[A-Za-z0-9_-]+_eg\d+|fabgen_selftest(?:_python)?)$"),  # groups, self-tests
     "DataPipeline": re.compile(r"^[A-Za-z0-9_-]+_pipeline$"),
 }
 

@@ -42,9 +42,10 @@ from .environments import EnvironmentMapping, environment_mapping
 from .fabric_environment import environment_item, environment_item_name
 from .items import Item
 from .notebook import KERNEL, PYTHON_KERNEL, Cell, EnvironmentDependency, Notebook, to_fabric_py, to_ipynb
+from .onelake import runtime_wheel_file, wheel_folder
 from .project import Project
 from .pyliteral import py_literal
-from .wheel import WheelInfo, cached_runtime_wheel, wheel_payload
+from .wheel import WheelInfo, cached_runtime_wheel, wheel_filename, wheel_payload
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +85,12 @@ class Rendered:
 
 
 def _owned_patterns(groups: Iterable[str], project: str = "") -> list[re.Pattern[str]]:
+    from .selftest_render import owned_patterns as selftest_patterns
+
     patterns = []
     if project:
         patterns.append(re.compile(rf"^{re.escape(environment_item_name(project))}\.Environment/"))
+        patterns += selftest_patterns(IPYNB_FOLDER)  # the self-test notebooks (whole project, every render)
     for group in groups:
         safe = re.escape(items.safe_name(group))
         patterns += [
@@ -182,11 +186,6 @@ def _embedded_row(row: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in row.items() if value is not None and value != {}}
 
 
-def wheel_filename(version: str) -> str:
-    """The runtime wheel's file name (``fabgen build-runtime`` builds it)."""
-    return f"fabgen_runtime-{version}-py3-none-any.whl"
-
-
 def notebook_context(
     project: Project,
     mapping: EnvironmentMapping,
@@ -200,7 +199,7 @@ def notebook_context(
     settings = project.settings
     runtime_version = fabgen_runtime.__version__
     ref = settings.config_lakehouse
-    wheel = f"{LAKEHOUSE_MOUNT}/{settings.runtime.wheel_path.strip('/')}/{wheel_filename(runtime_version)}"
+    wheel = f"{LAKEHOUSE_MOUNT}/{wheel_folder(settings)}/{wheel_filename(runtime_version)}"
     inline = settings.inline_install(group)
     return {
         "project": settings.name,
@@ -223,7 +222,9 @@ def notebook_context(
         },
         "runtime": {
             "install": "inline" if inline else settings.runtime.install,
-            "wheel": wheel,
+            "wheel": wheel,  # Spark notebooks' inline %pip: under the default lakehouse's mount
+            # Python notebooks: the wheel `fabgen deploy` uploads to the config lakehouse (abfss URI)
+            "wheel_uri": runtime_wheel_file(settings, mapping, runtime_version).abfss,
             "spark_runtime": settings.runtime.spark_runtime,
         },
         "environment": mapping.name,
@@ -289,10 +290,11 @@ def render_project(
     missing = mapping.missing(settings, selected)
     if missing:
         raise ConfigError(missing)
-    if environment is None and any(settings.inline_install(g) for g in groups):
+    if environment is None and any(settings.default_lakehouse_install(g) for g in groups):
         log.warning(
-            "inline install needs the config lakehouse as the notebooks' default lakehouse, and a render "
-            "without --env knows no ids: these notebooks have none (render with --env E to attach it)"
+            "inline install in a Spark notebook needs the config lakehouse as the notebook's default "
+            "lakehouse, and a render without --env knows no ids: these notebooks have none (render with "
+            "--env E to attach it)"
         )
     for name in groups:
         configs = sorted(project.select(name), key=lambda c: c.export_name)
@@ -331,6 +333,9 @@ def render_project(
         wheel = wheel or cached_runtime_wheel()
         item = environment_item(settings.name, wheel, runtime.spark_runtime, runtime.spark_compute)
         rendered.add_item(item)
+    from .selftest_render import add_selftests  # fabgen_selftest(_python): docs/render.md
+
+    add_selftests(rendered, project, mapping, env)
     return rendered
 
 

@@ -87,7 +87,8 @@ def _notebooks_in_order(example: dict, python: bool = False) -> list[Path]:
         group, _, eg = path.stem.rpartition("_eg")
         return group, int(eg)
 
-    found = sorted((example["out"] / IPYNB_FOLDER).glob("*.ipynb"), key=key)
+    groups = [p for p in (example["out"] / IPYNB_FOLDER).glob("*.ipynb") if re.search(r"_eg\d+$", p.stem)]
+    found = sorted(groups, key=key)  # not the self-tests (fabgen_selftest*: test_selftest_notebook.py)
     return [p for p in found if (key(p)[0] in PYTHON_GROUPS) == python]
 
 

@@ -6,6 +6,7 @@ import json
 import re
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -264,3 +265,123 @@ def test_static_token_credential_uses_the_jwt_expiry() -> None:
     access = StaticTokenCredential(token).get_token("https://api.fabric.microsoft.com/.default")
     assert (access.token, access.expires_on) == (token, 1_900_000_000)
     assert StaticTokenCredential("opaque-token").get_token().expires_on > 1_700_000_000
+
+
+# --------------------------------------------------------------------------- the wheel in OneLake
+
+
+def _mapping(root: Path, env: str | None) -> tuple[Any, Any]:
+    from fabgen.environments import environment_mapping
+
+    project = load_project(root)
+    return project.settings, environment_mapping(project.settings, env)
+
+
+def test_the_wheel_lives_in_the_config_lakehouse_in_onelakes_guid_or_name_form(tmp_path: Path) -> None:
+    from deploy_project import CONFIG_LAKEHOUSE_ID
+    from fabgen.onelake import runtime_wheel_file
+
+    root = write_project(tmp_path / "p")
+    name = "fabgen_runtime-0.1.0-py3-none-any.whl"
+    # dev gives both ids: the GUID form
+    target = runtime_wheel_file(*_mapping(root, "dev"), "0.1.0")
+    assert target.workspace == WORKSPACE_ID
+    assert target.path == f"{CONFIG_LAKEHOUSE_ID}/Files/fabgen/wheels/{name}"
+    assert target.abfss == f"abfss://{WORKSPACE_ID}@onelake.dfs.fabric.microsoft.com/{target.path}"
+    assert target.url("https://onelake.dfs.fabric.microsoft.com/") == (
+        f"https://onelake.dfs.fabric.microsoft.com/{WORKSPACE_ID}/{target.path}"
+    )
+    # no environment (render without --env), or one without ids: the name form
+    for env in (None, "nowhere"):
+        target = runtime_wheel_file(*_mapping(root, env), "0.1.0")
+        assert target.abfss == (
+            f"abfss://DEV_WORKSPACE@onelake.dfs.fabric.microsoft.com/lh_config.Lakehouse/Files/fabgen/wheels/{name}"
+        )
+    # names mapped by the environment, and runtime.wheel_path
+    settings = yaml.safe_load((root / "fabgen.yaml").read_text())
+    settings["environments"]["test"] = {
+        "workspaces": {"DEV_WORKSPACE": {"name": "TEST_WS", "id": WORKSPACE_ID}},  # only one of the two ids
+        "lakehouses": {"DEV_WORKSPACE/lh_config": {"name": "lh_config_test"}},
+    }
+    settings["runtime"]["wheel_path"] = "/Files/libs/"
+    (root / "fabgen.yaml").write_text(yaml.safe_dump(settings))
+    target = runtime_wheel_file(*_mapping(root, "test"), "0.1.0")
+    assert (target.workspace, target.path) == ("TEST_WS", f"lh_config_test.Lakehouse/Files/libs/{name}")
+
+
+@pytest.mark.parametrize("path", ["fabgen/wheels", "Files/../Tables", "Tables/x", "Files//x", "Files\\x", ""])
+def test_wheel_path_must_be_a_folder_under_files(tmp_path: Path, path: str) -> None:
+    root = write_project(tmp_path / "p")
+    settings = yaml.safe_load((root / "fabgen.yaml").read_text())
+    settings["runtime"]["wheel_path"] = path
+    (root / "fabgen.yaml").write_text(yaml.safe_dump(settings))
+    with pytest.raises(ConfigError, match=r"must be a folder under the lakehouse's Files/"):
+        load_project(root)
+
+
+def test_the_same_bytes_are_size_and_stored_sha256(tmp_path: Path) -> None:
+    import hashlib
+
+    from fabgen.onelake import RemoteFile, same_bytes
+
+    data = b"wheel bytes"
+    digest = hashlib.sha256(data).hexdigest()
+    assert same_bytes(RemoteFile(len(data), digest), data)
+    assert not same_bytes(None, data)
+    assert not same_bytes(RemoteFile(len(data), None), data)  # put there by hand: no digest stored
+    assert not same_bytes(RemoteFile(len(data) + 1, digest), data)
+    assert not same_bytes(RemoteFile(len(data), hashlib.sha256(b"other").hexdigest()), data)
+
+
+def test_onelake_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fabgen.onelake import onelake_account_url, onelake_api, storage_credential
+
+    for name in ("FABGEN_ONELAKE_URL", "FABGEN_ONELAKE_API", "FABGEN_ONELAKE_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    assert onelake_account_url() == "https://onelake.dfs.fabric.microsoft.com"
+    assert onelake_api() == "dfs"
+    deploy_credential = StaticTokenCredential("fabric-token")
+    assert storage_credential(deploy_credential) is deploy_credential
+    monkeypatch.setenv("FABGEN_ONELAKE_URL", "https://127.0.0.1:1234/onelake/")
+    monkeypatch.setenv("FABGEN_ONELAKE_API", "blob")
+    monkeypatch.setenv("FABGEN_ONELAKE_TOKEN", "storage-token")
+    assert onelake_account_url() == "https://127.0.0.1:1234/onelake"
+    assert onelake_api() == "blob"
+    assert storage_credential(deploy_credential).get_token("https://storage.azure.com/.default").token == (
+        "storage-token"
+    )
+    monkeypatch.setenv("FABGEN_ONELAKE_API", "s3")
+    with pytest.raises(ConfigError, match="FABGEN_ONELAKE_API: must be dfs or blob, got 's3'"):
+        onelake_api()
+
+
+def test_an_upload_error_is_one_line_with_status_code_and_message() -> None:
+    from azure.core.exceptions import ResourceNotFoundError, ServiceRequestError
+    from fabgen.onelake import _cause
+
+    refused = ServiceRequestError(
+        "<urllib3.connection.HTTPSConnection object at 0x7f>: Failed to establish a new connection:\n"
+        "[Errno 111] Connection refused"
+    )
+    assert _cause(refused) == (
+        "<urllib3.connection.HTTPSConnection object at 0x7f>: Failed to establish a new connection: "
+        "[Errno 111] Connection refused"
+    )
+    missing = ResourceNotFoundError(
+        "The specified container does not exist.\nRequestId:1\nTime:2026\nErrorCode:ContainerNotFound"
+    )
+    missing.error_code = "ContainerNotFound"
+    assert _cause(missing) == "ContainerNotFound The specified container does not exist."
+    head = ResourceNotFoundError("Operation returned an invalid status 'Not Found'\nErrorCode:BlobNotFound")
+    head.error_code = "BlobNotFound"
+    assert _cause(head) == "BlobNotFound Not Found"
+
+
+def test_dry_run_without_a_credential_lists_the_upload_unchecked(tmp_path: Path) -> None:
+    from fabgen.onelake import OneLakeFile, check_wheel_upload
+
+    wheel = make_wheel(tmp_path)
+    target = OneLakeFile(WORKSPACE_ID, f"lh.Lakehouse/Files/fabgen/wheels/{wheel.name}")
+    step = check_wheel_upload(target, wheel, None)
+    assert (step.verb, step.reason) == ("upload", "not checked: no credential")
+    assert str(step) == f"upload  Wheel        {target.abfss}  (not checked: no credential)"

@@ -104,7 +104,8 @@ def test_the_example_renders_a_complete_folder(env: str | None) -> None:
     rendered = render_project(project, environment=env)
     items = check_folder(rendered.files, _supplied(project.settings, env))
     kinds = sorted(kind for kind, _ in items.values())
-    assert kinds == ["DataPipeline"] * 3 + ["Environment"] + ["Notebook"] * 5  # sales_py: a Python notebook
+    # 5 group notebooks (sales_py: a Python notebook) and the self-tests fabgen_selftest(_python)
+    assert kinds == ["DataPipeline"] * 3 + ["Environment"] + ["Notebook"] * 7
     import fabgen_runtime
 
     check_environment_item(rendered.files, fabgen_runtime.__version__, project.settings.runtime.spark_runtime)
@@ -186,7 +187,7 @@ def test_the_deploy_folder_of_the_example_has_no_dangling_or_invented_ids(
             files[path.relative_to(folder).as_posix()] = data if path.suffix == ".whl" else data.decode()
     project = load_project(example)
     items = check_folder(files, _supplied(project.settings, "dev"))
-    assert len(items) == 9  # 5 notebooks (one a Python notebook), 3 pipelines, the Environment
+    assert len(items) == 11  # 5 notebooks (one a Python notebook), 2 self-tests, 3 pipelines, the Environment
     import fabgen_runtime
 
     check_environment_item(files, fabgen_runtime.__version__, "2.0")

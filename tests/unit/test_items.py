@@ -29,8 +29,8 @@ def _platforms(rendered) -> dict[str, dict]:
 
 def test_every_platform_file_matches_the_schema(rendered) -> None:
     platforms = _platforms(rendered)
-    # notebooks sales_eg1, sales_eg2, ops_daily_eg3; two pipelines; the Environment shop_env
-    assert len(platforms) == 3 + 2 + 1
+    # notebooks sales_eg1, sales_eg2, ops_daily_eg3; two pipelines; the Environment shop_env; fabgen_selftest
+    assert len(platforms) == 3 + 2 + 1 + 1
     for path, platform in platforms.items():
         jsonschema.validate(platform, SCHEMA)
         folder = path.split("/")[0]

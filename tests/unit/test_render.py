@@ -42,6 +42,9 @@ def test_one_notebook_per_execution_group_with_cells_in_order(root: Path) -> Non
     assert rendered.groups == ["ops.daily", "sales"]
     wheel = f"fabgen_runtime-{fabgen_runtime.__version__}-py3-none-any.whl"
     assert sorted(rendered.files) == [
+        "fabgen_selftest.Notebook/.platform",  # the self-test (fabgen.selftest_render; no python group here)
+        "fabgen_selftest.Notebook/notebook-content.py",
+        "ipynb/fabgen_selftest.ipynb",
         "ipynb/ops_daily_eg3.ipynb",
         "ipynb/sales_eg1.ipynb",
         "ipynb/sales_eg2.ipynb",
@@ -314,6 +317,7 @@ def test_cli_render_writes_and_checks(root: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "created" in result.output and "sales_eg1.Notebook/notebook-content.py" in result.output
     assert sorted(p.name for p in out.iterdir()) == [
+        "fabgen_selftest.Notebook",
         "ipynb",
         "sales_eg1.Notebook",
         "sales_eg2.Notebook",

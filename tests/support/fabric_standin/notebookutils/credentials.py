@@ -7,14 +7,17 @@ passes Azure SQL's resource id for the warehouses' SQL endpoints (unverified on 
 
 from __future__ import annotations
 
+import json
 import os
 
 audiences: list[str] = []
 
 
 def getToken(audience: str) -> str:
-    """The token in ``FABRIC_STANDIN_TOKEN`` (default ``standin-token``); records the audience."""
+    """The token for ``audience`` in ``FABRIC_STANDIN_TOKENS`` (a JSON object), else the one in
+    ``FABRIC_STANDIN_TOKEN`` (default ``standin-token``); records the audience."""
     if not isinstance(audience, str) or not audience:
         raise ValueError("getToken needs an audience")
     audiences.append(audience)
-    return os.environ.get("FABRIC_STANDIN_TOKEN", "standin-token")
+    by_audience = json.loads(os.environ.get("FABRIC_STANDIN_TOKENS") or "{}")
+    return str(by_audience.get(audience) or os.environ.get("FABRIC_STANDIN_TOKEN", "standin-token"))

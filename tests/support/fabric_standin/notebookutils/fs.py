@@ -9,6 +9,8 @@ overwrite=False)``, ``rm(path, recurse=False)``, ``exists(path)``, ``put(file, c
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import re
 import shutil
@@ -88,8 +90,32 @@ def mv(src: str, dest: str, create_path: bool = False, overwrite: bool = False) 
         target.parent.mkdir(parents=True, exist_ok=True)
     elif not target.parent.is_dir():
         raise FileNotFoundError(f"{target.parent} does not exist and create_path is False")
+    if not overwrite and source.is_file():
+        # Never replaces a destination that appeared since the check above (renames racing onto one
+        # name: one wins), as OneLake refuses an existing one (ABFS: If-None-Match: *).
+        _move_noreplace(source, target, dest)
+        return True
     os.replace(source, target)
     return True
+
+
+def _move_noreplace(source: Path, target: Path, dest: str) -> None:
+    """``renameat2(RENAME_NOREPLACE)`` (one atomic step), else a hard link then an unlink."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is not None:
+        if renameat2(-100, os.fsencode(source), -100, os.fsencode(target), 1) == 0:  # AT_FDCWD, NOREPLACE
+            return
+        code = ctypes.get_errno()
+        if code == errno.EEXIST:
+            raise FileExistsError(f"{dest} exists and overwrite is False")
+        if code not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+            raise OSError(code, os.strerror(code), dest)
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise FileExistsError(f"{dest} exists and overwrite is False") from None
+    os.unlink(source)
 
 
 def rm(path: str, recurse: bool = False) -> bool:
