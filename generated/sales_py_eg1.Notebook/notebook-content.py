@@ -29,16 +29,46 @@
 
 # CELL ********************
 
-# engine is "python" (a Fabric Python notebook cannot attach an Environment item): install the fabgen
-# runtime in-line from the default lakehouse, as runtime.install "inline" does. This is the first
-# code cell because Fabric restarts the Python interpreter after an in-line %pip install, losing every
-# variable set before it (the parameters, and those a pipeline injects after them). Pipeline activities
-# pass _inlineInstallationEnabled=True, without which Fabric refuses %pip in pipeline runs.
+# engine is "python": a Fabric Python notebook cannot attach an Environment item, so this cell installs
+# the fabgen runtime from the wheel `fabgen deploy` uploads to the config lakehouse. It copies the wheel
+# from OneLake to local disk (notebookutils.fs.cp; no default lakehouse needed) and installs it with pip,
+# whose exit status is checked: a failed install stops the notebook here, showing pip's output. A Python
+# notebook's interpreter does not restart after an install (a Spark notebook's %pip does), so nothing set
+# before this cell is lost. On Fabric only: elsewhere the local environment provides the runtime.
 import importlib.util
 import os
 
 if os.environ.get("FABGEN_PLATFORM") != "local" and importlib.util.find_spec("notebookutils") is not None:
-    get_ipython().run_line_magic("pip", "install --quiet /lakehouse/default/Files/fabgen/wheels/fabgen_runtime-0.1.0-py3-none-any.whl")  # noqa: F821
+    import subprocess
+    import sys
+    import tempfile
+
+    import notebookutils
+
+    RUNTIME_WHEEL = "abfss://DEV_WORKSPACE@onelake.dfs.fabric.microsoft.com/lh_config.Lakehouse/Files/fabgen/wheels/fabgen_runtime-0.1.0-py3-none-any.whl"
+    _local_wheel = os.path.join(tempfile.mkdtemp(prefix="fabgen-"), RUNTIME_WHEEL.rsplit("/", 1)[-1])
+    try:
+        notebookutils.fs.cp(RUNTIME_WHEEL, "file:" + _local_wheel)
+    except Exception as exc:
+        raise RuntimeError(
+            f"cannot copy the fabgen runtime wheel from {RUNTIME_WHEEL} (`fabgen deploy` uploads it there): "
+            f"{exc}"
+        ) from exc
+    if not os.path.isfile(_local_wheel):
+        raise RuntimeError(f"cannot copy the fabgen runtime wheel from {RUNTIME_WHEEL}: nothing was copied")
+    _pip = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", _local_wheel],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if _pip.returncode != 0:
+        raise RuntimeError(
+            f"pip install {_local_wheel} (from {RUNTIME_WHEEL}) failed with exit status {_pip.returncode}:\n"
+            f"{_pip.stdout}{_pip.stderr}"
+        )
+    importlib.invalidate_caches()  # the package pip just added is importable in this interpreter
+    print(f"installed {os.path.basename(_local_wheel)} from {RUNTIME_WHEEL}")
 
 # METADATA ********************
 
@@ -73,7 +103,8 @@ import uuid
 
 ON_FABRIC = os.environ.get("FABGEN_PLATFORM") != "local" and importlib.util.find_spec("notebookutils") is not None
 RUNTIME_VERSION = "0.1.0"  # the fabgen-runtime this notebook was rendered for
-# A Python notebook cannot attach an Environment item: the first code cell installed the runtime in-line.
+# A Python notebook cannot attach an Environment item: the install cell installed the runtime from the
+# wheel in the config lakehouse (on Fabric; locally the environment provides it).
 try:
     import fabgen_runtime
 except ModuleNotFoundError as exc:
