@@ -151,9 +151,10 @@ def static_problems(query: str, dialect: str, lakehouse: str | None = None) -> l
     return problems
 
 
-def check_static(query: str, dialect: str, export: str, field: str) -> None:
-    """Raise ``ConfigError`` naming ``export`` and ``field`` when ``query`` is not one read-only query."""
-    problems = static_problems(query, dialect)
+def check_static(query: str, dialect: str, export: str, field: str, lakehouse: str | None = None) -> None:
+    """Raise ``ConfigError`` naming ``export`` and ``field`` when ``query`` is not one read-only query
+    (of tables of ``lakehouse``, for a lakehouse source)."""
+    problems = static_problems(query, dialect, lakehouse)
     if problems:
         raise ConfigError([ConfigIssue(export, field, problem) for problem in problems])
 

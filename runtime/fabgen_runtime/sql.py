@@ -337,7 +337,8 @@ def build_source(
     )
     if config.source_query:
         query = render_query(config.source_query, values, d, config.key)
-        query_guard.check_static(query, d.name, config.key, "source_query")
+        lakehouse = config.source_datastore if config.source_type == "lakehouse" else None
+        query_guard.check_static(query, d.name, config.key, "source_query", lakehouse)
         return SourcePlan(mode="query", query=query.strip(), **common)
 
     for name, value in (("source_schema", config.schema), ("source_table", config.source_table)):

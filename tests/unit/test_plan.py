@@ -323,3 +323,11 @@ def test_plan_carries_the_config_and_context() -> None:
     assert result.export_run_id == RUN_ID and result.source.query == "SELECT * FROM `dbo`.`orders`"
     values = result.values()
     assert values["export_name"] == "orders" and values["ext"] == "csv" and "part" not in values
+
+
+def test_a_lakehouse_query_of_another_lakehouse_is_refused_when_the_plan_is_built() -> None:
+    """The run's static check knows the row's lakehouse, as validate's does (one rule)."""
+    config = cfg(source_table=None, source_query="SELECT * FROM lh_gold.dbo.orders")
+    assert plan(config).source.mode == "query"
+    with pytest.raises(ConfigError, match="outside the source lakehouse 'lh_gold'"):
+        plan(replace(config, source_query="SELECT * FROM lh_other.dbo.orders"))  # a row that skipped validate

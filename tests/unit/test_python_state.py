@@ -435,3 +435,14 @@ def test_leases_heartbeat_renews(tmp_path: Path) -> None:
         leases.stop_heartbeat()
     assert leases.renew_error is None
     assert store.read_watermarks([KEY])[KEY]["lease_expires_at"] > first
+
+
+def test_a_commit_refused_for_an_unsupported_feature_is_no_conflict() -> None:
+    """delta-rs 1.2.1 raises CommitFailedError for a feature it cannot write: retrying it only delays
+    the error, so the conflict retry lets it through at once."""
+    from deltalake.exceptions import CommitFailedError
+    from fabgen_runtime.engines.python.tables import is_conflict
+
+    assert is_conflict(CommitFailedError("Transaction failed: a concurrent transaction wrote version 3"))
+    assert not is_conflict(CommitFailedError("Unsupported writer features: [DeletionVectors]"))
+    assert not is_conflict(ValueError("version 3 exists"))

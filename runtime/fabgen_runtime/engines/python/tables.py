@@ -94,10 +94,14 @@ def arrow_schema(columns: Mapping[str, str]) -> pa.Schema:
 
 
 def is_conflict(exc: BaseException) -> bool:
-    """True for a delta-rs commit conflict (another writer committed first): worth re-running."""
+    """True for a delta-rs commit conflict (another writer committed first): worth re-running.
+
+    delta-rs 1.2.1 also raises ``CommitFailedError`` for a table whose features it cannot write
+    (e.g. deletion vectors): that is no conflict, and re-running it only delays the error.
+    """
     from deltalake.exceptions import CommitFailedError
 
-    return isinstance(exc, CommitFailedError)
+    return isinstance(exc, CommitFailedError) and "unsupported" not in str(exc).lower()
 
 
 @contextlib.contextmanager
