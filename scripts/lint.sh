@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The code checks CI makes: ruff check, ruff format --check, and mypy (strict on runtime/, default on
-# generator/). Uses .venv (bash scripts/setup.sh); installs mypy into it when missing.
+# The code checks CI makes: ruff check, ruff format --check, the runtime's layers (scripts/check_layers.py),
+# and mypy (strict on runtime/, default on generator/). Uses .venv (bash scripts/setup.sh); installs mypy
+# into it when missing.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -10,5 +11,7 @@ echo "==> ruff check"
 "$PY" -m ruff check runtime generator tests bench
 echo "==> ruff format --check"
 "$PY" -m ruff format --check runtime generator tests bench
+echo "==> layers (engine libraries only under engines/, no new import cycle: scripts/check_layers.py)"
+"$PY" scripts/check_layers.py
 echo "==> mypy"
 "$PY" -m mypy runtime/fabgen_runtime generator/fabgen
