@@ -226,6 +226,40 @@ def history(project_dir: Path, export: str, group: str | None, limit: int, as_js
         click.echo(line)
 
 
+@click.command()
+@project_option
+@group_option(required=True)
+@click.option("--export", "-x", "export", help="Only this export (export_name).")
+@json_option
+def verify(project_dir: Path, group: str, export: str | None, as_json: bool) -> None:
+    """Check that every file the group's exports published is still in place and intact.
+
+    The manifests and owner records under Files/_fabgen_manifests say which run's bytes should be at
+    each name; each such file must exist with the manifest's size and SHA-256 (a trigger: exist).
+    Lists missing, changed and unknown files (in the exports' target folders, with no owner record)
+    and exits 1 when there is any. Reads the local OneLake; writes nothing.
+    """
+    from fabgen_runtime import platform as platform_mod
+
+    from .local_run import local_runtime
+    from .verify import report_lines
+    from .verify import verify as check
+
+    project = load(project_dir)
+    configs = project.select(group, export, active_only=False)
+    with local_runtime(project) as local:
+        report = check(group, configs, lambda ws, lh: platform_mod.files_uri(local, ws, lh))
+    if as_json:
+        from .run_report import dumps
+
+        click.echo(dumps(report.document()))
+    else:
+        for line in report_lines(report):
+            problem = line.startswith(("  ", "UNKNOWN")) or line.endswith("problem(s)")
+            click.secho(line, fg="red" if problem else ("green" if line.startswith("OK") else None))
+    sys.exit(0 if report.ok else 1)
+
+
 @click.group("config")
 def config_group() -> None:
     """The config table (config_resource_export) in the config lakehouse."""
@@ -351,4 +385,4 @@ def deploy(
 
 
 #: the commands cli.main adds (besides init and validate)
-COMMANDS = [run, plan, recover, status, history, config_group, render, build_runtime, deploy]
+COMMANDS = [run, plan, recover, status, history, verify, config_group, render, build_runtime, deploy]
