@@ -81,12 +81,18 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option("--name", help="Project name (default: the folder's name).")
 def init(directory: Path, name: str | None) -> None:
     """Scaffold a new project in DIRECTORY that validates as it is."""
-    from .scaffold import scaffold
+    from .scaffold import group_name, scaffold
 
-    created = scaffold(directory, name or directory.resolve().name)
+    project_name = name or directory.resolve().name
+    created = scaffold(directory, project_name)
     for path in created:
         click.echo(f"created {path}")
     click.secho(f"Project ready: cd {shlex.quote(str(directory))} && fabgen validate", fg="green")
+    click.echo(
+        "Next: load the source table the rows read into local Fabric, then run it:\n"
+        "  fabgen local load --table DEV_WORKSPACE/lh_gold/dbo.orders orders.csv   # or .parquet / .json\n"
+        f"  fabgen run -g {group_name(project_name)}   (docs/local-fabric.md, 'Your own data')"
+    )
 
 
 @main.command()

@@ -15,6 +15,7 @@ from typing import Any
 import click
 from fabgen_runtime.errors import ConfigError
 
+from .local_commands import local_group
 from .options import (
     group_option,
     json_option,
@@ -385,4 +386,16 @@ def deploy(
 
 
 #: the commands cli.main adds (besides init and validate)
-COMMANDS = [run, plan, recover, status, history, verify, config_group, render, build_runtime, deploy]
+COMMANDS = [
+    run,
+    plan,
+    recover,
+    status,
+    history,
+    verify,
+    config_group,
+    local_group,
+    render,
+    build_runtime,
+    deploy,
+]
