@@ -2,7 +2,9 @@
 # Set up everything fabgen needs locally; safe to run again (each step is skipped when done).
 #
 #   1. Java (for Spark) and Maven (fetches the Delta/JDBC jars), unixODBC and PostgreSQL's ODBC driver
-#      (the runtime's pyodbc control-query path runs against the local warehouse), from apt-get when missing
+#      (the runtime's pyodbc control-query path runs against the local warehouse), and Chromium (the report
+#      test opens `fabgen report`'s page in it, headless: tests/integration/test_report.py), from apt-get
+#      when missing
 #   2. .venv with fabgen and fabgen-runtime installed editable, extras local, dev and deploy (deploy:
 #      fabric-cicd, azure-identity, azure-storage-file-datalake for the wheel's upload to OneLake)
 #   3. the local Spark jars (Delta Lake, PostgreSQL JDBC), cached in FABGEN_JAR_CACHE
@@ -44,6 +46,10 @@ fi
 if ! odbcinst -q -d 2>/dev/null | grep -q '^\[PostgreSQL Unicode\]'; then
     step "installing unixODBC and the PostgreSQL ODBC driver (pyodbc control queries)"
     apt_install unixodbc odbc-postgresql
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+    step "installing Chromium (headless, for the fabgen report test)"
+    apt_install chromium
 fi
 
 # ---- 2. virtualenv and packages

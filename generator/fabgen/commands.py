@@ -261,6 +261,62 @@ def verify(project_dir: Path, group: str, export: str | None, as_json: bool) -> 
     sys.exit(0 if report.ok else 1)
 
 
+@click.command()
+@project_option
+@group_option(required=True)
+@click.option(
+    "--days", type=click.IntRange(min=1), default=7, show_default=True, help="The runs of the last N days."
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The HTML file (default: fabgen-report-<group>.html in the current folder).",
+)
+def report(project_dir: Path, group: str, days: int, out_file: Path | None) -> None:
+    """Write one self-contained HTML page of a group's recent runs; print its path.
+
+    Per execution a timeline of the exports (by execution group, colored by state), per export its
+    rows, bytes and duration over the last runs, and the failures with their messages and the retry
+    command. Reads the log table as status does (a python group: delta-rs, no JVM); writes only the
+    file. Opens offline: no script, no external file (charts are inline SVG).
+    """
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    from fabgen_runtime.errors import FabgenError
+
+    from .report_html import ReportInput, build_report
+    from .run_report import retry_command
+    from .state_view import read_recent_runs
+
+    project = load(project_dir)
+    now = datetime.now(UTC).replace(tzinfo=None)  # the log's timestamps: naive UTC
+    since = now - timedelta(days=days)
+    state = read_recent_runs(project, group, since)
+    page = build_report(
+        ReportInput(
+            group=group,
+            days=days,
+            since=since,
+            generated_at=now,
+            log_table=state.log_table,
+            log_exists=state.log_exists,
+            rows=state.rows,
+            retry=lambda execution_id: retry_command(project.root, group, execution_id),
+        )
+    )
+    default_name = "fabgen-report-" + re.sub(r"[^A-Za-z0-9._-]", "_", group) + ".html"
+    path = (out_file if out_file is not None else Path.cwd() / default_name).resolve()
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise FabgenError(f"cannot write the report to {path}: {exc.strerror or exc}") from exc
+    executions = len({row.get("master_execution_id") for row in state.rows})
+    click.echo(f"report of {group}: {len(state.rows)} export run(s) in {executions} execution(s)", err=True)
+    click.echo(str(path))
+
+
 @click.group("config")
 def config_group() -> None:
     """The config table (config_resource_export) in the config lakehouse."""
@@ -393,6 +449,7 @@ COMMANDS = [
     status,
     history,
     verify,
+    report,
     config_group,
     local_group,
     render,

@@ -107,6 +107,24 @@ def read_history(project: Project, export: str, group: str | None, limit: int) -
     return report
 
 
+def read_recent_runs(project: Project, group: str, since: datetime) -> StateReport:
+    """Every log row of ``group`` queued, started, completed or updated since ``since`` (naive UTC),
+    newest first (``fabgen report``); exit 2 when neither the project nor the log knows the group."""
+    from fabgen_runtime.status import group_runs
+
+    from .local_run import local_runtime, state_logger
+
+    with local_runtime(project) as local:
+        logger = state_logger(project, group, local)
+        report = StateReport(group, logger.log_path, _exists_locally(logger.log_path))
+        if not report.log_exists and group not in project.groups():
+            message = f"no group {group!r} in the project, and no log table yet"
+            raise ConfigError(ConfigIssue("report", "--group", message))
+        if report.log_exists:
+            report.rows = group_runs(logger, group, since)
+    return report
+
+
 # --------------------------------------------------------------------------- text tables
 
 

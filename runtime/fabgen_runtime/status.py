@@ -33,6 +33,7 @@ RUN_FIELDS = (
     "export_state",
     "master_execution_id",
     "export_run_id",
+    "execution_group",
     "run_date",
     "is_retry",
     "rows_exported",
@@ -53,6 +54,8 @@ RUN_FIELDS = (
 WATERMARK_FIELDS = ("watermark_value", "watermark_type", "incremental_column", "updated_at")
 #: the newest run first: these log columns, each descending, nulls last
 NEWEST_FIRST = ("queued_at", "updated_at", "started_at")
+#: the log columns that place a run in time: it is recent when any of them is (:func:`group_runs`)
+RUN_TIMES = ("queued_at", "started_at", "completed_at", "updated_at")
 
 
 class StateReader(Protocol):
@@ -129,7 +132,27 @@ def export_history(
     return reader.runs(group, export, False, limit)
 
 
+def group_runs(
+    logger: ExportLogger | PythonExportLogger, group: str, since: datetime | None = None
+) -> list[Row]:
+    """Every run row of ``group`` (all exports, all executions), newest first.
+
+    ``since`` (naive UTC, as the rows' timestamps): only the runs queued, started, completed or
+    updated at that time or later (:data:`RUN_TIMES`; the filter runs over the group's rows read).
+    """
+    reader = logger.state_reader()
+    if not reader.has_table(logger.log_path):
+        return []
+    rows = reader.runs(group, None, False, None)
+    return rows if since is None else [row for row in rows if is_since(row, since)]
+
+
 # --------------------------------------------------------------------------- pure helpers
+
+
+def is_since(row: Row, since: datetime) -> bool:
+    """Whether any of ``row``'s :data:`RUN_TIMES` is at ``since`` or later (naive UTC)."""
+    return any(isinstance(row.get(f), datetime) and naive_utc(row[f]) >= since for f in RUN_TIMES)
 
 
 def naive_utc(value: Any) -> Any:

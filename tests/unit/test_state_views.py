@@ -177,3 +177,22 @@ def test_the_generator_picks_the_engine_once_and_starts_no_spark(monkeypatch) ->
         assert python.log_path == spark.log_path and python.watermark_path == spark.watermark_path
         assert isinstance(python.state_reader(), DeltaRsStateReader)
         assert isinstance(spark.state_reader(), status.SparkStateReader)
+
+
+def test_group_runs_reads_every_run_of_a_group_since_a_time_newest_first(logger, tmp_path) -> None:
+    assert status.group_runs(logger, "g") == []  # no log table: no rows, and none is made
+    state = writer(tmp_path)
+    state.tables.append_runs(
+        [
+            record("old", "a", "success", T0 - timedelta(days=9), execution_group=1),
+            record("a1", "a", "error", T0, execution_group=1, error_message="boom"),
+            record("b1", "b", "success", T0 + timedelta(hours=1), execution_group=2),
+            record("x1", "a", "success", T0, group="other"),
+        ]
+    )
+    every = status.group_runs(logger, "g")
+    assert [r["export_run_id"] for r in every] == ["b1", "a1", "old"]
+    recent = status.group_runs(logger, "g", since=T0 - timedelta(days=7))
+    assert [(r["export_run_id"], r["execution_group"]) for r in recent] == [("b1", 2), ("a1", 1)]
+    assert status.is_since({"completed_at": T0.replace(tzinfo=UTC)}, T0)
+    assert not status.is_since({"queued_at": None, "started_at": T0 - timedelta(seconds=1)}, T0)
