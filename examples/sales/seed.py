@@ -267,18 +267,9 @@ def transactions(spark: Any, count: int) -> Any:
 
 
 def _connect(database: str) -> Any:
-    import os
+    from fabgen.local_load import connect  # the local warehouse of `fabgen local load` (FABGEN_PG_*)
 
-    import psycopg2
-
-    return psycopg2.connect(
-        host=os.environ["FABGEN_PG_HOST"],
-        port=int(os.environ["FABGEN_PG_PORT"]),
-        user=os.environ["FABGEN_PG_USER"],
-        password=os.environ["FABGEN_PG_PASSWORD"],
-        dbname=database,
-        connect_timeout=10,
-    )
+    return connect(database)
 
 
 def prepare_warehouse(database: str) -> None:

@@ -3,9 +3,7 @@ lakehouse or warehouse table under the names the export rows use (:mod:`fabgen.l
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -44,7 +42,7 @@ def local_load(
     from fabgen_runtime import platform as platform_mod
     from fabgen_runtime.errors import ConfigError, ConfigIssue
 
-    from .local_load import load_lakehouse, load_warehouse, parse_target, read_file
+    from .local_load import connect, load_lakehouse, load_warehouse, parse_target, read_file
 
     if (lakehouse_table is None) == (warehouse_table is None):
         raise ConfigError(ConfigIssue("local load", "--table", "give one of --table or --warehouse-table"))
@@ -61,20 +59,7 @@ def local_load(
                 )
                 load_lakehouse(uri, data, replace)
         else:
-            load_warehouse(_connect, target, data, replace)
+            load_warehouse(connect, target, data, replace)
     click.secho(
         f"loaded {data.num_rows} row(s), {data.num_columns} column(s) into {target.label}", fg="green"
-    )
-
-
-def _connect(database: str) -> Any:
-    import psycopg2
-
-    return psycopg2.connect(
-        host=os.environ["FABGEN_PG_HOST"],
-        port=int(os.environ["FABGEN_PG_PORT"]),
-        user=os.environ["FABGEN_PG_USER"],
-        password=os.environ["FABGEN_PG_PASSWORD"],
-        dbname=database,
-        connect_timeout=10,
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +132,21 @@ def postgres_type(arrow_type: Any) -> str:
     if name not in POSTGRES_TYPES:
         raise ConfigError(ConfigIssue("local load", "FILE", f"no PostgreSQL type for the column type {name}"))
     return POSTGRES_TYPES[name]
+
+
+def connect(database: str) -> Any:
+    """A psycopg2 connection to ``database`` on the local warehouse (``FABGEN_PG_*``, as the project's
+    local environment sets them)."""
+    import psycopg2
+
+    return psycopg2.connect(
+        host=os.environ["FABGEN_PG_HOST"],
+        port=int(os.environ["FABGEN_PG_PORT"]),
+        user=os.environ["FABGEN_PG_USER"],
+        password=os.environ["FABGEN_PG_PASSWORD"],
+        dbname=database,
+        connect_timeout=10,
+    )
 
 
 def load_warehouse(connect: Any, target: Target, data: Any, replace: bool) -> None:
