@@ -1,4 +1,4 @@
-"""Shared helpers for the export-config tests (test_config.py, test_config_rules.py): rows and issues."""
+"""Shared helpers for the export-config tests (test_config*.py): rows and issues."""
 
 from __future__ import annotations
 
@@ -29,6 +29,17 @@ def base(**changes: Any) -> dict[str, Any]:
     }
     row.update(changes)
     return {k: v for k, v in row.items() if v is not None}
+
+
+def with_pattern(field: str, pattern: str) -> dict[str, Any]:
+    """A valid row where ``field`` holds ``pattern`` (other fields set so the field applies)."""
+    if field == "source_query":
+        return base(source_table=None, source_query=pattern)
+    if field == "period_date_query":
+        return base(extract_type="period", period_filter_column="order_date", period_date_query=pattern)
+    if field == "compressed_filename_pattern":
+        return base(compression="zip", compressed_filename_pattern=pattern)
+    return base(**{field: pattern})
 
 
 def spec_events_row(**changes: Any) -> dict[str, Any]:
