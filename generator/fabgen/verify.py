@@ -11,7 +11,6 @@ reads each published file once (that is the check).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from fabgen_runtime.config import ExportConfig
-from fabgen_runtime.protocol.owners import MANIFEST_FOLDER, OWNERS
-
-CHUNK = 1024 * 1024
+from fabgen_runtime.protocol.owners import MANIFEST_FOLDER, OWNERS, owner_uri, read_owner
+from fabgen_runtime.protocol.store import LocalFileStore, file_sha256
 
 
 @dataclass(frozen=True)
@@ -75,14 +73,6 @@ class VerifyReport:
         }
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as source:
-        while chunk := source.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text())
@@ -105,7 +95,8 @@ def manifests(files_root: Path) -> list[dict[str, Any]]:
 
 
 def _owner(files_root: Path, directory: str, name: str) -> dict[str, Any] | None:
-    return _json(files_root / MANIFEST_FOLDER / directory / OWNERS / f"{name}.json")
+    record = read_owner(LocalFileStore(), owner_uri(str(files_root), directory, name))
+    return None if record is None else {"export_run_id": record.export_run_id, "export": record.export}
 
 
 def check_export(
@@ -137,7 +128,7 @@ def check_export(
             elif size is not None and path.stat().st_size != size:
                 detail = f"{path.stat().st_size} bytes, the manifest says {size}"
                 check.findings.append(Finding("changed", relative, detail, export))
-            elif digest is not None and sha256(path) != digest:
+            elif digest is not None and file_sha256(str(path)) != digest:
                 check.findings.append(
                     Finding("changed", relative, "SHA-256 differs from the manifest", export)
                 )
