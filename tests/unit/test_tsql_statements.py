@@ -1,103 +1,38 @@
 """Every statement the runtime sends to a Fabric Warehouse is T-SQL, and nothing PostgreSQL-only goes.
 
-No Fabric Warehouse is reachable here and the local stand-in is PostgreSQL, so the statements are
-taken from the real code paths with the connection a Fabric notebook gets (``FabricPlatform`` with the
-warehouse's ``sql_endpoint``: dialect ``tsql``), Spark, pyodbc and the token replaced by recorders,
-and each is parsed by sqlglot's T-SQL parser (``ErrorLevel.RAISE``). sqlglot accepts some
-PostgreSQL spellings in T-SQL (``LIMIT``, ``::``, ``"x"``, a ``WITH`` in a derived table, which it
-hoists), so those are refused token by token here too. The Spark SQL of lakehouse sources gets
-the same parse with sqlglot's ``spark`` dialect. No JVM (docs/runtimes.md, "Warehouse statements").
+The statements come from the real code paths with Spark, pyodbc and the token replaced by the
+recorders of tsql_support.py, which also holds the sqlglot parse and token checks
+(docs/runtimes.md, "Warehouse statements"). The lakehouse Spark SQL is in test_spark_sql_statements.py.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import sqlglot
-from config_rows import base
 from fabgen_runtime import catalog, platform, sql
-from fabgen_runtime.config import parse_config
 from fabgen_runtime.engines.python import warehouse as python_warehouse
-from fabgen_runtime.errors import SourceReadError
 from fabgen_runtime.inputs import resolve_inputs
-from fabgen_runtime.plan import RunContext, build_plan
-from fabgen_runtime.sources import names, odbc
+from fabgen_runtime.sources import odbc
 from fabgen_runtime.sources import warehouse as wh
-from sqlglot import exp
-from sqlglot.tokens import TokenType
-
-WS_ID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
-ENDPOINT = "abc.datawarehouse.fabric.microsoft.com"
-CTX = RunContext.create("2025-12-12", "UTC", "exec-1")
-POSTGRES_KEYS = set(wh.SESSION_OPTIONS["postgres"]) | {"options", "sessionInitStatement"}
-# PostgreSQL names that have no business in T-SQL (searched case-insensitively outside string literals).
-POSTGRES_WORDS = (
-    "pg_catalog",
-    "pg_class",
-    "pg_namespace",
-    "pg_index",
-    "pg_attribute",
-    "pg_typeof",
-    "format_type",
-    "reltuples",
-    "default_transaction_read_only",
+from tsql_support import (
+    CTX,
+    ENDPOINT,
+    EXPORTS,
+    PERIOD_QUERY,
+    POSTGRES_KEYS,
+    WS_ID,
+    FakeSpark,
+    Warehouse,
+    answers,
+    assert_tsql,
+    plan_of,
+    wh_config,
 )
-PERIOD = {"extract_type": "period", "period_filter_column": "OrderDate"}
-PERIOD_QUERY = (
-    "SELECT CAST(DATEADD(day, -7, '{run_date:%Y-%m-%d}') AS date) AS start_date, "
-    "CAST('{run_date:%Y-%m-%d}' AS date) AS end_date"
-)
-CTE_QUERY = (
-    "WITH recent AS (SELECT [id], [amount] FROM [dbo].[orders] WHERE [order_date] >= '{run_date:%Y-%m-%d}')\n"
-    "-- the main query\n"
-    "SELECT r.id, r.amount * 2 AS doubled FROM recent AS r"
-)
-
-
-# --------------------------------------------------------------------------- checks
-
-
-def _tokens(statement: str, dialect: str) -> list[Any]:
-    return list(sqlglot.Dialect.get_or_raise(dialect).tokenize(statement))
-
-
-def assert_tsql(statement: str) -> None:
-    """``statement`` parses as one T-SQL query and carries no PostgreSQL-only construct."""
-    tree = sqlglot.parse_one(statement, read="tsql", error_level=sqlglot.ErrorLevel.RAISE)
-    assert isinstance(tree, exp.Query), f"not a T-SQL query ({type(tree).__name__}): {statement}"
-    tokens = _tokens(statement, "tsql")
-    problems = []
-    for i, token in enumerate(tokens):
-        if token.token_type == TokenType.DCOLON:
-            problems.append("a PostgreSQL :: cast")
-        elif token.token_type == TokenType.LIMIT:
-            problems.append("LIMIT (T-SQL: TOP / OFFSET FETCH)")
-        elif token.token_type == TokenType.IDENTIFIER and statement[token.start] == '"':
-            problems.append(f'the double-quoted identifier "{token.text}" (fabgen writes T-SQL names in [])')
-        elif token.token_type == TokenType.WITH and i and tokens[i - 1].token_type == TokenType.L_PAREN:
-            problems.append("a WITH inside parentheses (T-SQL allows no CTE in a derived table)")
-        elif token.token_type != TokenType.STRING and token.text.lower() in POSTGRES_WORDS:
-            problems.append(f"the PostgreSQL name {token.text}")
-    if re.search(r"set\s+session\s+characteristics", statement, re.IGNORECASE):
-        problems.append("SET SESSION CHARACTERISTICS")
-    for subquery in tree.find_all(exp.Subquery):
-        inner = subquery.this
-        if isinstance(inner, exp.Select) and inner.args.get("order") and not inner.args.get("limit"):
-            problems.append("ORDER BY in a derived table without TOP")
-    assert not problems, f"{problems} in: {statement}"
-
-
-def assert_spark_sql(statement: str) -> None:
-    """``statement`` parses as one Spark SQL query."""
-    tree = sqlglot.parse_one(statement, read="spark", error_level=sqlglot.ErrorLevel.RAISE)
-    assert isinstance(tree, exp.Query), f"not a Spark SQL query ({type(tree).__name__}): {statement}"
-    assert not any(t.token_type == TokenType.DCOLON for t in _tokens(statement, "spark")), statement
 
 
 @pytest.mark.parametrize(
@@ -116,115 +51,6 @@ def assert_spark_sql(statement: str) -> None:
 def test_the_checks_refuse_postgresql_and_broken_sql(statement: str) -> None:
     with pytest.raises((AssertionError, sqlglot.errors.ParseError)):
         assert_tsql(statement)
-
-
-# --------------------------------------------------------------------------- recorders
-
-
-class FakeDataFrame:
-    def __init__(self, rows: list[dict[str, Any]]):
-        self.rows = rows
-
-    def limit(self, n: int) -> FakeDataFrame:
-        return FakeDataFrame(self.rows[:n])
-
-    def collect(self) -> list[Any]:
-        return [_Row(r) for r in self.rows]
-
-
-@dataclass
-class _Row:
-    values: dict[str, Any]
-
-    def asDict(self) -> dict[str, Any]:  # pyspark's name
-        return dict(self.values)
-
-
-@dataclass
-class Warehouse:
-    """What the runtime sent: JDBC option sets (one per ``load``), ODBC statements, synapsesql queries."""
-
-    answer: Callable[[str], list[dict[str, Any]]]
-    loads: list[dict[str, Any]] = field(default_factory=list)
-    odbc: list[str] = field(default_factory=list)
-    synapsesql: list[str] = field(default_factory=list)
-
-    def statements(self) -> list[str]:
-        """Each statement as the warehouse receives it.
-
-        A JDBC ``query`` as Spark sends it (``prepareQuery`` + Spark's schema query around the derived
-        table, ``SELECT * FROM (<query>) SPARK_GEN_SUBQ_0 WHERE 1=0``), a ``dbtable`` in the same
-        schema query; ODBC and ``synapsesql`` text as it is.
-        """
-        sent = []
-        for options in self.loads:
-            relation = options.get("dbtable") or f"({options['query']}) SPARK_GEN_SUBQ_0"
-            sent.append(f"{options.get('prepareQuery', '')}SELECT * FROM {relation} WHERE 1=0")
-        return sent + self.odbc + self.synapsesql
-
-    def own_text(self) -> list[str]:
-        """What fabgen wrote, without Spark's wrapping (a ``dbtable`` as the query it reads)."""
-        own = [
-            f"{o.get('prepareQuery', '')}{o['query']}" if "query" in o else f"SELECT * FROM {o['dbtable']}"
-            for o in self.loads
-        ]
-        return own + self.odbc + self.synapsesql
-
-
-class FakeReader:
-    def __init__(self, warehouse: Warehouse):
-        self.warehouse = warehouse
-        self.opts: dict[str, Any] = {}
-
-    def format(self, name: str) -> FakeReader:
-        self.opts["format"] = name
-        return self
-
-    def option(self, key: str, value: Any) -> FakeReader:
-        self.opts[key] = value
-        return self
-
-    def options(self, **values: Any) -> FakeReader:
-        self.opts.update(values)
-        return self
-
-    def load(self) -> FakeDataFrame:
-        self.warehouse.loads.append(dict(self.opts))
-        text = self.opts.get("query") or self.opts.get("dbtable") or ""
-        return FakeDataFrame(self.warehouse.answer(text))
-
-    def synapsesql(self, query: str) -> FakeDataFrame:
-        self.warehouse.synapsesql.append(query)
-        return FakeDataFrame(self.warehouse.answer(query))
-
-
-class FakeSpark:
-    def __init__(self, warehouse: Warehouse):
-        self.warehouse = warehouse
-
-    @property
-    def read(self) -> FakeReader:
-        return FakeReader(self.warehouse)
-
-
-def answers(rows: int = 500_000, probe_fails: bool = False) -> Callable[[str], list[dict[str, Any]]]:
-    """Control-query rows a Fabric Warehouse would return: a bigint key, ``rows`` rows, a period."""
-
-    def answer(statement: str) -> list[dict[str, Any]]:
-        if "sys.columns" in statement:
-            if probe_fails:
-                raise SourceReadError("Invalid object name 'sys.index_columns'.")
-            return [
-                {"pk": "OrderId", "pk_type": "bigint", "is_identity": False},
-                {"pk": "RowId", "pk_type": "bigint", "is_identity": True},
-            ]
-        if "COUNT_BIG" in statement:
-            return [{"lo": 1, "hi": rows, "n": rows}]
-        if "start_date" in statement:
-            return [{"start_date": date(2025, 12, 5), "end_date": date(2025, 12, 12)}]
-        return [{"one": 1}]
-
-    return answer
 
 
 @pytest.fixture()
@@ -253,67 +79,6 @@ def fabric(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., tuple[Any,
 
     yield make
     catalog.configure(None)
-
-
-def wh_config(**overrides: Any) -> Any:
-    return parse_config(
-        base(
-            **{
-                "source_type": "warehouse",
-                "source_workspace": "WS",
-                "source_datastore": "wh_sales",
-                "source_schema": "dbo",
-                "source_table": None if "source_query" in overrides else "orders",
-                **overrides,
-            }
-        )
-    )
-
-
-def plan_of(config: Any, fabric_platform: Any, **kwargs: Any) -> Any:
-    """The run's plan in the dialect the connection says (as ``ExportRun`` builds it)."""
-    dialect = sql.default_dialect(config, fabric_platform)
-    assert dialect == "tsql"
-    return build_plan(config, CTX, dialect=dialect, **kwargs)
-
-
-EXPORTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    "full": ({}, {}),
-    "columns": ({"source_columns": ["OrderId", "Amount", "Note"]}, {}),
-    "incremental_timestamp": (
-        {"extract_type": "incremental", "incremental_column": "ModifiedAt"},
-        {"watermark": "2025-12-01T08:30:00.123456", "watermark_type": "timestamp"},
-    ),
-    "incremental_number": (
-        {"extract_type": "incremental", "incremental_column": "OrderId"},
-        {"watermark": "12345", "watermark_type": "bigint"},
-    ),
-    "incremental_text": (
-        {"extract_type": "incremental", "incremental_column": "Code"},
-        {"watermark": "O'Brien", "watermark_type": "string"},
-    ),
-    "incremental_untyped_date": (
-        {"extract_type": "incremental", "incremental_column": "OrderDate"},
-        {"watermark": "2025-12-01"},
-    ),
-    "period_days": (
-        {"extract_type": "period", "period_filter_column": "OrderDate", "period_date_query": PERIOD_QUERY},
-        {"period_start": datetime(2025, 12, 5), "period_end": datetime(2025, 12, 12)},
-    ),
-    "period_times": (
-        {"extract_type": "period", "period_filter_column": "ModifiedAt", "period_date_query": PERIOD_QUERY},
-        {"period_start": datetime(2025, 12, 5, 6), "period_end": datetime(2025, 12, 12, 18, 30)},
-    ),
-    "query": ({"source_query": "SELECT [OrderId], [Amount] FROM [dbo].[orders] WHERE [Note] <> 'x'"}, {}),
-    "query_placeholders": (
-        {
-            "source_query": "SELECT * FROM dbo.orders WHERE OrderDate = '{run_date:%Y-%m-%d}' "
-            "AND Code <> 'x''{process_date:%H:%M}'",
-        },
-        {},
-    ),
-    "query_cte": ({"source_query": CTE_QUERY}, {}),
-}
 
 
 def _assert_fabric_jdbc(warehouse: Warehouse) -> None:
@@ -491,54 +256,6 @@ def test_split_with_cuts_before_the_main_select(query: str, ctes: str | None) ->
         assert before == ctes
     else:
         assert select == "select * from b"
-
-
-# --------------------------------------------------------------------------- lakehouse: Spark SQL
-
-
-def lh_config(**overrides: Any) -> Any:
-    return parse_config(
-        base(
-            **{
-                "source_workspace": "WS",
-                "source_datastore": "lh_src",
-                "source_table": None if "source_query" in overrides else "orders",
-                **overrides,
-            }
-        )
-    )
-
-
-@pytest.mark.parametrize("export", [e for e in EXPORTS if not e.startswith("query")])
-def test_lakehouse_table_reads_are_spark_sql(export: str) -> None:
-    fields, inputs = EXPORTS[export]
-    if "period_date_query" in fields:  # Spark SQL there
-        fields = {**fields, "period_date_query": "SELECT MIN(d) AS start_date, MAX(d) AS end_date FROM cal"}
-    plan = build_plan(lh_config(**fields), CTX, dialect="spark", **inputs)
-    assert plan.source.dialect == "spark"
-    assert_spark_sql(plan.source.query)
-    assert_spark_sql(plan.source.query_from("`fabgen_e_1`"))  # what LakehouseSource.read runs
-
-
-def test_lakehouse_queries_are_spark_sql_after_the_views_replace_the_tables() -> None:
-    query = (
-        "SELECT o.id, c.name FROM dbo.orders o JOIN lh_src.dbo.customers AS c ON c.id = o.customer_id "
-        "WHERE o.order_date = DATE '{run_date:%Y-%m-%d}' AND c.note <> 'it\\'s'"
-    )
-    plan = build_plan(lh_config(source_query=query), CTX, dialect="spark")
-    mapping = {("dbo", "orders"): "fabgen_p_1", ("lh_src", "dbo", "customers"): "fabgen_p_2"}
-    rewritten = names.rewrite(plan.source.query, mapping)
-    assert "fabgen_p_1" in rewritten and "fabgen_p_2" in rewritten
-    for statement in (plan.source.query, rewritten):
-        assert_spark_sql(statement)
-    period = sql.render_control_query(
-        "SELECT MIN(d) AS start_date, MAX(d) AS end_date FROM dbo.calendar WHERE y = {run_date:%Y}",
-        {"run_date": CTX.run_date},
-        "spark",
-        "g/e",
-        "period_date_query",
-    )
-    assert_spark_sql(names.rewrite(period, {("dbo", "calendar"): "fabgen_period_3"}))
 
 
 def test_decimal_and_date_answers_do_not_leak_into_the_sql(fabric) -> None:
