@@ -81,7 +81,7 @@ def spark_orchestrator() -> Any:
     os.environ.setdefault("FABGEN_SPARK_WAREHOUSE", str(DATA / "spark-warehouse"))
     from fabgen_runtime import ExportOrchestrator
     from fabgen_runtime import platform as platform_mod
-    from fabgen_runtime.state import ExportLogger
+    from fabgen_runtime.engines.spark.state import ExportLogger
 
     local = platform_mod.current()
     spark = local.spark()
@@ -106,7 +106,7 @@ def run_group(orch: Any, rows: list[dict[str, Any]], expected: int) -> tuple[flo
 def data_path(row: dict[str, Any]) -> int:
     """The bare data path: read + write into staging (no publish, no log); staging is removed."""
     from fabgen_runtime import platform as platform_mod
-    from fabgen_runtime.config import parse_config
+    from fabgen_runtime.configs import parse_config
     from fabgen_runtime.engines.python import read, write
     from fabgen_runtime.plan import RunContext, build_plan
 

@@ -65,8 +65,9 @@ def export_row(case: str, lakehouse: str) -> dict[str, Any]:
 
 
 def run_fabgen(spark, local, table: Path, case: str, out: Path) -> int:
-    from fabgen_runtime import publish, writer
-    from fabgen_runtime.config import parse_config
+    from fabgen_runtime import publish
+    from fabgen_runtime.configs import parse_config
+    from fabgen_runtime.engines.spark import writer
     from fabgen_runtime.plan import RunContext, build_plan
 
     lakehouse = out.name.removesuffix(".Lakehouse")

@@ -1,15 +1,19 @@
-"""The runtime's layers, checked in lint (issue #25): engine libraries in engine code only, no new cycle.
+"""The runtime's layers, checked in lint: engine code stays in its engine, and no import cycle.
 
 Every import of every module under ``runtime/fabgen_runtime`` counts, those inside functions too
-(``if TYPE_CHECKING:`` blocks excepted). Two rules:
+(``if TYPE_CHECKING:`` blocks excepted). The rules:
 
-1. Only modules under ``engines/`` import an engine library (pyspark, py4j, delta-spark, deltalake,
-   pyarrow, duckdb, polars) or an engine adapter (``engines.spark``, ``engines.python``).
-2. No import cycle among the runtime's modules.
+1. Spark's libraries (pyspark, py4j, delta-spark) are imported only under ``engines/spark/``; the
+   Python engine's (deltalake, pyarrow, duckdb, polars) only under ``engines/python/``.
+2. The core (everything outside ``engines/``) imports no adapter (``engines.spark``,
+   ``engines.python``): it reaches an engine through the ports (``engines.Engine``,
+   ``state_log.StateLogger``, ``protocol.store.FileStore``, ``protocol.tables``). The one exception
+   is the package itself (``fabgen_runtime/__init__``), the spec's public API, which names
+   ``ExportLogger`` and ``ConfigExportManager``.
+3. The two adapters do not import each other.
+4. No import cycle among the runtime's modules.
 
-Today's layout breaks both in known places (issue #25 moves them): those are listed below, and the
-check fails on any break that is not listed, and on a listed one that is gone (so the lists only
-shrink: remove the entry with the fix). ``python scripts/check_layers.py`` prints what it finds.
+``python scripts/check_layers.py`` prints what it finds; exit 1 on any break.
 """
 
 from __future__ import annotations
@@ -20,31 +24,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "runtime" / "fabgen_runtime"
 PACKAGE = "fabgen_runtime"
-ENGINE_LIBRARIES = ("pyspark", "py4j", "delta", "deltalake", "pyarrow", "duckdb", "polars")
-ADAPTERS = (f"{PACKAGE}.engines.spark", f"{PACKAGE}.engines.python")
-
-# Modules outside engines/ that import an engine library or adapter today (issue #25 moves them).
-KNOWN_LEAKS = {
-    "fabgen_runtime.commits",
-    "fabgen_runtime.compression",
-    "fabgen_runtime.exact_values",
-    "fabgen_runtime.fs",
-    "fabgen_runtime.jvm",
-    "fabgen_runtime.leases",
-    "fabgen_runtime.local_spark",
-    "fabgen_runtime.manager",
-    "fabgen_runtime.metrics",
-    "fabgen_runtime.platform",
-    "fabgen_runtime.query_guard",
-    "fabgen_runtime.selftest.spark",
-    "fabgen_runtime.sources.lakehouse",
-    "fabgen_runtime.spark_errors",
-    "fabgen_runtime.state",
-    "fabgen_runtime.state_model",
-    "fabgen_runtime.state_tables",
-    "fabgen_runtime.status",
-    "fabgen_runtime.writer",
-}
+SPARK = f"{PACKAGE}.engines.spark"
+PYTHON = f"{PACKAGE}.engines.python"
+#: engine libraries, by the adapter package allowed to import them
+LIBRARIES = {SPARK: ("pyspark", "py4j", "delta"), PYTHON: ("deltalake", "pyarrow", "duckdb", "polars")}
+ENGINE_LIBRARIES = tuple(lib for libs in LIBRARIES.values() for lib in libs)
+ADAPTERS = (SPARK, PYTHON)
+#: the public API (the spec's names), allowed to import adapters
+FACADE = PACKAGE
 
 
 def module_name(path: Path) -> str:
@@ -98,17 +85,23 @@ def modules() -> dict[str, set[str]]:
     return {module_name(p): imports(p, known) for p in paths}
 
 
+def _within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
 def leaks(graph: dict[str, set[str]]) -> dict[str, list[str]]:
-    """Modules outside engines/ and what engine library or adapter each imports."""
+    """Modules that import an engine library or adapter they may not, and what each imports."""
     out = {}
     for name, imported in graph.items():
-        if name.startswith(f"{PACKAGE}.engines"):
-            continue
-        bad = sorted(
-            i
-            for i in imported
-            if i.split(".")[0] in ENGINE_LIBRARIES or any(i == a or i.startswith(a + ".") for a in ADAPTERS)
-        )
+        home = next((a for a in ADAPTERS if _within(name, a)), None)
+        bad = []
+        for i in sorted(imported):
+            library = i.split(".")[0]
+            if library in ENGINE_LIBRARIES and (home is None or library not in LIBRARIES[home]):
+                bad.append(i)
+            adapter = next((a for a in ADAPTERS if _within(i, a)), None)
+            if adapter and adapter != home and name != FACADE:
+                bad.append(i)
         if bad:
             out[name] = bad
     return out
@@ -155,40 +148,14 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def main() -> int:
     graph = modules()
-    problems = []
-    found = leaks(graph)
-    for name in sorted(set(found) - KNOWN_LEAKS):
-        problems.append(f"{name} imports engine code outside engines/: {', '.join(found[name])}")
-    for name in sorted(KNOWN_LEAKS - set(found)):
-        problems.append(f"{name} no longer imports engine code: remove it from KNOWN_LEAKS")
+    problems = [f"{name} imports {', '.join(bad)}" for name, bad in sorted(leaks(graph).items())]
     groups = cycles(graph)
-    allowed = set(KNOWN_CYCLE)
-    for group in groups:
-        if not set(group) <= allowed:
-            problems.append(f"import cycle: {' <-> '.join(group)}")
-    gone = sorted(allowed - {m for g in groups for m in g})
-    if gone:
-        problems.append(f"no longer in a cycle: {', '.join(gone)}: remove them from KNOWN_CYCLE")
+    problems += [f"import cycle: {' <-> '.join(group)}" for group in groups]
     for problem in problems:
         print(f"layers: {problem}", file=sys.stderr)
-    counts = f"{len(graph)} modules, {len(found)} outside engines/ import engine code, {len(groups)} cycle(s)"
-    print(f"layers: {counts}")
+    print(f"layers: {len(graph)} modules, {len(problems)} problem(s)")
     return 1 if problems else 0
 
-
-# The runtime's import cycles today (issue #25 breaks them): every module in one, counting imports
-# inside functions.
-KNOWN_CYCLE: tuple[str, ...] = (
-    "fabgen_runtime.config",
-    "fabgen_runtime.config_rules",
-    "fabgen_runtime.config_validation",
-    "fabgen_runtime.plan",
-    "fabgen_runtime.sources",
-    "fabgen_runtime.sources.lakehouse",
-    "fabgen_runtime.sources.names",
-    "fabgen_runtime.sources.warehouse",
-    "fabgen_runtime.sql",
-)
 
 if __name__ == "__main__":
     sys.exit(main())

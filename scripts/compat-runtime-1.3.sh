@@ -84,7 +84,7 @@ fi
 
 # ---- 3. Delta 3.2 and JDBC jars (chosen by the installed pyspark)
 step "checking the Runtime 1.3 jars"
-"$PY" -c "from fabgen_runtime.local_spark import ensure_local_jars; print(*('    ' + p.name for p in ensure_local_jars()), sep='\n')"
+"$PY" -c "from fabgen_runtime.engines.spark.local_spark import ensure_local_jars; print(*('    ' + p.name for p in ensure_local_jars()), sep='\n')"
 
 # ---- 4. the local warehouse and the tests
 step "starting the local warehouse (PostgreSQL)"

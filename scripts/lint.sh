@@ -11,7 +11,7 @@ echo "==> ruff check"
 "$PY" -m ruff check runtime generator tests bench
 echo "==> ruff format --check"
 "$PY" -m ruff format --check runtime generator tests bench
-echo "==> layers (engine libraries only under engines/, no new import cycle: scripts/check_layers.py)"
+echo "==> layers (engine libraries only in their engine, no adapter in the core, no import cycle: scripts/check_layers.py)"
 "$PY" scripts/check_layers.py
 echo "==> mypy"
 "$PY" -m mypy runtime/fabgen_runtime generator/fabgen

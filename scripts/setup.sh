@@ -75,7 +75,7 @@ fi
 
 # ---- 3. Spark jars
 step "checking the local Spark jars (Delta Lake, PostgreSQL JDBC)"
-"$PY" -c "from fabgen_runtime.local_spark import ensure_local_jars, jar_cache; ensure_local_jars(); print('    in', jar_cache())"
+"$PY" -c "from fabgen_runtime.engines.spark.local_spark import ensure_local_jars, jar_cache; ensure_local_jars(); print('    in', jar_cache())"
 
 # ---- 4. Jupyter kernel named like Fabric's, so rendered notebooks run unchanged
 KERNEL="$VENV/share/jupyter/kernels/synapse_pyspark/kernel.json"

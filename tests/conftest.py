@@ -70,7 +70,7 @@ def local_platform(onelake_root: Path):
 @pytest.fixture(scope="session")
 def spark(local_platform):
     """The one local Delta-enabled SparkSession of the test session."""
-    from fabgen_runtime.local_spark import local_spark
+    from fabgen_runtime.engines.spark.local_spark import local_spark
 
     children = os.environ.get("SPARK_SUBMIT_OPTS")
     if _SESSION_DRIVER_OPTS:  # a long-lived driver: the class-data archive, not the children's JIT/GC

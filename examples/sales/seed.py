@@ -311,7 +311,7 @@ def seed(project_dir: Path, rows: int, warehouse: str = WAREHOUSE) -> dict[str, 
     """Seed the project's lakehouse and warehouse; return where it wrote and how many rows."""
     from fabgen.project import load_project
     from fabgen_runtime import platform
-    from fabgen_runtime.local_spark import local_spark
+    from fabgen_runtime.engines.spark.local_spark import local_spark
 
     project = load_project(project_dir)
     customer_count = max(50, rows // 10)

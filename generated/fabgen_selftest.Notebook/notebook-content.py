@@ -102,7 +102,7 @@ if not ON_FABRIC:
     print("not in a Fabric notebook: the self-test checks Fabric itself, so nothing was checked")
     selftest_rows = []
 else:
-    from fabgen_runtime.selftest.spark import run_spark
+    from fabgen_runtime.engines.spark.selftest import run_spark
 
     deltars = None  # the commit race pits Spark against delta-rs when this runtime has deltalake
     try:

@@ -248,10 +248,10 @@ def plan_document(
         # Spark starts only to run a period query or to read a stored watermark (when that table
         # exists); a python group's logger has no SparkSession: delta-rs reads, ODBC periods.
         runs_period = period_queries and any(c.extract_type == "period" for c in configs)
-        spark = logger.spark if runs_period else None
+        periods = logger.engine() if runs_period else None
         ordered = sorted(configs, key=lambda c: (c.execution_group, c.export_name))
         document["exports"] = [
-            _describe(config, context, logger, spark, local, period_queries) for config in ordered
+            _describe(config, context, logger, periods, local, period_queries) for config in ordered
         ]
     return document
 
@@ -269,7 +269,7 @@ def _describe(
     config: ExportConfig,
     context: Any,
     logger: ExportLogger | PythonExportLogger,
-    spark: Any,
+    periods: Any,
     local: Any,
     period_queries: bool,
 ) -> dict[str, Any]:
@@ -291,7 +291,7 @@ def _describe(
         # resolution, so plan refuses what run refuses (e.g. a watermark of another column)
         stored = _stored_watermark(logger, config)
         watermark, wtype, start, end = resolve_inputs(
-            spark, config, context, None, local, stored=stored, period_query=period_queries
+            periods, config, context, None, local, stored=stored, period_query=period_queries
         )
         if config.extract_type == "incremental":
             if stored is not None:

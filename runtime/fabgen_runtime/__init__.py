@@ -6,7 +6,10 @@ model and the error hierarchy.
 """
 
 from . import catalog as catalog
-from .config import ExportConfig, parse_config, parse_configs
+from .config import ExportConfig
+from .configs import parse_config, parse_configs
+from .engines.spark.manager import ConfigExportManager
+from .engines.spark.state import ExportLogger
 from .errors import (
     CompressionError,
     ConfigError,
@@ -21,9 +24,7 @@ from .errors import (
     StateError,
     WriteError,
 )
-from .manager import ConfigExportManager
 from .orchestrator import ExportOrchestrator
-from .state import ExportLogger
 
 __version__ = "0.1.0"
 

@@ -36,10 +36,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from . import failpoints
 from . import platform as platform_mod
 from .errors import FabgenError
-from .fs import join
 from .protocol import publish as protocol
 from .protocol.journal import Journal, list_staging
 from .protocol.publish import STAGING_FOLDER
+from .protocol.store import join
 from .protocol.tables import Key, WatermarkWrite
 from .state_model import UNFINISHED, ExportRunRecord, StoredWatermark, now_utc
 

@@ -112,21 +112,3 @@ def table_lock(path: str) -> threading.Lock:
 
 
 EXPORT_KEY_MATCH = "t.export_group_name = s.export_group_name AND t.export_name = s.export_name"
-
-
-def upsert_by_export(spark: Any, path: str, rows: Any) -> None:
-    """MERGE ``rows`` (a DataFrame) into the Delta table at ``path`` by (export_group_name, export_name).
-
-    One current row per export: matched rows are replaced, new ones inserted. Callers wrap it in
-    :func:`retry_conflicts` (and a :func:`table_lock`) as they need.
-    """
-    from delta.tables import DeltaTable
-
-    (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(rows.alias("s"), EXPORT_KEY_MATCH)
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute()
-    )

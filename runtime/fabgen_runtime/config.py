@@ -10,13 +10,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from . import formats
-from .errors import ConfigError, ConfigIssue
+from . import compression, formats
 
 EXTRACT_TYPES = ("full", "incremental", "period")
 # source types, file formats and compressions are the names registered in sources/, formats/ and
@@ -119,14 +118,7 @@ _TYPES: dict[str, str] = {
 }
 
 
-def _where(row: Mapping[str, Any], index: int | None) -> str:
-    group, name = row.get("export_group_name"), row.get("export_name")
-    if group and name:
-        return f"{group}/{name}"
-    return f"row {index + 1}" if index is not None else "row"
-
-
-def _coerce(name: str, value: Any) -> Any:
+def coerce_field(name: str, value: Any) -> Any:
     """Coerce one raw value to its column's type; raise ``ValueError`` with a message."""
     kind = _TYPES.get(name, "str")
     if value is None:
@@ -172,86 +164,46 @@ def _coerce(name: str, value: Any) -> Any:
     return value
 
 
-def _unknown_message(key: Any) -> str:
+def unknown_field_message(key: Any) -> str:
     close = difflib.get_close_matches(str(key), COLUMNS, n=1)
     return f"unknown field (did you mean {close[0]}?)" if close else "unknown field"
 
 
-def _build(row: Mapping[str, Any], where: str) -> tuple[ExportConfig | None, list[ConfigIssue]]:
-    unknown = [ConfigIssue(where, str(key), _unknown_message(key)) for key in row if key not in COLUMNS]
-    issues: list[ConfigIssue] = []
-    values: dict[str, Any] = {}
-    for name in COLUMNS:
-        raw = row.get(name)
-        if isinstance(raw, str) and raw.strip() == "" and name not in ("target_path",):
-            raw = None
-        try:
-            values[name] = _coerce(name, raw)
-        except ValueError as exc:
-            issues.append(ConfigIssue(where, name, str(exc)))
-            values[name] = None
-    for name in REQUIRED:
-        if values.get(name) is None and not any(i.field == name for i in issues):
-            issues.append(ConfigIssue(where, name, "is required"))
-    if issues:
-        from .config_validation import rules_despite
-
-        return None, unknown + issues + rules_despite(values, issues, where)
-    if values["file_format_options"] is None:
-        values["file_format_options"] = {}
-    if values["extract_type"] is None:
-        values["extract_type"] = "full"
-    return ExportConfig(**values), unknown
+def sample_values(cfg: ExportConfig) -> dict[str, Any]:
+    """Placeholder values of a made-up run, to see what a pattern's dates render to."""
+    moment = datetime(2025, 12, 12, 14, 30, 22)
+    return {
+        "run_date": datetime(2025, 12, 12),
+        "process_date": moment,
+        "timestamp": moment,
+        "period_start_date": datetime(2025, 12, 1),
+        "period_end_date": datetime(2025, 12, 31),
+        "export_name": cfg.export_name,
+        "run_id": "a1b2c3d4",
+        "watermark": "x",
+        "part": 1,
+        "ext": formats.get(cfg.file_format).extension if formats.known(cfg.file_format) else "x",
+    }
 
 
-def parse_configs(
-    rows: Iterable[Mapping[str, Any]], sources: Iterable[str] | None = None
-) -> list[ExportConfig]:
-    """Validate raw rows and return them as configs, or raise ``ConfigError`` with every issue.
-
-    ``sources`` optionally names where each row came from (file paths), used in messages for
-    rows that cannot name themselves.
-    """
-    from .config_validation import validate
-
-    rows = list(rows)
-    origins = list(sources) if sources is not None else [None] * len(rows)
-    configs: list[ExportConfig] = []
-    issues: list[ConfigIssue] = []
-    seen: dict[tuple[str, str], str] = {}
-    numbers: dict[str | None, int] = {}  # rows are numbered from 1 within each source
-    for row, origin in zip(rows, origins, strict=True):
-        index = numbers[origin] = numbers.get(origin, -1) + 1
-        row_issues: list[ConfigIssue] = []
-        if not isinstance(row, Mapping):
-            message = f"an export row must be a mapping, got {row!r}"
-            row_issues.append(ConfigIssue(f"row {index + 1}", None, message))
-            cfg = None
-        else:
-            cfg, row_issues = _build(row, _where(row, index))
-        if cfg is not None:
-            row_issues += validate(cfg)
-            pk = (cfg.export_group_name, cfg.export_name)
-            if pk in seen:
-                message = f"duplicate export (also defined in {seen[pk]})"
-                row_issues.append(ConfigIssue(cfg.key, "export_name", message))
-            else:
-                seen[pk] = origin or f"row {index + 1}"
-            configs.append(cfg)
-        issues += [dataclasses.replace(i, source=origin) for i in row_issues] if origin else row_issues
-    if issues:
-        raise ConfigError(issues)
-    return configs
+def check_path_text(text: str, allow_slash: bool) -> list[str]:
+    """Problems with a (resolved or literal) path under ``Files/``: escapes, absolute, bad characters."""
+    problems = []
+    if text.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", text) or "://" in text:
+        problems.append("must be relative to the lakehouse's Files/ folder, not absolute")
+    segments = [s for s in text.replace("\\", "/").split("/")]
+    if any(s in ("..", ".") for s in segments):
+        problems.append("must not contain '.' or '..' segments")
+    if not allow_slash and "/" in text:
+        problems.append("must be a file name, not a path (put folders in target_path)")
+    bad = sorted(set(FORBIDDEN_PATH_CHARS.findall(text)))
+    if bad:
+        problems.append(f"contains characters OneLake does not allow: {' '.join(repr(c) for c in bad)}")
+    return problems
 
 
-def parse_config(row: Mapping[str, Any]) -> ExportConfig:
-    """Validate one raw row (see :func:`parse_configs`)."""
-    return parse_configs([row])[0]
-
-
-def as_configs(configs: Iterable[ExportConfig | Mapping[str, Any]]) -> list[ExportConfig]:
-    """Configs as :class:`ExportConfig` (raw rows are validated)."""
-    items = list(configs)
-    rows = [c for c in items if not isinstance(c, ExportConfig)]
-    parsed = iter(parse_configs(rows)) if rows else iter(())
-    return [c if isinstance(c, ExportConfig) else next(parsed) for c in items]
+def post_processed(cfg: ExportConfig) -> bool:
+    """Whether ``cfg``'s compression is applied after the write (csv/json archives and streams)."""
+    if not (formats.known(cfg.file_format) and compression.known(cfg.codec)):
+        return False
+    return compression.get(cfg.codec).post_process(formats.get(cfg.file_format))

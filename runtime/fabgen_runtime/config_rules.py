@@ -1,6 +1,6 @@
 """Rules on an export row beyond its structure, checked by ``fabgen validate`` without any data.
 
-:func:`check` is called by :func:`fabgen_runtime.config.parse_configs` for every row, after the
+:func:`check` is called by :func:`fabgen_runtime.configs.parse_configs` for every row, after the
 rules of ``config.py``: query mode is read-only (:mod:`fabgen_runtime.query_guard`), writer
 options are ones the writer accepts (:mod:`fabgen_runtime.writer_options`), and the output names
 of a sample run stay distinct (trigger vs data, one name per part) and fit OneLake's limits.
@@ -82,8 +82,7 @@ def _check_queries(cfg: ExportConfig, issue: Issue) -> None:
 def _sample_output(cfg: ExportConfig, issue: Issue) -> OutputPlan | None:
     """The output names of a sample run, or None when the patterns themselves are broken."""
     from . import compression, formats
-    from .config import EXTRACT_TYPES
-    from .config_validation import sample_values
+    from .config import EXTRACT_TYPES, sample_values
     from .plan import build_output
 
     if (

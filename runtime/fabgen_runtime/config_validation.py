@@ -9,20 +9,20 @@ model and parsing are :mod:`fabgen_runtime.config`.
 from __future__ import annotations
 
 import dataclasses
-import re
 import string
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from . import compression, config_rules, formats, placeholders
 from .config import (
     EXTRACT_TYPES,
-    FORBIDDEN_PATH_CHARS,
     IDENTIFIER,
     ITEM_NAME,
     NAME,
     ExportConfig,
+    check_path_text,
+    post_processed,
+    sample_values,
 )
 from .errors import ConfigIssue
 
@@ -132,39 +132,6 @@ def _blank_placeholders(pattern: str) -> str:
     return "".join(literal + ("x" if name is not None else "") for literal, name, _spec, _conv in parsed)
 
 
-def sample_values(cfg: ExportConfig) -> dict[str, Any]:
-    """Placeholder values of a made-up run, to see what a pattern's dates render to."""
-    moment = datetime(2025, 12, 12, 14, 30, 22)
-    return {
-        "run_date": datetime(2025, 12, 12),
-        "process_date": moment,
-        "timestamp": moment,
-        "period_start_date": datetime(2025, 12, 1),
-        "period_end_date": datetime(2025, 12, 31),
-        "export_name": cfg.export_name,
-        "run_id": "a1b2c3d4",
-        "watermark": "x",
-        "part": 1,
-        "ext": formats.get(cfg.file_format).extension if formats.known(cfg.file_format) else "x",
-    }
-
-
-def check_path_text(text: str, allow_slash: bool) -> list[str]:
-    """Problems with a (resolved or literal) path under ``Files/``: escapes, absolute, bad characters."""
-    problems = []
-    if text.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", text) or "://" in text:
-        problems.append("must be relative to the lakehouse's Files/ folder, not absolute")
-    segments = [s for s in text.replace("\\", "/").split("/")]
-    if any(s in ("..", ".") for s in segments):
-        problems.append("must not contain '.' or '..' segments")
-    if not allow_slash and "/" in text:
-        problems.append("must be a file name, not a path (put folders in target_path)")
-    bad = sorted(set(FORBIDDEN_PATH_CHARS.findall(text)))
-    if bad:
-        problems.append(f"contains characters OneLake does not allow: {' '.join(repr(c) for c in bad)}")
-    return problems
-
-
 def validate(cfg: ExportConfig) -> list[ConfigIssue]:  # a flat list of rules reads best
     found: list[ConfigIssue] = []
 
@@ -245,13 +212,6 @@ def validate(cfg: ExportConfig) -> list[ConfigIssue]:  # a flat list of rules re
     _check_patterns(cfg, issue)
     config_rules.check(cfg, issue)
     return found
-
-
-def post_processed(cfg: ExportConfig) -> bool:
-    """Whether ``cfg``'s compression is applied after the write (csv/json archives and streams)."""
-    if not (formats.known(cfg.file_format) and compression.known(cfg.codec)):
-        return False
-    return compression.get(cfg.codec).post_process(formats.get(cfg.file_format))
 
 
 def _validate_compression(cfg: ExportConfig, issue: Callable[[str, str], None]) -> None:

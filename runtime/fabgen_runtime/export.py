@@ -37,19 +37,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from . import failpoints, metrics, publish, schema_drift, sql, writer
+from . import failpoints, publish, schema_drift, sql
 from .engines import Engine, column_type, struct_string
 from .errors import FabgenError, RecoveryFailed
 from .inputs import resolve_inputs
 from .plan import ExportPlan, RunContext, build_plan
 from .protocol import publish as protocol
 from .protocol.journal import Journal, write_marker
-from .state import ExportLogger, ExportRunRecord, StoredWatermark, now_utc
+from .staged import StagedOutput, null_warning
+from .state_model import ExportRunRecord, StoredWatermark, now_utc
 
 if TYPE_CHECKING:
     from .config import ExportConfig
-    from .engines.python.state import PythonExportLogger
     from .platform import Platform
+    from .state_log import StateLogger
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ class ExportRun:
         engine: Engine,
         config: ExportConfig,
         context: RunContext,
-        logger: ExportLogger | PythonExportLogger,
+        logger: StateLogger,
         record: ExportRunRecord,
         platform: Platform,
         on_event: EventHandler | None = None,
@@ -207,7 +208,7 @@ class ExportRun:
                 record.export_state, record.started_at = "running", now_utc()
             self._event("started")
             watermark, wtype, start, end = resolve_inputs(
-                self.engine.spark, self.config, self.context, self.logger, self.platform, self.stored
+                self.engine, self.config, self.context, self.logger, self.platform, self.stored
             )
             self.plan = plan = build_plan(
                 self.config,
@@ -261,7 +262,7 @@ class ExportRun:
         self._event("finished", result.status, result)
         return result
 
-    def _journal(self, plan: ExportPlan, staged: writer.StagedOutput, started: float) -> Journal:
+    def _journal(self, plan: ExportPlan, staged: StagedOutput, started: float) -> Journal:
         """The publish intent (see :func:`publish.build_journal`) carrying the final log row."""
         config, record = self.config, self.record
         stored = self.stored if isinstance(self.stored, StoredWatermark) else None
@@ -275,7 +276,7 @@ class ExportRun:
             schema=struct_string(self.columns),
             exported_schema=schema_drift.dumps(self.columns),
         )
-        warnings = self.warnings + metrics.null_warning(staged.null_watermark_rows, plan)
+        warnings = self.warnings + null_warning(staged.null_watermark_rows, plan)
         record.export_state = "success" if staged.rows and not warnings else "warning"
         record.error_message = "; ".join(warnings) or None
         if not staged.rows:

@@ -8,27 +8,43 @@ what a run would do or refuse.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from . import sources, sql
+from . import sql
 from .errors import StateError
+from .sources.odbc import odbc_period
 from .state_model import StoredWatermark
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
-
     from .config import ExportConfig
-    from .engines.python.state import PythonExportLogger
     from .plan import RunContext
     from .platform import Platform
-    from .state import ExportLogger
+    from .state_log import StateLogger
+
+
+class PeriodReader(Protocol):
+    """What runs a ``period_date_query``: an engine (:meth:`fabgen_runtime.engines.Engine.period`)."""
+
+    def period(self, config: ExportConfig, query: str, platform: Platform) -> tuple[datetime, datetime]:
+        """``(start_date, end_date)`` of ``query`` run on ``config``'s source."""
+        ...
+
+
+class ControlQueries:
+    """:class:`PeriodReader` without an engine (``fabgen plan`` of a Python group): a warehouse's
+    query over ODBC; a lakehouse query needs an engine that reads the lakehouse."""
+
+    def period(self, config: ExportConfig, query: str, platform: Platform) -> tuple[datetime, datetime]:
+        if config.source_type == "warehouse":
+            return odbc_period(config, query, platform)
+        raise StateError("resolving a lakehouse period_date_query needs a SparkSession", config.key)
 
 
 def resolve_inputs(
-    spark: SparkSession | None,
+    engine: PeriodReader | None,
     config: ExportConfig,
     context: RunContext,
-    logger: ExportLogger | PythonExportLogger | None,
+    logger: StateLogger | None,
     platform: Platform,
     stored: StoredWatermark | bool | None = False,
     period_query: bool = True,
@@ -56,14 +72,7 @@ def resolve_inputs(
         query = sql.render_control_query(
             config.period_date_query, values, dialect, config.key, "period_date_query"
         )
-        if spark is not None:
-            start, end = sources.get(config.source_type).period(spark, config, query, platform)
-        elif config.source_type == "warehouse":  # no Spark (the Python engine): over ODBC
-            from .sources.warehouse import odbc_period
-
-            start, end = odbc_period(config, query, platform)
-        else:
-            raise StateError("resolving a lakehouse period_date_query needs a SparkSession", config.key)
+        start, end = (engine or ControlQueries()).period(config, query, platform)
     return watermark, watermark_type, start, end
 
 

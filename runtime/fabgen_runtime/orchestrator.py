@@ -56,21 +56,22 @@ from .bookkeeping import (
     stored_schema,
     stored_watermark,
 )
-from .config import ExportConfig, as_configs
+from .config import ExportConfig
+from .configs import as_configs
 from .export import EventHandler, ExportEvent, ExportResult, ExportRun, fail_record, new_record
 from .plan import RunContext
 from .protocol import lease as lease_rules
 from .protocol.journal import write_marker
 from .publish import run_staging_uri
 from .scheduling import retry_run_date, schedule, select_for_retry, summarize
-from .state import UNFINISHED, ExportLogger, ExportRunRecord, now_utc
+from .state_model import UNFINISHED, ExportRunRecord, now_utc
 from .watermark_guard import repair_lost_watermarks
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from .engines import Engine
-    from .engines.python.state import PythonExportLogger
+    from .state_log import StateLogger
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +82,13 @@ class ExportOrchestrator:
     def __init__(
         self,
         spark: SparkSession | None = None,
-        export_logger: ExportLogger | PythonExportLogger | None = None,
+        export_logger: StateLogger | None = None,
         max_concurrency: int = 4,
         platform: platform_mod.Platform | None = None,
         on_event: EventHandler | None = None,
     ):
-        """``export_logger`` picks the engine: :class:`ExportLogger` runs the exports on Spark
-        (``spark``, default the platform's), a
+        """``export_logger`` picks the engine: :class:`~fabgen_runtime.engines.spark.state.ExportLogger`
+        runs the exports on Spark (``spark``, default the logger's session), a
         :class:`~fabgen_runtime.engines.python.state.PythonExportLogger` on the Python engine
         (no SparkSession is created)."""
         if max_concurrency < 1:
@@ -96,10 +97,7 @@ class ExportOrchestrator:
             raise ValueError("export_logger is required (ExportLogger(config_lakehouse))")
         self.platform = platform or export_logger.platform
         self.logger = export_logger
-        if isinstance(export_logger, ExportLogger):
-            spark = spark or self.platform.spark()
         self.engine: Engine = export_logger.engine(spark)
-        self.spark = self.engine.spark
         self.max_concurrency = max_concurrency
         self._marked: set[str] = set()  # export_run_ids whose staging marker the orchestrator wrote
         self.on_event = on_event

@@ -18,8 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import compression, formats, placeholders
-from .config import ExportConfig
-from .config_validation import check_path_text, post_processed
+from .config import ExportConfig, check_path_text, post_processed
 from .errors import ConfigError, ConfigIssue, PathError
 
 STAGING_FOLDER = "_fabgen_staging"

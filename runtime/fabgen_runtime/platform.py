@@ -1,4 +1,4 @@
-"""Fabric vs local: the SparkSession, OneLake path resolution and warehouse connections.
+"""Fabric vs local: OneLake path resolution, warehouse connections, and where the SparkSession comes from.
 
 Nothing else in fabgen knows where it runs. :func:`current` returns the :class:`Platform` for
 this process: :class:`FabricPlatform` inside a Fabric notebook (``notebookutils`` importable),
@@ -12,6 +12,10 @@ Local Fabric lays a folder out as OneLake is::
 with ``<root>`` from ``FABGEN_ONELAKE_ROOT`` (default ``./.onelake``), and PostgreSQL standing
 in for every Warehouse: warehouse ``wh_x`` is database ``wh_x`` on the server named by
 ``FABGEN_PG_HOST`` / ``FABGEN_PG_PORT`` / ``FABGEN_PG_USER`` / ``FABGEN_PG_PASSWORD``.
+
+``Platform.spark()`` starts (or finds) the platform's SparkSession through
+:data:`SPARK_SESSIONS`, which the Spark engine fills (``engines/spark/session.py``, imported with
+the package), so this module imports no engine.
 """
 
 from __future__ import annotations
@@ -29,9 +33,27 @@ from . import catalog as catalog_mod
 from .errors import ConfigIssue, PathError, PlatformError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
+
+#: how each platform (by ``Platform.name``) gets its SparkSession: registered by the Spark engine
+SPARK_SESSIONS: dict[str, Callable[[], Any]] = {}
+
+
+def spark_session(platform_name: str) -> Any:
+    """The SparkSession of platform ``platform_name`` (:data:`SPARK_SESSIONS`)."""
+    try:
+        start = SPARK_SESSIONS[platform_name]
+    except KeyError:
+        raise PlatformError(
+            f"no SparkSession for platform {platform_name!r}: the Spark engine is not loaded "
+            "(import fabgen_runtime.engines.spark)"
+        ) from None
+    return start()
+
 
 ONELAKE_HOST = "onelake.dfs.fabric.microsoft.com"
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -111,10 +133,9 @@ class FabricPlatform:
     name = "fabric"
 
     def spark(self) -> SparkSession:
-        from pyspark.sql import SparkSession
-
-        session = SparkSession.getActiveSession()
-        return session or SparkSession.builder.getOrCreate()
+        """The notebook's SparkSession."""
+        session: SparkSession = spark_session(self.name)
+        return session
 
     def lakehouse_uri(self, workspace: str, lakehouse: str) -> str:
         """OneLake's GUID form when both ids are known, else its name form; never one of each.
@@ -200,9 +221,9 @@ class LocalPlatform:
         self.onelake_root = Path(root).resolve()
 
     def spark(self) -> SparkSession:
-        from .local_spark import local_spark
-
-        return local_spark()
+        """The Delta-enabled local SparkSession (started once per process)."""
+        session: SparkSession = spark_session(self.name)
+        return session
 
     def lakehouse_uri(self, workspace: str, lakehouse: str) -> str:
         for part in (workspace, lakehouse):

@@ -1,10 +1,10 @@
-"""Publishing on Spark: the run protocol's journal for a staged output, over ``HadoopFS``.
+"""Publishing a staged output: the run protocol's journal for it, over any engine's ``FileStore``.
 
-:func:`build_journal` turns what :func:`fabgen_runtime.writer.write` staged into the publish
+:func:`build_journal` turns what :func:`fabgen_runtime.engines.spark.writer.write` staged into the publish
 intent: each file's destination, size, SHA-256 and rows, and what the no-destroy rules of
 :mod:`fabgen_runtime.protocol.owners` decide for destinations that exist (replace a full/period
 export's own earlier file, keep an earlier non-empty file over a 0-row run, refuse otherwise).
-:func:`publish` runs :func:`fabgen_runtime.protocol.publish.publish` on it: journal, files moved
+:func:`publish_staged` runs :func:`fabgen_runtime.protocol.publish.publish` on it: journal, files moved
 aside, renames, manifest, trigger last. Consumers never see a partial file set: every file is
 complete in staging before it is renamed into place, and the trigger comes last.
 """
@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from . import platform as platform_mod
 from .errors import PublishError
-from .fs import HadoopFS, join
 from .protocol import owners
 from .protocol import publish as protocol
 from .protocol.journal import Journal, JournalFile
+from .protocol.store import join
 
 if TYPE_CHECKING:
     from .plan import ExportPlan
     from .protocol.store import FileStore
-    from .writer import StagedOutput
+    from .staged import StagedOutput
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,6 @@ class PublishedOutput:
     part_rows: tuple[int, ...]
     manifest_path: str | None = None
     kept: tuple[str, ...] = ()
-
-
-def _fs(platform: platform_mod.Platform) -> HadoopFS:
-    return HadoopFS(platform.spark())
 
 
 def staging_uri(plan: ExportPlan, platform: platform_mod.Platform) -> str:
@@ -130,21 +126,20 @@ def build_journal(
     )
 
 
-def publish(
+def publish_staged(
+    fs: FileStore,
     staged: StagedOutput,
     plan: ExportPlan,
-    platform: platform_mod.Platform | None = None,
+    platform: platform_mod.Platform,
     journal: Journal | None = None,
     failpoint: Callable[[str], None] | None = None,
     keep_journal: bool = False,
 ) -> PublishedOutput:
-    """Publish ``staged`` through its journal, then remove staging (``keep_journal``: leave the
+    """Publish ``staged`` through its journal over ``fs``, then remove staging (``keep_journal``: leave the
     journal, phase ``published``, for bookkeeping that completes later, as the orchestrator does).
 
     Raises ``PublishError`` (naming the export) after rolling back whatever it had moved.
     """
-    platform = platform or platform_mod.current()
-    fs = _fs(platform)
     journal = journal or build_journal(staged, plan, platform, fs)
     done = protocol.publish(fs, journal, files_root(plan, platform), failpoint or (lambda _p: None))
     if not keep_journal:
@@ -163,13 +158,10 @@ def publish(
     )
 
 
-def discard(
-    plan: ExportPlan, platform: platform_mod.Platform | None = None, fs: FileStore | None = None
-) -> None:
+def discard(plan: ExportPlan, platform: platform_mod.Platform, fs: FileStore) -> None:
     """Remove the plan's staging directory, journal included (safe after any failure, or twice)."""
-    platform = platform or platform_mod.current()
     staging = staging_uri(plan, platform)
     try:
-        protocol.finish(fs or _fs(platform), staging)
+        protocol.finish(fs, staging)
     except OSError as exc:
         raise PublishError(f"could not remove staging {staging}: {exc}", plan.config.key) from exc

@@ -9,13 +9,14 @@ Two layers:
   (Spark SQL) query also reads only tables: the names after ``FROM``, ``JOIN``, a comma of a
   ``FROM`` list or ``TABLE`` (:func:`static_relations`) must pass :func:`relation_problem`, and
   it calls no file reader (:data:`FILE_FUNCTIONS`) and no ``IDENTIFIER(...)`` in place of a table.
-* :func:`spark_relations` (lakehouse, at run time, before anything executes): Spark's own parser
-  turns the query into its unresolved logical plan; any node that is a command
-  (``org.apache.spark.sql.catalyst.plans.logical.Command``), a parsed statement (``INSERT``),
-  an ``IDENTIFIER(...)`` table reference or ``EXECUTE IMMEDIATE`` is refused, and the tables the
-  plan reads are returned as name parts. :func:`check_relations` then refuses them by the same
-  :func:`relation_problem` as the static check: path-based (``delta.`/path```, ``parquet.`...```)
-  and other non-plain names, and tables of lakehouses other than the row's ``source_datastore``.
+* :func:`fabgen_runtime.engines.spark.query_plan.spark_relations` (lakehouse, at run time, before
+  anything executes): Spark's own parser turns the query into its unresolved logical plan; any
+  node that is a command (``org.apache.spark.sql.catalyst.plans.logical.Command``), a parsed
+  statement (``INSERT``), an ``IDENTIFIER(...)`` table reference or ``EXECUTE IMMEDIATE`` is
+  refused, and the tables the plan reads are returned as name parts. :func:`check_relations`
+  then refuses them by the same :func:`relation_problem` as the static check: path-based
+  (``delta.`/path```, ``parquet.`...```) and other non-plain names, and tables of lakehouses
+  other than the row's ``source_datastore``.
 
 Warehouses add a run-time layer in the connection: locally (PostgreSQL) every JDBC session opens
 read-only (:data:`POSTGRES_READ_ONLY_OPTIONS`), and Spark's JDBC reader runs the query as a derived table.
@@ -26,14 +27,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from . import sql_lexer
 from .errors import ConfigError, ConfigIssue, QueryRefusedError
-from .jvm import load_class
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
 
 # Words refused anywhere in a query (outside literals, comments and quoted names): statements
 # that write or change state (also as PostgreSQL data-modifying CTEs and SELECT ... INTO), and
@@ -63,18 +59,6 @@ POSTGRES_READ_ONLY_OPTIONS = {
     "sessionInitStatement": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
 }
 
-# Spark plan classes that are not a query (checked with isInstance; missing ones are skipped).
-_REFUSED_CLASSES = (
-    "org.apache.spark.sql.catalyst.plans.logical.Command",
-    "org.apache.spark.sql.catalyst.plans.logical.ParsedStatement",
-    "org.apache.spark.sql.catalyst.plans.logical.InsertIntoStatement",
-    "org.apache.spark.sql.catalyst.analysis.PlanWithUnresolvedIdentifier",
-    "org.apache.spark.sql.catalyst.analysis.ExecuteImmediateQuery",
-    "org.apache.spark.sql.catalyst.plans.logical.ExecuteImmediateQuery",
-)
-_LOGICAL_PLAN = "org.apache.spark.sql.catalyst.plans.logical.LogicalPlan"
-_UNRESOLVED_RELATION = "org.apache.spark.sql.catalyst.analysis.UnresolvedRelation"
-_UNRESOLVED_WITH = "org.apache.spark.sql.catalyst.plans.logical.UnresolvedWith"
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # Spark's file data sources (``<source>.`<path>``` reads files) and what marks a name as a path.
@@ -286,63 +270,6 @@ def read_problems(query: str, lakehouse: str | None = None) -> list[str]:
         for name in dict.fromkeys(identifiers)
     ]
     return list(dict.fromkeys(problems))
-
-
-# --------------------------------------------------------------------------- Spark's parsed plan
-
-
-def _seq(seq: Any) -> list[Any]:
-    return [seq.apply(i) for i in range(seq.size())]
-
-
-def _classes(spark: SparkSession, loader: Any, names: tuple[str, ...]) -> list[Any]:
-    """The classes of ``names`` this Spark version has."""
-    loaded = (load_class(spark, name, loader) for name in names)
-    return [cls for cls in loaded if cls is not None]
-
-
-def _nodes(plan: Any, logical: Any) -> Iterator[Any]:
-    """Every logical plan node: children, CTE definitions (inner children) and subqueries."""
-    stack = [plan]
-    while stack:
-        node = stack.pop()
-        yield node
-        for seq in (node.children(), node.innerChildren(), node.subqueries()):
-            stack.extend(child for child in _seq(seq) if logical.isInstance(child))
-
-
-def spark_relations(spark: SparkSession, query: str, export: str) -> tuple[list[tuple[str, ...]], set[str]]:
-    """The tables ``query`` reads (name parts) and its CTE names, from Spark's parsed plan.
-
-    Raises :class:`QueryRefusedError` when the plan holds anything but a query, before any of it
-    runs (``parsePlan`` only parses).
-    """
-    from py4j.protocol import Py4JError
-    from pyspark.errors import PySparkException
-
-    try:
-        plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(query)
-    except (PySparkException, Py4JError) as exc:
-        first = " ".join(str(getattr(exc, "desc", None) or exc).split("\n\tat ", 1)[0].split())[:500]
-        raise QueryRefusedError(f"the query is not valid Spark SQL: {first}", export) from exc
-    loader = plan.getClass().getClassLoader()
-    (logical,) = _classes(spark, loader, (_LOGICAL_PLAN,))
-    refused = _classes(spark, loader, _REFUSED_CLASSES)
-    relations: list[tuple[str, ...]] = []
-    ctes: set[str] = set()
-    for node in _nodes(plan, logical):
-        name = node.getClass().getName()
-        if any(cls.isInstance(node) for cls in refused) or name.endswith(("Command", "Statement")):
-            raise QueryRefusedError(
-                f"source queries are read-only: Spark parses this as {node.nodeName()}, not a query", export
-            )
-        if name == _UNRESOLVED_RELATION:
-            parts = tuple(str(p) for p in _seq(node.multipartIdentifier()))
-            if parts not in relations:
-                relations.append(parts)
-        elif name == _UNRESOLVED_WITH:
-            ctes.update(str(pair._1()).lower() for pair in _seq(node.cteRelations()))
-    return relations, ctes
 
 
 def check_relations(relations: list[tuple[str, ...]], lakehouse: str, export: str) -> None:

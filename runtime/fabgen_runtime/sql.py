@@ -288,7 +288,7 @@ class SourcePlan:
     period: tuple[datetime, datetime] | None = None
     notes: tuple[str, ...] = field(default=())
     # Table mode with an incremental filter: NULLs are read too (``OR col IS NULL``), counted in
-    # the write's pass and dropped before the writer (see fabgen_runtime.metrics.null_warning).
+    # the write's pass and dropped before the writer (see fabgen_runtime.staged.null_warning).
     drops_null_incremental: bool = False
 
     @property

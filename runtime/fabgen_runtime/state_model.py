@@ -1,6 +1,6 @@
 """The state tables' shape: columns, the run record, the watermark row, the config lakehouse.
 
-See :mod:`fabgen_runtime.state` for how they are written.
+See :mod:`fabgen_runtime.engines.spark.state` for how they are written.
 """
 
 from __future__ import annotations
@@ -9,13 +9,10 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import platform as platform_mod
 from .errors import PlatformError
-
-if TYPE_CHECKING:
-    from pyspark.sql.types import DataType, StructType
 
 SCHEMA = "dbo"
 LOG_TABLE = "log_resource_export"
@@ -77,7 +74,7 @@ WATERMARK_COLUMNS: dict[str, str] = {
     # extras
     "watermark_type": "string",
     "master_execution_id": "string",
-    # the export's lease (one writer per export; see fabgen_runtime.leases)
+    # the export's lease (one writer per export; see fabgen_runtime.engines.spark.leases)
     "lease_owner": "string",
     "lease_run_id": "string",
     "lease_execution_id": "string",
@@ -130,40 +127,6 @@ def stamped(records: Iterable[ExportRunRecord]) -> list[ExportRunRecord]:
     for record in listed:
         record.updated_at = stamp
     return listed
-
-
-def struct(columns: Mapping[str, str]) -> StructType:
-    """A Spark schema from ``{name: type}`` (every column nullable)."""
-    from pyspark.sql.types import StructField, StructType
-
-    # Built field by field: ``StructType.fromDDL`` is Spark 4 only (Fabric Runtime 1.3 is Spark 3.5).
-    return StructType([StructField(name, spark_type(kind), True) for name, kind in columns.items()])
-
-
-def spark_type(kind: str) -> DataType:
-    """The Spark type of a simple SQL type name: the scalars the state tables use, ``array<T>``,
-    ``map<K,V>`` (of scalars). Pure Python, so it needs no JVM and no Spark 4 API."""
-    from pyspark.sql import types as T
-
-    kind = kind.strip().lower()
-    scalars = {
-        "string": T.StringType,
-        "boolean": T.BooleanType,
-        "int": T.IntegerType,
-        "bigint": T.LongType,
-        "double": T.DoubleType,
-        "date": T.DateType,
-        "timestamp": T.TimestampType,
-    }
-    if kind in scalars:
-        scalar: DataType = scalars[kind]()
-        return scalar
-    if kind.startswith("array<") and kind.endswith(">"):
-        return T.ArrayType(spark_type(kind[6:-1]), True)
-    if kind.startswith("map<") and kind.endswith(">") and "," in kind:
-        key, value = kind[4:-1].split(",", 1)
-        return T.MapType(spark_type(key), spark_type(value), True)
-    raise ValueError(f"unsupported column type {kind!r}")
 
 
 def _utc(value: Any) -> Any:

@@ -18,7 +18,7 @@ with their properties spelled out, whatever the session's defaults
   refuses configuration keys it does not know, e.g. ``delta.enableRowTracking`` in 1.2.1).
 * :func:`unsupported`: the protocol parts of an existing table the Python engine cannot read and
   write; :func:`refusal`: its :class:`~fabgen_runtime.errors.StateTableError` text, naming the fix
-  (``fabgen_runtime.state_tables.rebuild_state_table`` in a Spark notebook, or Delta's own
+  (``fabgen_runtime.engines.spark.state_tables.rebuild_state_table`` in a Spark notebook, or Delta's own
   ``DROP FEATURE ... TRUNCATE HISTORY``; docs/runtimes.md, "State tables: a pinned protocol").
 
 Pure Python, no Spark and no delta-rs: both engines import it.
@@ -51,7 +51,7 @@ PROTOCOL = (1, 2)
 WRITER_FEATURES = frozenset({"appendOnly", "invariants", "changeDataFeed"})
 #: The feature Fabric Runtime 2.0 turns on by default, and the one Delta's own DROP FEATURE removes.
 DELETION_VECTORS = "deletionVectors"
-REBUILD = "fabgen_runtime.state_tables.rebuild_state_table"
+REBUILD = "fabgen_runtime.engines.spark.state_tables.rebuild_state_table"
 
 
 def spark_properties(spark_version: str) -> dict[str, str]:
@@ -97,7 +97,8 @@ def fix(path: str, features: list[str]) -> str:
     quoted = path.replace("`", "``")
     text = (
         "in a Spark notebook with fabgen-runtime, while no fabgen run uses this config lakehouse, run "
-        f'from fabgen_runtime.state_tables import rebuild_state_table; rebuild_state_table(spark, "{path}") '
+        "from fabgen_runtime.engines.spark.state_tables import rebuild_state_table; "
+        f'rebuild_state_table(spark, "{path}") '
         "-- it copies the rows into a new table at the same path (reader 1 / writer 2, no table "
         "features) and keeps the old table beside it as a backup"
     )

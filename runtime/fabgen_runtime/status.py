@@ -1,7 +1,7 @@
 """Reading the state tables: the latest state of a group's exports, and one export's recent runs.
 
 What ``fabgen status`` and ``fabgen history`` show; a notebook can call the same functions. Each
-takes the logger of the engine that runs the group (:class:`~fabgen_runtime.state.ExportLogger`:
+takes the logger of the engine that runs the group (:class:`~fabgen_runtime.engines.spark.state.ExportLogger`:
 Spark; :class:`~fabgen_runtime.engines.python.state.PythonExportLogger`: delta-rs, no JVM) and
 reads through its :meth:`state_reader`, which executes the queries defined here: the columns
 (:data:`RUN_FIELDS`, :data:`WATERMARK_FIELDS`) and the order (:data:`NEWEST_FIRST`, each column
@@ -19,10 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .state_model import LOG_TABLE, WATERMARK_TABLE
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
-
-    from .engines.python.state import PythonExportLogger
-    from .state import ExportLogger
+    from .state_log import StateLogger
 
 Row = dict[str, Any]
 
@@ -74,7 +71,7 @@ class StateReader(Protocol):
         """Watermark rows of ``group`` with a value: ``export_name`` and :data:`WATERMARK_FIELDS`."""
 
 
-def tables_present(logger: ExportLogger | PythonExportLogger) -> dict[str, bool]:
+def tables_present(logger: StateLogger) -> dict[str, bool]:
     """Whether each state table (``log_resource_export``, ``log_resource_export_watermark``) exists."""
     reader = logger.state_reader()
     return {
@@ -83,7 +80,7 @@ def tables_present(logger: ExportLogger | PythonExportLogger) -> dict[str, bool]
     }
 
 
-def latest_runs(logger: ExportLogger | PythonExportLogger, group: str) -> dict[str, Row]:
+def latest_runs(logger: StateLogger, group: str) -> dict[str, Row]:
     """Each export of ``group`` that has run: its newest run row (:data:`NEWEST_FIRST`)."""
     reader = logger.state_reader()
     if not reader.has_table(logger.log_path):
@@ -91,7 +88,7 @@ def latest_runs(logger: ExportLogger | PythonExportLogger, group: str) -> dict[s
     return {row["export_name"]: row for row in reader.runs(group, None, True, None)}
 
 
-def stored_watermarks(logger: ExportLogger | PythonExportLogger, group: str) -> dict[str, Row]:
+def stored_watermarks(logger: StateLogger, group: str) -> dict[str, Row]:
     """The stored watermark of each export of ``group`` that has one."""
     reader = logger.state_reader()
     if not reader.has_table(logger.watermark_path):
@@ -100,9 +97,7 @@ def stored_watermarks(logger: ExportLogger | PythonExportLogger, group: str) -> 
     return {row["export_name"]: {k: v for k, v in row.items() if k != "export_name"} for row in rows}
 
 
-def group_status(
-    logger: ExportLogger | PythonExportLogger, group: str, export_names: list[str] | None = None
-) -> list[Row]:
+def group_status(logger: StateLogger, group: str, export_names: list[str] | None = None) -> list[Row]:
     """One row per export of ``group``: its latest run's fields plus ``stored_watermark_*``.
 
     ``export_names`` (the exports the project defines) are listed even when they never ran
@@ -122,9 +117,7 @@ def group_status(
     return out
 
 
-def export_history(
-    logger: ExportLogger | PythonExportLogger, group: str, export: str, limit: int = 20
-) -> list[Row]:
+def export_history(logger: StateLogger, group: str, export: str, limit: int = 20) -> list[Row]:
     """The ``limit`` most recent runs of one export, newest first."""
     reader = logger.state_reader()
     if not reader.has_table(logger.log_path):
@@ -132,9 +125,7 @@ def export_history(
     return reader.runs(group, export, False, limit)
 
 
-def group_runs(
-    logger: ExportLogger | PythonExportLogger, group: str, since: datetime | None = None
-) -> list[Row]:
+def group_runs(logger: StateLogger, group: str, since: datetime | None = None) -> list[Row]:
     """Every run row of ``group`` (all exports, all executions), newest first.
 
     ``since`` (naive UTC, as the rows' timestamps): only the runs queued, started, completed or
@@ -185,64 +176,3 @@ def select_runs(rows: list[Row], latest_only: bool, limit: int | None) -> list[R
             first.setdefault(row["export_name"], row)
         ordered = list(first.values())
     return ordered if limit is None else ordered[:limit]
-
-
-# --------------------------------------------------------------------------- Spark
-
-
-class SparkStateReader:
-    """:class:`StateReader` through the logger's SparkSession (ordering and ranking run in Spark)."""
-
-    def __init__(self, logger: ExportLogger):
-        self.logger = logger
-
-    def has_table(self, path: str) -> bool:
-        from .state_tables import TableSetup
-
-        return TableSetup(self.logger.spark, self.logger.spark, 0).has_commit(path)
-
-    def runs(self, group: str, export: str | None, latest_only: bool, limit: int | None) -> list[Row]:
-        from pyspark.sql import Window
-        from pyspark.sql import functions as F
-
-        def read() -> list[Any]:
-            df = self.logger.spark.read.format("delta").load(self.logger.log_path)
-            cond = F.col("export_group_name") == F.lit(group)
-            if export is not None:
-                cond = cond & (F.col("export_name") == F.lit(export))
-            df = df.where(cond)
-            order = _newest_first(df)
-            if latest_only:
-                window = Window.partitionBy("export_name").orderBy(*order)
-                ranked = df.select(*_columns(df, RUN_FIELDS), F.row_number().over(window).alias("_rank"))
-                df = ranked.where(F.col("_rank") == 1).drop("_rank")
-            else:
-                df = df.orderBy(*order).select(*_columns(df, RUN_FIELDS))
-            return (df if limit is None else df.limit(limit)).collect()
-
-        rows = self.logger.guard(read, f"reading {LOG_TABLE}")
-        return [row.asDict() for row in rows]
-
-    def watermarks(self, group: str) -> list[Row]:
-        from pyspark.sql import functions as F
-
-        def read() -> list[Any]:
-            df = self.logger.spark.read.format("delta").load(self.logger.watermark_path)
-            cond = (F.col("export_group_name") == F.lit(group)) & F.col("watermark_value").isNotNull()
-            return df.where(cond).select("export_name", *_columns(df, WATERMARK_FIELDS)).collect()
-
-        return [row.asDict() for row in self.logger.guard(read, f"reading {WATERMARK_TABLE}")]
-
-
-def _columns(df: DataFrame, wanted: tuple[str, ...]) -> list[Any]:
-    """``wanted`` as columns of ``df``; ones an older table lacks read as NULL."""
-    from pyspark.sql import functions as F
-
-    present = set(df.columns)
-    return [F.col(name) if name in present else F.lit(None).alias(name) for name in wanted]
-
-
-def _newest_first(df: DataFrame) -> list[Any]:
-    from pyspark.sql import functions as F
-
-    return [F.col(name).desc_nulls_last() for name in NEWEST_FIRST if name in df.columns]

@@ -152,7 +152,7 @@ def _combinations(file_format: str, options: dict[str, str]) -> list[tuple[str, 
     separator = options.get("linesep", "\n")
     if file_format == "csv" and separator in ("\r\n", "\r") and encoding not in ("UTF-8", "UTF8"):
         # Line breaks inside values survive a lineSep other than \n only through the text writer,
-        # which writes UTF-8 (fabgen_runtime.exact_values).
+        # which writes UTF-8 (fabgen_runtime.engines.spark.exact_values).
         return [
             (
                 "lineSep",

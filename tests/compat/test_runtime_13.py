@@ -27,7 +27,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from fabgen_runtime import ExportLogger, ExportOrchestrator, local_spark, platform
+from fabgen_runtime import ExportLogger, ExportOrchestrator, platform
+from fabgen_runtime.engines.spark import local_spark
 from pg_support import pg_connect, recreate_database
 
 pytestmark = pytest.mark.jvm

@@ -22,9 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from fabgen_runtime import platform, sources, writer
+from fabgen_runtime import platform
 from fabgen_runtime.engines.python import read as python_read
 from fabgen_runtime.engines.python import write as python_write
+from fabgen_runtime.engines.spark import sources, writer
 from writer_support import decompress, make_plan, tar_members, unique_lakehouse, zip_members
 
 pytestmark = pytest.mark.jvm

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fabgen_runtime import publish, writer
+from fabgen_runtime.engines.spark import publish, writer
 from fabgen_runtime.errors import WriteError
 from writer_support import decompress, files_dir, make_plan, unique_lakehouse
 

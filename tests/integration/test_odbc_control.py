@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from fabgen_runtime import catalog, parse_config
+from fabgen_runtime.engines.spark import warehouse as wh_source
+from fabgen_runtime.engines.spark.warehouse import WarehouseSource, control_rows
 from fabgen_runtime.errors import SourceReadError
 from fabgen_runtime.platform import LocalPlatform
 from fabgen_runtime.sources import odbc
-from fabgen_runtime.sources import warehouse as wh_source
-from fabgen_runtime.sources.warehouse import WarehouseSource, control_rows
 from pg_support import pg_connect, recreate_database
 
 pytestmark = [pytest.mark.warehouse]

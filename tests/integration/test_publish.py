@@ -7,9 +7,9 @@ import hashlib
 import json
 
 import pytest
-from fabgen_runtime import publish, writer
+from fabgen_runtime.engines.spark import publish, writer
+from fabgen_runtime.engines.spark.fs import HadoopFS
 from fabgen_runtime.errors import ConfigError, PathError, PublishError
-from fabgen_runtime.fs import HadoopFS
 from writer_support import (
     csv_text,
     files_dir,

@@ -20,9 +20,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from fabgen_runtime import platform, sources, writer
+from fabgen_runtime import platform
 from fabgen_runtime.engines.python import read as python_read
 from fabgen_runtime.engines.python import write as python_write
+from fabgen_runtime.engines.spark import sources, writer
 from writer_support import make_plan, unique_lakehouse
 
 pytestmark = pytest.mark.jvm

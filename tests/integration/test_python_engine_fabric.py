@@ -7,7 +7,7 @@ bearer token from ``notebookutils.credentials.getToken("storage")``, ``use_fabri
 delta-rs reads the source and keeps the log and watermark tables at those abfss URIs in Azurite
 (``tests/support/azurite.py``), over HTTPS with the token checked. This shows the branch runs
 end to end and survives SIGKILLs at every point of the protocol; it does not show how OneLake or
-``notebookutils`` on Fabric behave (docs/runtimes.md).
+``notebookutils`` on Fabric behave (docs/python-engine.md).
 """
 
 from __future__ import annotations

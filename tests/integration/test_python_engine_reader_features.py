@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 from cli_child import run_commands
-from fabgen_runtime import platform, sources, writer
+from fabgen_runtime import platform
 from fabgen_runtime.engines.python import read as python_read
 from fabgen_runtime.engines.python import write as python_write
 from fabgen_runtime.engines.python.deletion_vectors import (
@@ -37,6 +37,7 @@ from fabgen_runtime.engines.python.deletion_vectors import (
     read_stored,
     relative_path,
 )
+from fabgen_runtime.engines.spark import sources, writer
 from fabgen_runtime.errors import SourceReadError
 from writer_support import make_plan, unique_lakehouse
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from fabgen_runtime import ExportLogger, ExportOrchestrator, platform, query_guard
+from fabgen_runtime.engines.spark import query_plan
 from fabgen_runtime.errors import ConfigError, QueryRefusedError
 from pg_support import pg_connect, recreate_database
 from run_support import csv_export_row, exported_ids
@@ -91,16 +92,16 @@ def test_spark_plan_refuses_every_command_on_its_own(env) -> None:
         if ";" in query:
             continue  # Spark's parser refuses several statements itself (a parse error)
         with pytest.raises(QueryRefusedError, match="read-only"):
-            query_guard.spark_relations(env["spark"], query, "guard/x")
+            query_plan.spark_relations(env["spark"], query, "guard/x")
     with pytest.raises(QueryRefusedError, match="not valid Spark SQL"):
-        query_guard.spark_relations(env["spark"], "SELECT 1; DELETE FROM dbo.orders", "guard/x")
+        query_plan.spark_relations(env["spark"], "SELECT 1; DELETE FROM dbo.orders", "guard/x")
     with pytest.raises(QueryRefusedError, match="read-only"):
-        query_guard.spark_relations(env["spark"], "SELECT * FROM IDENTIFIER('dbo.orders')", "guard/x")
+        query_plan.spark_relations(env["spark"], "SELECT * FROM IDENTIFIER('dbo.orders')", "guard/x")
     assert counts(env) == before
 
 
 def test_spark_plan_lists_relations_and_ctes(env) -> None:
-    relations, ctes = query_guard.spark_relations(
+    relations, ctes = query_plan.spark_relations(
         env["spark"],
         "WITH recent AS (SELECT * FROM dbo.orders WHERE id > (SELECT max(id) - 3 FROM lh_guard.dbo.orders)) "
         "SELECT r.id FROM recent r JOIN orders o ON r.id = o.id",
@@ -177,7 +178,7 @@ def test_warehouse_sessions_are_read_only(env, warehouse) -> None:
     assert outcome["status"] == "error" and outcome["files_created"] == 0, outcome
     assert rows() == 10
     # The reason, from the reader the source uses: PostgreSQL refuses the DELETE inside the function.
-    from fabgen_runtime.sources import warehouse as wh_source
+    from fabgen_runtime.engines.spark import warehouse as wh_source
 
     conn = env["platform"].warehouse(WS, database)
     reader = wh_source._jdbc(env["spark"], conn).option("query", "SELECT * FROM dbo.sneaky()")

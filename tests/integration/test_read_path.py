@@ -211,7 +211,7 @@ def test_crash_left_running_is_picked_up_by_retry(env) -> None:
     done, crashed = cfg("crash_done"), cfg("crash_running", target_filename_pattern="crashed.csv")
     execution_id = str(uuid.uuid4())
     context = RunContext.create("2025-01-20", "UTC", execution_id)
-    from fabgen_runtime.config import parse_configs
+    from fabgen_runtime.configs import parse_configs
 
     done_cfg, crashed_cfg = parse_configs([done, crashed])
     ok, running = (

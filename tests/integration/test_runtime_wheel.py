@@ -74,7 +74,9 @@ _EXPORT_SCRIPT = textwrap.dedent(
     """
     import importlib.metadata, json, os, sys
     import fabgen_runtime
-    from fabgen_runtime import local_spark, parse_config, platform, publish, writer
+    from fabgen_runtime.engines.spark import local_spark, writer
+    from fabgen_runtime import parse_config, platform
+    from fabgen_runtime.engines.spark import publish
     from fabgen_runtime.plan import RunContext, build_plan
 
     assert fabgen_runtime.__file__.startswith(sys.prefix), fabgen_runtime.__file__

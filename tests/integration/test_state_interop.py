@@ -182,8 +182,8 @@ def _take_in_process(
 def test_spark_and_delta_rs_racing_for_one_lease_one_wins(
     tmp_path: Path, spark: Any, local_platform: Any
 ) -> None:
-    from fabgen_runtime.leases import LeaseTable
-    from fabgen_runtime.state import ExportLogger
+    from fabgen_runtime.engines.spark.leases import LeaseTable
+    from fabgen_runtime.engines.spark.state import ExportLogger
 
     project = project_for(tmp_path, spark, local_platform, "race")
     logger = ExportLogger({"workspace": project.workspace, "lakehouse": "lh_config"}, spark=spark)
@@ -233,7 +233,7 @@ def test_spark_and_python_groups_share_one_config_lakehouse_under_fabric_default
     """As in examples/sales: a Spark group creates the state tables under the session's defaults
     (deletion vectors on for new tables, as on Fabric Runtime 2.0), then a Python group's run uses
     the same tables: they were created at the pinned protocol, so delta-rs reads and writes them."""
-    from fabgen_runtime.local_spark import local_defaults
+    from fabgen_runtime.engines.spark.local_spark import local_defaults
     from python_kill_support import PythonKillProject
 
     workspace = "WS_INTEROP_SHARED"
@@ -271,9 +271,9 @@ def test_a_state_table_with_deletion_vectors_spark_uses_it_python_refuses_until_
     left by its MERGEs): Spark uses them; the Python engine refuses them before reading or writing
     anything, naming the fix; after ``rebuild_state_table`` both engines use them."""
     from delta.tables import DeltaTable as SparkDeltaTable
+    from fabgen_runtime.engines.spark.state_tables import rebuild_state_table
     from fabgen_runtime.errors import StateTableError
     from fabgen_runtime.state_model import LOG_COLUMNS, WATERMARK_COLUMNS, struct
-    from fabgen_runtime.state_tables import rebuild_state_table
 
     project = project_for(tmp_path, spark, local_platform, "older_dv")
     store = delta_rs(project)

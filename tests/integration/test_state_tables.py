@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fabgen_runtime.engines.spark.state import LOG_COLUMNS, WATERMARK_COLUMNS, ExportLogger, struct
 from fabgen_runtime.errors import StateError
-from fabgen_runtime.state import LOG_COLUMNS, WATERMARK_COLUMNS, ExportLogger, struct
 
 pytestmark = [pytest.mark.jvm]
 
@@ -118,8 +118,8 @@ def test_state_tables_are_created_at_the_pinned_protocol_whatever_the_session_de
     Delta table gets deletion vectors; the state tables do not, nor under every default above."""
     from delta.tables import DeltaTable
     from deltalake import DeltaTable as DeltaRsTable
-    from fabgen_runtime.local_spark import fabric_defaults
-    from fabgen_runtime.state_tables import TableSetup
+    from fabgen_runtime.engines.spark.local_spark import fabric_defaults
+    from fabgen_runtime.engines.spark.state_tables import TableSetup
 
     assert spark.conf.get("spark.databricks.delta.properties.defaults.enableDeletionVectors", None) == (
         fabric_defaults().get("spark.databricks.delta.properties.defaults.enableDeletionVectors")
@@ -152,7 +152,7 @@ def test_state_tables_are_created_at_the_pinned_protocol_whatever_the_session_de
     # a default no property pins (a table feature switched on by name): the table is used, and said
     session.conf.set("spark.databricks.delta.properties.defaults.feature.timestampNtz", "supported")
     other = str(tmp_path / "other")
-    with caplog.at_level("WARNING", logger="fabgen_runtime.state_tables"):
+    with caplog.at_level("WARNING", logger="fabgen_runtime.engines.spark.state_tables"):
         TableSetup(session, session, wait_seconds=5).ensure(other, dict(WATERMARK_COLUMNS), create=True)
     assert "timestampNtz" in detail(spark, other)[2]
     assert f"{other} was created at Delta reader 3 / writer 7 with timestampNtz" in caplog.text

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from fabgen_runtime import publish, writer
+from fabgen_runtime.engines.spark import publish, writer
 from fabgen_runtime.errors import CompressionError, ConfigError, WriteError
 from writer_support import (
     COLUMNS,
@@ -161,7 +161,7 @@ def test_many_compressed_ranges_per_part(
     source, local_platform, monkeypatch, codec: str, split: bool
 ) -> None:
     """Parts are cut into ranges compressed in parallel; small ranges make every part span several."""
-    from fabgen_runtime.compression import pieces
+    from fabgen_runtime.engines.spark import pieces
 
     monkeypatch.setattr(pieces, "RANGE_BYTES", 10_000)
     plan, _staged, _published = run_export(
@@ -173,9 +173,9 @@ def test_many_compressed_ranges_per_part(
 
 def test_gzip_level_without_hadoop_level_support_uses_pieces(source, local_platform, monkeypatch) -> None:
     """Where Hadoop's gzip ignores the level (Spark 3.5 without native zlib), members are built JVM side."""
-    from fabgen_runtime import compression
+    from fabgen_runtime.engines.spark import codecs
 
-    monkeypatch.setattr(compression, "hadoop_gzip_honours_level", lambda spark, level: False)
+    monkeypatch.setattr(codecs, "hadoop_gzip_honours_level", lambda spark, level: False)
     plan, _staged, _published = run_export(source, local_platform, compression="gzip", compression_level=1)
     directory = files_dir(local_platform, plan)
     check_text_parts("csv", data_files(directory, "csv", "gzip", False), False)
@@ -216,7 +216,7 @@ def test_csv_options_pass_through(source, local_platform) -> None:
     rows = read_csv((directory / f"{STEM}_part0001.csv").read_bytes(), sep=";")[1:]
     notes = [r[5] for r in rows]
     assert "NULL" in notes and "<empty>" in notes and "  both  " in notes
-    # Line breaks inside values leave as stored, whatever the lineSep (fabgen_runtime.exact_values).
+    # Line breaks inside values leave as stored, whatever the lineSep (engines/spark/exact_values.py).
     assert "line1\nline2" in notes and "crlf\r\nend" in notes
 
 

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from fabgen.project import load_project
 from fabgen.render import IPYNB_FOLDER, render_project
-from fabgen_runtime.local_spark import ensure_local_jars
+from fabgen_runtime.engines.spark.local_spark import ensure_local_jars
 from fabric_standin.spark_conf import write_spark_defaults
 from readers import count_rows
 from test_notebooks import EXAMPLE, WORKSPACE, _gold, example  # noqa: F401 - example: the seeded, rendered example

@@ -191,7 +191,7 @@ def test_the_spark_self_test_passes_on_the_standin(rendered: Path, tmp_path: Pat
     OneLake folder through Hadoop's ``ViewFileSystemOverloadScheme``), the Spark connector stand-in, two
     Spark writers racing (no delta-rs here, as on a Spark runtime without ``deltalake``): every row
     passes and the scratch is gone."""
-    from fabgen_runtime.local_spark import ensure_local_jars
+    from fabgen_runtime.engines.spark.local_spark import ensure_local_jars
     from fabric_standin.spark_conf import write_spark_defaults
 
     onelake = tmp_path / "onelake"

@@ -100,10 +100,20 @@ class Azurite:
         return {"bearer_token": self.token, "use_fabric_endpoint": "true"}
 
     def _put(self, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self._request("PUT", path, body, headers, 201)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        want: int = 201,
+    ) -> None:
         request = urllib.request.Request(
             f"{self.url}/{ACCOUNT}/{path}",
             data=body,
-            method="PUT",
+            method=method,
             headers={
                 "Authorization": f"Bearer {self.token}",
                 "x-ms-version": "2021-08-06",
@@ -116,11 +126,19 @@ class Azurite:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE  # Azurite's self-signed certificate, on 127.0.0.1
         with urllib.request.urlopen(request, context=context, timeout=60) as response:
-            assert response.status == 201, response.status
+            assert response.status == want, response.status
 
     def create_container(self, name: str) -> None:
         """Create the container a OneLake workspace name maps to (``PUT ?restype=container``)."""
         self._put(f"{name}?restype=container")
+
+    def put_file(self, container: str, name: str, data: bytes) -> None:
+        """Write (or overwrite) the blob ``<container>/<name>``."""
+        self._put(f"{container}/{urllib.parse.quote(name)}", data, {"x-ms-blob-type": "BlockBlob"})
+
+    def delete_file(self, container: str, name: str) -> None:
+        """Delete the blob ``<container>/<name>`` (``DELETE``, 202)."""
+        self._request("DELETE", f"{container}/{urllib.parse.quote(name)}", want=202)
 
     def upload_tree(self, folder: Path, container: str, prefix: str) -> int:
         """Upload each file under ``folder`` to ``<container>/<prefix>/<relative path>``; return the count."""

@@ -2,7 +2,7 @@
 engine's tests): a hand-written ``_delta_log`` (protocol 2/5, ``delta.columnMapping.*`` field
 metadata, a RENAME and a DROP + ADD COLUMN as later metaData actions) and Parquet files under
 physical names with field ids, statistics and partition values keyed by physical name, as Spark
-writes them (docs/runtimes.md, "Column mapping")."""
+writes them (docs/python-engine.md, "Column mapping")."""
 
 from __future__ import annotations
 

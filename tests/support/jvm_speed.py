@@ -40,7 +40,7 @@ SHORT_LIVED = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
 #: the archive's training run: the classes a run loads (session, Delta write/append/read, a shuffle)
 _TRAINING = """
 import os, sys
-from fabgen_runtime.local_spark import local_spark
+from fabgen_runtime.engines.spark.local_spark import local_spark
 s = local_spark()
 d = sys.argv[1]
 rows = lambda a, b: s.range(a, b).selectExpr("id", "concat('x', id) AS name")

@@ -108,7 +108,7 @@ def make_plan(
 ):
     """A fresh plan (new export run id) for an export into ``lakehouse``; with ``period``, a period
     export over those dates (its ``period_date_query`` is not run: the dates are given)."""
-    from fabgen_runtime.config import parse_config
+    from fabgen_runtime.configs import parse_config
     from fabgen_runtime.plan import RunContext, build_plan
 
     if period is not None:

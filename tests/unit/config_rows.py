@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fabgen_runtime.config import parse_configs
+from fabgen_runtime.configs import parse_configs
 from fabgen_runtime.errors import ConfigError, ConfigIssue
 
 KEY = "sales/daily_orders"

@@ -20,7 +20,7 @@ from fabgen.jvm_output import _forward, is_startup_line
 from fabgen.progress import Progress
 from fabgen.run_report import RepeatedByProgress, dumps, retry_command
 from fabgen.state_view import StateReport, format_table, status_lines
-from fabgen_runtime import local_spark
+from fabgen_runtime.engines.spark import local_spark
 from fabgen_runtime.export import ExportEvent, ExportResult
 
 STARTUP = [
@@ -128,7 +128,7 @@ def test_runtime_records_the_progress_lines_repeat_are_filtered_and_others_pass(
     assert not keep(record("fabgen_runtime.publish", logging.INFO, "%s: published %s"))
     assert not keep(record("fabgen_runtime.export", logging.ERROR, "%s failed: %s"))
     assert keep(record("fabgen_runtime.export", logging.WARNING, "%s: could not drop views: %s"))
-    assert keep(record("fabgen_runtime.leases", logging.ERROR, "%s: lease lost to %s"))
+    assert keep(record("fabgen_runtime.engines.spark.leases", logging.ERROR, "%s: lease lost to %s"))
     assert keep(record("fabgen", logging.INFO, "%s %s"))
 
 

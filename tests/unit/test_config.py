@@ -12,9 +12,8 @@ from fabgen_runtime.config import (
     DEFAULT_FILENAME_PATTERN,
     REQUIRED,
     ExportConfig,
-    parse_config,
-    parse_configs,
 )
+from fabgen_runtime.configs import parse_config, parse_configs
 
 # --------------------------------------------------------------------------- valid rows and defaults
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from config_rows import base, fails, with_pattern
-from fabgen_runtime.config import parse_config
+from fabgen_runtime.configs import parse_config
 
 # --------------------------------------------------------------------------- patterns and placeholders
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from config_rows import KEY, base, fails, with_pattern
-from fabgen_runtime.config import parse_config
+from fabgen_runtime.configs import parse_config
 
 # --------------------------------------------------------------------------- source_table or source_query
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from config_rows import KEY, base, fails, issues_of
-from fabgen_runtime.config import REQUIRED, parse_config, parse_configs
+from fabgen_runtime.config import REQUIRED
+from fabgen_runtime.configs import parse_config, parse_configs
 from fabgen_runtime.errors import ConfigError
 
 # --------------------------------------------------------------------------- one failing config per rule

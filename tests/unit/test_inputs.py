@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from config_rows import base
-from fabgen_runtime.config import parse_config
+from fabgen_runtime.configs import parse_config
 from fabgen_runtime.errors import StateError
 from fabgen_runtime.inputs import resolve_inputs
 from fabgen_runtime.plan import RunContext

@@ -8,7 +8,7 @@ import pytest
 from config_rows import base
 from fabgen.local_run import run_dates
 from fabgen_runtime.commits import MergeQueue, is_conflict, retry_conflicts
-from fabgen_runtime.config import parse_configs
+from fabgen_runtime.configs import parse_configs
 from fabgen_runtime.errors import ConfigError, PlatformError
 from fabgen_runtime.export import ExportResult
 from fabgen_runtime.scheduling import schedule, select_for_retry, summarize

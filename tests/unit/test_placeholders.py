@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from config_rows import base
 from fabgen_runtime import placeholders
-from fabgen_runtime.config import parse_config
+from fabgen_runtime.configs import parse_config
 from fabgen_runtime.errors import ConfigError
 from fabgen_runtime.placeholders import ALL_PLACEHOLDERS, check_pattern, check_strftime, names, parse, render
 from fabgen_runtime.plan import RunContext, build_plan, parse_run_date, placeholder_values

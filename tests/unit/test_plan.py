@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from config_rows import base, spec_events_row
-from fabgen_runtime.config import parse_config
+from fabgen_runtime.configs import parse_config
 from fabgen_runtime.errors import ConfigError, PathError
 from fabgen_runtime.plan import STAGING_FOLDER, RunContext, build_plan
 

@@ -6,7 +6,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from fabgen_runtime import local_spark
+from fabgen_runtime.engines.spark import local_spark
 from fabgen_runtime.errors import PlatformError
 
 RT20 = (

@@ -315,7 +315,7 @@ def test_a_failed_trigger_rolls_back_files_and_owner_records(tmp_path: Path) -> 
 
 def test_validate_warns_about_incremental_names_that_can_repeat() -> None:
     from config_rows import base
-    from fabgen_runtime.config import parse_configs
+    from fabgen_runtime.configs import parse_configs
 
     daily, unique, full = parse_configs(
         [

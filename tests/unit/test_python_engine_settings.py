@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner, Result
 from fabgen.cli import main
 from fabgen.project import load_project
-from fabgen_runtime.config import ExportConfig, parse_configs
+from fabgen_runtime.config import ExportConfig
+from fabgen_runtime.configs import parse_configs
 from fabgen_runtime.engines.python.support import check_config
 from fabgen_runtime.errors import ConfigError
 from sample_projects import COMMON, EXPORTS, write_project

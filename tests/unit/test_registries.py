@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from config_rows import base, fails
 from fabgen_runtime import compression, formats, sources
-from fabgen_runtime.config import parse_config
+from fabgen_runtime.configs import parse_config
 from fabgen_runtime.plan import RunContext, build_plan
 
 CTX = RunContext.create("2025-12-12", "UTC", execution_id="exec-1", now=datetime(2025, 12, 12, tzinfo=UTC))

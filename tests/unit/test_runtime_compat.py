@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from fabgen_runtime import state_model
+from fabgen_runtime.engines.spark import schema as spark_schema
 from pyspark.sql import types as T
 
 RUNTIME = Path(__file__).resolve().parents[2] / "runtime"
@@ -21,7 +22,7 @@ SOURCES = sorted((RUNTIME / "fabgen_runtime").rglob("*.py"))
 
 # Spark 4 / Delta 4 only APIs (name pattern -> what to use instead). Found by running on Spark 3.5.
 SPARK4_ONLY = {
-    r"\bfromDDL\b": "StructType/DataType.fromDDL are Spark 4.0+: build StructFields (state_model.struct)",
+    r"\bfromDDL\b": "StructType/DataType.fromDDL are Spark 4.0+: build StructFields (spark_schema.struct)",
     r"\.mergeInto\(": "DataFrame.mergeInto is Spark 4.0+: use DeltaTable.merge",
     r"\.transpose\(": "DataFrame.transpose is Spark 4.0+",
     r"\.asTable\(": "DataFrame.asTable is Spark 4.0+",
@@ -173,7 +174,7 @@ def test_runtime_declares_python_311() -> None:
 
 def test_state_schemas_are_built_without_the_jvm() -> None:
     # StructType.fromDDL needs Spark 4 and a live JVM; these schemas need neither.
-    schema = state_model.struct(
+    schema = spark_schema.struct(
         {
             "a": "string",
             "b": "bigint",
@@ -198,7 +199,7 @@ def test_state_schemas_are_built_without_the_jvm() -> None:
         T.MapType(T.StringType(), T.StringType(), True),
     ]
     assert all(f.nullable for f in schema.fields)
-    log = state_model.struct(state_model.LOG_COLUMNS)
+    log = spark_schema.struct(state_model.LOG_COLUMNS)
     assert log.fieldNames() == list(state_model.LOG_COLUMNS)
     with pytest.raises(ValueError, match="unsupported column type 'decimal"):
-        state_model.spark_type("decimal(18,2)")
+        spark_schema.spark_type("decimal(18,2)")

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from config_rows import KEY, base, fails
 from fabgen.cli import main
 from fabgen_runtime import schema_drift
-from fabgen_runtime.config import parse_config
+from fabgen_runtime.configs import parse_config
 from fabgen_runtime.errors import SchemaDriftError
 
 OLD = [("id", "bigint"), ("name", "string"), ("amount", "decimal(10,2)")]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from config_rows import base
 from fabgen_runtime import sql
-from fabgen_runtime.config import parse_config
+from fabgen_runtime.configs import parse_config
 from fabgen_runtime.plan import build_plan
 from fabgen_runtime.sources import names
 from tsql_support import CTX, EXPORTS, assert_spark_sql

@@ -61,7 +61,7 @@ def test_reserved_options_and_bom_encodings_are_rejected() -> None:
 def test_render_watermark_is_lossless_text() -> None:
     from decimal import Decimal
 
-    from fabgen_runtime.metrics import render_watermark
+    from fabgen_runtime.staged import render_watermark
 
     assert render_watermark(None) is None
     assert render_watermark("2025-01-31T12:00:00.000000", "timestamp") == "2025-01-31T12:00:00"

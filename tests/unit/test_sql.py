@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 from config_rows import base
 from fabgen_runtime import sql
-from fabgen_runtime.config import parse_config
+from fabgen_runtime.configs import parse_config
 from fabgen_runtime.errors import ConfigError, SourceReadError
 from fabgen_runtime.plan import RunContext, build_plan
 from fabgen_runtime.sources import names, period_from_rows

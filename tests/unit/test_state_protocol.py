@@ -44,8 +44,8 @@ def test_the_refusal_names_the_table_what_it_uses_and_the_fix() -> None:
         "deletionVectors, which the python engine (deltalake 1.2.1) cannot use; nothing was read or written."
     )
     assert (
-        f'from fabgen_runtime.state_tables import rebuild_state_table; rebuild_state_table(spark, "{path}")'
-        in text
+        "from fabgen_runtime.engines.spark.state_tables import rebuild_state_table; "
+        f'rebuild_state_table(spark, "{path}")' in text
     )
     assert f"ALTER TABLE delta.`{path}` DROP FEATURE deletionVectors TRUNCATE HISTORY" in text
     other = state_protocol.refusal("log_resource_export", path, 1, 7, ["rowTracking"], "1.2.1")

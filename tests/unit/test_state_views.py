@@ -163,6 +163,7 @@ def test_the_generator_picks_the_engine_once_and_starts_no_spark(monkeypatch) ->
     from fabgen.local_run import local_runtime, state_logger
     from fabgen.project import load_project
     from fabgen_runtime import ExportLogger
+    from fabgen_runtime.engines.spark.status import SparkStateReader
 
     def no_spark(_self: object) -> None:
         raise AssertionError("a SparkSession was started")
@@ -176,7 +177,7 @@ def test_the_generator_picks_the_engine_once_and_starts_no_spark(monkeypatch) ->
         assert isinstance(spark, ExportLogger) and not spark.auto_create_tables
         assert python.log_path == spark.log_path and python.watermark_path == spark.watermark_path
         assert isinstance(python.state_reader(), DeltaRsStateReader)
-        assert isinstance(spark.state_reader(), status.SparkStateReader)
+        assert isinstance(spark.state_reader(), SparkStateReader)
 
 
 def test_group_runs_reads_every_run_of_a_group_since_a_time_newest_first(logger, tmp_path) -> None:

@@ -16,9 +16,10 @@ import pytest
 import sqlglot
 from fabgen_runtime import catalog, platform, sql
 from fabgen_runtime.engines.python import warehouse as python_warehouse
+from fabgen_runtime.engines.spark import SparkEngine
+from fabgen_runtime.engines.spark import warehouse as wh
 from fabgen_runtime.inputs import resolve_inputs
 from fabgen_runtime.sources import odbc
-from fabgen_runtime.sources import warehouse as wh
 from tsql_support import (
     CTX,
     ENDPOINT,
@@ -177,7 +178,7 @@ def test_period_date_query_and_control_queries_are_tsql(fabric, control: str) ->
     )
     spark = FakeSpark(warehouse)
     # the run's inputs: period_date_query rendered in the connection's dialect, then run
-    _, _, start, end = resolve_inputs(spark, config, CTX, None, fabric_platform)  # type: ignore[arg-type]
+    _, _, start, end = resolve_inputs(SparkEngine(spark), config, CTX, None, fabric_platform)  # type: ignore[arg-type]
     assert (start, end) == (datetime(2025, 12, 5), datetime(2025, 12, 12))
     cte_period = (
         "WITH d AS (SELECT CAST('{run_date:%Y-%m-%d}' AS date) AS x)\n"

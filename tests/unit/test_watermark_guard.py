@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 from config_rows import base
-from fabgen_runtime.config import parse_config
+from fabgen_runtime.configs import parse_config
 from fabgen_runtime.watermark_guard import lost_watermarks
 
 KEY = ("sales", "daily_orders")

@@ -21,10 +21,10 @@ from typing import Any
 import sqlglot
 from config_rows import base
 from fabgen_runtime import sql
-from fabgen_runtime.config import parse_config
+from fabgen_runtime.configs import parse_config
+from fabgen_runtime.engines.spark import warehouse as wh
 from fabgen_runtime.errors import SourceReadError
 from fabgen_runtime.plan import RunContext, build_plan
-from fabgen_runtime.sources import warehouse as wh
 from sqlglot import exp
 from sqlglot.tokens import TokenType
 

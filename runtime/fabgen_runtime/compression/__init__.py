@@ -5,9 +5,10 @@ How each one is produced (see ``docs/output-files.md``):
 
 * ``gzip`` csv/json: Spark compresses inside its tasks (Hadoop's gzip codec at the configured
   level); the parts are gzip members and are joined by a byte copy, after a member holding the
-  CSV header. Where Hadoop's codec cannot take the level (:func:`hadoop_gzip_honours_level`:
-  Hadoop 3.3 without native zlib, as Spark 3.5 / Fabric Runtime 1.3 locally) and it is not the
-  default 6, plain parts are compressed into members like zstd below instead.
+  CSV header. Where Hadoop's codec cannot take the level
+  (:func:`fabgen_runtime.engines.spark.codecs.hadoop_gzip_honours_level`: Hadoop 3.3 without
+  native zlib, as Spark 3.5 / Fabric Runtime 1.3 locally) and it is not the default 6, plain
+  parts are compressed into members like zstd below instead.
 * ``zip``/``zipdeflate``: Spark writes plain parts; ranges of them are compressed in parallel
   driver threads inside the JVM (``java.util.zip.Deflater``, raw deflate ending with a sync
   flush), joined into one deflate stream with the CRC-32 combined, and wrapped in zip headers.
@@ -29,11 +30,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CompressionError
-from ..jvm import gateway, has_class
 from ..registry import Registry
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from collections.abc import Callable
 
     from ..formats import FileFormat
 
@@ -86,16 +86,18 @@ class Codec:
         return requested
 
     def check_available(
-        self, spark: SparkSession | None, file_format: str, export: str | None = None
+        self, has_class: Callable[[str], bool] | None, file_format: str, export: str | None = None
     ) -> None:
-        """Raise ``CompressionError`` when this runtime lacks what the codec needs for ``file_format``."""
+        """Raise ``CompressionError`` when this runtime lacks what the codec needs for ``file_format``.
+
+        ``has_class``: whether the engine's JVM has a class (Spark), None without a JVM."""
         if file_format == "parquet":
             if self.parquet_name is None:
                 raise CompressionError(f"{self.name} does not apply to parquet", export)
             if (
                 self.name == "brotli"
-                and spark is not None
-                and not has_class(spark, "org.apache.hadoop.io.compress.BrotliCodec")
+                and has_class is not None
+                and not has_class("org.apache.hadoop.io.compress.BrotliCodec")
             ):
                 raise CompressionError(
                     "brotli for parquet needs a brotli Hadoop codec on the cluster "
@@ -114,7 +116,7 @@ class Codec:
                     "driver runs (add it to the Fabric environment)",
                     export,
                 ) from None
-        if self.jvm_class and spark is not None and not has_class(spark, self.jvm_class):
+        if self.jvm_class and has_class is not None and not has_class(self.jvm_class):
             raise CompressionError(f"{self.name} compression needs the JVM class {self.jvm_class}", export)
 
     def parquet_options(self, level: int | None) -> dict[str, str]:
@@ -127,29 +129,6 @@ class Codec:
         if level is not None and self.name == "brotli":
             options["compression.brotli.quality"] = str(level)
         return options
-
-
-ZLIB_DEFAULT_LEVEL = 6  # what java.util.zip / zlib use when no level is given
-
-
-def hadoop_gzip_honours_level(spark: SparkSession, level: int | None) -> bool:
-    """Whether Hadoop's ``GzipCodec`` (Spark's own gzip, for text and parquet) writes at ``level``.
-
-    Hadoop 3.4+ (Spark 4, Fabric Runtime 2.0) has a pure-Java gzip compressor that reads
-    ``zlib.compress.level``. Hadoop 3.3 (Spark 3.5, Runtime 1.3) reads it only when native zlib is
-    loaded; otherwise it writes zlib's default level (6), whatever the option says.
-    """
-    if level is None or level == ZLIB_DEFAULT_LEVEL:
-        return True
-    if has_class(spark, "org.apache.hadoop.io.compress.zlib.BuiltInGzipCompressor"):
-        return True
-    from py4j.protocol import Py4JError
-
-    try:
-        factory = gateway(spark).org.apache.hadoop.io.compress.zlib.ZlibFactory
-        return bool(factory.isNativeZlibLoaded(spark._jsc.hadoopConfiguration()))
-    except Py4JError:
-        return False
 
 
 REGISTRY: Registry[Codec] = Registry("compression", CompressionError)

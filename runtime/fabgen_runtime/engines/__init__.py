@@ -10,7 +10,7 @@ execution groups, retry) is written once, in :mod:`fabgen_runtime.export`,
 * :class:`.python.engine.PythonEngine`: delta-rs reads, pyarrow writes, local files, delta-rs
   state tables (Fabric's Python notebooks; no JVM).
 
-The state tables pick the engine: :class:`fabgen_runtime.state.ExportLogger` (Delta on Spark)
+The state tables pick the engine: :class:`fabgen_runtime.engines.spark.state.ExportLogger` (Delta on Spark)
 runs the Spark engine, :class:`fabgen_runtime.engines.python.state.PythonExportLogger` (delta-rs)
 the Python one.
 """
@@ -18,6 +18,7 @@ the Python one.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from ..platform import Platform
     from ..protocol.store import FileStore
     from ..schema_drift import Column
-    from ..writer import StagedOutput
+    from ..staged import StagedOutput
 
 ENGINES = ("spark", "python")
 
@@ -53,11 +54,6 @@ class Engine(Protocol):
         ...
 
     @property
-    def spark(self) -> Any:
-        """The SparkSession (None for the Python engine)."""
-        ...
-
-    @property
     def fs(self) -> FileStore:
         """Where staging, journals and published files are read and written."""
         ...
@@ -76,6 +72,10 @@ class Engine(Protocol):
 
     def task(self, config: ExportConfig, slot: int) -> AbstractContextManager[None]:
         """The scope one export runs in on a worker thread (Spark: its FAIR pool and job name)."""
+        ...
+
+    def period(self, config: ExportConfig, query: str, platform: Platform) -> tuple[datetime, datetime]:
+        """Run the rendered ``period_date_query`` on ``config``'s source: ``(start_date, end_date)``."""
         ...
 
     def leases(self, logger: Any) -> Any:

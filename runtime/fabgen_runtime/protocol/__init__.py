@@ -6,7 +6,7 @@
 * :mod:`.owners`: manifests, the record of files fabgen owns, and the never-destroy-rows rules.
 * :mod:`.publish`: publishing a journal, and recovering an interrupted one (roll forward or back).
 * :mod:`.lease`: lease and watermark compare-and-set decisions (pure; the Delta commits that
-  apply them live in :mod:`fabgen_runtime.leases`).
+  apply them live in :mod:`fabgen_runtime.engines.spark.leases`).
 
 Nothing here imports Spark: the Python-notebook engine reuses it with its own adapters.
 """

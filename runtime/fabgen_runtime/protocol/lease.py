@@ -3,7 +3,7 @@
 A lease is a few columns of the export's row in ``log_resource_export_watermark``: ``lease_owner``
 (unique per orchestrator call), the run and execution holding it, the host and pid of its
 process, and ``lease_expires_at``. The Delta commits that take, renew and release leases live in
-:mod:`fabgen_runtime.leases`; the rules are here so every engine applies the same ones.
+:mod:`fabgen_runtime.engines.spark.leases`; the rules are here so every engine applies the same ones.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Take the leases (:func:`~.tables.take_leases`), renew them on a heartbeat thread every TTL/3, tell
 whether one surely still holds before publishing, store watermarks (compare-and-set) and release.
-Spark runs it over :class:`fabgen_runtime.leases.SparkLeaseStore`, the Python engine over
+Spark runs it over :class:`fabgen_runtime.engines.spark.leases.SparkLeaseStore`, the Python engine over
 :class:`fabgen_runtime.engines.python.tables.DeltaRsTables`.
 """
 

@@ -1,6 +1,6 @@
 """The ``FileStore`` port and its pure-Python local adapter.
 
-The protocol touches files only through these methods. ``fabgen_runtime.fs.HadoopFS`` (Spark's
+The protocol touches files only through these methods. ``fabgen_runtime.engines.spark.fs.HadoopFS`` (Spark's
 JVM, local paths and ``abfss://`` alike) and :class:`LocalFileStore` (``os``/``pathlib``, local
 paths only) implement it; both raise :class:`OSError` on failure.
 """
@@ -12,15 +12,30 @@ import errno
 import functools
 import hashlib
 import os
+import posixpath
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-
-from ..fs import FileStatus, join
 
 __all__ = ["FileStatus", "FileStore", "LocalFileStore", "file_sha256", "join"]
 
 HASH_CHUNK = 1024 * 1024  # bytes read at a time when hashing a local file
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    """One entry of a directory listing."""
+
+    uri: str
+    name: str
+    size: int
+    is_dir: bool
+
+
+def join(base: str, *names: str) -> str:
+    """``base/name/...`` for URIs and local paths (names must already be checked)."""
+    return posixpath.join(base.rstrip("/"), *(n.strip("/") for n in names if n))
 
 
 class FileStore(Protocol):

@@ -10,7 +10,7 @@ is retried and re-evaluates its condition against the winner's rows.
 
 The conditions are those of :mod:`.lease` (:func:`~.lease.is_free`, :func:`~.lease.cas_allows`);
 the SQL text below states them for MERGE predicates, over column names only (values always travel
-in the MERGE's source rows, never pasted into text). Spark's :mod:`fabgen_runtime.leases` uses
+in the MERGE's source rows, never pasted into text). Spark's :mod:`fabgen_runtime.engines.spark.leases` uses
 the same predicates; :mod:`fabgen_runtime.engines.python.tables` is the delta-rs adapter.
 
 :func:`take_leases` is the engine-neutral acquire step (take, read back, take over the leases of
@@ -105,7 +105,7 @@ class LeaseStore(Protocol):
 
     Writers retry Delta's commit conflicts themselves (backoff with jitter) and raise
     :class:`~fabgen_runtime.errors.StateError` on any other failure. Spark's is
-    :class:`fabgen_runtime.leases.SparkLeaseStore`; every :class:`TableStore` is one.
+    :class:`fabgen_runtime.engines.spark.leases.SparkLeaseStore`; every :class:`TableStore` is one.
     """
 
     def read_watermarks(self, keys: Iterable[Key]) -> dict[Key, Row]:

@@ -1,6 +1,6 @@
 """The self-test's Delta checks: the state tables' pinned protocol, and two writers racing for a version.
 
-Engine-neutral: the engines hand over :class:`TableFacts` (Spark: ``fabgen_runtime.selftest.spark``;
+Engine-neutral: the engines hand over :class:`TableFacts` (Spark: ``fabgen_runtime.engines.spark.selftest``;
 delta-rs: ``fabgen_runtime.engines.python.selftest``) and :class:`CommitWriter` objects. What
 "pinned" means comes from :mod:`fabgen_runtime.state_protocol`, which the state-table creation code
 of both engines uses.

@@ -1,9 +1,9 @@
 """The self-test's file checks: OneLake renames, ``notebookutils.fs``, writable ``Files/``, clean-up.
 
 Each check runs over :class:`FileOps`, the few calls it needs from the store the engine uses:
-Hadoop's ``FileSystem`` in Spark (:class:`fabgen_runtime.selftest.spark.HadoopOps`) and
+Hadoop's ``FileSystem`` in Spark (:class:`fabgen_runtime.engines.spark.selftest.HadoopOps`) and
 ``notebookutils.fs`` in Python notebooks (:class:`NotebookFsOps`). ``rename`` is the store's own
-rename, without the existence check :class:`~fabgen_runtime.fs.HadoopFS` and
+rename, without the existence check :class:`~fabgen_runtime.engines.spark.fs.HadoopFS` and
 :class:`~fabgen_runtime.engines.python.onelake.NotebookFileStore` put in front of it, since that check
 cannot close a race: what refuses an existing destination must be the store itself.
 """
@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..fs import join
+from ..protocol.store import join
 from .model import Row, outcome
 
 RACERS = 4  # renames racing onto one destination

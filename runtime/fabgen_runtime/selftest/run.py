@@ -1,7 +1,7 @@
 """Running the self-test: the checks of one notebook kind, in :data:`~.model.CHECKS` order, one row each.
 
 Engine-neutral: :class:`Probes` carries what the engine's module
-(:mod:`fabgen_runtime.selftest.spark`, :mod:`fabgen_runtime.engines.python.selftest`) provides. Every
+(:mod:`fabgen_runtime.engines.spark.selftest`, :mod:`fabgen_runtime.engines.python.selftest`) provides. Every
 file the self-test writes is under ``Files/_fabgen_selftest/<run>/`` (``Files/_fabgen_*`` is fabgen's,
 docs/config.md): of the config lakehouse for the rename, ``notebookutils.fs`` and Delta checks, and of
 each target lakehouse for its ``files_writable`` row; all of it is removed at the end.
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import platform as platform_mod
-from ..fs import join
+from ..protocol.store import join
 from ..sources.odbc import SQL_AUDIENCE
 from ..state_model import LakehouseLocation
 from .access import check_odbc_driver, check_synapsesql, check_token

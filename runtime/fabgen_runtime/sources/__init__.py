@@ -1,81 +1,30 @@
-"""Sources, a registry by ``source_type``: each turns a plan into one Spark DataFrame.
+"""Sources: the ``source_type`` names a row may use, and what every engine's reader shares.
 
-A source has two jobs:
+Each engine reads a source type its own way (Spark: :mod:`fabgen_runtime.engines.spark.sources`;
+the Python engine: ``engines/python/read`` and ``engines/python/warehouse``). Shared here:
 
-* :meth:`Source.read`: the export's rows as a lazy DataFrame, read once by the writer. Lakehouse
-  tables are pinned to the Delta version they are read at (``SourceRead.version``).
-* :meth:`Source.period`: run ``period_date_query`` on the export's source and return
-  ``(start_date, end_date)``; anything but exactly one row with both columns is a
-  :class:`~fabgen_runtime.errors.SourceReadError`.
+* :data:`SOURCE_TYPES`, the names ``validate`` accepts;
+* :func:`period_from_rows`: ``(start_date, end_date)`` from the rows a ``period_date_query``
+  returned; anything but exactly one row with both columns is a
+  :class:`~fabgen_runtime.errors.SourceReadError`;
+* :mod:`.names` (the table names a query uses) and :mod:`.odbc` (control queries over ODBC).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from ..errors import SourceReadError
-from ..registry import Registry
 
-if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
-
-    from ..config import ExportConfig
-    from ..plan import ExportPlan
-    from ..platform import Platform
-
-
-@dataclass
-class SourceRead:
-    """A lazy DataFrame over the source, plus what the log records about it."""
-
-    df: DataFrame
-    version: str | None = None  # e.g. "dbo.orders@12" (lakehouse), None for warehouses
-    query: str | None = None  # the SQL text actually run (view names substituted)
-    cleanup: list[Callable[[], None]] = field(default_factory=list)
-
-    def close(self) -> None:
-        """Drop temporary views (safe to call twice)."""
-        while self.cleanup:
-            self.cleanup.pop()()
-
-
-class Source(Protocol):
-    """What the export run needs from a source type."""
-
-    def read(self, spark: SparkSession, plan: ExportPlan, platform: Platform) -> SourceRead: ...
-
-    def period(
-        self, spark: SparkSession, config: ExportConfig, query: str, platform: Platform
-    ) -> tuple[datetime, datetime]: ...
-
-
-REGISTRY: Registry[Source] = Registry("source_type", SourceReadError)
-
-
-def register(name: str, source: Source) -> None:
-    """Register ``source`` for ``source_type`` ``name``."""
-    REGISTRY.register(name, source)
-
-
-def _load_builtins() -> None:
-    # Import unconditionally: exports run on threads, and a check of an empty registry lets a
-    # second thread through while the first is still between registering the two built-ins.
-    from . import lakehouse, warehouse  # noqa: F401 - registers the built-in sources
+#: the source types a config row may name (each engine reads every one of them)
+SOURCE_TYPES = ("lakehouse", "warehouse")
 
 
 def source_types() -> list[str]:
-    """Registered source types (what ``source_type`` may say)."""
-    _load_builtins()
-    return REGISTRY.names()
-
-
-def get(name: str) -> Source:
-    """The source for ``source_type`` ``name``."""
-    _load_builtins()
-    return REGISTRY.get(name)
+    """The source types ``source_type`` may say."""
+    return list(SOURCE_TYPES)
 
 
 def _as_datetime(value: Any, column: str, export: str) -> datetime:

@@ -19,9 +19,14 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from ..errors import PlatformError, SourceReadError
+
+if TYPE_CHECKING:
+    from ..config import ExportConfig
+    from ..platform import Platform
 
 SQL_COPT_SS_ACCESS_TOKEN = 1256  # msodbcsql.h: pass an Entra access token instead of a login
 FABRIC_DRIVER = "ODBC Driver 18 for SQL Server"
@@ -130,3 +135,16 @@ def message(exc: BaseException) -> str:
     """A pyodbc error as one short line."""
     text = " ".join(str(part) for part in getattr(exc, "args", ()) or (exc,))
     return " ".join(text.split())[:500]
+
+
+def odbc_period(config: ExportConfig, query: str, platform: Platform) -> tuple[datetime, datetime]:
+    """``period_date_query`` of a warehouse row over ODBC, without Spark (the Python engine)."""
+    from . import period_from_rows
+
+    conn = platform.warehouse(config.source_workspace, config.source_datastore)
+    token = fabric_token() if conn.dialect == "tsql" else None
+    try:
+        rows = control_rows(conn.odbc, query, 2, token)
+    except SourceReadError as exc:
+        raise SourceReadError(f"period_date_query failed: {exc}", config.key) from exc
+    return period_from_rows(rows, config.key)

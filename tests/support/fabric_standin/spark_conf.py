@@ -7,7 +7,8 @@ mount table per OneLake authority (``<workspace>@onelake.dfs.fabric.microsoft.co
 link is ``<onelake root>/<workspace>``. So the runtime's abfss URIs pass through Hadoop and Delta
 unchanged and land in the local OneLake folder (tests only; nothing about Fabric's storage is proven).
 Fabric's documented defaults that change behaviour come from the local engine's own list
-(``fabgen_runtime.local_spark.fabric_defaults``: deletion vectors on new Delta tables on Runtime 2.0),
+(``fabgen_runtime.engines.spark.local_spark.fabric_defaults``: deletion vectors on new Delta tables
+on Runtime 2.0),
 so a notebook here finds what it finds on Fabric (none with ``FABGEN_LOCAL_DEFAULTS=oss``).
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from fabgen_runtime.local_spark import fabric_defaults
+from fabgen_runtime.engines.spark.local_spark import fabric_defaults
 
 ONELAKE_HOST = "onelake.dfs.fabric.microsoft.com"
 

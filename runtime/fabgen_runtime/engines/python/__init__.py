@@ -5,7 +5,7 @@
 :func:`.read.read` streams a lakehouse table (delta-rs) and :func:`.warehouse.read` a warehouse
 table (pyodbc) as a ``pyarrow.RecordBatchReader``; :func:`.write.write` writes it into the run's
 staging folder as the files the plan names and returns the
-:class:`~fabgen_runtime.writer.StagedOutput` the Spark writer returns, so the one run protocol
+:class:`~fabgen_runtime.engines.spark.writer.StagedOutput` the Spark writer returns, so the one run protocol
 publishes it unchanged (over :class:`~fabgen_runtime.protocol.store.LocalFileStore`).
 :mod:`.support` says what the engine cannot honour, for ``fabgen validate``.
 

@@ -2,7 +2,7 @@
 
 delta-rs loads a table with deletion vectors, but neither deltalake 1.2.1 (Fabric's python3.12
 kernel) nor 1.6.6 lists the ``deletionVector`` of its ``add`` actions (``get_add_actions`` has no
-such column; docs/runtimes.md). So the log is replayed here, only for that: the newest complete
+such column; docs/python-engine.md). So the log is replayed here, only for that: the newest complete
 checkpoint at or before the version (single-file or multi-part Parquet; its ``add.path`` and
 ``add.deletionVector`` columns), then each JSON commit after it up to the version, reconciling
 ``add`` and ``remove`` actions by file path and DV ``uniqueId`` as the protocol's "Action

@@ -15,10 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from ...inputs import ControlQueries
 from ...protocol.leasing import Leases
 from ...protocol.store import FileStore, LocalFileStore
 from . import read as reading
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     from ...plan import ExportPlan
     from ...platform import Platform
     from ...schema_drift import Column
-    from ...writer import StagedOutput
+    from ...staged import StagedOutput
 
 _SIMPLE: dict[pa.DataType, str] = {
     pa.bool_(): "boolean",
@@ -86,7 +88,6 @@ class PythonEngine:
     """Exports without Spark (one process; concurrent exports on threads)."""
 
     name = "python"
-    spark = None
 
     def __init__(self, storage_options: StorageOptions = None, fs: FileStore | None = None):
         self.storage_options = storage_options
@@ -107,6 +108,11 @@ class PythonEngine:
     @contextmanager
     def task(self, config: ExportConfig, slot: int) -> Iterator[None]:
         yield
+
+    def period(self, config: ExportConfig, query: str, platform: Platform) -> tuple[datetime, datetime]:
+        """``period_date_query``: a warehouse's over ODBC; a lakehouse query is refused (as
+        ``source_query`` is: see :mod:`.support`)."""
+        return ControlQueries().period(config, query, platform)
 
     def leases(self, logger: Any) -> Leases:
         return Leases(logger.tables)

@@ -5,7 +5,7 @@ A Fabric Python notebook has no Spark, so no Hadoop FileSystem: the run protocol
 :class:`~fabgen_runtime.protocol.store.FileStore` over ``notebookutils.fs``, and the state and
 source tables through delta-rs with :func:`fabric_storage_options` (a bearer token for OneLake,
 ``use_fabric_endpoint``), the form Microsoft's and delta-rs's examples use for OneLake
-(docs/runtimes.md). The engine's writer encodes into a local scratch folder and uploads each
+(docs/python-engine.md). The engine's writer encodes into a local scratch folder and uploads each
 finished file into the run's staging folder (:meth:`NotebookFileStore.upload`); publishing then
 renames inside OneLake, as on Spark.
 
@@ -28,8 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from ...errors import PlatformError
-from ...fs import FileStatus, join
-from ...protocol.store import file_sha256
+from ...protocol.store import FileStatus, file_sha256, join
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """``PythonExportLogger``: the log and watermark tables written with delta-rs (no Spark).
 
-The same two Delta tables of the config lakehouse as :class:`fabgen_runtime.state.ExportLogger`
+The same two Delta tables of the config lakehouse as :class:`fabgen_runtime.engines.spark.state.ExportLogger`
 (``Tables/dbo/log_resource_export`` and ``log_resource_export_watermark``, same columns), read and
 written through :class:`.tables.DeltaRsTables`, so Spark and Python runs of one project share
 their log, watermarks and leases. Handing one to :class:`fabgen_runtime.ExportOrchestrator` runs
@@ -47,6 +47,7 @@ class PythonExportLogger:
         auto_create_tables: bool = True,
         platform: platform_mod.Platform | None = None,
         storage_options: StorageOptions = None,
+        file_store: FileStore | None = None,
     ):
         self.location = LakehouseLocation.of(config_lakehouse)
         self.platform = platform or platform_mod.current()
@@ -54,7 +55,9 @@ class PythonExportLogger:
         if storage_options is None and on_fabric:
             storage_options = FabricStorageOptions()
         self.storage_options = storage_options
-        self.file_store: FileStore = NotebookFileStore() if on_fabric else LocalFileStore()
+        if file_store is None:  # ``file_store``: e.g. a read-only OneLake store (``fabgen status --env``)
+            file_store = NotebookFileStore() if on_fabric else LocalFileStore()
+        self.file_store: FileStore = file_store
         self.tables = DeltaRsTables(
             self.table_path(LOG_TABLE),
             self.table_path(WATERMARK_TABLE),

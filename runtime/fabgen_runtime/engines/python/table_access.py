@@ -73,7 +73,7 @@ def creation_lock(path: str) -> Iterator[None]:
     deltalake 1.6.6; the schema is the same and no rows are lost). An ``flock`` on a file in the
     temporary folder (never beside the table) keeps that to one commit on one machine; on OneLake
     (a URI) nothing is held: there, two machines creating the tables at the same moment can still
-    both record a ``CREATE TABLE`` (``docs/runtimes.md``).
+    both record a ``CREATE TABLE`` (``docs/python-engine.md``).
     """
     if "://" in path:
         yield

@@ -3,7 +3,7 @@
 :class:`DeltaRsTables` reads and writes ``log_resource_export`` and
 ``log_resource_export_watermark`` with ``deltalake`` (no Spark), with the columns of
 :mod:`fabgen_runtime.state_model` (the same Delta schema Spark's
-:mod:`fabgen_runtime.state_tables` creates: reader 1 / writer 2, no table features), so either
+:mod:`fabgen_runtime.engines.spark.state_tables` creates: reader 1 / writer 2, no table features), so either
 engine reads and writes tables the other created.
 
 Every write is one delta-rs commit: an append, or a MERGE whose conditions are the shared

@@ -11,7 +11,7 @@ Columns are turned into text with ``pyarrow.compute`` where Arrow's text is alre
   (Java 17's algorithm is not always shortest, JDK-4511638: rare values can differ in the last
   digits; both read back as the same number).
 * decimals: plain notation with the column's scale (``0.000000000000000000``), as
-  :mod:`fabgen_runtime.exact_values` makes Spark write them.
+  :mod:`fabgen_runtime.engines.spark.exact_values` makes Spark write them.
 * timestamps: ``yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX`` in the ``timeZone`` option's zone (default
   UTC, the session time zone of the Spark engine), ``Z`` for a zero offset; timestamps without
   a zone ``yyyy-MM-dd'T'HH:mm:ss.SSSSSS``; dates ``yyyy-MM-dd``.

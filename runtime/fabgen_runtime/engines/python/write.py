@@ -1,14 +1,14 @@
 """Write a ``pyarrow.RecordBatchReader`` into the run's staging folder, as the Spark writer would.
 
-:func:`write` is the Python engine's :func:`fabgen_runtime.writer.write`: the same file names
+:func:`write` is the Python engine's :func:`fabgen_runtime.engines.spark.writer.write`: the same file names
 (``OutputPlan``), split parts (every part but the last holds exactly ``max_rows_per_file`` rows,
 one header-only part when there are no rows), codecs, csv header and options, JSON Lines and
-parquet, and the same :class:`~fabgen_runtime.writer.StagedOutput`, so
+parquet, and the same :class:`~fabgen_runtime.engines.spark.writer.StagedOutput`, so
 :func:`fabgen_runtime.publish.build_journal` and :mod:`fabgen_runtime.protocol` publish it
 unchanged (with :class:`~fabgen_runtime.protocol.store.LocalFileStore`).
 
 One pass over the batches: each batch is counted (rows, NULLs of the incremental column, its
-max: the metrics of :mod:`fabgen_runtime.metrics`), filtered (NULL incremental values read only
+max: the metrics of :mod:`fabgen_runtime.engines.spark.metrics`), filtered (NULL incremental values read only
 to be counted), encoded (:mod:`.values`) and written into its sink (:mod:`.sinks`); memory holds
 one batch at a time. Files land in ``<staging>/out/<name>`` as the Spark writer's do.
 """
@@ -32,12 +32,10 @@ import pyarrow.compute as pc
 from ... import compression, formats, split
 from ... import platform as platform_mod
 from ...errors import CompressionError, FabgenError, WriteError
-from ...fs import join
-from ...metrics import render_watermark
 from ...protocol.journal import MARKER
-from ...protocol.store import FileStore, LocalFileStore
+from ...protocol.store import FileStore, LocalFileStore, join
 from ...publish import staging_uri
-from ...writer import StagedFile, StagedOutput
+from ...staged import StagedFile, StagedOutput, render_watermark
 from . import compressors, memory, sinks, values
 from . import parquet as parquet_files
 from .onelake import Uploads
@@ -75,7 +73,7 @@ class _Metrics:
         return batch
 
     def watermark(self) -> str | None:
-        """``max(incremental_column)`` as :func:`fabgen_runtime.metrics.render_watermark` text."""
+        """``max(incremental_column)`` as :func:`fabgen_runtime.staged.render_watermark` text."""
         value = self.best
         if value is None:
             return None

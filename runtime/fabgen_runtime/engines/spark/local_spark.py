@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import PlatformError
+from ...errors import PlatformError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -162,7 +162,7 @@ def ensure_local_jars(pyspark_version: str | None = None) -> list[Path]:
 #: default ERROR, applies once it runs), without Spark's start-up lines (its default-profile and
 #: default-log-level notices, NativeCodeLoader's warning).
 LOG4J2_PROPERTIES = """\
-# Written by fabgen (fabgen_runtime.local_spark.log4j2_config); rewritten when it differs.
+# Written by fabgen (fabgen_runtime.engines.spark.local_spark.log4j2_config); rewritten when it differs.
 # warn: the level Spark gives a pyspark driver, so it prints no "Setting default log level"
 rootLogger.level = warn
 rootLogger.appenderRef.stderr.ref = console

@@ -35,17 +35,18 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .. import query_guard, sql
-from ..errors import PlatformError, SourceReadError
-from ..spark_errors import spark_errors, spark_message
-from . import SourceRead, period_from_rows, register
+from ... import query_guard, sql
+from ...errors import PlatformError, SourceReadError
+from ...sources import period_from_rows
+from .sources import SourceRead, register
+from .spark_errors import spark_errors, spark_message
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 
-    from ..config import ExportConfig
-    from ..plan import ExportPlan
-    from ..platform import Platform, WarehouseConnection
+    from ...config import ExportConfig
+    from ...plan import ExportPlan
+    from ...platform import Platform, WarehouseConnection
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def query_options(query: str, dialect: str) -> dict[str, str]:
 def _jdbc(spark: SparkSession, conn: WarehouseConnection) -> DataFrameReader:
     reader = spark.read.format("jdbc").options(**jdbc_options(conn))
     if conn.dialect == "tsql":  # a Fabric Warehouse: an Entra token from notebookutils, per read
-        from .odbc import fabric_token
+        from ...sources.odbc import fabric_token
 
         reader = reader.option("accessToken", fabric_token())
     return reader
@@ -143,7 +144,7 @@ def control_rows(
 ) -> list[dict[str, Any]]:
     """Run a small control query on the warehouse; return at most ``limit`` rows as dicts."""
     if conn.control == "odbc":
-        from . import odbc
+        from ...sources import odbc
 
         token = odbc.fabric_token() if conn.dialect == "tsql" else None
         return odbc.control_rows(conn.odbc, query, limit, token)
@@ -309,19 +310,6 @@ def _jdbc_read(spark: SparkSession, conn: WarehouseConnection, plan: ExportPlan)
             if key and (not columns or key.lower() in columns):
                 return _tsql_read(spark, conn, plan, key)
     return _jdbc(spark, conn).options(**query_options(source.query, conn.dialect)).load()
-
-
-def odbc_period(config: ExportConfig, query: str, platform: Platform) -> tuple[datetime, datetime]:
-    """``period_date_query`` over ODBC, without Spark (the Python engine)."""
-    from . import odbc
-
-    conn = platform.warehouse(config.source_workspace, config.source_datastore)
-    token = odbc.fabric_token() if conn.dialect == "tsql" else None
-    try:
-        rows = odbc.control_rows(conn.odbc, query, 2, token)
-    except SourceReadError as exc:
-        raise SourceReadError(f"period_date_query failed: {exc}", config.key) from exc
-    return period_from_rows(rows, config.key)
 
 
 class WarehouseSource:

@@ -4,7 +4,7 @@
 ``pending -> running -> success | warning | error`` by MERGE (:meth:`ExportLogger.commit_rows`
 upserts many rows in one commit). ``Tables/dbo/log_resource_export_watermark`` holds one row
 per export (``export_group_name``, ``export_name``): its watermark and its lease, written by
-:mod:`fabgen_runtime.leases`. :attr:`ExportLogger.commits` counts the commits to both tables.
+:mod:`fabgen_runtime.engines.spark.leases`. :attr:`ExportLogger.commits` counts the commits to both tables.
 
 Writers never lose updates: within a process one lock per table serialises the commits, and
 Delta's optimistic-concurrency conflicts (another process or notebook committing at the same
@@ -26,11 +26,10 @@ from concurrent.futures import Future
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import platform as platform_mod
-from .commits import EXPORT_KEY_MATCH, MergeQueue, retry_conflicts, table_lock
-from .errors import StateError
-from .spark_errors import guarded
-from .state_model import (
+from ... import platform as platform_mod
+from ...commits import EXPORT_KEY_MATCH, MergeQueue, retry_conflicts, table_lock
+from ...errors import StateError
+from ...state_model import (
     LOG_COLUMNS,
     LOG_TABLE,
     SCHEMA,
@@ -43,14 +42,15 @@ from .state_model import (
     StoredWatermark,
     now_utc,
     stamped,
-    struct,
 )
+from .schema import struct
+from .spark_errors import guarded
 from .state_tables import TableSetup
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-    from .engines.spark import SparkEngine
+    from .engine import SparkEngine
     from .status import SparkStateReader
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class ExportLogger:
 
     def engine(self, spark: SparkSession | None = None) -> SparkEngine:
         """The engine whose runs this logger records: Spark, on ``spark`` (default: the logger's)."""
-        from .engines.spark import SparkEngine
+        from .engine import SparkEngine
 
         return SparkEngine(spark or self.spark)
 

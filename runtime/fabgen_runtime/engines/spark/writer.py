@@ -24,71 +24,28 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import assemble, compression, exact_values, formats, split
-from . import platform as platform_mod
-from .compression import HADOOP_ZLIB_LEVELS, deflate, pieces
-from .errors import FabgenError, WriteError
-from .fs import HadoopFS, join
-from .metrics import kept_rows, null_watermark_metric, render_watermark, watermark_metric
-from .protocol.journal import MARKER
-from .publish import staging_uri
+from ... import compression, formats, split
+from ... import platform as platform_mod
+from ...compression import HADOOP_ZLIB_LEVELS, deflate
+from ...errors import FabgenError, WriteError
+from ...protocol.journal import MARKER
+from ...protocol.store import join
+from ...publish import staging_uri
+from ...staged import StagedFile, StagedOutput, render_watermark
+from . import assemble, codecs, exact_values, pieces
+from .fs import HadoopFS
+from .metrics import kept_rows, null_watermark_metric, watermark_metric
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-    from .plan import ExportPlan
+    from ...plan import ExportPlan
 
 log = logging.getLogger(__name__)
 
 PART_COLUMN = "__fabgen_part"
 INDEX_COLUMN = "__fabgen_index"
 _PART_FILE = re.compile(r"^part-(\d+)-.*?(?:-c(\d+))?(\.[^/]*)?$")
-
-
-@dataclass(frozen=True)
-class StagedFile:
-    """One file ready to publish."""
-
-    name: str  # final file name (in the export's target directory)
-    uri: str  # where it waits in staging
-    size: int
-    rows: int  # data rows in the file (all parts, for an archive)
-    sha256: str | None = None  # hex digest (computed JVM side)
-
-
-@dataclass(frozen=True)
-class StagedOutput:
-    """What :func:`write` produced, for :func:`~fabgen_runtime.publish.publish` and the log tables."""
-
-    export: str
-    staging_uri: str
-    files: tuple[StagedFile, ...]
-    rows: int
-    max_watermark: str | None  # max(incremental_column) as text (see render_watermark), None without rows
-    part_rows: tuple[int, ...]  # rows in each data file or archive member, in part order
-    # Incremental exports: rows whose incremental_column is NULL, counted in the same pass (dropped
-    # when the plan filters by a watermark, written otherwise; see metrics.null_warning); 0 otherwise.
-    null_watermark_rows: int = 0
-
-    @property
-    def files_count(self) -> int:
-        """Number of files to publish (the trigger file not included)."""
-        return len(self.files)
-
-    @property
-    def total_bytes(self) -> int:
-        """Bytes of every file to publish."""
-        return sum(f.size for f in self.files)
-
-    def log_staged(self) -> None:
-        """Log what was staged (both engines' writers call this once)."""
-        log.info(
-            "%s: staged %d file(s), %d rows, %d bytes",
-            self.export,
-            self.files_count,
-            self.rows,
-            self.total_bytes,
-        )
 
 
 @dataclass
@@ -144,16 +101,16 @@ def write(df: DataFrame, plan: ExportPlan, platform: platform_mod.Platform | Non
     fmt = formats.get(out.file_format, export)
     codec = compression.get(out.compression, export)
     spark = df.sparkSession
-    codec.check_available(spark, fmt.name, export)
+    codec.check_available(codecs.jvm_has_class(spark), fmt.name, export)
     level = codec.level(out.compression_level, export)
     parquet_gzip = fmt.name == "parquet" and codec.name == "gzip"
-    if parquet_gzip and not compression.hadoop_gzip_honours_level(spark, level):
+    if parquet_gzip and not codecs.hadoop_gzip_honours_level(spark, level):
         log.warning(
             "%s: this Spark's Hadoop gzip codec ignores compression_level %s for parquet (no native zlib; "
             "Hadoop 3.3 / Spark 3.5): the file is written at level %d",
             export,
             level,
-            compression.ZLIB_DEFAULT_LEVEL,
+            codecs.ZLIB_DEFAULT_LEVEL,
         )
     job = _Job(
         df=df,
@@ -256,7 +213,7 @@ def _write_single(job: _Job) -> StagedOutput:
     native_gzip = (
         job.codec.name == "gzip"
         and job.fmt.joinable
-        and compression.hadoop_gzip_honours_level(job.df.sparkSession, job.level)
+        and codecs.hadoop_gzip_honours_level(job.df.sparkSession, job.level)
     )
     if native_gzip:
         writer = writer.option("compression", "gzip").option(

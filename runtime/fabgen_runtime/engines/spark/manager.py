@@ -15,10 +15,11 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import platform as platform_mod
-from .commits import upsert_by_export
-from .config import COLUMNS, ExportConfig, as_configs, parse_configs
-from .errors import ConfigError, ConfigIssue, StateError
+from ... import platform as platform_mod
+from ...commits import EXPORT_KEY_MATCH
+from ...config import COLUMNS, ExportConfig
+from ...configs import as_configs, parse_configs
+from ...errors import ConfigError, ConfigIssue, StateError
 from .spark_errors import spark_errors, spark_message
 from .state import SCHEMA, LakehouseLocation, retry_conflicts, struct
 from .state_tables import TableSetup, has_delta_log
@@ -135,3 +136,21 @@ class ConfigExportManager:
             raise StateError(f"writing {path} failed: {spark_message(exc)}") from exc
         log.info("pushed %d config row(s) to %s", len(valid), path)
         return len(valid)
+
+
+def upsert_by_export(spark: Any, path: str, rows: Any) -> None:
+    """MERGE ``rows`` (a DataFrame) into the Delta table at ``path`` by (export_group_name, export_name).
+
+    One current row per export: matched rows are replaced, new ones inserted. Callers wrap it in
+    :func:`retry_conflicts` (and a :func:`table_lock`) as they need.
+    """
+    from delta.tables import DeltaTable
+
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(rows.alias("s"), EXPORT_KEY_MATCH)
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )

@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from .compression import archive, deflate, import_optional, pieces
-from .fs import HadoopFS, join
+from ...compression import archive, deflate, import_optional
+from ...protocol.store import join
+from . import pieces
+from .fs import HadoopFS
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """The Spark notebook's self-test (``fabgen_selftest``): the checks through Spark, Hadoop and Delta Spark.
 
-Files go through Hadoop's ``FileSystem`` of the OneLake URI (what :class:`~fabgen_runtime.fs.HadoopFS`
-uses), its own ``rename`` included (:class:`HadoopOps`). The scratch state table is made by
-:class:`~fabgen_runtime.state_tables.TableSetup`, as the first run makes the real ones. The commit race
+Files go through Hadoop's ``FileSystem`` of the OneLake URI (what :class:`~.fs.HadoopFS` uses),
+its own ``rename`` included (:class:`HadoopOps`). The scratch state table is made by
+:class:`~.state_tables.TableSetup`, as the first run makes the real ones. The commit race
 pits Spark against delta-rs when the notebook has ``deltalake`` (the notebook passes
 ``fabgen_runtime.engines.python.selftest.DeltaRsWriter``; this module never imports the Python
 engine), else two Spark writers of this session (which Delta serialises inside one JVM, so only a
@@ -16,13 +16,13 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .. import platform as platform_mod
-from .. import state_protocol
-from ..fs import HadoopFS
-from ..state_model import LOG_COLUMNS, LOG_TABLE, SCHEMA, WATERMARK_TABLE, LakehouseLocation
-from .delta import CommitWriter, TableFacts, check_commit_race, check_state_tables
-from .model import SPARK, Row
-from .run import Probes, run_checks
+from ... import platform as platform_mod
+from ... import state_protocol
+from ...selftest.delta import CommitWriter, TableFacts, check_commit_race, check_state_tables
+from ...selftest.model import SPARK, Row
+from ...selftest.run import Probes, run_checks
+from ...state_model import LOG_COLUMNS, LOG_TABLE, SCHEMA, WATERMARK_TABLE, LakehouseLocation
+from .fs import HadoopFS
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -87,7 +87,7 @@ def spark_facts(spark: SparkSession, path: str) -> TableFacts | None:
     """The protocol and properties of the Delta table at ``path`` (None: no table there)."""
     from delta.tables import DeltaTable
 
-    from ..state_tables import has_delta_log, protocol_of
+    from .state_tables import has_delta_log, protocol_of
 
     if not has_delta_log(spark, path):
         return None
@@ -107,7 +107,7 @@ def state_tables_row(
     spark: SparkSession, scratch: str, config: LakehouseLocation, platform: platform_mod.Platform
 ) -> Row:
     """``state_table_protocol`` on Spark: a scratch table made by ``TableSetup``, and the real ones."""
-    from ..state_tables import TableSetup
+    from .state_tables import TableSetup
 
     def created() -> TableFacts:
         path = f"{scratch}/{LOG_TABLE}"

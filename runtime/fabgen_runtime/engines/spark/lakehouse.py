@@ -17,19 +17,21 @@ import threading
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from .. import platform as platform_mod
-from .. import query_guard
-from ..config import DEFAULT_LAKEHOUSE_SCHEMA
-from ..errors import QueryRefusedError, SourceReadError
-from ..spark_errors import spark_errors, spark_message
-from . import SourceRead, names, period_from_rows, register
+from ... import platform as platform_mod
+from ... import query_guard
+from ...config import DEFAULT_LAKEHOUSE_SCHEMA
+from ...errors import QueryRefusedError, SourceReadError
+from ...sources import names, period_from_rows
+from . import query_plan
+from .sources import SourceRead, register
+from .spark_errors import spark_errors, spark_message
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from ..config import ExportConfig
-    from ..plan import ExportPlan
-    from ..platform import Platform
+    from ...config import ExportConfig
+    from ...plan import ExportPlan
+    from ...platform import Platform
 
 log = logging.getLogger(__name__)
 _counter = itertools.count(1)
@@ -89,7 +91,7 @@ class QueryResolver:
         return platform_mod.table_uri(self.platform, cfg.source_workspace, lakehouse, schema, table)
 
     def _exists(self, path: str) -> bool:
-        from ..fs import HadoopFS
+        from .fs import HadoopFS
 
         try:
             return HadoopFS(self.spark).exists(f"{path.rstrip('/')}/_delta_log")
@@ -100,7 +102,7 @@ class QueryResolver:
         """The query with every lakehouse table replaced by a pinned temporary view."""
         export = self.config.key
         # Refuse commands, paths and other lakehouses' tables before anything runs (query_guard).
-        relations, ctes = query_guard.spark_relations(self.spark, query, export)
+        relations, ctes = query_plan.spark_relations(self.spark, query, export)
         query_guard.check_relations(relations, self.config.source_datastore, export)
         mapping: dict[tuple[str, ...], str] = {}
         for parts in relations:

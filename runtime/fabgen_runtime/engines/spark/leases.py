@@ -27,9 +27,9 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .commits import retry_conflicts, table_lock
-from .protocol.leasing import Leases
-from .protocol.tables import (
+from ...commits import retry_conflicts, table_lock
+from ...protocol.leasing import Leases
+from ...protocol.tables import (
     CAS_CONDITION,
     KEY_MATCH,
     LEASE_COLUMNS,
@@ -41,7 +41,7 @@ from .protocol.tables import (
     Row,
     WatermarkWrite,
 )
-from .state_model import WATERMARK_COLUMNS, WATERMARK_TABLE
+from ...state_model import WATERMARK_COLUMNS, WATERMARK_TABLE
 
 if TYPE_CHECKING:
     from pyspark.sql import Column

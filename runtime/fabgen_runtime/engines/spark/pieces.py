@@ -21,8 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ..fs import COPY_BUFFER, HadoopFS, join
-from . import deflate
+from ...compression import deflate
+from ...protocol.store import join
+from .fs import COPY_BUFFER, HadoopFS
 
 RANGE_BYTES = 64 * 1024 * 1024  # staged files are cut into ranges this large for parallelism
 KINDS = ("deflate", "gzip", "zstd")

@@ -2,21 +2,20 @@
 
 ``max(incremental_column)`` is computed in the same pass as the write (``DataFrame.observe``)
 and rendered as lossless text by :func:`render_watermark`; the rows whose incremental column is
-NULL are counted in that pass too and reported by :func:`null_warning`.
+NULL are counted in that pass too and reported by :func:`fabgen_runtime.staged.null_warning`.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .errors import WriteError
+from ...errors import WriteError
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
     from pyspark.sql.types import StructField
 
-    from .plan import ExportPlan
+    from ...plan import ExportPlan
 
 TIMESTAMP_METRIC = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"
 
@@ -79,46 +78,3 @@ def kept_rows(df: DataFrame, plan: ExportPlan) -> Column | None:
     if field is None or not plan.source.drops_null_incremental:
         return None
     return F.col(f"`{field.name}`").isNotNull()
-
-
-def null_warning(null_rows: int, plan: ExportPlan) -> list[str]:
-    """The log row's warning about NULL incremental values (empty when there are none)."""
-    if not null_rows:
-        return []
-    column = plan.config.incremental_column
-    if plan.source.drops_null_incremental:
-        return [
-            f"{null_rows} row(s) with a NULL incremental_column {column!r} not exported (NULL is never "
-            f"> the watermark {plan.watermark!r}); give them a value, or export them with a full or "
-            "period export"
-        ]
-    if plan.source.mode == "table":
-        return [
-            f"{null_rows} exported row(s) have a NULL incremental_column {column!r}: this run without a "
-            "watermark exported them, later incremental runs will not (they never move the watermark)"
-        ]
-    return [
-        f"{null_rows} exported row(s) have a NULL incremental_column {column!r} (source_query decides "
-        "which rows reach the file; NULLs never move the watermark)"
-    ]
-
-
-def render_watermark(value: Any, kind: str = "value") -> str | None:
-    """The watermark as lossless text: ISO dates (``2025-01-31``), ISO timestamps in the session
-    time zone without trailing fractional zeros (``2025-01-31T12:00:00.5``), plain numbers
-    (``12345.67``, never an exponent), other values as ``str``. ``None`` stays ``None``.
-    """
-    if value is None:
-        return None
-    if kind == "timestamp":
-        text = str(value)
-        if "." in text:
-            text = text.rstrip("0").rstrip(".")
-        return text
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from .errors import ExportError, StateError
+from ...errors import ExportError, StateError
 
 T = TypeVar("T")
 

@@ -11,12 +11,11 @@ error (``WriteError``, ``PublishError``, ``StateError``) with the export's key.
 from __future__ import annotations
 
 import functools
-import posixpath
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ...protocol.store import FileStatus, join
 from .jvm import gateway
 
 if TYPE_CHECKING:
@@ -24,21 +23,6 @@ if TYPE_CHECKING:
 
 COPY_BUFFER = 4 * 1024 * 1024
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class FileStatus:
-    """One entry of a directory listing."""
-
-    uri: str
-    name: str
-    size: int
-    is_dir: bool
-
-
-def join(base: str, *names: str) -> str:
-    """``base/name/...`` for URIs and local paths (names must already be checked)."""
-    return posixpath.join(base.rstrip("/"), *(n.strip("/") for n in names if n))
 
 
 def _jvm_errors(func: Callable[..., T]) -> Callable[..., T]:

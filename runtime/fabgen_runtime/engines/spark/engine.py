@@ -1,29 +1,33 @@
 """The Spark engine: Spark sources and writer, Hadoop's FileSystem API, Delta on Spark.
 
 The adapter of :class:`fabgen_runtime.engines.Engine` over the modules that were the runtime's
-only data path: :mod:`fabgen_runtime.sources`, :mod:`fabgen_runtime.writer`,
-:class:`fabgen_runtime.fs.HadoopFS` and :class:`fabgen_runtime.leases.LeaseTable`.
+only data path: :mod:`fabgen_runtime.sources`, :mod:`fabgen_runtime.engines.spark.writer`,
+:class:`fabgen_runtime.engines.spark.fs.HadoopFS` and :class:`fabgen_runtime.engines.spark.leases.LeaseTable`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .. import schema_drift, sources, writer
-from ..fs import HadoopFS
-from ..leases import LeaseTable
-from ..protocol.leasing import Leases
+from ... import schema_drift
+from ...protocol.leasing import Leases
+from . import lakehouse, sources, warehouse, writer  # noqa: F401 - the readers register themselves
+from .fs import HadoopFS
+from .leases import LeaseTable
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from ..config import ExportConfig
-    from ..plan import ExportPlan
-    from ..platform import Platform
-    from ..schema_drift import Column
-    from ..sources import SourceRead
+    from ...config import ExportConfig
+    from ...plan import ExportPlan
+    from ...platform import Platform
+    from ...schema_drift import Column
+    from ...staged import StagedOutput
+    from .sources import SourceRead
 
 
 class SparkEngine:
@@ -33,7 +37,15 @@ class SparkEngine:
 
     def __init__(self, spark: SparkSession):
         self.spark = spark
-        self.fs = HadoopFS(spark)
+
+    @functools.cached_property
+    def fs(self) -> HadoopFS:
+        """Hadoop's FileSystem API through the session's JVM (made on first use)."""
+        return HadoopFS(self.spark)
+
+    def period(self, config: ExportConfig, query: str, platform: Platform) -> tuple[datetime, datetime]:
+        """``period_date_query`` run by the source's Spark reader."""
+        return sources.get(config.source_type).period(self.spark, config, query, platform)
 
     def read(self, plan: ExportPlan, platform: Platform) -> SourceRead:
         return sources.get(plan.config.source_type).read(self.spark, plan, platform)
@@ -41,7 +53,7 @@ class SparkEngine:
     def columns(self, rows: Any) -> list[Column]:
         return schema_drift.columns(rows.df.schema)
 
-    def write(self, rows: Any, plan: ExportPlan, platform: Platform) -> writer.StagedOutput:
+    def write(self, rows: Any, plan: ExportPlan, platform: Platform) -> StagedOutput:
         return writer.write(rows.df, plan, platform)
 
     @contextmanager

@@ -21,11 +21,11 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
-from . import state_protocol
-from .commits import retry_conflicts, table_lock
-from .errors import PlatformError, StateError
+from ... import state_protocol
+from ...commits import retry_conflicts, table_lock
+from ...errors import PlatformError, StateError
+from .schema import struct
 from .spark_errors import guarded, spark_errors, spark_message
-from .state_model import struct
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

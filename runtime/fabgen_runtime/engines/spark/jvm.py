@@ -1,14 +1,14 @@
 """The JVM behind a SparkSession (py4j), for the few calls Spark's Python API does not offer.
 
-Hadoop's FileSystem (:mod:`fabgen_runtime.fs`), java.util.zip and zstd-jni (compression), Spark's
-SQL parser (:mod:`fabgen_runtime.query_guard`) and class look-ups are reached through it.
+Hadoop's FileSystem (:mod:`.fs`), java.util.zip and zstd-jni (compression), Spark's SQL parser
+(:mod:`.query_plan`) and class look-ups are reached through it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import PlatformError
+from ...errors import PlatformError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
