@@ -79,11 +79,20 @@ def main(ctx: click.Context, debug: bool) -> None:
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--name", help="Project name (default: the folder's name).")
-def init(directory: Path, name: str | None) -> None:
-    """Scaffold a new project in DIRECTORY that validates as it is."""
+@click.option(
+    "--example",
+    is_flag=True,
+    help="Add sample data (a CSV and a Parquet file), load it into the local OneLake, and use the "
+    "python engine: `fabgen run` works at once, with no JVM.",
+)
+def init(directory: Path, name: str | None, example: bool) -> None:
+    """Scaffold a new project in DIRECTORY that validates as it is (--example: and runs at once)."""
     from .scaffold import group_name, scaffold
 
     project_name = name or directory.resolve().name
+    if example:
+        init_example(directory, project_name)
+        return
     created = scaffold(directory, project_name)
     for path in created:
         click.echo(f"created {path}")
@@ -91,7 +100,23 @@ def init(directory: Path, name: str | None) -> None:
     click.echo(
         "Next: load the source table the rows read into local Fabric, then run it:\n"
         "  fabgen local load --table DEV_WORKSPACE/lh_gold/dbo.orders orders.csv   # or .parquet / .json\n"
-        f"  fabgen run -g {group_name(project_name)}   (docs/local-fabric.md, 'Your own data')"
+        f"  fabgen run -g {group_name(project_name)}   (docs/own-data.md)"
+    )
+
+
+def init_example(directory: Path, project_name: str) -> None:
+    """``init --example``: the example project, its samples loaded, and the commands to try."""
+    from .scaffold_example import RUN_DATE, group_name, load_commands, load_samples, scaffold_example
+
+    for path in scaffold_example(directory, project_name):
+        click.echo(f"created {path}")
+    for table, rows in load_samples(directory):
+        click.echo(f"loaded {rows} row(s) into {table}")
+    group = group_name(project_name)
+    click.secho(f"Example ready: cd {shlex.quote(str(directory))}", fg="green")
+    click.echo(
+        f"Next: fabgen run -g {group} --run-date {RUN_DATE}   (then status, verify, report; README.md)\n"
+        "To load the samples again:\n" + "\n".join(f"  {command}" for command in load_commands())
     )
 
 

@@ -17,6 +17,7 @@ from fabgen_runtime.errors import ConfigError
 
 from .local_commands import local_group
 from .options import (
+    env_read_option,
     group_option,
     json_option,
     load,
@@ -182,15 +183,17 @@ def recover(project_dir: Path, group: str, export: str | None) -> None:
 @click.command()
 @project_option
 @group_option(required=True)
+@env_read_option
 @json_option
-def status(project_dir: Path, group: str, as_json: bool) -> None:
+def status(project_dir: Path, group: str, env: str | None, as_json: bool) -> None:
     """Show the latest state of every export of a group: state, rows, files, watermark, error.
 
-    Reads the log and watermark tables of the config lakehouse (locally: the project's OneLake).
+    Reads the log and watermark tables of the config lakehouse (locally: the project's OneLake;
+    with --env: the workspace's, over OneLake with delta-rs, no JVM).
     """
     from .state_view import read_status, status_lines
 
-    report = read_status(load(project_dir), group)
+    report = read_status(load(project_dir), group, env)
     if as_json:
         from .run_report import dumps
 
@@ -212,12 +215,18 @@ def status(project_dir: Path, group: str, as_json: bool) -> None:
     show_default=True,
     help="How many runs to show, newest first.",
 )
+@env_read_option
 @json_option
-def history(project_dir: Path, export: str, group: str | None, limit: int, as_json: bool) -> None:
-    """Show the recent runs of one export (its group: -g, or the project's group defining it)."""
+def history(
+    project_dir: Path, export: str, group: str | None, limit: int, env: str | None, as_json: bool
+) -> None:
+    """Show the recent runs of one export (its group: -g, or the project's group defining it).
+
+    Reads the log table locally, or with --env the workspace's over OneLake (delta-rs, no JVM).
+    """
     from .state_view import history_lines, read_history
 
-    report = read_history(load(project_dir), export, group, limit)
+    report = read_history(load(project_dir), export, group, limit, env)
     if as_json:
         from .run_report import dumps
 
@@ -231,25 +240,21 @@ def history(project_dir: Path, export: str, group: str | None, limit: int, as_js
 @project_option
 @group_option(required=True)
 @click.option("--export", "-x", "export", help="Only this export (export_name).")
+@env_read_option
 @json_option
-def verify(project_dir: Path, group: str, export: str | None, as_json: bool) -> None:
+def verify(project_dir: Path, group: str, export: str | None, env: str | None, as_json: bool) -> None:
     """Check that every file the group's exports published is still in place and intact.
 
     The manifests and owner records under Files/_fabgen_manifests say which run's bytes should be at
     each name; each such file must exist with the manifest's size and SHA-256 (a trigger: exist).
     Lists missing, changed and unknown files (in the exports' target folders, with no owner record)
-    and exits 1 when there is any. Reads the local OneLake; writes nothing.
+    and exits 1 when there is any. Reads the local OneLake, or with --env the workspace's lakehouses
+    over OneLake (delta-rs); writes nothing.
     """
-    from fabgen_runtime import platform as platform_mod
-
-    from .local_run import local_runtime
     from .verify import report_lines
-    from .verify import verify as check
+    from .verify_env import verify_project
 
-    project = load(project_dir)
-    configs = project.select(group, export, active_only=False)
-    with local_runtime(project) as local:
-        report = check(group, configs, lambda ws, lh: platform_mod.files_uri(local, ws, lh))
+    report = verify_project(load(project_dir), group, export, env)
     if as_json:
         from .run_report import dumps
 
@@ -273,13 +278,15 @@ def verify(project_dir: Path, group: str, export: str | None, as_json: bool) -> 
     type=click.Path(dir_okay=False, path_type=Path),
     help="The HTML file (default: fabgen-report-<group>.html in the current folder).",
 )
-def report(project_dir: Path, group: str, days: int, out_file: Path | None) -> None:
+@env_read_option
+def report(project_dir: Path, group: str, days: int, out_file: Path | None, env: str | None) -> None:
     """Write one self-contained HTML page of a group's recent runs; print its path.
 
     Per execution a timeline of the exports (by execution group, colored by state), per export its
     rows, bytes and duration over the last runs, and the failures with their messages and the retry
-    command. Reads the log table as status does (a python group: delta-rs, no JVM); writes only the
-    file. Opens offline: no script, no external file (charts are inline SVG).
+    command. Reads the log table as status does (a python group: delta-rs, no JVM; with --env the
+    workspace's, over OneLake); writes only the file. Opens offline: no script, no external file
+    (charts are inline SVG).
     """
     import re
     from datetime import UTC, datetime, timedelta
@@ -287,13 +294,13 @@ def report(project_dir: Path, group: str, days: int, out_file: Path | None) -> N
     from fabgen_runtime.errors import FabgenError
 
     from .report_html import ReportInput, build_report
-    from .run_report import retry_command
+    from .run_report import retry_command, workspace_retry
     from .state_view import read_recent_runs
 
     project = load(project_dir)
     now = datetime.now(UTC).replace(tzinfo=None)  # the log's timestamps: naive UTC
     since = now - timedelta(days=days)
-    state = read_recent_runs(project, group, since)
+    state = read_recent_runs(project, group, since, env)
     page = build_report(
         ReportInput(
             group=group,
@@ -303,7 +310,11 @@ def report(project_dir: Path, group: str, days: int, out_file: Path | None) -> N
             log_table=state.log_table,
             log_exists=state.log_exists,
             rows=state.rows,
-            retry=lambda execution_id: retry_command(project.root, group, execution_id),
+            retry=(
+                (lambda execution_id: workspace_retry(env, group, execution_id))
+                if env
+                else (lambda execution_id: retry_command(project.root, group, execution_id))
+            ),
         )
     )
     default_name = "fabgen-report-" + re.sub(r"[^A-Za-z0-9._-]", "_", group) + ".html"

@@ -37,7 +37,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fabgen_runtime.config import ExportConfig, parse_configs
+from fabgen_runtime.config import ExportConfig
+from fabgen_runtime.configs import parse_configs
 from fabgen_runtime.errors import ConfigError, ConfigIssue
 
 from .notebook import LakehouseDependency

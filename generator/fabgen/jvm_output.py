@@ -3,7 +3,7 @@
 The driver JVM that pyspark starts writes to the stderr it inherits. A few lines it prints on
 every start are noise to a fabgen user (``WARNING: Using incubator modules``, Hadoop's
 ``NativeCodeLoader`` warning, Spark's log4j profile notices). The runtime's quiet log4j2 file
-(:func:`fabgen_runtime.local_spark.log4j2_config`) stops the log4j ones; the JVM's own
+(:func:`fabgen_runtime.engines.spark.local_spark.log4j2_config`) stops the log4j ones; the JVM's own
 ``WARNING:`` line can only be filtered. :func:`start_spark_quietly` starts Spark with the JVM's
 stderr going through a pipe that drops exactly those known lines and passes every other line (real
 errors) on to the real stderr. Python's own stderr is untouched once Spark is up.
@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from fabgen_runtime.local_spark import startup_logs_wanted
+from fabgen_runtime.engines.spark.local_spark import startup_logs_wanted
 from fabgen_runtime.platform import LocalPlatform
 
 if TYPE_CHECKING:

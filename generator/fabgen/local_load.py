@@ -3,7 +3,10 @@
 A CSV (header row, types inferred), Parquet (types kept) or JSON-lines file becomes
 
 * a lakehouse Delta table, ``--table WORKSPACE/LAKEHOUSE/schema.table``, written with delta-rs (no
-  JVM) where the local engine reads it (:func:`fabgen_runtime.platform.table_uri`), or
+  JVM) where the local engine reads it (:func:`fabgen_runtime.platform.table_uri`), or, with
+  ``--env E --limit N`` instead of a file, the first N rows of that table in environment E's
+  workspace (read over OneLake with delta-rs, :func:`sample_lakehouse`): the local copy keeps its
+  Arrow types, partition columns and column mapping mode, or
 * a warehouse table, ``--warehouse-table WAREHOUSE/schema.table``, in the local PostgreSQL (a database
   per warehouse, created when missing, as the example's seed does), its column types mapped from
   Arrow's (:data:`POSTGRES_TYPES`) and its rows copied with ``COPY``.
@@ -108,14 +111,54 @@ def read_file(path: Path, file_format: str | None = None) -> Any:
     return pc.read_csv(path)
 
 
-def load_lakehouse(uri: str, data: Any, replace: bool) -> None:
-    """Write ``data`` as the Delta table at ``uri`` (delta-rs; ``replace`` overwrites data and schema)."""
+def load_lakehouse(
+    uri: str,
+    data: Any,
+    replace: bool,
+    partition_by: list[str] | None = None,
+    column_mapping_mode: str = "none",
+) -> None:
+    """Write ``data`` as the Delta table at ``uri`` (delta-rs; ``replace`` overwrites data and schema).
+
+    ``partition_by`` (a list, even empty) or a ``column_mapping_mode`` other than ``none`` give the
+    table's shape (a sample of a workspace's table): an existing table is then removed first, since
+    partitioning and column mapping are set when a table is created.
+    """
+    import shutil
+
     from deltalake import DeltaTable, write_deltalake
 
-    if DeltaTable.is_deltatable(uri) and not replace:
-        raise ConfigError(ConfigIssue("local load", "--table", f"a table is already at {uri}: add --replace"))
+    if DeltaTable.is_deltatable(uri):
+        if not replace:
+            raise ConfigError(
+                ConfigIssue("local load", "--table", f"a table is already at {uri}: add --replace")
+            )
+        if partition_by is not None or column_mapping_mode != "none":
+            shutil.rmtree(uri)  # a new shape: partitioning and column mapping are fixed at creation
     Path(uri).mkdir(parents=True, exist_ok=True)
-    write_deltalake(uri, data, mode="overwrite", schema_mode="overwrite" if replace else None)
+    mapped = column_mapping_mode != "none"
+    configuration = {"delta.columnMapping.mode": column_mapping_mode} if mapped else None
+    write_deltalake(
+        uri,
+        data,
+        mode="overwrite",
+        schema_mode="overwrite" if replace and DeltaTable.is_deltatable(uri) else None,
+        partition_by=partition_by or None,
+        configuration=configuration,
+    )
+
+
+def sample_lakehouse(project: Any, env: str, target: Target, limit: int) -> Any:
+    """The first ``limit`` rows of ``target`` in environment ``env``'s workspace (over OneLake with
+    delta-rs): a :class:`fabgen_runtime.engines.python.sample.Sample`."""
+    from fabgen_runtime.engines.python.sample import sample
+
+    from .onelake_read import workspace
+
+    with workspace(project, env) as remote:
+        uri = remote.table_uri(target.workspace or "", target.datastore, target.schema, target.table)
+        log.info("reading the first %d row(s) of %s in %s: %s", limit, target.label, env, uri)
+        return sample(uri, limit, remote.storage_options, f"{target.label} ({env})")
 
 
 def postgres_type(arrow_type: Any) -> str:

@@ -66,6 +66,18 @@ def out_option(what: str) -> Callable[[F], F]:
     )
 
 
+def env_read_option(func: F) -> F:
+    """``--env E``: read environment E's workspace over OneLake (delta-rs) instead of local Fabric."""
+    return click.option(
+        "--env",
+        "-e",
+        "env",
+        metavar="ENV",
+        help="Read environment ENV's workspace (fabgen.yaml environments:) over OneLake, "
+        "with deploy's OneLake credential (docs/operations.md); default: local Fabric.",
+    )(func)
+
+
 def load(project_dir: Path) -> Project:
     """Load and validate the project (raises ConfigError listing every issue)."""
     return load_project(project_dir)

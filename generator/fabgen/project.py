@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 import yaml
 from fabgen_runtime import writer_options
-from fabgen_runtime.config import ExportConfig, parse_configs
+from fabgen_runtime.config import ExportConfig
+from fabgen_runtime.configs import parse_configs
 from fabgen_runtime.errors import ConfigError, ConfigIssue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 

@@ -34,7 +34,8 @@ from typing import Any
 
 import fabgen_runtime
 import jinja2
-from fabgen_runtime.config import ExportConfig, parse_configs
+from fabgen_runtime.config import ExportConfig
+from fabgen_runtime.configs import parse_configs
 from fabgen_runtime.errors import ConfigError, ConfigIssue
 
 from . import __version__, items

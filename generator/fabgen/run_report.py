@@ -43,6 +43,17 @@ def retry_command(
     return shlex.join(args)
 
 
+def workspace_retry(env: str, group: str, execution_id: str) -> str:
+    """How to retry ``execution_id`` in environment ``env``'s workspace (``fabgen report --env``):
+    run the group's pipeline with the notebooks' parameters ``execution_id`` and ``is_retry``."""
+    from .items import pipeline_name
+
+    return (
+        f"in environment {env}: run pipeline {pipeline_name(group)} with "
+        f"execution_id={execution_id} is_retry=true"
+    )
+
+
 def plain(value: Any) -> Any:
     """``value`` with dates as ISO text and decimals as text, so ``json.dumps`` takes it."""
     if isinstance(value, dict):

@@ -9,7 +9,7 @@ from pathlib import Path
 from fabgen_runtime.errors import ConfigError, ConfigIssue
 
 _PROJECT = """\
-# fabgen project settings. Every key is documented in fabgen's README ("fabgen.yaml").
+# fabgen project settings. Every key is documented in fabgen's docs/config.md ("fabgen.yaml reference").
 name: {title}
 configs: [exports]          # files or folders of export rows (.yaml, .yml, .json)
 output: generated           # where `fabgen render` writes the Fabric items

@@ -3,12 +3,15 @@ locally with the runtime's own readers (:mod:`fabgen_runtime.status`) and shown 
 
 The tables are read through the group's engine (:func:`.local_run.state_logger`): Spark for a
 ``spark`` group, delta-rs for a ``python`` group (no JVM starts). When the log table does not
-exist yet (nothing ran), no Spark is started either: the report says so.
+exist yet (nothing ran), no Spark is started either: the report says so. With ``--env E`` the
+tables of environment E's config lakehouse are read over OneLake with delta-rs, whatever the
+group's engine (:mod:`.onelake_read`; no JVM).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +34,7 @@ class StateReport:
     log_exists: bool
     rows: list[dict[str, Any]] = field(default_factory=list)
     export: str | None = None
+    env: str | None = None  # None: local Fabric; else the environment whose workspace was read
 
     def document(self, command: str) -> dict[str, Any]:
         """The ``--json`` document of ``command`` (``status``: ``exports``; ``history``: ``runs``)."""
@@ -38,6 +42,7 @@ class StateReport:
         doc: dict[str, Any] = {"command": command, "group": self.group}
         if self.export:
             doc["export"] = self.export
+        doc["env"] = self.env
         doc.update({"log_table": self.log_table, "log_table_exists": self.log_exists, key: self.rows})
         return doc
 
@@ -46,16 +51,32 @@ def _exists_locally(path: str) -> bool:
     return (Path(path) / "_delta_log").is_dir()
 
 
-def read_status(project: Project, group: str) -> StateReport:
-    """The latest state of every export of ``group`` (the project's exports and any the log has)."""
-    from fabgen_runtime.status import group_status
+@contextmanager
+def state_tables(project: Project, group: str, env: str | None) -> Iterator[tuple[Any, bool]]:
+    """The logger reading ``group``'s state tables and whether the log table exists: locally through
+    the group's engine, or (``env``) environment ``env``'s tables over OneLake with delta-rs."""
+    if env is not None:
+        from .onelake_read import workspace
 
+        with workspace(project, env) as remote:
+            reader = remote.state_logger()
+            yield reader, reader.state_reader().has_table(reader.log_path)
+        return
     from .local_run import local_runtime, state_logger
 
-    names = [c.export_name for c in project.configs if c.export_group_name == group]
     with local_runtime(project) as local:
         logger = state_logger(project, group, local)
-        report = StateReport(group, logger.log_path, _exists_locally(logger.log_path))
+        yield logger, _exists_locally(logger.log_path)
+
+
+def read_status(project: Project, group: str, env: str | None = None) -> StateReport:
+    """The latest state of every export of ``group`` (the project's exports and any the log has);
+    ``env``: in environment ``env``'s workspace."""
+    from fabgen_runtime.status import group_status
+
+    names = [c.export_name for c in project.configs if c.export_group_name == group]
+    with state_tables(project, group, env) as (logger, exists):
+        report = StateReport(group, logger.log_path, exists, env=env)
         if not report.log_exists and not names:
             message = f"no group {group!r} in the project, and no log table yet"
             raise ConfigError(ConfigIssue("status", "--group", message))
@@ -92,31 +113,29 @@ def export_group(project: Project, export: str, group: str | None) -> str:
     raise ConfigError(ConfigIssue("history", "--export", message))
 
 
-def read_history(project: Project, export: str, group: str | None, limit: int) -> StateReport:
-    """The ``limit`` most recent runs of ``export`` (in ``group``, or the group defining it)."""
+def read_history(
+    project: Project, export: str, group: str | None, limit: int, env: str | None = None
+) -> StateReport:
+    """The ``limit`` most recent runs of ``export`` (in ``group``, or the group defining it);
+    ``env``: in environment ``env``'s workspace."""
     from fabgen_runtime.status import export_history
 
-    from .local_run import local_runtime, state_logger
-
     group = export_group(project, export, group)
-    with local_runtime(project) as local:
-        logger = state_logger(project, group, local)
-        report = StateReport(group, logger.log_path, _exists_locally(logger.log_path), export=export)
+    with state_tables(project, group, env) as (logger, exists):
+        report = StateReport(group, logger.log_path, exists, export=export, env=env)
         if report.log_exists:
             report.rows = export_history(logger, group, export, limit)
     return report
 
 
-def read_recent_runs(project: Project, group: str, since: datetime) -> StateReport:
+def read_recent_runs(project: Project, group: str, since: datetime, env: str | None = None) -> StateReport:
     """Every log row of ``group`` queued, started, completed or updated since ``since`` (naive UTC),
-    newest first (``fabgen report``); exit 2 when neither the project nor the log knows the group."""
+    newest first (``fabgen report``); exit 2 when neither the project nor the log knows the group;
+    ``env``: in environment ``env``'s workspace."""
     from fabgen_runtime.status import group_runs
 
-    from .local_run import local_runtime, state_logger
-
-    with local_runtime(project) as local:
-        logger = state_logger(project, group, local)
-        report = StateReport(group, logger.log_path, _exists_locally(logger.log_path))
+    with state_tables(project, group, env) as (logger, exists):
+        report = StateReport(group, logger.log_path, exists, env=env)
         if not report.log_exists and group not in project.groups():
             message = f"no group {group!r} in the project, and no log table yet"
             raise ConfigError(ConfigIssue("report", "--group", message))

@@ -7,19 +7,26 @@ whose owner record names a manifest's run must exist with that manifest's size a
 exist); a name a manifest lists whose owner record is gone is reported too. Files in the exports'
 target folders that fabgen has no record of are listed as unknown. It reads, never writes; hashing
 reads each published file once (that is the check).
+
+Files are reached through a :class:`~fabgen_runtime.protocol.store.FileStore`: the local OneLake
+(:class:`~fabgen_runtime.protocol.store.LocalFileStore`), or with ``--env E`` the workspace's
+lakehouses over OneLake (:class:`fabgen.onelake_read.OneLakeFileStore`, delta-rs's object store).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import posixpath
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from fabgen_runtime.config import ExportConfig
 from fabgen_runtime.protocol.owners import MANIFEST_FOLDER, OWNERS, owner_uri, read_owner
-from fabgen_runtime.protocol.store import LocalFileStore, file_sha256
+from fabgen_runtime.protocol.store import FileStore, LocalFileStore, join
+
+#: ``(workspace, lakehouse)`` -> (the lakehouse's ``Files`` URI, the store that reads it)
+FilesOf = Callable[[str, str], tuple[str, FileStore]]
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,7 @@ class VerifyReport:
     group: str
     exports: list[ExportCheck]
     unknown: list[Finding]
+    env: str | None = None  # None: the local OneLake; else the environment whose workspace was read
 
     @property
     def ok(self) -> bool:
@@ -59,6 +67,7 @@ class VerifyReport:
         return {
             "command": "verify",
             "group": self.group,
+            "env": self.env,
             "ok": self.ok,
             "exports": [
                 {
@@ -73,34 +82,41 @@ class VerifyReport:
         }
 
 
-def _json(path: Path) -> dict[str, Any] | None:
+def _json(store: FileStore, uri: str) -> dict[str, Any] | None:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(store.read_bytes(uri))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
 
 
-def manifests(files_root: Path) -> list[dict[str, Any]]:
+def _json_files(store: FileStore, folder: str) -> Iterable[str]:
+    """The ``.json`` files under ``folder``, recursively, by name; owner-record folders skipped."""
+    for entry in store.list(folder):
+        if entry.is_dir:
+            if entry.name != OWNERS:
+                yield from _json_files(store, entry.uri)
+        elif entry.name.endswith(".json"):
+            yield entry.uri
+
+
+def manifests(store: FileStore, files_root: str) -> list[dict[str, Any]]:
     """Every manifest of a lakehouse (owner records aside)."""
-    root = files_root / MANIFEST_FOLDER
     found = []
-    for path in sorted(root.rglob("*.json")) if root.is_dir() else []:
-        if OWNERS in path.relative_to(root).parts:
-            continue
-        data = _json(path)
+    for uri in _json_files(store, join(files_root, MANIFEST_FOLDER)):
+        data = _json(store, uri)
         if data is not None and isinstance(data.get("files"), list) and data.get("export"):
             found.append(data)
     return found
 
 
-def _owner(files_root: Path, directory: str, name: str) -> dict[str, Any] | None:
-    record = read_owner(LocalFileStore(), owner_uri(str(files_root), directory, name))
+def _owner(store: FileStore, files_root: str, directory: str, name: str) -> dict[str, Any] | None:
+    record = read_owner(store, owner_uri(files_root, directory, name))
     return None if record is None else {"export_run_id": record.export_run_id, "export": record.export}
 
 
 def check_export(
-    files_root: Path, export: str, found: Iterable[dict[str, Any]]
+    store: FileStore, files_root: str, export: str, found: Iterable[dict[str, Any]]
 ) -> tuple[ExportCheck, set[str]]:
     """One export's check over its manifests; also the target folders (relative to Files/) they name."""
     check = ExportCheck(export)
@@ -109,26 +125,29 @@ def check_export(
         check.manifests += 1
         directory = str(manifest.get("directory") or "")
         folders.add(directory)
-        entries = [(Path(str(f["path"])).name, f.get("size"), f.get("sha256")) for f in manifest["files"]]
+        entries = [
+            (posixpath.basename(str(f["path"])), f.get("size"), f.get("sha256")) for f in manifest["files"]
+        ]
         if manifest.get("trigger"):
-            entries.append((Path(str(manifest["trigger"])).name, None, None))
+            entries.append((posixpath.basename(str(manifest["trigger"])), None, None))
         for name, size, digest in entries:
             relative = f"{directory}/{name}" if directory else name
-            owner = _owner(files_root, directory, name)
+            owner = _owner(store, files_root, directory, name)
             if owner is None:
                 detail = f"its owner record is gone (published by run {manifest['export_run_id']})"
                 check.findings.append(Finding("missing", relative, detail, export))
                 continue
             if owner.get("export_run_id") != manifest["export_run_id"]:
                 continue  # replaced by a later run: that run's manifest is the current one
-            path = files_root / relative
-            if not path.is_file():
+            uri = join(files_root, relative)
+            found_size = _size(store, uri)
+            if found_size is None:
                 detail = f"published by run {manifest['export_run_id']}, not there"
                 check.findings.append(Finding("missing", relative, detail, export))
-            elif size is not None and path.stat().st_size != size:
-                detail = f"{path.stat().st_size} bytes, the manifest says {size}"
+            elif size is not None and found_size != size:
+                detail = f"{found_size} bytes, the manifest says {size}"
                 check.findings.append(Finding("changed", relative, detail, export))
-            elif digest is not None and file_sha256(str(path)) != digest:
+            elif digest is not None and store.sha256(uri) != digest:
                 check.findings.append(
                     Finding("changed", relative, "SHA-256 differs from the manifest", export)
                 )
@@ -137,37 +156,58 @@ def check_export(
     return check, folders
 
 
-def unknown_files(files_root: Path, folders: Iterable[str]) -> list[Finding]:
+def _size(store: FileStore, uri: str) -> int | None:
+    """The size of the file at ``uri``; None when no file is there (a folder is no file)."""
+    try:
+        return None if store.is_dir(uri) else store.size(uri)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        if not store.exists(uri):
+            return None
+        raise
+
+
+def unknown_files(store: FileStore, files_root: str, folders: Iterable[str]) -> list[Finding]:
     """Files in ``folders`` (relative to Files/) that no owner record covers."""
     out = []
     for directory in sorted(set(folders)):
-        folder = files_root / directory if directory else files_root
-        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-            if not path.is_file():
+        folder = join(files_root, directory) if directory else files_root
+        for entry in store.list(folder):
+            if entry.is_dir:
                 continue
-            if _owner(files_root, directory, path.name) is None:
-                relative = f"{directory}/{path.name}" if directory else path.name
+            if _owner(store, files_root, directory, entry.name) is None:
+                relative = f"{directory}/{entry.name}" if directory else entry.name
                 out.append(Finding("unknown", relative, "no owner record: fabgen did not write it"))
     return out
 
 
-def verify(group: str, configs: list[ExportConfig], files_root_of: Any) -> VerifyReport:
-    """Check ``configs``' published files; ``files_root_of(workspace, lakehouse)`` is a ``Files`` folder."""
+def local_files(files_uri: Callable[[str, str], str]) -> FilesOf:
+    """:data:`FilesOf` the local OneLake: ``files_uri(workspace, lakehouse)`` read with local file I/O."""
+    store = LocalFileStore()
+    return lambda workspace, lakehouse: (files_uri(workspace, lakehouse), store)
+
+
+def verify(
+    group: str, configs: list[ExportConfig], files_of: FilesOf, env: str | None = None
+) -> VerifyReport:
+    """Check ``configs``' published files; ``files_of(workspace, lakehouse)`` gives a lakehouse's
+    ``Files`` and the store reading it (the configs' names are those of that store's workspace)."""
     checks: list[ExportCheck] = []
     unknown: list[Finding] = []
     by_lakehouse: dict[tuple[str, str], list[ExportConfig]] = {}
     for config in configs:
         by_lakehouse.setdefault((config.target_workspace, config.target_lakehouse), []).append(config)
     for (workspace, lakehouse), chosen in sorted(by_lakehouse.items()):
-        files_root = Path(files_root_of(workspace, lakehouse))
-        found = manifests(files_root)
+        files_root, store = files_of(workspace, lakehouse)
+        found = manifests(store, files_root)
         folders: set[str] = set()
         for config in sorted(chosen, key=lambda c: c.key):
-            check, seen = check_export(files_root, config.key, found)
+            check, seen = check_export(store, files_root, config.key, found)
             checks.append(check)
             folders |= seen
-        unknown += unknown_files(files_root, folders)
-    return VerifyReport(group, checks, unknown)
+        unknown += unknown_files(store, files_root, folders)
+    return VerifyReport(group, checks, unknown, env)
 
 
 def report_lines(report: VerifyReport) -> list[str]:
