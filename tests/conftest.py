@@ -6,6 +6,11 @@ any test using the ``spark`` or ``warehouse`` fixture); the few unit tests that 
 themselves. So ``pytest -m "not spark"`` is the unit run (under a minute, no JVM). ``jvm`` marks the
 integration tests that start a JVM (any test using the ``spark`` fixture gets it here):
 ``pytest -m "spark and not jvm"`` runs the JVM-free ones.
+
+Tiers (docs/testing.md): tests marked ``full`` prove again, more slowly, what a faster test of the
+default tier already proves (the Spark kill matrix's engine-neutral points, the second and third
+notebook, ...). They run only in the full tier: ``bash scripts/test.sh --all``, which sets
+``FABGEN_TEST_TIER=full``; the default tier (CI) deselects them and says how many.
 """
 
 from __future__ import annotations
@@ -26,8 +31,31 @@ _SESSION_DRIVER_OPTS: list[str] = []
 _INTEGRATION_DIRS = (REPO / "tests" / "integration", REPO / "tests" / "notebooks")
 
 
+def full_tier() -> bool:
+    """Whether this session runs the full tier (``FABGEN_TEST_TIER=full``: ``scripts/test.sh --all``)."""
+    return os.environ.get("FABGEN_TEST_TIER", "").lower() == "full"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the integration tests ``spark`` (by folder or fixture), the JVM ones ``jvm``."""
+    """Mark the integration tests ``spark`` (by folder or fixture), the JVM ones ``jvm``; outside the
+    full tier, deselect the ``full`` ones."""
+    _mark_integration(items)
+    if full_tier():
+        return
+    deselected = [item for item in items if item.get_closest_marker("full") is not None]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item.get_closest_marker("full") is None]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say which tier runs."""
+    if full_tier():
+        return "tier: full (every test)"
+    return "tier: default (tests marked full deselected; bash scripts/test.sh --all runs them)"
+
+
+def _mark_integration(items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         if "spark" in fixtures and item.get_closest_marker("jvm") is None:
