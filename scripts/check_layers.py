@@ -4,7 +4,7 @@ Every import of every module under ``runtime/fabgen_runtime`` counts, those insi
 (``if TYPE_CHECKING:`` blocks excepted). The rules:
 
 1. Spark's libraries (pyspark, py4j, delta-spark) are imported only under ``engines/spark/``; the
-   Python engine's (deltalake, pyarrow, duckdb, polars) only under ``engines/python/``.
+   Python engine's (deltalake, pyarrow, duckdb, polars, sqlglot) only under ``engines/python/``.
 2. The core (everything outside ``engines/``) imports no adapter (``engines.spark``,
    ``engines.python``): it reaches an engine through the ports (``engines.Engine``,
    ``state_log.StateLogger``, ``protocol.store.FileStore``, ``protocol.tables``). The one exception
@@ -27,7 +27,10 @@ PACKAGE = "fabgen_runtime"
 SPARK = f"{PACKAGE}.engines.spark"
 PYTHON = f"{PACKAGE}.engines.python"
 #: engine libraries, by the adapter package allowed to import them
-LIBRARIES = {SPARK: ("pyspark", "py4j", "delta"), PYTHON: ("deltalake", "pyarrow", "duckdb", "polars")}
+LIBRARIES = {
+    SPARK: ("pyspark", "py4j", "delta"),
+    PYTHON: ("deltalake", "pyarrow", "duckdb", "polars", "sqlglot"),
+}
 ENGINE_LIBRARIES = tuple(lib for libs in LIBRARIES.values() for lib in libs)
 ADAPTERS = (SPARK, PYTHON)
 #: the public API (the spec's names), allowed to import adapters

@@ -36,6 +36,8 @@ REQUIREMENTS=(
     "deltalake==1.2.1"
     "pyarrow==22.0.0"
     "polars==1.34.0"
+    "duckdb==1.4.4"
+    "sqlglot>=30,<31"
     "pandas==2.3.3"
     "numpy==1.26.4"
     "pyodbc==5.3.0"
@@ -68,6 +70,7 @@ TESTS=(
     tests/unit/test_python_compressors.py
     tests/unit/test_python_state.py
     tests/unit/test_python_onelake.py
+    tests/unit/test_python_engine_query.py
     tests/integration/test_python_engine_runs.py
     tests/integration/test_python_engine_fabric.py
     tests/integration/test_odbc_control.py

@@ -14,13 +14,15 @@
 
 # # sales_py: execution group 1
 #
-# Runs the 2 export(s) of group `sales_py` in execution group 1
+# Runs the 4 export(s) of group `sales_py` in execution group 1
 # (step 1 of 1 in pipeline `sales_py_pipeline`).
 #
 # | export | source | extract | target | format |
 # | --- | --- | --- | --- | --- |
 # | `customers_py` | lakehouse `lh_gold`: `dbo.customers` | full | `lh_exports`: `Files/sales_py/customers/customers_{run_date:%Y%m%d}.parquet` | parquet, zstd |
+# | `orders_fiscal_month_py` | lakehouse `lh_gold`: `dbo.orders` | period on `order_date` | `lh_exports`: `Files/sales_py/orders_by_month/orders_{period_start_date:%Y%m%d}_{period_end_date:%Y%m%d}.json` | json |
 # | `orders_py` | lakehouse `lh_gold`: `dbo.orders` | full | `lh_exports`: `Files/sales_py/orders/{run_date:%Y}/{run_date:%m}/orders_{run_date:%Y%m%d}.csv` | csv, gzip |
+# | `revenue_by_country_py` | lakehouse `lh_gold`: query | full | `lh_exports`: `Files/sales_py/revenue/revenue_by_country_{run_date:%Y%m%d}.csv` | csv |
 #
 # Rendered by fabgen 0.1.0 for fabgen-runtime 0.1.0.
 #
@@ -151,6 +153,26 @@ EXPORT_ROWS = [
     },
     {
         "export_group_name": "sales_py",
+        "export_name": "orders_fiscal_month_py",
+        "is_active": True,
+        "execution_group": 1,
+        "source_type": "lakehouse",
+        "source_workspace": "DEV_WORKSPACE",
+        "source_datastore": "lh_gold",
+        "target_workspace": "DEV_WORKSPACE",
+        "target_lakehouse": "lh_exports",
+        "target_path": "sales_py/orders_by_month/",
+        "file_format": "json",
+        "source_schema": "dbo",
+        "source_table": "orders",
+        "target_filename_pattern": "orders_{period_start_date:%Y%m%d}_{period_end_date:%Y%m%d}.json",
+        "extract_type": "period",
+        "period_filter_column": "order_date",
+        "period_date_query": "SELECT fiscal_month_start AS start_date, fiscal_month_end AS end_date FROM dbo.fiscal_calendar WHERE calendar_date = '{run_date:%Y-%m-%d}'",
+        "description": "Orders of the fiscal month holding the run date (period from the lakehouse's calendar, run by DuckDB), JSON.",
+    },
+    {
+        "export_group_name": "sales_py",
         "export_name": "orders_py",
         "is_active": True,
         "execution_group": 1,
@@ -178,6 +200,25 @@ EXPORT_ROWS = [
         "file_format_options": {"header": "true", "sep": ","},
         "extract_type": "full",
         "description": "Every order as one gzip CSV, written without Spark.",
+    },
+    {
+        "export_group_name": "sales_py",
+        "export_name": "revenue_by_country_py",
+        "is_active": True,
+        "execution_group": 1,
+        "source_type": "lakehouse",
+        "source_workspace": "DEV_WORKSPACE",
+        "source_datastore": "lh_gold",
+        "target_workspace": "DEV_WORKSPACE",
+        "target_lakehouse": "lh_exports",
+        "target_path": "sales_py/revenue/",
+        "file_format": "csv",
+        "source_schema": "dbo",
+        "source_query": "SELECT c.country, o.currency, count(*) AS orders, sum(o.amount) AS revenue, max(o.modified_at) AS last_modified FROM dbo.orders o JOIN dbo.customers c ON o.customer_id = c.customer_id WHERE o.status <> 'cancelled' AND o.order_date <= DATE '{run_date:%Y-%m-%d}' GROUP BY c.country, o.currency ORDER BY c.country, o.currency",
+        "target_filename_pattern": "revenue_by_country_{run_date:%Y%m%d}.csv",
+        "file_format_options": {"header": "true"},
+        "extract_type": "full",
+        "description": "Revenue per customer country and currency (a Spark SQL query, run by DuckDB), CSV.",
     },
 ]
 # Ids and lakehouse layouts from fabgen.yaml (never made up): OneLake paths, warehouse workspaces.

@@ -22,6 +22,7 @@ from fabgen_runtime.configs import parse_configs
 from fabgen_runtime.errors import ConfigError, ConfigIssue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .query_check import query_issues
 from .strict_load import load_json, load_yaml
 
 PROJECT_FILE = "fabgen.yaml"
@@ -321,7 +322,8 @@ def read_rows(path: Path) -> tuple[list[Any], list[ConfigIssue]]:
 def engine_issues(
     settings: ProjectSettings, configs: Sequence[ExportConfig], origins: Sequence[str] = ()
 ) -> list[ConfigIssue]:
-    """``groups:`` entries no export row uses, and the exports their group's engine cannot honour.
+    """``groups:`` entries no export row uses, the exports their group's engine cannot honour, and
+    lakehouse queries sqlglot finds not read-only (:mod:`.query_check`).
 
     Inactive rows are checked too: activating a row must not make a valid project invalid.
     """
@@ -336,11 +338,14 @@ def engine_issues(
         if group.vcores is not None and settings.engine(name) != "python"
     ]
     for index, config in enumerate(configs):
-        if settings.engine(config.export_group_name) == "python":
+        engine = settings.engine(config.export_group_name)
+        origin = origins[index] if index < len(origins) else None
+        found = query_issues(config, engine)  # sqlglot: read-only, both engines
+        if engine == "python":
             from fabgen_runtime.engines.python.support import check_config
 
-            origin = origins[index] if index < len(origins) else None
-            issues += [replace(i, source=origin) for i in check_config(config)]
+            found += check_config(config)
+        issues += [replace(i, source=origin) for i in found]
     return issues
 
 

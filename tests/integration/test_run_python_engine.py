@@ -171,9 +171,18 @@ def _example_copy(tmp_path: Path) -> Path:
             "country": pa.array(["AU", "NZ"][i % 2] for i in range(CUSTOMERS)),
         }
     )
+    # the run date's fiscal month (the example's period export): March 2025 here, which holds orders
+    calendar = pa.table(
+        {
+            "calendar_date": pa.array([dt.date.fromisoformat(RUN_DATE)]),
+            "fiscal_month_start": pa.array([dt.date(2025, 3, 1)]),
+            "fiscal_month_end": pa.array([dt.date(2025, 3, 31)]),
+        }
+    )
     tables = root / ".onelake" / WORKSPACE / "lh_gold.Lakehouse" / "Tables" / "dbo"
     write_deltalake(str(tables / "orders"), orders)
     write_deltalake(str(tables / "customers"), customers)
+    write_deltalake(str(tables / "fiscal_calendar"), calendar)
     return root
 
 
@@ -209,10 +218,15 @@ def test_plan_status_and_history_of_a_python_group_start_no_jvm_and_show_what_th
     }
     marks = DeltaTable(str(config / "log_resource_export_watermark")).to_pyarrow_table().to_pylist()
     stored = {r["export_name"]: r for r in marks if r["watermark_value"] is not None}
-    assert sorted(logged) == ["customers_py", "orders_py", "orders_py_changed"]
+    assert sorted(logged) == [
+        "customers_py", "orders_fiscal_month_py", "orders_py", "orders_py_changed", "revenue_by_country_py",
+    ]  # fmt: skip
     assert {n: r["rows_exported"] for n, r in logged.items()} == {
         "customers_py": CUSTOMERS, "orders_py": ORDERS, "orders_py_changed": ORDERS,
+        "revenue_by_country_py": 2,  # AU and NZ, all AUD (a query run by DuckDB)
+        "orders_fiscal_month_py": 62,  # March 2025: days 59-89 of 300, twice (period query run by DuckDB)
     }  # fmt: skip
+    assert logged["revenue_by_country_py"]["source_version"] == "dbo.orders@0,dbo.customers@0"
     assert set(stored) == {"orders_py_changed"}
     mark = stored["orders_py_changed"]
     changed = logged["orders_py_changed"]

@@ -69,16 +69,38 @@ def test_a_warehouse_table_and_its_period_query_pass() -> None:
     assert check_config(period) == []  # a warehouse control query runs over ODBC too
 
 
-def test_lakehouse_query_mode_and_period_query_are_refused() -> None:
+def test_lakehouse_query_mode_and_period_query_pass() -> None:
+    # Spark SQL translated by sqlglot and run by DuckDB (engines/python/query.py)
     query = _config(source_table=None, source_query="SELECT * FROM dbo.customers")
     period = _config(
         extract_type="period",
         period_filter_column="created_at",
         period_date_query="SELECT current_date() AS start_date, current_date() AS end_date",
     )
+    assert check_config(query) == []
+    assert check_config(period) == []
+
+
+def test_untranslatable_lakehouse_queries_are_refused_naming_construct_and_position() -> None:
+    query = _config(
+        source_table=None,
+        source_query="SELECT id,\n  array_sort(tags, (l, r) -> 1) AS t FROM dbo.customers",
+    )
+    period = _config(
+        extract_type="period",
+        period_filter_column="created_at",
+        period_date_query="SELECT no_such_fn(1) AS start_date, current_date() AS end_date",
+    )
     issues = check_config(query) + check_config(period)
-    assert [issue.field for issue in issues] == ["source_query", "period_date_query"]
-    assert all(str(issue).endswith("(engine: python)") for issue in issues)
+    assert [(i.where, i.field) for i in issues] == [
+        ("py/customers", "source_query"),
+        ("py/customers", "period_date_query"),
+    ]
+    assert issues[0].message.startswith("array_sort(...) at line 2, column 3 has no DuckDB translation")
+    assert issues[1].message.startswith(
+        "no_such_fn(...) at line 1, column 8 is a function DuckDB does not have"
+    )
+    assert all(i.message.endswith("use engine: spark for this export (engine: python)") for i in issues)
 
 
 def test_a_warehouse_source_query_passes() -> None:
@@ -92,12 +114,12 @@ def test_a_warehouse_source_query_passes() -> None:
     assert check_config(query) == []  # run over ODBC as a derived table (engines/python/warehouse.py)
 
 
-# A lakehouse source_query (Spark SQL): what a python group cannot run.
+# A lakehouse source_query (Spark SQL) DuckDB cannot run: what a python group cannot run.
 LAKEHOUSE_QUERY = {
     **EXPORTS[0],
     "export_name": "top_customers",
     "source_table": None,
-    "source_query": "SELECT * FROM dbo.customers WHERE rank <= 10",
+    "source_query": "SELECT id, array_sort(tags, (l, r) -> 1) AS t FROM dbo.customers WHERE rank <= 10",
     "target_path": "sales/top/",
     "target_filename_pattern": "top_{run_date:%Y%m%d}.csv",
 }
@@ -138,7 +160,7 @@ def test_check_config_imports_neither_pyspark_nor_pyarrow() -> None:
         "import sys\n"
         "from fabgen_runtime.engines.python import support\n"
         "assert 'pyspark' not in sys.modules and 'pyarrow' not in sys.modules, sorted(sys.modules)\n"
-        "from fabgen_runtime.config import parse_configs\n"
+        "from fabgen_runtime.configs import parse_configs\n"
         f"config = parse_configs([{LAKEHOUSE_CSV!r}])[0]\n"
         "assert support.check_config(config) == []\n"
         "assert 'pyspark' not in sys.modules and 'py4j' not in sys.modules\n"
@@ -194,8 +216,9 @@ def test_validate_refuses_what_a_python_group_cannot_run(tmp_path: Path) -> None
     assert result.exit_code == 2, result.output
     # the lakehouse query export (and nothing else of group sales; ops.daily stays on spark)
     assert _errors(result) == [
-        "Error: exports/exports.yaml: sales/top_customers source_query: runs no Spark SQL: a lakehouse "
-        "source_query needs the spark engine (engine: python)",
+        "Error: exports/exports.yaml: sales/top_customers source_query: array_sort(...) at line 1, "
+        "column 12 has no DuckDB translation: DuckDB's LIST_SORT does not support a comparator.; "
+        "use engine: spark for this export (engine: python)",
     ]
     with pytest.raises(ConfigError):
         load_project(root)
@@ -227,10 +250,10 @@ def test_without_pyarrow_the_options_are_left_to_the_writer(tmp_path: Path) -> N
     code = (
         "import logging, sys\n"
         "logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format='%(message)s')\n"
-        "from fabgen_runtime.config import parse_configs\n"
+        "from fabgen_runtime.configs import parse_configs\n"
         "from fabgen_runtime.engines.python.support import check_config\n"
         f"row = {LAKEHOUSE_CSV!r}\n"
-        "row.update(source_table=None, source_query='SELECT 1 AS x')\n"
+        "row.update(source_table=None, source_query='SELECT no_such_fn(1) AS x')\n"
         "row.update(file_format_options={'escapeQuotes': 'false'})\n"
         "print([i.field for i in check_config(parse_configs([row])[0])])\n"
     )

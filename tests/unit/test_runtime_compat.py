@@ -95,10 +95,11 @@ def test_imports_only_what_fabric_provides() -> None:
     assert not strangers, sorted(strangers)
 
 
-# The Python engine runs in Fabric Python notebooks, which preinstall these (docs/runtimes.md);
+# The Python engine runs in Fabric Python notebooks, which preinstall these (docs/runtimes.md;
+# duckdb 1.4.4 and sqlglot 30.x run lakehouse queries: engines/python/query.py);
 # only its own package imports them, and nothing outside the package imports it.
 PYTHON_ENGINE = RUNTIME / "fabgen_runtime" / "engines" / "python"
-PYTHON_ENGINE_IMPORTS = {"deltalake", "numpy", "pyarrow"}
+PYTHON_ENGINE_IMPORTS = {"deltalake", "numpy", "pyarrow", "duckdb", "sqlglot"}
 
 
 def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:

@@ -1,6 +1,7 @@
 """The Python engine: :class:`fabgen_runtime.engines.Engine` over delta-rs, pyarrow and local files.
 
-Reads stream a lakehouse table through delta-rs (:mod:`.read`), writes go batch by batch into
+Reads stream a lakehouse table through delta-rs (:mod:`.read`), or a lakehouse query's result
+from DuckDB over such tables (:mod:`.query`), writes go batch by batch into
 staging (:mod:`.write`), the protocol publishes through a
 :class:`~fabgen_runtime.protocol.store.FileStore` (local Fabric:
 :class:`~fabgen_runtime.protocol.store.LocalFileStore`; Fabric: :class:`.onelake.NotebookFileStore`)
@@ -96,6 +97,10 @@ class PythonEngine:
     def read(self, plan: ExportPlan, platform: Platform) -> PythonRows:
         if plan.config.source_type == "warehouse":
             return PythonRows(warehouse.read(plan, platform))
+        if plan.source.mode == "query":  # Spark SQL through sqlglot, run by DuckDB
+            from . import query
+
+            return PythonRows(query.read_query(plan, platform, self.storage_options))
         return PythonRows(reading.read(plan, platform, self.storage_options))
 
     def columns(self, rows: Any) -> list[Column]:
@@ -110,8 +115,12 @@ class PythonEngine:
         yield
 
     def period(self, config: ExportConfig, query: str, platform: Platform) -> tuple[datetime, datetime]:
-        """``period_date_query``: a warehouse's over ODBC; a lakehouse query is refused (as
-        ``source_query`` is: see :mod:`.support`)."""
+        """``period_date_query``: a warehouse's over ODBC; a lakehouse's (Spark SQL) in DuckDB
+        over the lakehouse's tables (:func:`.query.period`)."""
+        if config.source_type == "lakehouse":
+            from . import query as lakehouse_query
+
+            return lakehouse_query.period(config, query, platform, self.storage_options)
         return ControlQueries().period(config, query, platform)
 
     def leases(self, logger: Any) -> Leases:

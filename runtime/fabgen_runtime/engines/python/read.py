@@ -3,18 +3,16 @@
 :func:`read` opens ``Tables/<schema>/<table>`` of the plan's source lakehouse with ``deltalake``
 at its current version (recorded like the Spark source's ``source_version``: ``dbo.orders@12``),
 selects only the plan's columns and pushes the plan's incremental / period filter down as a
-``pyarrow.dataset`` expression built from typed values (never SQL text). delta-rs gives each
-data file's min/max statistics to pyarrow as the fragment's guarantee, so files whose range
-cannot match are skipped without being opened. The rows arrive as a ``pyarrow.RecordBatchReader``:
-batch by batch, never the whole table in memory.
+``pyarrow.dataset`` expression of typed values (never SQL text); files whose min/max statistics
+cannot match are skipped unopened. The rows stream as a ``pyarrow.RecordBatchReader``.
 
 A table with deletion vectors (delta-rs's pyarrow dataset refuses those) or with column mapping
 (whose files name columns by physical name) is read through :mod:`.dv_scan`: the same fragments,
 file and row-group pruning, with each file's deleted rows dropped by position before the filter,
 and for column mapping the files read under physical names and renamed back
-(:mod:`.column_mapping`). Query mode (``source_query``) is not supported by this engine yet:
-:class:`ConfigError`. A table whose reader features the pyarrow read would get wrong (unknown
-features) is refused before any file is written: :mod:`.features`.
+(:mod:`.column_mapping`). Query mode (``source_query``) is :mod:`.query`'s: DuckDB over tables
+opened here (:func:`open_table`, :func:`stream_table`). A table whose reader features the pyarrow
+read would get wrong (unknown features) is refused before any file is written: :mod:`.features`.
 """
 
 from __future__ import annotations
@@ -66,18 +64,17 @@ def read(
 ) -> PythonRead:
     """Open the plan's lakehouse table at its current version and stream the rows it selects.
 
-    Raises :class:`ConfigError` for what this engine cannot read (query mode, a non-lakehouse
-    source) and :class:`SourceReadError` (naming the export) when the table cannot be read or uses
-    a reader feature this engine would read wrongly (:func:`.features.check`).
+    Raises :class:`ConfigError` for what this function does not read (query mode: :mod:`.query`; a
+    non-lakehouse source) and :class:`SourceReadError` (naming the export) when the table cannot be
+    read or uses a reader feature this engine would read wrongly (:func:`.features.check`).
     """
-    from deltalake import DeltaTable
-    from deltalake.exceptions import DeltaError, TableNotFoundError
-
     config, source = plan.config, plan.source
     export = config.key
     if source is None or source.mode != "table":
         raise ConfigError(
-            ConfigIssue(export, "source_query", "the python engine reads tables only; query mode needs Spark")
+            ConfigIssue(
+                export, "source_query", "read.read reads a table; a query is run by engines.python.query"
+            )
         )
     if source.source_type != "lakehouse":
         raise ConfigError(
@@ -89,12 +86,67 @@ def read(
     path = platform_mod.table_uri(
         platform, config.source_workspace, config.source_datastore, source.schema, source.table
     )
-    label = f"{source.schema}.{source.table}"
+    opened = open_table(path, f"{source.schema}.{source.table}", export, storage_options)
+    logical = opened.logical
+    columns = select_columns(logical, config.source_columns, export)
+    condition = source_filter(plan, logical, opened.names)
+    needed = columns + [c for c in filter_columns(plan, logical) if c not in columns]
+    reader = stream_table(opened, columns, needed, condition, batch_rows)
+    files_total, files_scanned = opened.file_counts(condition)
+    return PythonRead(reader, opened.version_label, path, files_total, files_scanned, condition)
+
+
+@dataclass
+class OpenTable:
+    """A lakehouse Delta table opened at its current version, ready to stream columns of."""
+
+    label: str  # e.g. "dbo.orders" (messages, the version label)
+    export: str
+    version: int
+    dataset: ds.Dataset  # delta-rs's dataset, or dv_scan's fragments (physical names when mapped)
+    dv_source: dv_scan.DvDataset | None  # set when the table is read through dv_scan
+    mapping: ColumnMapping | None
+
+    @property
+    def version_label(self) -> str:
+        """``dbo.orders@12``, as the Spark source records ``source_version``."""
+        return f"{self.label}@{self.version}"
+
+    @property
+    def logical(self) -> pa.Schema:
+        """The table's columns under their logical names."""
+        return self.mapping.logical if self.mapping else self.dataset.schema
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Logical column name -> the name the files are scanned under (column mapping)."""
+        return self.mapping.scan_names if self.mapping else {}
+
+    @property
+    def rescannable(self) -> bool:
+        """Whether :attr:`dataset` can be scanned directly and more than once (no DV, no mapping)."""
+        return self.dv_source is None
+
+    def file_counts(self, condition: ds.Expression | None) -> tuple[int, int]:
+        """(data files of the version, data files left after ``condition``'s statistics pruning)."""
+        total = sum(1 for _ in self.dataset.get_fragments())
+        if condition is None:
+            return total, total
+        return total, sum(1 for _ in self.dataset.get_fragments(filter=condition))
+
+
+def open_table(path: str, label: str, export: str, storage_options: StorageOptions = None) -> OpenTable:
+    """The Delta table at ``path`` at its current version (:class:`SourceReadError` naming ``export``).
+
+    A table with a reader feature this engine would read wrongly is refused (:func:`.features.check`).
+    """
+    from deltalake import DeltaTable
+    from deltalake.exceptions import DeltaError, TableNotFoundError
+
     # Spark writes timestamps as INT96 by default: read them as microseconds (nanoseconds would
     # overflow before 1677 and after 2262).
     read_options = ds.ParquetReadOptions(coerce_int96_timestamp_unit="us")
     dv_source: dv_scan.DvDataset | None = None
-    mapping: ColumnMapping | None = None
     try:
         options = resolve(storage_options)
         table = DeltaTable(path, storage_options=options)
@@ -112,33 +164,39 @@ def read(
         ) from exc
     except (DeltaError, OSError, DeletionVectorError, ColumnMappingError) as exc:
         raise SourceReadError(f"cannot read lakehouse table {label}: {exc}", export) from exc
+    return OpenTable(label, export, version, dataset, dv_source, mapping)
 
-    logical = mapping.logical if mapping else dataset.schema
-    names = mapping.scan_names if mapping else {}
-    columns = select_columns(logical, config.source_columns, export)
-    condition = source_filter(plan, logical, names)
-    files_total = sum(1 for _ in dataset.get_fragments())
-    files_scanned = (
-        files_total if condition is None else sum(1 for _ in dataset.get_fragments(filter=condition))
-    )
+
+def stream_table(
+    opened: OpenTable,
+    columns: list[str],
+    needed: list[str],
+    condition: ds.Expression | None,
+    batch_rows: int = BATCH_ROWS,
+) -> pa.RecordBatchReader:
+    """``columns`` (logical names) of the rows matching ``condition``, as a streaming reader.
+
+    ``needed`` holds ``columns`` first, then the other columns ``condition`` reads.
+    """
+    logical, names, label, export = opened.logical, opened.names, opened.label, opened.export
     schema = pa.schema([logical.field(c) for c in columns])
-    if dv_source is None:
-        batches = _stream(dataset, schema, condition, batch_rows)
-    else:
-        needed = columns + [c for c in filter_columns(plan, logical) if c not in columns]
-        scan_needed = [names.get(c, c) for c in needed]
-        try:  # every DV (and in id mode every file's field ids) checked before the writer starts
-            dv_scan.verify(dv_source, condition)
-            if mapping is not None and mapping.mode == "id":
-                column_mapping.check_files(dataset, condition, scan_needed)
-        except (DeletionVectorError, ColumnMappingError, OSError) as exc:
-            raise SourceReadError(f"cannot read lakehouse table {label}: {exc}", export) from exc
-        scan = _dv_stream(
-            dv_source, scan_needed[: len(columns)], scan_needed, condition, batch_rows, label, export
+    if opened.dv_source is None:
+        return pa.RecordBatchReader.from_batches(
+            schema, _stream(opened.dataset, schema, condition, batch_rows)
         )
-        batches = scan if mapping is None else (column_mapping.rename(b, schema) for b in scan)
-    reader = pa.RecordBatchReader.from_batches(schema, batches)
-    return PythonRead(reader, f"{label}@{version}", path, files_total, files_scanned, condition)
+    scan_needed = [names.get(c, c) for c in needed]
+    try:  # every DV (and in id mode every file's field ids) checked before the writer starts
+        dv_scan.verify(opened.dv_source, condition)
+        if opened.mapping is not None and opened.mapping.mode == "id":
+            column_mapping.check_files(opened.dataset, condition, scan_needed)
+    except (DeletionVectorError, ColumnMappingError, OSError) as exc:
+        raise SourceReadError(f"cannot read lakehouse table {label}: {exc}", export) from exc
+    scan = _dv_stream(
+        opened.dv_source, scan_needed[: len(columns)], scan_needed, condition, batch_rows, label, export
+    )
+    mapping = opened.mapping
+    batches = scan if mapping is None else (column_mapping.rename(b, schema) for b in scan)
+    return pa.RecordBatchReader.from_batches(schema, batches)
 
 
 def _own_scan(table: DeltaTable, mapping: ColumnMapping | None) -> bool:

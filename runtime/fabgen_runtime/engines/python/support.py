@@ -3,10 +3,11 @@
 ``fabgen validate`` (and ``render`` / ``run``, which validate first) call it for every export of a
 group whose ``engine`` is ``python``, so a config this engine would refuse is reported before any
 file is written, naming the export, the field and the engine. It mirrors the refusals of
-:func:`.read.read` and :func:`.warehouse.read` (lakehouse tables; warehouse tables and queries: a
-``source_query`` or ``period_date_query`` runs over ODBC on a warehouse only, on a lakehouse it is
-Spark SQL) and the
-option and codec checks :func:`.write.write` makes before it writes.
+:func:`.read.read`, :mod:`.query` and :func:`.warehouse.read` (lakehouse tables and Spark SQL
+queries, the latter translated by sqlglot and run by DuckDB: what cannot be translated is refused
+here, naming the construct and its position, :func:`.query_text.translation_problems`; warehouse
+tables and queries over ODBC) and the option and codec checks :func:`.write.write` makes before it
+writes.
 
 What depends on the environment rather than on the config (csv/json brotli at a level pyarrow's
 stream cannot write where neither ``brotli`` nor ``brotlicffi`` is installed, a column type the
@@ -24,7 +25,7 @@ import logging
 
 from ... import compression, formats
 from ...config import ExportConfig
-from ...errors import CompressionError, ConfigIssue, FabgenError
+from ...errors import CompressionError, ConfigError, ConfigIssue, FabgenError
 
 log = logging.getLogger(__name__)
 ENGINE = "python"
@@ -47,17 +48,38 @@ def _source_issues(config: ExportConfig) -> list[ConfigIssue]:
                 f"reads lakehouse and warehouse tables only, not {config.source_type} sources",
             )
         )
-    if config.source_query and config.source_type == "lakehouse":
-        message = "runs no Spark SQL: a lakehouse source_query needs the spark engine"
-        issues.append(_issue(config, "source_query", message))
-    if config.period_date_query and config.source_type == "lakehouse":
-        issues.append(
-            _issue(
-                config,
-                "period_date_query",
-                "runs no Spark SQL: a lakehouse period_date_query needs the spark engine",
-            )
-        )
+    return issues
+
+
+def sample_query(config: ExportConfig, field: str) -> str | None:
+    """``field``'s query rendered with a made-up run's values (``{watermark}`` as ``0``); None when unset.
+
+    Raises :class:`ConfigError` when the placeholders do not render (the pattern rules report it).
+    """
+    from ...config import sample_values
+    from ...sql import dialect, render_query
+
+    query = getattr(config, field)
+    if not query:
+        return None
+    values = {**sample_values(config), "watermark": "0"}
+    return render_query(query, values, dialect("spark"), config.key, field).strip()
+
+
+def _query_issues(config: ExportConfig) -> list[ConfigIssue]:
+    """A lakehouse query DuckDB cannot run as Spark runs it (:func:`.query_text.translation_problems`)."""
+    if config.source_type != "lakehouse":
+        return []
+    from .query_text import translation_problems  # sqlglot: the generator's dependency
+
+    issues = []
+    for field in ("source_query", "period_date_query"):
+        try:
+            query = sample_query(config, field)
+        except ConfigError:
+            continue  # the placeholder rules report it
+        if query is not None:
+            issues += [_issue(config, field, problem) for problem in translation_problems(query)]
     return issues
 
 
@@ -119,4 +141,4 @@ def check_config(config: ExportConfig) -> list[ConfigIssue]:
 
     Each issue names the export (``group/name``), the field, and ends with ``(engine: python)``.
     """
-    return [*_source_issues(config), *_format_issues(config)]
+    return [*_source_issues(config), *_query_issues(config), *_format_issues(config)]
