@@ -132,6 +132,7 @@ SPARK_POINTS = ["after_staging", "after_rename_1", "after_trigger", "after_succe
 
 
 @pytest.mark.jvm
+@pytest.mark.full  # the Spark kill matrix's default tier kills at the Spark-specific points
 def test_a_few_spark_runs_killed_after_staging_and_after_publish(
     tmp_path: Path, spark, local_platform
 ) -> None:
