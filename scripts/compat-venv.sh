@@ -2,6 +2,8 @@
 # package set and fabgen-runtime (editable) into a compat venv, again only when the pins or the
 # runtime's packaging changed. Needs `step` and `die` from the sourcing script.
 
+source "$(dirname "${BASH_SOURCE[0]}")/pip-install.sh"
+
 # install_compat_packages VENV_PYTHON DESCRIPTION REQUIREMENT...
 install_compat_packages() {
     local py="$1" what="$2"
@@ -16,8 +18,7 @@ install_compat_packages() {
     fi
     step "installing $what"
     log="$venv/pip-install.log"
-    if ! { "$py" -m pip install --disable-pip-version-check --upgrade pip \
-        && "$py" -m pip install --disable-pip-version-check "$@" -e runtime; } >"$log" 2>&1; then
+    if ! venv_install "$py" "$log" "$@" -e runtime; then
         tail -n 40 "$log" >&2
         die "pip install failed (full log: $log)"
     fi

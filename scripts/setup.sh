@@ -53,6 +53,7 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 
 # ---- 2. virtualenv and packages
+source "$REPO/scripts/pip-install.sh"
 if [[ ! -x "$PY" ]]; then
     step "creating .venv"
     "${FABGEN_PYTHON:-python3}" -m venv "$VENV"
@@ -63,8 +64,7 @@ WANT="$(cat pyproject.toml runtime/pyproject.toml | sha256sum | cut -c1-16)"
 if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$WANT" ]]; then
     step "installing fabgen, fabgen-runtime and their local/dev/deploy extras into .venv"
     LOG="$VENV/pip-install.log"
-    if ! { "$PY" -m pip install --disable-pip-version-check --upgrade pip \
-        && "$PY" -m pip install --disable-pip-version-check -e runtime -e ".[local,dev,deploy]"; } >"$LOG" 2>&1; then
+    if ! venv_install "$PY" "$LOG" -e runtime -e ".[local,dev,deploy]"; then
         tail -n 40 "$LOG" >&2
         die "pip install failed (full log: $LOG)"
     fi
