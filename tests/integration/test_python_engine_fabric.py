@@ -221,7 +221,19 @@ def killed(request, tmp_path_factory, local_platform, emulator) -> dict[str, Kil
     )
 
 
-@pytest.mark.parametrize(("point", "export"), KILL_POINTS, ids=[f"{p}@{e}" for p, e in KILL_POINTS])
+#: where the Fabric branch runs its own code when the kill lands: files uploaded into staging, moved
+#: by ``notebookutils.fs``, the watermark committed by delta-rs over abfss. The default tier kills
+#: there; the local branch's matrix (test_python_engine_runs.py) covers every point in every tier.
+FABRIC_SPECIFIC = ("after_staging", "after_rename_1", "after_watermark")
+POINTS = [
+    pytest.param(
+        point, export, id=f"{point}@{export}", marks=() if point in FABRIC_SPECIFIC else pytest.mark.full
+    )
+    for point, export in KILL_POINTS
+]
+
+
+@pytest.mark.parametrize(("point", "export"), POINTS)
 def test_a_fabric_branch_run_killed_at_a_point_is_finished_by_its_retry_and_the_next_run(
     killed, point: str, export: str
 ) -> None:

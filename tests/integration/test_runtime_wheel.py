@@ -26,6 +26,7 @@ from fabgen.wheel import RuntimeSource, build_runtime_wheel, read_wheel
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
+RUNTIME_SOURCE = REPO / "runtime" / "fabgen_runtime"
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,10 @@ def test_wheel_is_pure_python_without_dependencies(built: Path) -> None:
     assert info.requires == ()
     for module in ("__init__", "config", "errors", "placeholders", "plan", "platform"):
         assert f"fabgen_runtime/{module}.py" in info.modules
+    # every module of the source tree, every package (engines/spark, engines/python, ...) included
+    source = RUNTIME_SOURCE.parent
+    wanted = {p.relative_to(source).as_posix() for p in RUNTIME_SOURCE.rglob("*.py")}
+    assert wanted - set(info.modules) == set(), "modules missing from the wheel"
     assert not [m for m in info.modules if not m.startswith("fabgen_runtime/")]
 
 
@@ -121,6 +126,8 @@ def _installed(python: Path) -> set[str]:
 
 
 @pytest.mark.jvm
+@pytest.mark.full  # the default tier: every module is in the wheel (above); compat-runtime-1.3 runs
+# the runtime in a venv with only the runtime's Spark packages
 def test_wheel_runs_an_export_in_a_fresh_venv_with_only_pyspark_and_delta(
     built: Path, tmp_path: Path
 ) -> None:

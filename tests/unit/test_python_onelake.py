@@ -1,9 +1,10 @@
 """The Python engine's OneLake pieces (engines/python/onelake.py) against the Fabric stand-in.
 
 ``NotebookFileStore`` must behave as ``LocalFileStore`` does for every call the run protocol makes,
-so the same contract runs on both (the stand-in's ``notebookutils.fs`` over abfss URIs mapped to a
-local folder). The stand-in has Microsoft's documented signatures; it does not show how
-``notebookutils`` behaves on Fabric.
+so the same contract (tests/support/filestore_contract.py; Spark's ``HadoopFS`` passes it in
+tests/integration/test_filestore_contract.py) runs on both (the stand-in's ``notebookutils.fs``
+over abfss URIs mapped to a local folder). The stand-in has Microsoft's documented signatures; it
+does not show how ``notebookutils`` behaves on Fabric.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fabgen_runtime.engines.python.onelake import (
     resolve,
 )
 from fabgen_runtime.protocol.store import FileStore, LocalFileStore
+from filestore_contract import check_file_store_contract
 
 STANDIN = Path(__file__).resolve().parents[1] / "support" / "fabric_standin"
 ROOT = "abfss://ws@onelake.dfs.fabric.microsoft.com/lh.Lakehouse/Files"
@@ -45,26 +47,7 @@ def store(request, notebook_store: NotebookFileStore, tmp_path: Path) -> Iterato
 
 def test_a_store_reads_writes_lists_and_renames_as_the_protocol_needs(store) -> None:
     fs, root = store
-    assert fs.list(f"{root}/nothing") == [] and not fs.exists(f"{root}/nothing")
-    fs.write_bytes(f"{root}/a/journal.json", b'{"phase": "intent"}')
-    with pytest.raises(OSError):
-        fs.write_bytes(f"{root}/a/journal.json", b"{}")  # overwrite=False refuses
-    fs.write_bytes(f"{root}/a/journal.json", '{"phase": "publiée"}'.encode(), overwrite=True)
-    assert fs.read_bytes(f"{root}/a/journal.json") == '{"phase": "publiée"}'.encode()
-    assert fs.size(f"{root}/a/journal.json") == len('{"phase": "publiée"}'.encode())
-    fs.mkdirs(f"{root}/a/sub")
-    assert [(s.name, s.is_dir) for s in fs.list(f"{root}/a")] == [("journal.json", False), ("sub", True)]
-    assert fs.is_dir(f"{root}/a/sub") and not fs.is_dir(f"{root}/a/journal.json")
-
-    fs.rename(f"{root}/a/journal.json", f"{root}/b/moved.json")  # the parent is created
-    assert not fs.exists(f"{root}/a/journal.json") and fs.exists(f"{root}/b/moved.json")
-    fs.write_bytes(f"{root}/a/other.json", b"{}")
-    with pytest.raises(OSError, match="exists"):
-        fs.rename(f"{root}/a/other.json", f"{root}/b/moved.json")  # never over an existing file
-    assert fs.read_bytes(f"{root}/b/moved.json") == '{"phase": "publiée"}'.encode()
-
-    assert fs.delete(f"{root}/a", recursive=True) and not fs.exists(f"{root}/a")
-    assert fs.delete(f"{root}/a") is False
+    check_file_store_contract(fs, root)
 
 
 def test_a_store_hashes_a_file_of_any_size_in_chunks(
