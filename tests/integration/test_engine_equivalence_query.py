@@ -22,7 +22,7 @@ from fabgen_runtime.engines.python import query as python_query
 from fabgen_runtime.engines.python import write as python_write
 from fabgen_runtime.engines.spark import sources, writer
 from fabgen_runtime.engines.spark.lakehouse import LakehouseSource
-from query_cases import CASES, PERIOD, PERIOD_QUERY, QueryCase, Tables, write_tables
+from query_cases import CASES, PERIOD, PERIOD_QUERY, QueryCase, Tables, case_plan, write_tables
 from writer_support import make_plan, unique_lakehouse
 
 pytestmark = pytest.mark.jvm
@@ -38,25 +38,14 @@ def tables(spark, local_platform) -> Tables:
     return write_tables(local_platform)
 
 
-def _plan(case: QueryCase, tables: Tables, **config: Any):
-    return make_plan(
-        unique_lakehouse(),
-        watermark=case.watermark,
-        period=case.period,
-        source_table=None,
-        source_query=case.sql(tables),
-        **{**case.config, **config},
-    )
-
-
 def _both(spark, local_platform, case: QueryCase, tables: Tables, **config: Any):
-    spark_plan = _plan(case, tables, **config)
+    spark_plan = case_plan(case, tables, **config)
     read = sources.get("lakehouse").read(spark, spark_plan, local_platform)
     try:
         spark_staged = writer.write(read.df, spark_plan, local_platform)
     finally:
         read.close()
-    python_plan = _plan(case, tables, **config)
+    python_plan = case_plan(case, tables, **config)
     stream = python_query.read_query(python_plan, local_platform)
     # the same tables, pinned at the same versions (listed in each parser's order)
     assert sorted((stream.version or "").split(",")) == sorted((read.version or "").split(","))

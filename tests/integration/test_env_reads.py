@@ -45,16 +45,8 @@ EMULATOR_ONLY = ("AZURE_STORAGE_USE_EMULATOR", "AZURITE_BLOB_STORAGE_URL", "FABR
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[azurite.Azurite]:
     """Azurite, with this process's delta-rs pointed at it (the Fabric branch's source tables)."""
-    running = azurite.start(tmp_path_factory.mktemp("azurite"))
-    saved = {k: os.environ.get(k) for k in running.env()}
-    os.environ.update(running.env())
-    yield running
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    running.stop()
+    with azurite.pointed_at(tmp_path_factory.mktemp("azurite")) as running:
+        yield running
 
 
 @dataclass

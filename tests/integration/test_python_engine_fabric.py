@@ -13,7 +13,6 @@ end to end and survives SIGKILLs at every point of the protocol; it does not sho
 from __future__ import annotations
 
 import gzip
-import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -41,16 +40,8 @@ pytestmark = [pytest.mark.slow]
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory) -> Iterator[azurite.Azurite]:
     """Azurite, with this process's delta-rs pointed at it too (to seed sources and read tables)."""
-    running = azurite.start(tmp_path_factory.mktemp("azurite"))
-    saved = {k: os.environ.get(k) for k in running.env()}
-    os.environ.update(running.env())
-    yield running
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    running.stop()
+    with azurite.pointed_at(tmp_path_factory.mktemp("azurite")) as running:
+        yield running
 
 
 def project(tmp_path: Path, local_platform, emulator, exports) -> FabricPythonKillProject:

@@ -289,6 +289,14 @@ def _run_nbval(
     return time.perf_counter() - started, proc
 
 
+def _check_nbval_passes(example: dict, notebook: Path, env: dict[str, str] | None = None) -> None:
+    seconds, proc = _run_nbval(example, notebook, env)
+    print(f"nbval {notebook.name}: {seconds:.1f} s")
+    output = f"{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, f"{notebook.name} failed under nbval:\n{output}"
+    assert "passed" in proc.stdout and "failed" not in proc.stdout
+
+
 #: the Spark notebooks, in the order a pipeline runs them; the default tier runs the one with the most
 #: kinds of export (lakehouse incremental, period and full, a warehouse table, five formats/codecs),
 #: the full tier every one (their exports' formats and sources are covered by faster tests too)
@@ -312,12 +320,7 @@ def test_the_spark_notebooks_are_the_rendered_ones(example: dict) -> None:
 @pytest.mark.parametrize("stem", SPARK_NOTEBOOKS)
 def test_a_rendered_notebook_runs_under_nbval_and_writes_its_files(example: dict, stem: str) -> None:
     (notebook,) = [n for n in _notebooks_in_order(example) if n.stem == stem]
-    seconds, proc = _run_nbval(example, notebook)
-    print(f"nbval {notebook.name}: {seconds:.1f} s")
-    output = f"{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
-    assert proc.returncode == 0, f"{notebook.name} failed under nbval:\n{output}"
-    assert "passed" in proc.stdout and "failed" not in proc.stdout
-
+    _check_nbval_passes(example, notebook)
     project = load_project(EXAMPLE)
     active = {c.export_name: c for c in project.configs if c.is_active}
     mine = {
@@ -367,11 +370,7 @@ def test_rendered_python_notebook_runs_under_nbval_without_spark(example: dict, 
     (blocker / "__init__.py").write_text('raise ImportError("a Fabric Python notebook has no pyspark")\n')
     path = os.pathsep.join(p for p in (str(blocker.parent), os.environ.get("PYTHONPATH")) if p)
     for notebook in notebooks:
-        seconds, proc = _run_nbval(example, notebook, {"PYTHONPATH": path})
-        print(f"nbval {notebook.name}: {seconds:.1f} s")
-        output = f"{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
-        assert proc.returncode == 0, f"{notebook.name} failed under nbval:\n{output}"
-        assert "passed" in proc.stdout and "failed" not in proc.stdout
+        _check_nbval_passes(example, notebook, {"PYTHONPATH": path})
     project = load_project(EXAMPLE)
     active = {c.export_name: c for c in project.configs if c.is_active}
     python = {n for n, c in active.items() if project.engine(c.export_group_name) == "python"}

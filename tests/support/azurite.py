@@ -15,6 +15,7 @@ Installed by ``scripts/setup.sh`` (npm, into ``.fabgen/azurite``).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -24,6 +25,7 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
@@ -205,3 +207,21 @@ def start(folder: Path) -> Azurite:
         )
     port = _listening_port(process, log_path)
     return Azurite(process, port, storage_token())
+
+
+@contextlib.contextmanager
+def pointed_at(folder: Path) -> Iterator[Azurite]:
+    """Azurite started in ``folder``, with this process's environment (delta-rs, the stand-in)
+    pointed at it while the block runs; stopped and the environment restored after."""
+    running = start(folder)
+    saved = {k: os.environ.get(k) for k in running.env()}
+    os.environ.update(running.env())
+    try:
+        yield running
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        running.stop()

@@ -321,3 +321,17 @@ CASES = [
         period=PERIOD,
     ),
 ]
+
+
+def case_plan(case: QueryCase, tables: Tables, **changes: Any) -> Any:
+    """The plan of ``case`` in query mode over ``tables`` (``changes``: other config fields)."""
+    from writer_support import make_plan, unique_lakehouse
+
+    return make_plan(
+        unique_lakehouse(),
+        watermark=case.watermark,
+        period=case.period,
+        source_table=None,
+        source_query=case.sql(tables),
+        **{**case.config, **changes},
+    )

@@ -23,24 +23,13 @@ from fabgen_runtime.engines.python import write as python_write
 from fabgen_runtime.engines.python.engine import PythonEngine
 from fabgen_runtime.errors import QueryRefusedError, SourceReadError
 from python_engine_support import csv_rows
-from query_cases import CASES, PERIOD, PERIOD_QUERY, QueryCase, Tables, write_tables
+from query_cases import CASES, PERIOD, PERIOD_QUERY, QueryCase, Tables, case_plan, write_tables
 from writer_support import make_plan, unique_lakehouse
 
 
 @pytest.fixture(scope="module")
 def tables(local_platform) -> Tables:
     return write_tables(local_platform)
-
-
-def _plan(case: QueryCase, tables: Tables, **changes: Any):
-    return make_plan(
-        unique_lakehouse(),
-        watermark=case.watermark,
-        period=case.period,
-        source_table=None,
-        source_query=case.sql(tables),
-        **{**case.config, **changes},
-    )
 
 
 def _same(got: Any, expected: Any) -> bool:
@@ -51,7 +40,7 @@ def _same(got: Any, expected: Any) -> bool:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_query_values_match_pandas(local_platform, tables, case: QueryCase) -> None:
-    read = python_query.read_query(_plan(case, tables), local_platform)
+    read = python_query.read_query(case_plan(case, tables), local_platform)
     got = read.reader.read_all().to_pylist()
     expected = case.expected(*tables.frames())
     assert len(got) == len(expected) > 0
@@ -64,7 +53,7 @@ def test_query_values_match_pandas(local_platform, tables, case: QueryCase) -> N
 
 def test_a_query_export_writes_csv_and_the_watermark(local_platform, tables) -> None:
     case = next(c for c in CASES if c.name == "placeholders-incremental")
-    plan = _plan(case, tables, file_format="csv", file_format_options={"header": "true"})
+    plan = case_plan(case, tables, file_format="csv", file_format_options={"header": "true"})
     read = PythonEngine().read(plan, local_platform).read
     staged = python_write.write(read.reader, plan, local_platform)
     expected = case.expected(*tables.frames())
