@@ -240,7 +240,7 @@ def test_null_incremental_values_are_counted_and_reported(tmp_path, spark, local
 def test_config_push_adds_on_schema_change_to_an_older_config_table(tmp_path, spark, local_platform) -> None:
     from delta.tables import DeltaTable
     from fabgen_runtime.engines.spark.manager import CONFIG_COLUMNS, ConfigExportManager
-    from fabgen_runtime.state_model import struct
+    from fabgen_runtime.engines.spark.schema import struct
 
     manager = ConfigExportManager(
         {"workspace": "WS_DRIFT_PUSH", "lakehouse": "lh_config"}, spark, local_platform

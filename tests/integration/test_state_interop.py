@@ -271,9 +271,10 @@ def test_a_state_table_with_deletion_vectors_spark_uses_it_python_refuses_until_
     left by its MERGEs): Spark uses them; the Python engine refuses them before reading or writing
     anything, naming the fix; after ``rebuild_state_table`` both engines use them."""
     from delta.tables import DeltaTable as SparkDeltaTable
+    from fabgen_runtime.engines.spark.schema import struct
     from fabgen_runtime.engines.spark.state_tables import rebuild_state_table
     from fabgen_runtime.errors import StateTableError
-    from fabgen_runtime.state_model import LOG_COLUMNS, WATERMARK_COLUMNS, struct
+    from fabgen_runtime.state_model import LOG_COLUMNS, WATERMARK_COLUMNS
 
     project = project_for(tmp_path, spark, local_platform, "older_dv")
     store = delta_rs(project)

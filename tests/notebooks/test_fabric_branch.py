@@ -218,7 +218,7 @@ def test_the_python_notebook_runs_its_fabric_branch_over_onelake(example: dict, 
     emulator = azurite.start(tmp_path / "azurite")
     try:
         emulator.create_container(GUIDS["workspace"])
-        for table in ("orders", "customers"):  # the seeded source tables, as OneLake would hold them
+        for table in ("orders", "customers", "fiscal_calendar"):  # the group's sources, as OneLake holds them
             local = onelake / WORKSPACE / "lh_gold.Lakehouse" / "Tables" / "dbo" / table
             emulator.upload_tree(local, GUIDS["workspace"], f"{GUIDS['lh_gold']}/Tables/dbo/{table}")
         env = _fabric_env(example)
@@ -236,7 +236,7 @@ def test_the_python_notebook_runs_its_fabric_branch_over_onelake(example: dict, 
         proc, exit_file = _papermill(example, env, notebook, "sales_py_eg1", RUN_DATE)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
         result = json.loads(exit_file.read_text())
-        assert result["success"] and result["total_exports"] == 2, result
+        assert result["success"] and result["total_exports"] == 4, result  # a query and a period export too
         assert (tmp_path / "pip-target" / "fabgen_runtime" / "__init__.py").is_file()  # the install cell ran
 
         day = RUN_DATE.replace("-", "")
@@ -262,7 +262,9 @@ def test_the_python_notebook_runs_its_fabric_branch_over_onelake(example: dict, 
             DeltaTable(log_uri, storage_options=emulator.storage_options()).to_pyarrow_table().to_pylist()
         )
         states = {r["export_name"]: r["export_state"] for r in log_rows}  # this run's: the log is new
-        assert states == {"orders_py": "success", "customers_py": "success"}, states
+        assert states == dict.fromkeys(
+            ("orders_py", "customers_py", "revenue_by_country_py", "orders_fiscal_month_py"), "success"
+        ), states
         assert not (onelake / GUIDS["workspace"] / GUIDS["lh_config"] / "Tables").exists()
     finally:
         for key in emulator.env():

@@ -156,6 +156,24 @@ def _orders_of_the_fiscal_month(ex: dict) -> int:
     return _between(ex, "orders", "order_date", *_december(ex))
 
 
+def _revenue_groups(ex: dict) -> int:
+    """Rows of revenue_by_country_py: (country, currency) of the orders not cancelled by the run date."""
+    orders, customers = _gold(ex, "orders"), _gold(ex, "customers")
+    country = dict(
+        zip(customers.column("customer_id").to_pylist(), customers.column("country").to_pylist(), strict=True)
+    )
+    last = date.fromisoformat(RUN_DATE)
+    pairs = {
+        (country.get(customer), currency)
+        for customer, currency, status, day in zip(
+            *(orders.column(c).to_pylist() for c in ("customer_id", "currency", "status", "order_date")),
+            strict=True,
+        )
+        if status != "cancelled" and day <= last and customer in country
+    }
+    return len(pairs)
+
+
 def _events(ex: dict) -> int:
     return _gold(ex, "events").num_rows
 
@@ -256,6 +274,13 @@ EXPECTED_PYTHON: dict[str, Expectation] = {
         lambda ex: _gold(ex, "orders").num_rows,
     ),
     "customers_py": ("sales_py/customers", r"customers_20251212\.parquet", None, _customers),
+    "revenue_by_country_py": ("sales_py/revenue", r"revenue_by_country_20251212\.csv", None, _revenue_groups),
+    "orders_fiscal_month_py": (
+        "sales_py/orders_by_month",
+        r"orders_\d{8}_\d{8}\.json",
+        None,
+        _orders_of_the_fiscal_month,
+    ),
 }
 
 
