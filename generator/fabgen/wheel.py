@@ -11,9 +11,9 @@ Where the runtime source comes from, in order:
 3. the installed ``fabgen_runtime`` package (fabgen depends on it, so it is always there): its
    files are staged with a minimal ``pyproject.toml`` carrying the installed version.
 
-Either way the sources are copied to a scratch folder first (the checkout stays clean) and built
-with ``pip wheel --no-deps`` (isolated build, setuptools backend). ``SOURCE_DATE_EPOCH`` is fixed, so
-the same sources give a byte-identical wheel: re-rendering an Environment item changes nothing.
+The package's ``.py`` files are read once and written as a wheel by :mod:`fabgen.wheel_build`
+(no ``pip wheel``, no build backend, no package index): the same sources give a byte-identical
+wheel, so re-rendering an Environment item changes nothing.
 """
 
 from __future__ import annotations
@@ -23,15 +23,15 @@ import importlib.metadata
 import importlib.util
 import logging
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fabgen_runtime.errors import ConfigError, FabgenError
+
+from .wheel_build import Distribution, package_sources, write_wheel
 
 log = logging.getLogger(__name__)
 
@@ -39,25 +39,8 @@ DIST_NAME = "fabgen-runtime"
 PACKAGE = "fabgen_runtime"
 WHEEL_TAG = "py3-none-any"
 SOURCE_ENV = "FABGEN_RUNTIME_SOURCE"
-# 1980-01-01, the earliest timestamp a zip entry can carry: fixed so builds are reproducible.
-SOURCE_DATE_EPOCH = "315532800"
-_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", "*.egg-info", "build", "dist")
-
-_FALLBACK_PYPROJECT = """\
-[build-system]
-requires = ["setuptools>=68", "wheel"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "{name}"
-version = "{version}"
-description = "The runtime that fabgen's notebooks call on Microsoft Fabric (and locally)"
-requires-python = ">=3.11"
-dependencies = []
-
-[tool.setuptools.packages.find]
-include = ["{package}*"]
-"""
+SUMMARY = "The runtime that fabgen's notebooks call on Microsoft Fabric (and locally)"
+REQUIRES_PYTHON = ">=3.11"
 
 
 def wheel_filename(version: str) -> str:
@@ -106,16 +89,42 @@ def _checkout_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def _project_version(pyproject: Path) -> str:
+def _read_pyproject(pyproject: Path) -> dict[str, Any]:
     import tomllib
 
-    data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    project = data.get("project", {})
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
     if project.get("name") != DIST_NAME:
         raise RuntimeBuildError(
             f"{pyproject} is not the {DIST_NAME} project (name = {project.get('name')!r})"
         )
-    return str(project.get("version", "0"))
+    if project.get("dependencies"):
+        raise RuntimeBuildError(
+            f"{pyproject} declares dependencies {project['dependencies']}; "
+            "Fabric's Spark runtime must provide everything"
+        )
+    return dict(project)
+
+
+def _project_version(pyproject: Path) -> str:
+    return str(_read_pyproject(pyproject).get("version", "0"))
+
+
+def distribution(source: RuntimeSource) -> Distribution:
+    """The wheel's metadata: from the project's ``pyproject.toml``, or fixed for an installed package."""
+    if source.kind == "installed":
+        return Distribution(DIST_NAME, source.version, SUMMARY, REQUIRES_PYTHON, WHEEL_TAG)
+    project = _read_pyproject(source.path / "pyproject.toml")
+    return Distribution(
+        name=DIST_NAME,
+        version=str(project.get("version", "0")),
+        summary=str(project.get("description", SUMMARY)),
+        requires_python=str(project.get("requires-python", REQUIRES_PYTHON)),
+        tag=WHEEL_TAG,
+    )
+
+
+def _package_dir(source: RuntimeSource) -> Path:
+    return source.path if source.kind == "installed" else source.path / PACKAGE
 
 
 def find_runtime_source() -> RuntimeSource:
@@ -142,47 +151,6 @@ def find_runtime_source() -> RuntimeSource:
             f"{PACKAGE} is importable but {DIST_NAME} has no installed metadata"
         ) from None
     return RuntimeSource("installed", package_dir, version)
-
-
-def source_modules(project: Path) -> set[str]:
-    """Every ``.py`` file of the staged runtime project's package, as wheel paths (``fabgen_runtime/...``)."""
-    package_dir = project / PACKAGE
-    return {
-        f"{PACKAGE}/{p.relative_to(package_dir).as_posix()}"
-        for p in package_dir.rglob("*.py")
-        if "__pycache__" not in p.parts
-    }
-
-
-def stage_sources(source: RuntimeSource, dest: Path) -> Path:
-    """Copy the runtime project (or rebuild one around the installed package) into ``dest``."""
-    project = dest / "fabgen-runtime-src"
-    if source.kind == "installed":
-        shutil.copytree(source.path, project / PACKAGE, ignore=_SKIP)
-        (project / "pyproject.toml").write_text(
-            _FALLBACK_PYPROJECT.format(name=DIST_NAME, version=source.version, package=PACKAGE),
-            encoding="utf-8",
-        )
-    else:
-        shutil.copytree(source.path, project, ignore=_SKIP)
-    for path in project.rglob("*"):  # normalise modes and times: the wheel must not depend on the checkout
-        path.chmod(0o755 if path.is_dir() else 0o644)
-        os.utime(path, (int(SOURCE_DATE_EPOCH), int(SOURCE_DATE_EPOCH)))
-    return project
-
-
-def _run_pip_wheel(project: Path, out: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(project)]
-    env = {**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, "PYTHONHASHSEED": "0"}
-    log.debug("building the runtime wheel: %s", " ".join(cmd))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=project, check=False)
-    if proc.returncode != 0:
-        tail = " | ".join(line for line in (proc.stderr or proc.stdout).strip().splitlines()[-3:])
-        raise RuntimeBuildError(f"pip wheel failed for the runtime (exit {proc.returncode}): {tail}")
-    wheels = sorted(out.glob("*.whl"))
-    if len(wheels) != 1:
-        raise RuntimeBuildError(f"pip wheel produced {len(wheels)} wheels in {out}, expected one")
-    return wheels[0]
 
 
 def read_wheel(path: Path) -> WheelInfo:
@@ -242,20 +210,20 @@ def default_out_dir(project_dir: Path) -> Path:
 def build_runtime_wheel(out_dir: Path, source: RuntimeSource | None = None) -> WheelInfo:
     """Build the runtime wheel into ``out_dir`` (replacing an older build of the same name) and check it."""
     source = source or find_runtime_source()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="fabgen-wheel-") as scratch:
-        scratch_dir = Path(scratch)
-        project = stage_sources(source, scratch_dir)
-        expected = source_modules(project)  # what was staged: sources may change while we build
-        built = _run_pip_wheel(project, scratch_dir / "out")
-        check_wheel(read_wheel(built), expected)
+    sources = package_sources(_package_dir(source))  # read once: what is written is what is checked
+    if f"{PACKAGE}/__init__.py" not in sources:
+        raise RuntimeBuildError(f"{_package_dir(source)} holds no {PACKAGE}/__init__.py")
+    with tempfile.TemporaryDirectory(prefix="fabgen-wheel-", dir=_mkdir(out_dir)) as scratch:
+        built = write_wheel(distribution(source), sources, Path(scratch))
+        check_wheel(read_wheel(built), set(sources))
         target = out_dir / built.name
-        shutil.copyfile(built, target)
+        os.replace(built, target)  # same folder: a reader sees the old wheel or the new one, whole
     log.debug("runtime wheel from %s -> %s", source.describe(), target)
-    return check_wheel(read_wheel(target), expected)
+    return check_wheel(read_wheel(target), set(sources))
 
 
 CACHE_ENV = "FABGEN_WHEEL_CACHE"
+_BUILDER = "fabgen.wheel_build/1"  # in the cache key: a wheel from another builder is rebuilt
 
 
 def wheel_cache() -> Path:
@@ -268,7 +236,7 @@ def source_digest(source: RuntimeSource) -> str:
     """A digest of the runtime's sources (file names and bytes, caches skipped) and its version."""
     import hashlib
 
-    digest = hashlib.sha256(f"{source.kind}\0{source.version}\0".encode())
+    digest = hashlib.sha256(f"{_BUILDER}\0{source.kind}\0{source.version}\0".encode())
     for path in sorted(source.path.rglob("*")):
         relative = path.relative_to(source.path)
         if (

@@ -59,6 +59,33 @@ def test_builds_are_byte_identical(built: Path, tmp_path: Path) -> None:
     assert again.path.read_bytes() == built.read_bytes()
 
 
+def test_pip_installs_the_wheel_offline_and_the_package_imports(built: Path, tmp_path: Path) -> None:
+    """pip itself (no index) accepts the wheel fabgen writes, and what it installs is the runtime."""
+    target = tmp_path / "site"
+    pip = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--no-index",
+        "--no-deps",
+        "--quiet",
+        "--target",
+        str(target),
+    ]
+    subprocess.run([*pip, str(built)], check=True)
+    record = (target / f"fabgen_runtime-{fabgen_runtime.__version__}.dist-info" / "RECORD").read_text()
+    assert "fabgen_runtime/engines/python/query.py,sha256=" in record
+    probe = "import fabgen_runtime, sys; print(fabgen_runtime.__file__, fabgen_runtime.__version__)"
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r}); {probe}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out == [str(target / "fabgen_runtime" / "__init__.py"), fabgen_runtime.__version__]
+
+
 def test_builds_from_the_installed_package_without_a_checkout(built: Path, tmp_path: Path) -> None:
     package = Path(fabgen_runtime.__file__).parent
     info = build_runtime_wheel(tmp_path, RuntimeSource("installed", package, fabgen_runtime.__version__))
