@@ -4,10 +4,10 @@ Everything runs inside :meth:`Project.local_environment`, on the runtime's local
 pointed at the project's OneLake folder and warehouse, through the same
 :class:`~fabgen_runtime.ExportOrchestrator` the rendered notebooks call on Fabric.
 
-Each group runs on its engine (``Project.engine``), picked once by :func:`state_logger`: ``spark``
-gives an ``ExportLogger`` (the local SparkSession starts when it is first needed); ``python`` a
-:class:`PythonExportLogger` (delta-rs state tables) and no SparkSession, so no JVM starts for
-``run``, ``recover`` and ``plan`` here, nor ``status`` and ``history`` (:mod:`.state_view`).
+Each group runs on its engine (``Project.engine``), picked once by :func:`state_logger`: an
+``ExportLogger`` on ``spark`` (the local SparkSession starts when it is first needed) or on
+``python`` (delta-rs state tables, no SparkSession), so no JVM starts for a Python group's
+``run``, ``recover`` and ``plan`` here, nor its ``status`` and ``history`` (:mod:`.state_view`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from .project import Project, export_count
 
 if TYPE_CHECKING:
     from fabgen_runtime import ExportLogger
-    from fabgen_runtime.engines.python.state import PythonExportLogger
 
 log = logging.getLogger(__name__)
 Echo = Callable[[str], None]
@@ -93,21 +92,17 @@ def check_run_arguments(dates: list[str | None], timezone: str) -> None:
 
 def state_logger(
     project: Project, group: str, local: platform_mod.LocalPlatform, create: bool = False
-) -> ExportLogger | PythonExportLogger:
+) -> ExportLogger:
     """The log and watermark tables, through ``group``'s engine: the one place it is picked.
 
-    ``python``: a :class:`PythonExportLogger` (delta-rs; no JVM ever starts); ``spark``: an
-    :class:`ExportLogger`, whose SparkSession starts on its first read or write. ``create``: make
-    the tables when missing (``run``, ``recover``; ``plan``, ``status`` and ``history`` only read).
+    ``python``: delta-rs (no JVM ever starts); ``spark``: Delta on Spark, whose SparkSession starts
+    on its first read or write. ``create``: make the tables when missing (``run``, ``recover``;
+    ``plan``, ``status`` and ``history`` only read).
     """
-    lakehouse = project.settings.config_lakehouse
-    if project.engine(group) == "python":
-        from fabgen_runtime.engines.python.state import PythonExportLogger
-
-        return PythonExportLogger(lakehouse, auto_create_tables=create, platform=local)
     from fabgen_runtime import ExportLogger
 
-    return ExportLogger(lakehouse, auto_create_tables=create, platform=local)
+    lakehouse = project.settings.config_lakehouse
+    return ExportLogger(lakehouse, auto_create_tables=create, platform=local, engine=project.engine(group))
 
 
 def orchestrator_for(
@@ -256,7 +251,7 @@ def plan_document(
     return document
 
 
-def _stored_watermark(logger: ExportLogger | PythonExportLogger, config: ExportConfig) -> Any:
+def _stored_watermark(logger: ExportLogger, config: ExportConfig) -> Any:
     """The watermark stored for ``config`` (None: none, or no watermark table yet: read nothing)."""
     from pathlib import Path
 
@@ -268,7 +263,7 @@ def _stored_watermark(logger: ExportLogger | PythonExportLogger, config: ExportC
 def _describe(
     config: ExportConfig,
     context: Any,
-    logger: ExportLogger | PythonExportLogger,
+    logger: ExportLogger,
     periods: Any,
     local: Any,
     period_queries: bool,

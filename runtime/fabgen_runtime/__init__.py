@@ -9,7 +9,6 @@ from . import catalog as catalog
 from .config import ExportConfig
 from .configs import parse_config, parse_configs
 from .engines.spark.manager import ConfigExportManager
-from .engines.spark.state import ExportLogger
 from .errors import (
     CompressionError,
     ConfigError,
@@ -24,6 +23,7 @@ from .errors import (
     StateError,
     WriteError,
 )
+from .export_logger import ExportLogger
 from .orchestrator import ExportOrchestrator
 
 __version__ = "0.1.0"

@@ -1,8 +1,8 @@
-"""Delta commits that never lose updates: conflict retry with backoff, per-table locks, batching.
+"""Delta commits that never lose updates: conflict retry with backoff, per-table locks.
 
 Within one process a lock per table serialises commits; Delta's optimistic-concurrency conflicts
 (another process or notebook committing at the same time) are retried with exponential backoff
-and jitter. :class:`MergeQueue` batches upserts so parallel exports share one MERGE.
+and jitter.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import TypeVar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,48 +61,6 @@ def retry_conflicts(
             log.info("%s: concurrent Delta commit, retrying in %.2fs (attempt %d)", what, delay, attempt)
             time.sleep(delay)
     raise AssertionError("unreachable")
-
-
-class MergeQueue:
-    """Batches row upserts: one writer thread at a time merges everything queued so far."""
-
-    def __init__(self, merge: Callable[[list[tuple[Any, ...]]], None]):
-        self._merge = merge
-        self._lock = threading.Lock()
-        self._queued: list[tuple[str | None, tuple[Any, ...] | None, Future[None]]] = []
-        self._writing = False
-
-    def submit(self, key: str | None, row: tuple[Any, ...] | None) -> Future[None]:
-        """Queue ``row`` (``None``: a marker that completes once everything before it is written)."""
-        future: Future[None] = Future()
-        with self._lock:
-            self._queued.append((key, row, future))
-            if self._writing:
-                return future
-            self._writing = True
-        threading.Thread(target=self._drain, name="fabgen-log-writer", daemon=True).start()
-        return future
-
-    def _drain(self) -> None:
-        while True:
-            with self._lock:
-                batch, self._queued = self._queued, []
-                if not batch:
-                    self._writing = False
-                    return
-            latest: dict[str, tuple[Any, ...]] = {}
-            for key, row, _future in batch:
-                if key is not None and row is not None:
-                    latest[key] = row
-            try:
-                if latest:
-                    self._merge(list(latest.values()))
-            except BaseException as exc:
-                for *_rest, future in batch:
-                    future.set_exception(exc)
-            else:
-                for *_rest, future in batch:
-                    future.set_result(None)
 
 
 def table_lock(path: str) -> threading.Lock:

@@ -49,8 +49,8 @@ from .state_model import ExportRunRecord, StoredWatermark, now_utc
 
 if TYPE_CHECKING:
     from .config import ExportConfig
+    from .export_logger import ExportLogger
     from .platform import Platform
-    from .state_log import StateLogger
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class ExportRun:
         engine: Engine,
         config: ExportConfig,
         context: RunContext,
-        logger: StateLogger,
+        logger: ExportLogger,
         record: ExportRunRecord,
         platform: Platform,
         on_event: EventHandler | None = None,

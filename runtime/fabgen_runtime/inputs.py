@@ -17,9 +17,9 @@ from .state_model import StoredWatermark
 
 if TYPE_CHECKING:
     from .config import ExportConfig
+    from .export_logger import ExportLogger
     from .plan import RunContext
     from .platform import Platform
-    from .state_log import StateLogger
 
 
 class PeriodReader(Protocol):
@@ -44,7 +44,7 @@ def resolve_inputs(
     engine: PeriodReader | None,
     config: ExportConfig,
     context: RunContext,
-    logger: StateLogger | None,
+    logger: ExportLogger | None,
     platform: Platform,
     stored: StoredWatermark | bool | None = False,
     period_query: bool = True,

@@ -62,6 +62,7 @@ from .export import EventHandler, ExportEvent, ExportResult, ExportRun, fail_rec
 from .plan import RunContext
 from .protocol import lease as lease_rules
 from .protocol.journal import write_marker
+from .protocol.leasing import Leases
 from .publish import run_staging_uri
 from .scheduling import retry_run_date, schedule, select_for_retry, summarize
 from .state_model import UNFINISHED, ExportRunRecord, now_utc
@@ -71,7 +72,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from .engines import Engine
-    from .state_log import StateLogger
+    from .export_logger import ExportLogger
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +83,16 @@ class ExportOrchestrator:
     def __init__(
         self,
         spark: SparkSession | None = None,
-        export_logger: StateLogger | None = None,
+        export_logger: ExportLogger | None = None,
         max_concurrency: int = 4,
         platform: platform_mod.Platform | None = None,
         on_event: EventHandler | None = None,
     ):
-        """``export_logger`` picks the engine: :class:`~fabgen_runtime.engines.spark.state.ExportLogger`
-        runs the exports on Spark (``spark``, default the logger's session), a
-        :class:`~fabgen_runtime.engines.python.state.PythonExportLogger` on the Python engine
-        (no SparkSession is created)."""
+        """``export_logger`` picks the engine: an :class:`~fabgen_runtime.export_logger.ExportLogger`
+        on Spark (the default) runs the exports on Spark (``spark``, default the logger's session);
+        one on the Python engine (``engine="python"``, or
+        :class:`~fabgen_runtime.engines.python.state.PythonExportLogger`) runs them without a
+        SparkSession."""
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be 1 or more")
         if export_logger is None:
@@ -119,7 +121,7 @@ class ExportOrchestrator:
         bookkeeping; run nothing else (``fabgen recover``). Exports whose lease another live run
         holds are reported in ``problems``."""
         configs = as_configs(configs)
-        leases = self.engine.leases(self.logger)
+        leases = Leases(self.logger.tables)
         runs = {key_of(c): ("recover", "recover") for c in configs}
         try:
             _rows, refused = leases.acquire(runs)
@@ -157,7 +159,7 @@ class ExportOrchestrator:
         context = RunContext.create(run_date, timezone, execution_id)
         candidates = [c for _g, group in schedule(configs, execution_group) for c in group]
         run_ids = {c.key: str(uuid.uuid4()) for c in candidates}
-        leases = self.engine.leases(self.logger)
+        leases = Leases(self.logger.tables)
         try:
             rows, refused = leases.acquire({key_of(c): (run_ids[c.key], execution_id) for c in candidates})
             failpoints.reached("after_lease")

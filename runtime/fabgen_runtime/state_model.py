@@ -1,6 +1,6 @@
 """The state tables' shape: columns, the run record, the watermark row, the config lakehouse.
 
-See :mod:`fabgen_runtime.engines.spark.state` for how they are written.
+See :mod:`fabgen_runtime.export_logger` for how they are written.
 """
 
 from __future__ import annotations

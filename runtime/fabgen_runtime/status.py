@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .state_model import LOG_TABLE, WATERMARK_TABLE
 
 if TYPE_CHECKING:
-    from .state_log import StateLogger
+    from .export_logger import ExportLogger
 
 Row = dict[str, Any]
 
@@ -71,7 +71,7 @@ class StateReader(Protocol):
         """Watermark rows of ``group`` with a value: ``export_name`` and :data:`WATERMARK_FIELDS`."""
 
 
-def tables_present(logger: StateLogger) -> dict[str, bool]:
+def tables_present(logger: ExportLogger) -> dict[str, bool]:
     """Whether each state table (``log_resource_export``, ``log_resource_export_watermark``) exists."""
     reader = logger.state_reader()
     return {
@@ -80,7 +80,7 @@ def tables_present(logger: StateLogger) -> dict[str, bool]:
     }
 
 
-def latest_runs(logger: StateLogger, group: str) -> dict[str, Row]:
+def latest_runs(logger: ExportLogger, group: str) -> dict[str, Row]:
     """Each export of ``group`` that has run: its newest run row (:data:`NEWEST_FIRST`)."""
     reader = logger.state_reader()
     if not reader.has_table(logger.log_path):
@@ -88,7 +88,7 @@ def latest_runs(logger: StateLogger, group: str) -> dict[str, Row]:
     return {row["export_name"]: row for row in reader.runs(group, None, True, None)}
 
 
-def stored_watermarks(logger: StateLogger, group: str) -> dict[str, Row]:
+def stored_watermarks(logger: ExportLogger, group: str) -> dict[str, Row]:
     """The stored watermark of each export of ``group`` that has one."""
     reader = logger.state_reader()
     if not reader.has_table(logger.watermark_path):
@@ -97,7 +97,7 @@ def stored_watermarks(logger: StateLogger, group: str) -> dict[str, Row]:
     return {row["export_name"]: {k: v for k, v in row.items() if k != "export_name"} for row in rows}
 
 
-def group_status(logger: StateLogger, group: str, export_names: list[str] | None = None) -> list[Row]:
+def group_status(logger: ExportLogger, group: str, export_names: list[str] | None = None) -> list[Row]:
     """One row per export of ``group``: its latest run's fields plus ``stored_watermark_*``.
 
     ``export_names`` (the exports the project defines) are listed even when they never ran
@@ -117,7 +117,7 @@ def group_status(logger: StateLogger, group: str, export_names: list[str] | None
     return out
 
 
-def export_history(logger: StateLogger, group: str, export: str, limit: int = 20) -> list[Row]:
+def export_history(logger: ExportLogger, group: str, export: str, limit: int = 20) -> list[Row]:
     """The ``limit`` most recent runs of one export, newest first."""
     reader = logger.state_reader()
     if not reader.has_table(logger.log_path):
@@ -125,7 +125,7 @@ def export_history(logger: StateLogger, group: str, export: str, limit: int = 20
     return reader.runs(group, export, False, limit)
 
 
-def group_runs(logger: StateLogger, group: str, since: datetime | None = None) -> list[Row]:
+def group_runs(logger: ExportLogger, group: str, since: datetime | None = None) -> list[Row]:
     """Every run row of ``group`` (all exports, all executions), newest first.
 
     ``since`` (naive UTC, as the rows' timestamps): only the runs queued, started, completed or

@@ -69,7 +69,7 @@ def by_name(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def log_rows(env: dict[str, Any], execution_id: str) -> list[dict[str, Any]]:
-    return [r.asDict() for r in env["logger"].runs(execution_id).collect()]
+    return [r.asDict() for r in env["logger"].tables.runs(execution_id).collect()]
 
 
 JANUARY = [*range(1, 11), 100]  # modified_at within 2025-01-01 .. 2025-01-31 (whole last day)

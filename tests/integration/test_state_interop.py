@@ -1,6 +1,6 @@
 """The state tables shared by Spark and delta-rs: either engine creates them, the other reads and writes.
 
-Spark side: a real ``fabgen run`` on the session's warm Spark (``ExportLogger``, ``LeaseTable``).
+Spark side: a real ``fabgen run`` on the session's warm Spark (``ExportLogger``, its ``SparkTables``).
 delta-rs side: :class:`fabgen_runtime.engines.python.tables.DeltaRsTables` on the same paths. A
 lease taken with delta-rs makes Spark's run refuse the export (``LeaseHeld``); a watermark stored
 with delta-rs is the one Spark's next incremental run starts from; and the other way round.
@@ -182,8 +182,8 @@ def _take_in_process(
 def test_spark_and_delta_rs_racing_for_one_lease_one_wins(
     tmp_path: Path, spark: Any, local_platform: Any
 ) -> None:
-    from fabgen_runtime.engines.spark.leases import LeaseTable
     from fabgen_runtime.engines.spark.state import ExportLogger
+    from fabgen_runtime.protocol.leasing import Leases
 
     project = project_for(tmp_path, spark, local_platform, "race")
     logger = ExportLogger({"workspace": project.workspace, "lakehouse": "lh_config"}, spark=spark)
@@ -198,7 +198,7 @@ def test_spark_and_delta_rs_racing_for_one_lease_one_wins(
             args=(store.watermark_path, store.log_path, key, f"python:{round_}", barrier, out),
         )
         proc.start()
-        leases = LeaseTable(logger)
+        leases = Leases(logger.tables)
         barrier.wait()
         _rows, refused = leases.acquire({key: (f"spark-run-{round_}", "spark-exec")})
         python_won = out.get(timeout=300)

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fabgen_runtime.engines.spark.state import LOG_COLUMNS, WATERMARK_COLUMNS, ExportLogger, struct
+from fabgen_runtime import ExportLogger
+from fabgen_runtime.engines.spark.schema import struct
 from fabgen_runtime.errors import StateError
+from fabgen_runtime.state_model import LOG_COLUMNS, WATERMARK_COLUMNS
 
 pytestmark = [pytest.mark.jvm]
 
@@ -80,7 +82,7 @@ def test_a_folder_that_never_becomes_a_table_is_reported_and_left_alone(
     tmp_path, spark, local_platform
 ) -> None:
     logger = logger_for(spark, local_platform, "WS_CREATE_FOREIGN")
-    logger.create_wait_seconds = 1.0
+    logger.tables.create_wait_seconds = 1.0  # type: ignore[attr-defined]
     table = Path(logger.log_path.removeprefix("file:"))
     table.mkdir(parents=True)
     foreign = table / "notes.csv"

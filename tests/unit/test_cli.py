@@ -262,3 +262,22 @@ def test_unexpected_exceptions_are_not_swallowed() -> None:
     result = CliRunner().invoke(_group_raising(KeyError("bug")), ["boom"])
     assert result.exit_code == 1
     assert isinstance(result.exception, KeyError)
+
+
+def test_the_console_script_keeps_exit_codes_and_runs_atexit_handlers(tmp_path: Path) -> None:
+    """``fabgen`` (``fabgen.cli:run``) ends with ``os._exit``: exit codes and atexit handlers must survive."""
+    script = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('atexit ran', flush=True))\n"
+        "sys.argv = ['fabgen', *sys.argv[1:]]\n"
+        "from fabgen.cli import run\n"
+        "run()\n"
+    )
+    missing = tmp_path / "nowhere"
+    cases = {("--version",): 0, ("validate", "-p", str(missing)): 2, ("no-such-command",): 2}
+    for args, code in cases.items():
+        done = subprocess.run(
+            [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == code, (args, done.stdout, done.stderr)
+        assert done.stdout.rstrip().endswith("atexit ran"), (args, done.stdout)

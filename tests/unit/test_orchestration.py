@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from config_rows import base
 from fabgen.local_run import run_dates
-from fabgen_runtime.commits import MergeQueue, is_conflict, retry_conflicts
+from fabgen_runtime.commits import is_conflict, retry_conflicts
 from fabgen_runtime.configs import parse_configs
 from fabgen_runtime.errors import ConfigError, PlatformError
 from fabgen_runtime.export import ExportResult
@@ -76,39 +74,6 @@ def test_result_dict_has_the_spec_keys_and_counts() -> None:
         assert key in first
     assert first["file_paths"] == ["p"] and first["rows_exported"] == 3
     assert summarize(results[:2])["success"] is True
-
-
-def test_merge_queue_batches_rows_saved_while_a_merge_runs_last_state_wins() -> None:
-    merged: list[list[tuple]] = []
-    entered, gate = threading.Event(), threading.Event()
-
-    def merge(rows: list[tuple]) -> None:
-        entered.set()
-        gate.wait(5)
-        merged.append(rows)
-
-    queue = MergeQueue(merge)
-    first = queue.submit("r1", ("r1", "running"))
-    assert entered.wait(5)  # the writer thread is now blocked inside the first merge
-    later = [
-        queue.submit("r2", ("r2", "running")),
-        queue.submit("r1", ("r1", "success")),
-        queue.submit("r2", ("r2", "error")),
-    ]
-    gate.set()
-    for future in (first, *later):
-        future.result(5)
-    assert merged[0] == [("r1", "running")]
-    assert sorted(merged[1]) == [("r1", "success"), ("r2", "error")]
-
-
-def test_merge_queue_hands_a_failure_to_every_waiter() -> None:
-    def merge(rows: list[tuple]) -> None:
-        raise RuntimeError("disk full")
-
-    queue = MergeQueue(merge)
-    with pytest.raises(RuntimeError, match="disk full"):
-        queue.submit("r", ("r",)).result(5)
 
 
 def test_conflicts_are_retried_and_other_errors_are_not() -> None:

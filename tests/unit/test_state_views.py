@@ -17,6 +17,7 @@ from deltalake import DeltaTable, write_deltalake
 from fabgen_runtime import status
 from fabgen_runtime.engines.python.state import PythonExportLogger
 from fabgen_runtime.engines.python.status import DeltaRsStateReader
+from fabgen_runtime.engines.python.tables import DeltaRsTables
 from fabgen_runtime.platform import LocalPlatform
 from fabgen_runtime.protocol.tables import LeaseClaim, LeaseTerms, WatermarkWrite, take_leases
 from fabgen_runtime.state_model import ExportRunRecord
@@ -164,6 +165,7 @@ def test_the_generator_picks_the_engine_once_and_starts_no_spark(monkeypatch) ->
     from fabgen.project import load_project
     from fabgen_runtime import ExportLogger
     from fabgen_runtime.engines.spark.status import SparkStateReader
+    from fabgen_runtime.engines.spark.tables import SparkTables
 
     def no_spark(_self: object) -> None:
         raise AssertionError("a SparkSession was started")
@@ -172,9 +174,9 @@ def test_the_generator_picks_the_engine_once_and_starts_no_spark(monkeypatch) ->
     project = load_project(REPO / "examples" / "sales")
     with local_runtime(project) as local:
         python, spark = state_logger(project, "sales_py", local), state_logger(project, "sales", local)
-        assert isinstance(python, PythonExportLogger) and python.spark is None
-        assert not python.tables.auto_create_tables
-        assert isinstance(spark, ExportLogger) and not spark.auto_create_tables
+        assert isinstance(python, ExportLogger) and python.spark is None
+        assert isinstance(python.tables, DeltaRsTables) and not python.tables.auto_create_tables
+        assert isinstance(spark.tables, SparkTables) and not spark.tables.auto_create_tables
         assert python.log_path == spark.log_path and python.watermark_path == spark.watermark_path
         assert isinstance(python.state_reader(), DeltaRsStateReader)
         assert isinstance(spark.state_reader(), SparkStateReader)

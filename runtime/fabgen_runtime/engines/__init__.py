@@ -10,13 +10,16 @@ execution groups, retry) is written once, in :mod:`fabgen_runtime.export`,
 * :class:`.python.engine.PythonEngine`: delta-rs reads, pyarrow writes, local files, delta-rs
   state tables (Fabric's Python notebooks; no JVM).
 
-The state tables pick the engine: :class:`fabgen_runtime.engines.spark.state.ExportLogger` (Delta on Spark)
-runs the Spark engine, :class:`fabgen_runtime.engines.python.state.PythonExportLogger` (delta-rs)
-the Python one.
+The state tables pick the engine: :class:`fabgen_runtime.export_logger.ExportLogger` (one class for
+both) asks :func:`state_backend` for the engine's :class:`StateBackend`: its ``TableStore`` (Delta on
+Spark, or delta-rs) and its :class:`Engine`. An adapter's ``state`` module registers its backend in
+:data:`STATE_BACKENDS` when imported; :func:`state_backend` imports the one named.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
     from ..plan import ExportPlan
     from ..platform import Platform
     from ..protocol.store import FileStore
+    from ..protocol.tables import TableStore
     from ..schema_drift import Column
     from ..staged import StagedOutput
 
@@ -78,9 +82,35 @@ class Engine(Protocol):
         """Run the rendered ``period_date_query`` on ``config``'s source: ``(start_date, end_date)``."""
         ...
 
-    def leases(self, logger: Any) -> Any:
-        """The lease table of one orchestrator call over ``logger``'s watermark table."""
+
+class StateBackend(Protocol):
+    """What an engine adapter gives :class:`~fabgen_runtime.export_logger.ExportLogger`."""
+
+    @property
+    def spark(self) -> Any:
+        """The SparkSession the engine runs on (None: the Python engine has none)."""
         ...
+
+    def tables(self, log_path: str, watermark_path: str, auto_create_tables: bool) -> TableStore:
+        """The state tables at these locations, read and written by this engine."""
+        ...
+
+    def engine(self, spark: Any = None) -> Engine:
+        """The engine that runs the exports (Spark: on ``spark``, default the backend's session)."""
+        ...
+
+
+#: engine name -> ``factory(platform, **options)`` of its :class:`StateBackend` (filled by the adapters)
+STATE_BACKENDS: dict[str, Callable[..., StateBackend]] = {}
+
+
+def state_backend(name: str, platform: Platform, **options: Any) -> StateBackend:
+    """The :class:`StateBackend` of engine ``name`` (``spark`` or ``python``) on ``platform``."""
+    if name not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {name!r}")
+    if name not in STATE_BACKENDS:
+        importlib.import_module(f"{__name__}.{name}.state")  # the adapter's backend registers itself
+    return STATE_BACKENDS[name](platform, **options)
 
 
 def struct_string(columns: list[Column]) -> str:

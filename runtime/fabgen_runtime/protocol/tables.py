@@ -23,11 +23,14 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..state_model import ExportRunRecord
 from . import lease as rules
 from .journal import this_host
+
+if TYPE_CHECKING:
+    from ..status import StateReader
 
 Key = tuple[str, str]
 Row = dict[str, Any]
@@ -135,7 +138,42 @@ class LeaseStore(Protocol):
 
 class TableStore(LeaseStore, Protocol):
     """The state-table operations of the run protocol (one Delta commit per write): the lease
-    operations plus the log table's."""
+    operations plus the log table's. :class:`fabgen_runtime.export_logger.ExportLogger` is written
+    over it; Spark's is :class:`fabgen_runtime.engines.spark.tables.SparkTables`, the Python
+    engine's :class:`fabgen_runtime.engines.python.tables.DeltaRsTables`."""
+
+    log_path: str
+    watermark_path: str
+    auto_create_tables: bool
+
+    @property
+    def commits(self) -> int:
+        """Delta commits made to the two tables so far."""
+        ...
+
+    def exists(self, path: str) -> bool:
+        """Whether the Delta table at ``path`` (one of the two) exists; creates nothing."""
+        ...
+
+    def reader(self) -> StateReader:
+        """The read-only views of :mod:`fabgen_runtime.status` over these tables."""
+        ...
+
+    def watermark_history(self, keys: Iterable[Key]) -> list[Row]:
+        """Success/warning run rows of ``keys`` that recorded a new watermark (one read)."""
+        ...
+
+    def set_watermark(
+        self,
+        key: Key,
+        incremental_column: str,
+        value: str,
+        run_id: str,
+        watermark_type: str | None,
+        execution_id: str | None,
+    ) -> None:
+        """Store one export's watermark unconditionally (one MERGE on the key, no lease)."""
+        ...
 
     def ensure_tables(self) -> None:
         """Create both tables when missing (same schema for every engine); add missing columns."""

@@ -1,6 +1,7 @@
 """The Python engine: exports without Spark or a JVM (Fabric's Python notebooks, and locally).
 
-:class:`.state.PythonExportLogger` (the state tables through delta-rs, :mod:`.tables`) handed to
+:class:`.state.PythonExportLogger` (``ExportLogger(..., engine="python")``: the state tables through
+delta-rs, :mod:`.tables`) handed to
 :class:`fabgen_runtime.ExportOrchestrator` runs a group on :class:`.engine.PythonEngine`:
 :func:`.read.read` streams a lakehouse table (delta-rs) and :func:`.warehouse.read` a warehouse
 table (pyodbc) as a ``pyarrow.RecordBatchReader``; :func:`.write.write` writes it into the run's

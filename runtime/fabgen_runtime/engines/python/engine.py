@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from ...inputs import ControlQueries
-from ...protocol.leasing import Leases
 from ...protocol.store import FileStore, LocalFileStore
 from . import read as reading
 from . import warehouse
@@ -122,6 +121,3 @@ class PythonEngine:
 
             return lakehouse_query.period(config, query, platform, self.storage_options)
         return ControlQueries().period(config, query, platform)
-
-    def leases(self, logger: Any) -> Leases:
-        return Leases(logger.tables)

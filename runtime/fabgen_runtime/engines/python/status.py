@@ -1,7 +1,7 @@
 """The read-only views of :mod:`fabgen_runtime.status` over delta-rs: ``status``/``history`` without a JVM.
 
 :class:`DeltaRsStateReader` is the :class:`~fabgen_runtime.status.StateReader` of
-:class:`~.state.PythonExportLogger`: it reads the log and watermark tables with
+:class:`.tables.DeltaRsTables` (``DeltaRsTables.reader()``): it reads the log and watermark tables with
 :meth:`.tables.DeltaRsTables.read` (the whole filtered rows; the log of one group is small) and
 orders, ranks and limits them with the status module's own :func:`~fabgen_runtime.status.select_runs`,
 so its rows are the ones Spark's reader returns (same columns, timestamps naive UTC).
@@ -9,11 +9,15 @@ so its rows are the ones Spark's reader returns (same columns, timestamps naive 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pyarrow.dataset as ds
 
 from ...state_model import LOG_TABLE, WATERMARK_TABLE
 from ...status import RUN_FIELDS, WATERMARK_FIELDS, Row, select_runs, shaped
-from .tables import DeltaRsTables
+
+if TYPE_CHECKING:
+    from .tables import DeltaRsTables
 
 
 class DeltaRsStateReader:

@@ -29,8 +29,9 @@ import pyarrow.dataset as ds
 
 from ...protocol import tables as port
 from ...protocol.tables import Key, LeaseClaim, LeaseTerms, Row, WatermarkWrite
-from ...state_model import LOG_COLUMNS, LOG_TABLE, WATERMARK_TABLE, ExportRunRecord
+from ...state_model import LOG_COLUMNS, LOG_TABLE, WATERMARK_TABLE, ExportRunRecord, now_utc
 from .state_schema import arrow_schema, arrow_type, rows_table
+from .status import DeltaRsStateReader
 from .table_access import CREATE_WAIT_SECONDS, POLL_SECONDS, DeltaTableAccess, creation_lock, is_conflict
 
 __all__ = [
@@ -47,6 +48,10 @@ __all__ = [
 
 class DeltaRsTables(DeltaTableAccess):
     """The two state tables at ``log_path`` and ``watermark_path``, read and written with delta-rs."""
+
+    def reader(self) -> DeltaRsStateReader:
+        """Read-only views of the tables for :mod:`fabgen_runtime.status`."""
+        return DeltaRsStateReader(self)
 
     # ------------------------------------------------------------------ export runs
     def append_runs(self, records: Sequence[ExportRunRecord]) -> None:
@@ -113,6 +118,18 @@ class DeltaRsTables(DeltaTableAccess):
                 latest[key] = item
         return latest
 
+    def watermark_history(self, keys: Iterable[Key]) -> list[Row]:
+        """Success/warning rows of ``keys`` that recorded a new watermark (one read)."""
+        wanted = set(keys)
+        if not wanted:
+            return []
+        self.ensure_tables()
+        condition = (
+            ds.field("export_state").isin(["success", "warning"]) & ~ds.field("new_watermark_value").is_null()
+        )
+        rows = self.read(self.log_path, condition, LOG_TABLE)
+        return [r for r in rows if (r["export_group_name"], r["export_name"]) in wanted]
+
     # ------------------------------------------------------------------ watermarks and leases
     def read_watermarks(self, keys: Iterable[Key]) -> dict[Key, Row]:
         """The watermark-table rows of ``keys`` (one read)."""
@@ -129,6 +146,37 @@ class DeltaRsTables(DeltaTableAccess):
             if key in wanted:
                 out[key] = row
         return out
+
+    def set_watermark(
+        self,
+        key: Key,
+        incremental_column: str,
+        value: str,
+        run_id: str,
+        watermark_type: str | None = None,
+        execution_id: str | None = None,
+    ) -> None:
+        """Store one export's watermark unconditionally (one MERGE on the key), without a lease."""
+        self.ensure_tables()
+        source = {
+            "export_group_name": "string", "export_name": "string", "incremental_column": "string",
+            "watermark_value": "string", "updated_at": "timestamp", "updated_by_run_id": "string",
+            "watermark_type": "string", "master_execution_id": "string",
+        }  # fmt: skip
+        row = (*key, incremental_column, value, now_utc(), run_id, watermark_type, execution_id)
+        data = rows_table([row], source)
+        values = {name: f"s.{name}" for name in source}
+
+        def merge() -> dict[str, Any]:
+            return (
+                self._table(self.watermark_path)
+                .merge(data, port.KEY_MATCH, source_alias="s", target_alias="t")
+                .when_matched_update(values)
+                .when_not_matched_insert(values)
+                .execute()
+            )
+
+        self._commit(self.watermark_path, merge, f"watermark {key[0]}/{key[1]}")
 
     def take(self, claims: Sequence[LeaseClaim], terms: LeaseTerms) -> None:
         """ONE MERGE taking every claimed lease that ``TAKE_CONDITION`` (the port's) allows."""

@@ -2,8 +2,8 @@
 
 :class:`.engine.SparkEngine` is the :class:`fabgen_runtime.engines.Engine` adapter over its parts:
 sources (``sources``), the writer (``writer``, ``assemble``, ``pieces``, ``metrics``,
-``exact_values``), Hadoop's FileSystem API (``fs``, ``jvm``), Delta on Spark (``state``,
-``state_tables``, ``leases``, ``commits``, ``manager``) and the local SparkSession (``local_spark``).
+``exact_values``), Hadoop's FileSystem API (``fs``, ``jvm``), Delta on Spark (``tables``, ``state``,
+``state_tables``, ``leases``, ``status``, ``manager``) and the local SparkSession (``local_spark``).
 """
 
 from . import session as session  # registers the platforms' SparkSessions

@@ -2,7 +2,7 @@
 
 The adapter of :class:`fabgen_runtime.engines.Engine` over the modules that were the runtime's
 only data path: :mod:`fabgen_runtime.sources`, :mod:`fabgen_runtime.engines.spark.writer`,
-:class:`fabgen_runtime.engines.spark.fs.HadoopFS` and :class:`fabgen_runtime.engines.spark.leases.LeaseTable`.
+:class:`fabgen_runtime.engines.spark.fs.HadoopFS`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ... import schema_drift
-from ...protocol.leasing import Leases
 from . import lakehouse, sources, warehouse, writer  # noqa: F401 - the readers register themselves
 from .fs import HadoopFS
-from .leases import LeaseTable
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -67,6 +65,3 @@ class SparkEngine:
             # None removes a local property (pyspark's stub types the value as str only)
             sc.setLocalProperty("spark.job.description", None)  # type: ignore[arg-type]
             sc.setLocalProperty("spark.scheduler.pool", None)  # type: ignore[arg-type]
-
-    def leases(self, logger: Any) -> Leases:
-        return LeaseTable(logger)

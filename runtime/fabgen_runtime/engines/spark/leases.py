@@ -18,7 +18,7 @@ the table operations as Delta-on-Spark commits, with the shared MERGE predicates
   each published run's ``exported_schema`` and (``release``) frees the leases;
 * :meth:`SparkLeaseStore.release`: one UPDATE freeing every lease we hold.
 
-:func:`LeaseTable` is the Spark engine's ``Leases`` over a logger's watermark table.
+:class:`.tables.SparkTables` (the Spark ``TableStore``) delegates its lease operations here.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...commits import retry_conflicts, table_lock
-from ...protocol.leasing import Leases
 from ...protocol.tables import (
     CAS_CONDITION,
     KEY_MATCH,
@@ -46,10 +45,10 @@ from ...state_model import WATERMARK_COLUMNS, WATERMARK_TABLE
 if TYPE_CHECKING:
     from pyspark.sql import Column
 
-    from .state import ExportLogger
+    from .tables import SparkTables
 
 log = logging.getLogger(__name__)
-__all__ = ["KEY_MATCH", "LEASE_COLUMNS", "Key", "LeaseTable", "SparkLeaseStore", "WatermarkWrite"]
+__all__ = ["KEY_MATCH", "LEASE_COLUMNS", "Key", "SparkLeaseStore", "WatermarkWrite"]
 
 _TAKE_COLUMNS = {
     "export_group_name": "string", "export_name": "string", "lease_owner": "string",
@@ -65,23 +64,18 @@ _STORE_COLUMNS = {
 }  # fmt: skip
 
 
-def LeaseTable(logger: ExportLogger, owner: str | None = None) -> Leases:
-    """The leases of one orchestrator call (one owner id) on ``logger``'s watermark table."""
-    return Leases(SparkLeaseStore(logger), owner)
-
-
 class SparkLeaseStore:
     """The lease operations of :class:`~fabgen_runtime.protocol.tables.TableStore` on Spark."""
 
-    def __init__(self, logger: ExportLogger):
-        self.logger = logger
+    def __init__(self, tables: SparkTables):
+        self.tables = tables
 
     def take(self, claims: Sequence[LeaseClaim], terms: LeaseTerms) -> None:
         """ONE MERGE taking each claimed lease where the shared take condition holds."""
         from delta.tables import DeltaTable
         from pyspark.sql import functions as F
 
-        self.logger.ensure_tables()
+        self.tables.ensure_tables()
         rows = [
             (
                 c.key[0],
@@ -105,9 +99,9 @@ class SparkLeaseStore:
         }
 
         def merge() -> None:
-            source = self.logger.frame(rows, _TAKE_COLUMNS)
+            source = self.tables.frame(rows, _TAKE_COLUMNS)
             (
-                DeltaTable.forPath(self.logger.writer_session, self.logger.watermark_path)
+                DeltaTable.forPath(self.tables.writer_session, self.tables.watermark_path)
                 .alias("t")
                 .merge(source.alias("s"), KEY_MATCH)
                 .whenMatchedUpdate(condition=TAKE_CONDITION, set=lease_set)
@@ -128,13 +122,13 @@ class SparkLeaseStore:
         names = sorted({n for _g, n in wanted})
 
         def read() -> list[Any]:
-            df = self.logger.spark.read.format("delta").load(self.logger.watermark_path)
+            df = self.tables.spark.read.format("delta").load(self.tables.watermark_path)
             return df.where(
                 F.col("export_group_name").isin(groups) & F.col("export_name").isin(names)
             ).collect()
 
         out = {}
-        for row in self.logger.guard(read, f"reading {WATERMARK_TABLE}"):
+        for row in self.tables.guard(read, f"reading {WATERMARK_TABLE}"):
             item = row.asDict()
             key = (item["export_group_name"], item["export_name"])
             if key in wanted:
@@ -187,9 +181,9 @@ class SparkLeaseStore:
         metrics: dict[str, Any] = {}
 
         def merge() -> None:
-            source = self.logger.frame(rows, _STORE_COLUMNS)
+            source = self.tables.frame(rows, _STORE_COLUMNS)
             builder = (
-                DeltaTable.forPath(self.logger.writer_session, self.logger.watermark_path)
+                DeltaTable.forPath(self.tables.writer_session, self.tables.watermark_path)
                 .alias("t")
                 .merge(source.alias("s"), KEY_MATCH)
                 .whenMatchedUpdate(condition=CAS_CONDITION, set={**stored, **freed})
@@ -213,17 +207,17 @@ class SparkLeaseStore:
         from pyspark.sql import functions as F
 
         def update() -> None:
-            DeltaTable.forPath(self.logger.writer_session, self.logger.watermark_path).update(
+            DeltaTable.forPath(self.tables.writer_session, self.tables.watermark_path).update(
                 F.col("lease_owner") == F.lit(owner), {c: F.lit(v) for c, v in values.items()}
             )
 
         self._commit(update, what)
 
     def _commit(self, action: Any, what: str) -> None:
-        path = self.logger.watermark_path
+        path = self.tables.watermark_path
         with table_lock(path):
-            self.logger.guard(lambda: retry_conflicts(action, what), f"writing {WATERMARK_TABLE}")
-        self.logger.count_commit()
+            self.tables.guard(lambda: retry_conflicts(action, what), f"writing {WATERMARK_TABLE}")
+        self.tables.count_commit()
 
 
 assert set(LEASE_COLUMNS) <= set(WATERMARK_COLUMNS)

@@ -16,12 +16,13 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ... import platform as platform_mod
-from ...commits import EXPORT_KEY_MATCH
+from ...commits import EXPORT_KEY_MATCH, retry_conflicts
 from ...config import COLUMNS, ExportConfig
 from ...configs import as_configs, parse_configs
 from ...errors import ConfigError, ConfigIssue, StateError
+from ...state_model import SCHEMA, LakehouseLocation
+from .schema import struct
 from .spark_errors import spark_errors, spark_message
-from .state import SCHEMA, LakehouseLocation, retry_conflicts, struct
 from .state_tables import TableSetup, has_delta_log
 
 if TYPE_CHECKING:

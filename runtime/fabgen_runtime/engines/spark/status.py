@@ -1,4 +1,4 @@
-"""The read-only views of :mod:`fabgen_runtime.status`, run by Spark (``ExportLogger.state_reader()``)."""
+"""The read-only views of :mod:`fabgen_runtime.status`, run by Spark (``SparkTables.reader()``)."""
 
 from __future__ import annotations
 
@@ -11,24 +11,24 @@ from .state_tables import TableSetup
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from .state import ExportLogger
+    from .tables import SparkTables
 
 
 class SparkStateReader:
-    """:class:`StateReader` through the logger's SparkSession (ordering and ranking run in Spark)."""
+    """:class:`StateReader` through the tables' SparkSession (ordering and ranking run in Spark)."""
 
-    def __init__(self, logger: ExportLogger):
-        self.logger = logger
+    def __init__(self, tables: SparkTables):
+        self.tables = tables
 
     def has_table(self, path: str) -> bool:
-        return TableSetup(self.logger.spark, self.logger.spark, 0).has_commit(path)
+        return TableSetup(self.tables.spark, self.tables.spark, 0).has_commit(path)
 
     def runs(self, group: str, export: str | None, latest_only: bool, limit: int | None) -> list[Row]:
         from pyspark.sql import Window
         from pyspark.sql import functions as F
 
         def read() -> list[Any]:
-            df = self.logger.spark.read.format("delta").load(self.logger.log_path)
+            df = self.tables.spark.read.format("delta").load(self.tables.log_path)
             cond = F.col("export_group_name") == F.lit(group)
             if export is not None:
                 cond = cond & (F.col("export_name") == F.lit(export))
@@ -42,18 +42,18 @@ class SparkStateReader:
                 df = df.orderBy(*order).select(*_columns(df, RUN_FIELDS))
             return (df if limit is None else df.limit(limit)).collect()
 
-        rows = self.logger.guard(read, f"reading {LOG_TABLE}")
+        rows = self.tables.guard(read, f"reading {LOG_TABLE}")
         return [row.asDict() for row in rows]
 
     def watermarks(self, group: str) -> list[Row]:
         from pyspark.sql import functions as F
 
         def read() -> list[Any]:
-            df = self.logger.spark.read.format("delta").load(self.logger.watermark_path)
+            df = self.tables.spark.read.format("delta").load(self.tables.watermark_path)
             cond = (F.col("export_group_name") == F.lit(group)) & F.col("watermark_value").isNotNull()
             return df.where(cond).select("export_name", *_columns(df, WATERMARK_FIELDS)).collect()
 
-        return [row.asDict() for row in self.logger.guard(read, f"reading {WATERMARK_TABLE}")]
+        return [row.asDict() for row in self.tables.guard(read, f"reading {WATERMARK_TABLE}")]
 
 
 def _columns(df: DataFrame, wanted: tuple[str, ...]) -> list[Any]:
