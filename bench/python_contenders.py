@@ -81,7 +81,7 @@ def spark_orchestrator() -> Any:
     os.environ.setdefault("FABGEN_SPARK_WAREHOUSE", str(DATA / "spark-warehouse"))
     from fabgen_runtime import ExportOrchestrator
     from fabgen_runtime import platform as platform_mod
-    from fabgen_runtime.engines.spark.state import ExportLogger
+    from fabgen_runtime import ExportLogger
 
     local = platform_mod.current()
     spark = local.spark()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fabgen_runtime.errors import ConfigError, ConfigIssue
+from fabgen_runtime.errors import ConfigError, ConfigIssue, PlatformError
 
 log = logging.getLogger(__name__)
 
@@ -182,14 +182,22 @@ def connect(database: str) -> Any:
     local environment sets them)."""
     import psycopg2
 
-    return psycopg2.connect(
-        host=os.environ["FABGEN_PG_HOST"],
-        port=int(os.environ["FABGEN_PG_PORT"]),
-        user=os.environ["FABGEN_PG_USER"],
-        password=os.environ["FABGEN_PG_PASSWORD"],
-        dbname=database,
-        connect_timeout=10,
-    )
+    host, port = os.environ["FABGEN_PG_HOST"], int(os.environ["FABGEN_PG_PORT"])
+    try:
+        return psycopg2.connect(
+            host=host,
+            port=port,
+            user=os.environ["FABGEN_PG_USER"],
+            password=os.environ["FABGEN_PG_PASSWORD"],
+            dbname=database,
+            connect_timeout=10,
+        )
+    except psycopg2.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PlatformError(
+            f"cannot reach the local warehouse at {host}:{port} ({first}); "
+            "start it with `bash scripts/warehouse.sh start`"
+        ) from None
 
 
 def load_warehouse(connect: Any, target: Target, data: Any, replace: bool) -> None:

@@ -142,3 +142,16 @@ def test_a_warehouse_table_gets_mapped_types_and_keeps_nulls_apart_from_empty_te
             (2, None, date(2025, 6, 2), None, True),
         ]
     conn.close()
+
+
+def test_a_warehouse_load_with_the_warehouse_down_fails_in_one_line_naming_the_fix(tmp_path: Path) -> None:
+    root, onelake = new_project(tmp_path)
+    source = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"id": pa.array([1], pa.int64())}), source)
+    env = {**os.environ, "FABGEN_ONELAKE_ROOT": str(onelake), "FABGEN_PG_PORT": "9"}  # nothing listens
+    cmd = [str(FABGEN), "local", "load", "--warehouse-table", "wh_down/dbo.t", str(source)]
+    loaded = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert loaded.returncode == 1, loaded.stdout + loaded.stderr
+    errors = [line for line in loaded.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in loaded.stderr, loaded.stderr
+    assert any("cannot reach the local warehouse" in e and "scripts/warehouse.sh start" in e for e in errors)

@@ -182,7 +182,7 @@ def _take_in_process(
 def test_spark_and_delta_rs_racing_for_one_lease_one_wins(
     tmp_path: Path, spark: Any, local_platform: Any
 ) -> None:
-    from fabgen_runtime.engines.spark.state import ExportLogger
+    from fabgen_runtime import ExportLogger
     from fabgen_runtime.protocol.leasing import Leases
 
     project = project_for(tmp_path, spark, local_platform, "race")
