@@ -54,7 +54,7 @@ SWEPT = "swept"  # a run whose staging held no journal and no moved file: never 
 
 
 class StateLog(Protocol):
-    """What bookkeeping needs of the log table (``ExportLogger``, ``PythonExportLogger``)."""
+    """What bookkeeping needs of the log table (an ``ExportLogger``, on either engine)."""
 
     def commit_rows(self, records: Iterable[ExportRunRecord]) -> None: ...
 

@@ -1,14 +1,13 @@
 """Reading the state tables: the latest state of a group's exports, and one export's recent runs.
 
 What ``fabgen status`` and ``fabgen history`` show; a notebook can call the same functions. Each
-takes the logger of the engine that runs the group (:class:`~fabgen_runtime.engines.spark.state.ExportLogger`:
-Spark; :class:`~fabgen_runtime.engines.python.state.PythonExportLogger`: delta-rs, no JVM) and
-reads through its :meth:`state_reader`, which executes the queries defined here: the columns
-(:data:`RUN_FIELDS`, :data:`WATERMARK_FIELDS`) and the order (:data:`NEWEST_FIRST`, each column
-descending, nulls last). Nothing here writes: a missing table reads as no rows (see
-:func:`tables_present`), and a table made by an older fabgen, lacking some columns, reads with
-those columns empty. Timestamps are naive datetimes: UTC, as Spark reads them in a UTC session
-(fabgen's local one), and as the delta-rs reader gives them (:func:`naive_utc`).
+takes the group's :class:`~fabgen_runtime.export_logger.ExportLogger` (on Spark, or on the Python
+engine: delta-rs, no JVM) and reads through its :meth:`state_reader`, which executes the queries
+defined here: the columns (:data:`RUN_FIELDS`, :data:`WATERMARK_FIELDS`) and the order
+(:data:`NEWEST_FIRST`, each column descending, nulls last). Nothing here writes: a missing table
+reads as no rows (see :func:`tables_present`), and a table made by an older fabgen, lacking some
+columns, reads with those columns empty. Timestamps are naive datetimes: UTC, as Spark reads them in
+a UTC session (fabgen's local one), and as the delta-rs reader gives them (:func:`naive_utc`).
 """
 
 from __future__ import annotations
