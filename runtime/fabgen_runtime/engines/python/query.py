@@ -19,7 +19,7 @@
 4. Then the connection is closed to the outside (``enable_external_access=false``, configuration
    locked; no extension is installed or loaded): the query can read nothing but the registered
    tables. Its session time zone is UTC, as the Spark engine's.
-5. The result streams as a ``pyarrow.RecordBatchReader`` (``fetch_record_batch``) into the same
+5. The result streams as a ``pyarrow.RecordBatchReader`` (:func:`_arrow_reader`) into the same
    writers; DuckDB does not materialise it.
 
 Watermarks and periods behave as on Spark: in query mode the user's query filters with
@@ -210,6 +210,14 @@ def _failed(field_name: str, exc: BaseException, export: str) -> SourceReadError
     return SourceReadError(f"the {field_name} failed in DuckDB: {first}", export)
 
 
+def _arrow_reader(cursor: Any, batch_rows: int) -> pa.RecordBatchReader:
+    """The result as a stream of record batches: ``to_arrow_reader`` where DuckDB has it (1.5 and later
+    deprecate ``fetch_record_batch``), else ``fetch_record_batch`` (1.4, Fabric's Python kernel)."""
+    if hasattr(cursor, "to_arrow_reader"):
+        return cursor.to_arrow_reader(batch_rows)
+    return cursor.fetch_record_batch(batch_rows)
+
+
 def _batches(session: QuerySession, reader: pa.RecordBatchReader, export: str) -> Iterator[pa.RecordBatch]:
     """The result's batches; the connection is closed after the last one (or on an error)."""
     try:
@@ -235,7 +243,7 @@ def read_query(
     config = plan.config
     session = open_session(plan.source.query, "source_query", config, platform, storage_options)
     try:
-        result = session.connection.execute(session.sql).fetch_record_batch(batch_rows)
+        result = _arrow_reader(session.connection.execute(session.sql), batch_rows)
     except duckdb.Error as exc:
         session.connection.close()
         raise _failed("source_query", exc, config.key) from exc
