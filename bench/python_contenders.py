@@ -79,9 +79,8 @@ def spark_orchestrator() -> Any:
     os.environ.setdefault("FABGEN_SPARK_MASTER", "local[2]")
     os.environ["FABGEN_ONELAKE_ROOT"] = str(ONELAKE)
     os.environ.setdefault("FABGEN_SPARK_WAREHOUSE", str(DATA / "spark-warehouse"))
-    from fabgen_runtime import ExportOrchestrator
+    from fabgen_runtime import ExportLogger, ExportOrchestrator
     from fabgen_runtime import platform as platform_mod
-    from fabgen_runtime import ExportLogger
 
     local = platform_mod.current()
     spark = local.spark()
