@@ -115,9 +115,6 @@ class ExportLogger:
         if records := stamped(records):
             self.tables.upsert_runs(records)
 
-    def flush(self) -> None:
-        """Nothing is queued: every write commits at once."""
-
     def get_runs(self, export_run_ids: Iterable[str]) -> dict[str, ExportRunRecord]:
         """Run rows by id (absent ids are missing from the result)."""
         return self.tables.get_runs(export_run_ids)
