@@ -41,9 +41,11 @@ source "$REPO/scripts/compat-venv.sh"
 
 started=$(date +%s)
 
-# What runs: tests/compat, the no-JVM guards of the runtime, and with --full the runtime-only
+# What runs: tests/compat, the no-JVM guards of the runtime, the driver-side header and Delta version
+# (Spark and Delta internals that differ between builds), and with --full the runtime-only
 # integration modules (they import fabgen_runtime and the test helpers, never the generator).
-TESTS=(tests/compat tests/unit/test_runtime_compat.py tests/unit/test_platform_jars.py)
+TESTS=(tests/compat tests/unit/test_runtime_compat.py tests/unit/test_platform_jars.py
+       tests/integration/test_csv_header_and_version.py)
 if [[ "${1:-}" == "--full" ]]; then
     shift
     TESTS+=(tests/integration/test_writer.py tests/integration/test_publish.py

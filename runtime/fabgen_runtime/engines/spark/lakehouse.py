@@ -44,7 +44,49 @@ def _view_name(prefix: str) -> str:
 
 
 def table_version(spark: SparkSession, path: str) -> int:
-    """The current version of the Delta table at ``path`` (reads only its log)."""
+    """The current version of the Delta table at ``path``, from its log on the driver (no Spark job).
+
+    Delta's ``DeltaLog.update()`` lists the log and loads that version's snapshot, which the read
+    pinned to it then reuses; when this Delta build's ``update`` cannot be called that way, the
+    table's history is read instead (one small Spark job). -1: no Delta table there."""
+    from py4j.protocol import Py4JError
+
+    try:
+        version = _logged_version(spark, path)
+    except (Py4JError, AttributeError) as exc:
+        log.debug("DeltaLog.update() unavailable (%s): reading the history of %s", exc, path)
+        version = _history_version(spark, path)
+    return max(version, -1)
+
+
+def _logged_version(spark: SparkSession, path: str) -> int:
+    """``DeltaLog.forTable(spark, path).update(<its defaults>).version()``, whatever ``update``'s
+    arity in this Delta build (Scala default arguments, reached through their ``update$default$N``)."""
+    from .jvm import gateway
+
+    delta_log = gateway(spark).org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+    arity = _update_arity(delta_log)
+    defaults = [getattr(delta_log, f"update$default${n}")() for n in range(1, arity + 1)]
+    return int(delta_log.update(*defaults).version())
+
+
+_arity_lock = threading.Lock()
+_arity: list[int] = []
+
+
+def _update_arity(delta_log: object) -> int:
+    """How many (defaulted) parameters ``DeltaLog.update`` takes, looked up once per process."""
+    with _arity_lock:
+        if not _arity:
+            methods = delta_log.getClass().getMethods()  # type: ignore[attr-defined]
+            counts = [m.getParameterCount() for m in methods if m.getName() == "update"]
+            if len(counts) != 1:
+                raise AttributeError(f"DeltaLog.update has {len(counts)} overloads")
+            _arity.append(int(counts[0]))
+        return _arity[0]
+
+
+def _history_version(spark: SparkSession, path: str) -> int:
     from delta.tables import DeltaTable
 
     latest = DeltaTable.forPath(spark, path).history(1).select("version").head()
@@ -57,6 +99,8 @@ def pinned_table(spark: SparkSession, path: str, label: str, export: str) -> tup
     """The Delta table at ``path`` as of its current version, and that version."""
     try:
         version = table_version(spark, path)
+        if version < 0:
+            raise SourceReadError(f"cannot read lakehouse table {label}: no Delta table at {path}", export)
         return spark.read.format("delta").option("versionAsOf", version).load(path), version
     except spark_errors() as exc:
         message = spark_message(exc)

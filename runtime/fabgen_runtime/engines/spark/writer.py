@@ -33,6 +33,7 @@ from ...protocol.store import join
 from ...publish import staging_uri
 from ...staged import StagedFile, StagedOutput, render_watermark
 from . import assemble, codecs, exact_values, pieces
+from .csv_header import csv_header
 from .fs import HadoopFS
 from .metrics import kept_rows, null_watermark_metric, watermark_metric
 
@@ -173,6 +174,9 @@ def _header(job: _Job) -> bytes:
     """The CSV header exactly as Spark writes it with these options (empty when there is none)."""
     if not job.fmt.header(job.options):
         return b""
+    made = csv_header(job.df, job.options) if job.fmt.spark_format == "csv" else None
+    if made is not None:
+        return made
     target = job.dir("header")
     job.df.limit(0).write.format(job.fmt.spark_format).options(**job.options).mode("errorifexists").save(
         target
