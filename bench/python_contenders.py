@@ -1,6 +1,6 @@
 """The contenders of bench/python_engine.py: the Python engine (whole run through the orchestrator,
-and its bare data path), the Spark engine's orchestrator in the same process, and bare Polars writing
-the same files; plus the import guard that keeps pyspark out of a JVM-free run.
+and its bare data path), the Spark engine's orchestrator in the same process, and bare Polars and
+DuckDB writing the same files; plus the import guard that keeps pyspark out of a JVM-free run.
 """
 
 from __future__ import annotations
@@ -56,6 +56,11 @@ def export_row(name: str, table: str, group: str, **overrides: Any) -> dict[str,
     }
     row.update(overrides)
     return row
+
+
+def write_row(rows: int, case: str) -> dict[str, Any]:
+    """The export row of write case ``case`` on the ``rows``-row orders table."""
+    return export_row(f"w_{case.replace('.', '_')}", f"orders_{rows}", "write", **WRITE_CASES[case])
 
 
 def target_dir(row: dict[str, Any]) -> Path:
@@ -135,6 +140,31 @@ def polars_write(path: Path, case: str, out: Path) -> int:
         frame.sink_csv(out, compression="gzip", compression_level=6)
     else:
         frame.sink_csv(out)
+    return out.stat().st_size
+
+
+# --------------------------------------------------------------------------- bare DuckDB
+
+
+def duckdb_write(path: Path, case: str, out: Path) -> int:
+    """The Delta table read through deltalake (its pyarrow dataset) into DuckDB, then ``COPY ... TO``.
+
+    DuckDB's gzip level is its own (not settable in ``COPY``); parquet with snappy, as the others."""
+    import duckdb
+    from deltalake import DeltaTable
+
+    source = DeltaTable(str(path)).to_pyarrow_dataset()
+    spec = WRITE_CASES[case]
+    if spec["file_format"] == "parquet":
+        options = "FORMAT parquet, COMPRESSION snappy"
+    elif spec.get("compression") == "gzip":
+        options = "FORMAT csv, HEADER, COMPRESSION gzip"
+    else:
+        options = "FORMAT csv, HEADER"
+    target = str(out).replace("'", "''")
+    with duckdb.connect() as con:
+        con.register("source", source)
+        con.execute(f"COPY source TO '{target}' ({options})")
     return out.stat().st_size
 
 
