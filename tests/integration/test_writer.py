@@ -6,6 +6,7 @@ the source; archives are checked with ``gzip -t``, ``unzip -t`` and ``zstd -t``.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
 import pytest
@@ -119,7 +120,15 @@ def test_text_formats(source, local_platform, file_format: str, codec: str, spli
     assert published.part_rows == ((SPLIT, SPLIT, ROWS - 2 * SPLIT) if split else (ROWS,))
     assert (directory / f"{STEM}.done").stat().st_size == 0
     assert not staging_dir(local_platform, plan).exists()
+    assert_digests(staged, directory)
     check_text_parts(file_format, data_files(directory, file_format, codec, split), split)
+
+
+def assert_digests(staged, directory) -> None:
+    """The SHA-256 the writer recorded for the manifest is the published file's."""
+    assert staged.files
+    for item in staged.files:
+        assert item.sha256 == hashlib.sha256((directory / item.name).read_bytes()).hexdigest(), item.name
 
 
 @pytest.mark.parametrize("split", [False, True], ids=["single", "split"])
@@ -127,7 +136,7 @@ def test_text_formats(source, local_platform, file_format: str, codec: str, spli
 def test_parquet(source, local_platform, codec: str | None, split: bool) -> None:
     import pyarrow.parquet as pq
 
-    plan, _staged, published = run_export(
+    plan, staged, published = run_export(
         source,
         local_platform,
         file_format="parquet",
@@ -137,6 +146,7 @@ def test_parquet(source, local_platform, codec: str | None, split: bool) -> None
     directory = files_dir(local_platform, plan)
     names = expected_names("parquet", codec or "snappy", split)
     assert sorted(p.name for p in directory.iterdir()) == sorted([*names, f"{STEM}.done"])
+    assert_digests(staged, directory)
     rows = source_rows(ROWS)
     sizes = [SPLIT, SPLIT, ROWS - 2 * SPLIT] if split else [ROWS]
     start = 0

@@ -7,9 +7,11 @@ moves them into place.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ...compression import archive, deflate, import_optional
 from ...protocol.store import join
@@ -106,23 +108,32 @@ def tar_sources(entries: Sequence[tuple[str, Sequence[Source]]], modified: datet
 def write_brotli(
     fs: HadoopFS, level: int, dest: str, sources: Sequence[Source], export: str | None = None
 ) -> int:
-    """``dest`` = the sources as one brotli stream (brotli streams do not join, so this is sequential)."""
+    """``dest`` = the sources as one brotli stream (brotli streams do not join, so this is sequential).
+
+    The compressed bytes pass through Python, so their SHA-256 is taken on the way (into
+    ``fs.digests``, as :meth:`HadoopFS.concat` does): the manifest needs no second read."""
     brotli = import_optional("brotli", "brotli", export)
     compressor = brotli.Compressor(quality=level)
+    digest = hashlib.sha256()
+
+    def emit(out: Any, compressed: bytes) -> None:
+        if compressed:
+            digest.update(compressed)
+            out.write(bytearray(compressed))
+
     with fs.create(dest) as out:
         for source in sources:
             if isinstance(source, bytes):
-                out.write(bytearray(compressor.process(source)))
+                emit(out, compressor.process(source))
                 continue
             with fs.open(source.uri) as stream:
                 while True:
                     chunk = bytes(stream.readNBytes(_READ_CHUNK))  # Java 11+: byte[] -> bytes
                     if not chunk:
                         break
-                    compressed = compressor.process(chunk)
-                    if compressed:
-                        out.write(bytearray(compressed))
-        out.write(bytearray(compressor.finish()))
+                    emit(out, compressor.process(chunk))
+        emit(out, compressor.finish())
+    fs.digests[dest] = digest.hexdigest()
     return fs.size(dest)
 
 
