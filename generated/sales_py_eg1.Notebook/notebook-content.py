@@ -237,11 +237,10 @@ configs = fabgen_runtime.parse_configs(EXPORT_ROWS)
 
 # Run the exports of execution group 1 on the python engine (delta-rs reads, pyarrow writes,
 # delta-rs log and watermark tables; no SparkSession). Locally, FABGEN_RUN_DATE stands in for an empty run_date.
-from fabgen_runtime import ExportOrchestrator
-from fabgen_runtime.engines.python.state import PythonExportLogger
+from fabgen_runtime import ExportLogger, ExportOrchestrator
 
 execution_id = execution_id or str(uuid.uuid4())
-export_logger = PythonExportLogger(CONFIG_LAKEHOUSE, auto_create_tables=True)
+export_logger = ExportLogger(CONFIG_LAKEHOUSE, auto_create_tables=True, engine="python")
 orchestrator = ExportOrchestrator(None, export_logger, max_concurrency=int(max_concurrency))
 result = orchestrator.process_exports(
     configs,

@@ -108,7 +108,7 @@ def test_cells_install_inline_and_start_no_spark(root: Path) -> None:
         names |= {a.name for n in imports for a in n.names}
         names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert not [n for n in names if "spark" in n.lower()], names
-    assert "PythonExportLogger(CONFIG_LAKEHOUSE, auto_create_tables=True)" in run
+    assert 'ExportLogger(CONFIG_LAKEHOUSE, auto_create_tables=True, engine="python")' in run
     assert "ExportOrchestrator(None, export_logger, max_concurrency=int(max_concurrency))" in run
     assert "spark" not in run.split("orchestrator = ")[1]
 
