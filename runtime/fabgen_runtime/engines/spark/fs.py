@@ -14,7 +14,6 @@ import functools
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
 
 from ...protocol.store import FileStatus, join
 from .jvm import gateway
@@ -49,52 +48,43 @@ class HadoopFS:
         self.jvm: Any = gateway(spark)
         self.conf = spark._jsc.hadoopConfiguration()
         self.digests: dict[str, str] = {}  # SHA-256 (hex) of files written by concat, by uri
-        # py4j resolves a dotted class name one package at a time (a round trip each): once here
-        self._path_class: Any = self.jvm.org.apache.hadoop.fs.Path
-        self._file_systems: dict[tuple[str, str], Any] = {}  # by (scheme, authority) of the URI
 
     # ------------------------------------------------------------------ basics
     def path(self, uri: str) -> Any:
         """The JVM ``Path`` of a URI."""
-        return self._path_class(uri)
+        return self.jvm.org.apache.hadoop.fs.Path(uri)
 
-    def _fs(self, jpath: Any, uri: str) -> Any:
-        """The FileSystem of ``jpath`` (whose URI is ``uri``), looked up once per scheme and authority."""
-        parts = urlsplit(uri)
-        key = (parts.scheme, parts.netloc)
-        fs = self._file_systems.get(key)
-        if fs is None:
-            fs = jpath.getFileSystem(self.conf)
-            if fs.getScheme() == "file" and hasattr(fs, "getRawFileSystem"):
-                # The local file system's checksum wrapper leaves ".crc" files beside every output.
-                fs = fs.getRawFileSystem()
-            self._file_systems[key] = fs
+    def _fs(self, jpath: Any) -> Any:
+        fs = jpath.getFileSystem(self.conf)
+        if fs.getScheme() == "file" and hasattr(fs, "getRawFileSystem"):
+            # The local file system's checksum wrapper leaves ".crc" files beside every output.
+            return fs.getRawFileSystem()
         return fs
 
     @_jvm_errors
     def exists(self, uri: str) -> bool:
         """True when a file or directory exists at ``uri``."""
         jpath = self.path(uri)
-        return bool(self._fs(jpath, uri).exists(jpath))
+        return bool(self._fs(jpath).exists(jpath))
 
     @_jvm_errors
     def is_dir(self, uri: str) -> bool:
         """True when ``uri`` is an existing directory."""
         jpath = self.path(uri)
-        fs = self._fs(jpath, uri)
+        fs = self._fs(jpath)
         return bool(fs.exists(jpath) and fs.getFileStatus(jpath).isDirectory())
 
     @_jvm_errors
     def size(self, uri: str) -> int:
         """Length of the file at ``uri`` in bytes."""
         jpath = self.path(uri)
-        return int(self._fs(jpath, uri).getFileStatus(jpath).getLen())
+        return int(self._fs(jpath).getFileStatus(jpath).getLen())
 
     @_jvm_errors
     def list(self, uri: str) -> list[FileStatus]:
         """Entries directly under the directory ``uri`` (empty when it does not exist)."""
         jpath = self.path(uri)
-        fs = self._fs(jpath, uri)
+        fs = self._fs(jpath)
         if not fs.exists(jpath):
             return []
         out = []
@@ -114,21 +104,21 @@ class HadoopFS:
     def mkdirs(self, uri: str) -> None:
         """Create the directory ``uri`` and its parents."""
         jpath = self.path(uri)
-        if not self._fs(jpath, uri).mkdirs(jpath):
+        if not self._fs(jpath).mkdirs(jpath):
             raise OSError(f"could not create directory {uri}")
 
     @_jvm_errors
     def delete(self, uri: str, recursive: bool = False) -> bool:
         """Delete ``uri``; True when something was deleted."""
         jpath = self.path(uri)
-        fs = self._fs(jpath, uri)
+        fs = self._fs(jpath)
         return bool(fs.exists(jpath) and fs.delete(jpath, recursive))
 
     @_jvm_errors
     def rename(self, src: str, dst: str) -> None:
         """Move ``src`` to ``dst`` (same file system). ``dst`` must not exist; its parent is created."""
         jsrc, jdst = self.path(src), self.path(dst)
-        fs = self._fs(jsrc, src)
+        fs = self._fs(jsrc)
         if fs.exists(jdst):
             raise OSError(f"cannot move {src} to {dst}: the destination exists")
         fs.mkdirs(jdst.getParent())
@@ -139,13 +129,13 @@ class HadoopFS:
     def create_empty(self, uri: str, overwrite: bool = False) -> None:
         """Create an empty file at ``uri``."""
         jpath = self.path(uri)
-        self._fs(jpath, uri).create(jpath, overwrite).close()
+        self._fs(jpath).create(jpath, overwrite).close()
 
     @_jvm_errors
     def write_bytes(self, uri: str, data: bytes, overwrite: bool = False) -> None:
         """Write a small byte string as the file ``uri``."""
         jpath = self.path(uri)
-        out = self._fs(jpath, uri).create(jpath, overwrite)
+        out = self._fs(jpath).create(jpath, overwrite)
         try:
             if data:
                 out.write(bytearray(data))
@@ -159,7 +149,7 @@ class HadoopFS:
         if size > limit:
             raise OSError(f"{uri} has {size} bytes, more than read_bytes allows ({limit})")
         jpath = self.path(uri)
-        stream = self._fs(jpath, uri).open(jpath)
+        stream = self._fs(jpath).open(jpath)
         try:
             buffer = self.jvm.java.io.ByteArrayOutputStream()
             self.jvm.org.apache.hadoop.io.IOUtils.copyBytes(stream, buffer, COPY_BUFFER, False)
@@ -172,7 +162,7 @@ class HadoopFS:
     def create(self, uri: str, overwrite: bool = False) -> Iterator[Any]:
         """A JVM output stream for a new file at ``uri``, closed on exit."""
         jpath = self.path(uri)
-        out = self._fs(jpath, uri).create(jpath, overwrite)
+        out = self._fs(jpath).create(jpath, overwrite)
         try:
             yield out
         finally:
@@ -182,7 +172,7 @@ class HadoopFS:
     def open(self, uri: str) -> Iterator[Any]:
         """A JVM input stream of ``uri``, closed on exit."""
         jpath = self.path(uri)
-        stream = self._fs(jpath, uri).open(jpath)
+        stream = self._fs(jpath).open(jpath)
         try:
             yield stream
         finally:
