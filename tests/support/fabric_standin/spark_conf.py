@@ -4,12 +4,13 @@ On Fabric, ``SparkSession.builder.getOrCreate()`` returns a Delta-enabled sessio
 ``abfss://`` URIs. Here the same call reads ``$SPARK_CONF_DIR/spark-defaults.conf``: local Spark with
 the Delta jars, and Hadoop's ``ViewFileSystemOverloadScheme`` bound to the ``abfss`` scheme with one
 mount table per OneLake authority (``<workspace>@onelake.dfs.fabric.microsoft.com``) whose fallback
-link is ``<onelake root>/<workspace>``. So the runtime's abfss URIs pass through Hadoop and Delta
-unchanged and land in the local OneLake folder (tests only; nothing about Fabric's storage is proven).
-Fabric's documented defaults that change behaviour come from the local engine's own list
-(``fabgen_runtime.engines.spark.local_spark.fabric_defaults``: deletion vectors on new Delta tables
-on Runtime 2.0),
-so a notebook here finds what it finds on Fabric (none with ``FABGEN_LOCAL_DEFAULTS=oss``).
+link is ``<onelake root>/<workspace>``, on the local file system with OneLake's rename (:mod:`.rename_fs`:
+refused when the destination exists, however many renames race). So the runtime's abfss URIs pass
+through Hadoop and Delta unchanged and land in the local OneLake folder (tests only; nothing about
+Fabric's storage is proven). Fabric's documented defaults that change behaviour come from the local
+engine's own list (``fabgen_runtime.engines.spark.local_spark.fabric_defaults``: deletion vectors on
+new Delta tables on Runtime 2.0), so a notebook here finds what it finds on Fabric (none with
+``FABGEN_LOCAL_DEFAULTS=oss``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 from pathlib import Path
 
 from fabgen_runtime.engines.spark.local_spark import fabric_defaults
+from fabric_standin import rename_fs
 
 ONELAKE_HOST = "onelake.dfs.fabric.microsoft.com"
 
@@ -36,7 +38,9 @@ def write_spark_defaults(conf_dir: Path, onelake_root: Path, workspaces: list[st
         "spark.sql.shuffle.partitions": "4",
         "spark.pyspark.python": sys.executable,
         "spark.hadoop.fs.abfss.impl": "org.apache.hadoop.fs.viewfs.ViewFileSystemOverloadScheme",
-        "spark.hadoop.fs.viewfs.overload.scheme.target.abfss.impl": "org.apache.hadoop.fs.RawLocalFileSystem",
+        # the local file system, with OneLake's rename: refused when the destination exists (rename_fs)
+        "spark.hadoop.fs.viewfs.overload.scheme.target.abfss.impl": rename_fs.CLASS,
+        "spark.driver.extraClassPath": str(rename_fs.rename_fs_jar()),
     }
     settings.update(fabric_defaults())
     for workspace in workspaces:
