@@ -11,6 +11,7 @@ Fabric (abfss paths) and locally (the local OneLake folder): no metastore, no SQ
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import threading
@@ -64,26 +65,25 @@ def _logged_version(spark: SparkSession, path: str) -> int:
     arity in this Delta build (Scala default arguments, reached through their ``update$default$N``)."""
     from .jvm import gateway
 
-    delta_log = gateway(spark).org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
-    arity = _update_arity(delta_log)
-    defaults = [getattr(delta_log, f"update$default${n}")() for n in range(1, arity + 1)]
+    jvm = gateway(spark)
+    delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+    defaults = [getattr(delta_log, f"update$default${n}")() for n in range(1, _update_arity(spark) + 1)]
     return int(delta_log.update(*defaults).version())
 
 
-_arity_lock = threading.Lock()
-_arity: list[int] = []
+@functools.lru_cache(maxsize=4)
+def _update_arity(spark: SparkSession) -> int:
+    """How many (defaulted) parameters ``DeltaLog.update`` takes in this session's Delta (looked up once)."""
+    from .jvm import load_class
 
-
-def _update_arity(delta_log: object) -> int:
-    """How many (defaulted) parameters ``DeltaLog.update`` takes, looked up once per process."""
-    with _arity_lock:
-        if not _arity:
-            methods = delta_log.getClass().getMethods()  # type: ignore[attr-defined]
-            counts = [m.getParameterCount() for m in methods if m.getName() == "update"]
-            if len(counts) != 1:
-                raise AttributeError(f"DeltaLog.update has {len(counts)} overloads")
-            _arity.append(int(counts[0]))
-        return _arity[0]
+    delta_log = load_class(spark, "org.apache.spark.sql.delta.DeltaLog")
+    if delta_log is None:
+        raise AttributeError("no DeltaLog class in this JVM")
+    methods = delta_log.getMethods()
+    counts = [m.getParameterCount() for m in methods if m.getName() == "update"]
+    if len(counts) != 1:
+        raise AttributeError(f"DeltaLog.update has {len(counts)} overloads")
+    return int(counts[0])
 
 
 def _history_version(spark: SparkSession, path: str) -> int:
